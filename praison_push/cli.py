@@ -1,0 +1,216 @@
+"""The ``praison-push`` command line: run a gateway, publish, subscribe, look at presence.
+
+Client commands read ``--url``/``--token`` from ``PRAISON_PUSH_URL`` /
+``PRAISON_PUSH_TOKEN`` when not given, and fail with one line on stderr and a
+non-zero exit when the gateway is unreachable or refuses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .config import AuthConfig, GatewayConfig
+
+if TYPE_CHECKING:
+    from .sync import PushClient
+
+__all__ = ["main"]
+
+DEFAULT_URL = "ws://127.0.0.1:8765/ws"
+
+
+def encode_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"praison-push: error: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --- commands ------------------------------------------------------------------
+
+
+def _cmd_gateway(args: argparse.Namespace) -> int:
+    from .server import run_gateway
+
+    config = GatewayConfig(host=args.host, port=args.port, auth=AuthConfig(tokens=args.token or []))
+    if not args.token and not _is_loopback(args.host):
+        print(
+            "praison-push: warning: serving without a token on a non-loopback address; "
+            "pass --token",
+            file=sys.stderr,
+            flush=True,
+        )
+    run_gateway(config, on_ready=lambda url: _print(f"praison-push gateway listening on {url}"))
+    return 0
+
+
+def _client(args: argparse.Namespace) -> PushClient:
+    from .sync import PushClient
+
+    client = PushClient(
+        args.url, auth_token=args.token, auto_reconnect=False, fallback_to_polling=False
+    )
+    client.connect()
+    return client
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    try:
+        data = json.loads(args.data)
+    except ValueError as exc:
+        return _fail(f"DATA is not valid JSON: {exc}", 2)
+    with _client(args) as client:
+        receipt = client.publish(args.channel, data)
+    _print(
+        encode_json(
+            {"channel": receipt.channel, "event_id": receipt.event_id, "delivered": receipt.delivered}
+        )
+    )
+    return 0
+
+
+def _cmd_subscribe(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        for count, message in enumerate(client.messages(args.channel, timeout=args.timeout), 1):
+            _print(encode_json(message.to_dict()))
+            if args.count and count >= args.count:
+                break
+    return 0
+
+
+def _cmd_presence(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        for entry in client.get_presence(args.channel):
+            _print(encode_json(entry.to_dict()))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Start an in-process gateway, connect two clients, show pub/sub and presence."""
+    import threading
+
+    from .server import GatewayThread
+    from .sync import PushClient
+
+    with GatewayThread(GatewayConfig(port=0)) as gateway:
+        _print(f"gateway listening on {gateway.url}")
+        with PushClient(gateway.url, client_id="alice") as alice, PushClient(
+            gateway.url, client_id="bob"
+        ) as bob:
+            alice.set_status("online", {"role": "reader"})
+            bob.set_status("busy", {"role": "writer"})
+            got = threading.Event()
+
+            def show(message: Any) -> None:
+                _print(f"alice received on {message.channel}: {encode_json(message.data)}")
+                got.set()
+
+            alice.subscribe("alerts", show)
+            bob.subscribe("alerts")
+            receipt = bob.publish("alerts", {"level": "high", "text": "disk almost full"})
+            _print(f"bob published to alerts, delivered to {receipt.delivered} subscriber(s)")
+            if not got.wait(10):
+                return _fail("the demo message did not arrive")
+            for entry in alice.get_presence("alerts"):
+                _print(f"presence: {entry.client_id} is {entry.status} {encode_json(entry.metadata)}")
+    _print("demo finished")
+    return 0
+
+
+# --- parser ---------------------------------------------------------------------
+
+
+def _add_client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("PRAISON_PUSH_URL", DEFAULT_URL),
+        help="gateway WebSocket URL (env PRAISON_PUSH_URL; default %(default)s)",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("PRAISON_PUSH_TOKEN"),
+        help="auth token (env PRAISON_PUSH_TOKEN)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and shell completion)."""
+    parser = argparse.ArgumentParser(prog="praison-push", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    gateway = commands.add_parser("gateway", help="run a gateway in the foreground")
+    gateway.add_argument("--host", default="127.0.0.1")
+    gateway.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    gateway.add_argument("--token", action="append", help="accepted token (repeatable)")
+    gateway.set_defaults(run=_cmd_gateway)
+
+    publish = commands.add_parser("publish", help="publish one JSON message")
+    publish.add_argument("channel")
+    publish.add_argument("data", help="the message, as JSON")
+    _add_client_options(publish)
+    publish.set_defaults(run=_cmd_publish)
+
+    subscribe = commands.add_parser("subscribe", help="print a channel's messages as JSON lines")
+    subscribe.add_argument("channel")
+    subscribe.add_argument("--count", type=int, default=0, help="exit after N messages")
+    subscribe.add_argument("--timeout", type=float, default=None, help="exit after S idle seconds")
+    _add_client_options(subscribe)
+    subscribe.set_defaults(run=_cmd_subscribe)
+
+    presence = commands.add_parser("presence", help="list connected clients")
+    presence.add_argument("--channel", default=None)
+    _add_client_options(presence)
+    presence.set_defaults(run=_cmd_presence)
+
+    demo = commands.add_parser("demo", help="start a gateway, show pub/sub and presence, exit")
+    demo.set_defaults(run=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return 130
+    except TimeoutError:
+        return _fail("timed out waiting for the gateway")
+    except Exception as exc:
+        from .client import PushError
+
+        if not isinstance(exc, PushError):
+            raise
+        return _fail(_describe(exc, args))
+
+
+def _describe(exc: Exception, args: Any) -> str:
+    from .client import AuthenticationFailed, TransportError
+
+    if isinstance(exc, AuthenticationFailed):
+        return f"the gateway refused the token ({exc.message})"
+    if isinstance(exc, TransportError):
+        return f"cannot reach the gateway at {getattr(args, 'url', '?')}: {exc}"
+    return str(exc)

@@ -1,0 +1,172 @@
+"""Gateway configuration, with the seed's class names, fields and defaults.
+
+``PushConfig``, ``RedisConfig``, ``PresenceConfig``, ``DeliveryConfig`` and
+``PollingConfig`` carry exactly the fields and defaults of the PraisonAI push
+documentation, so ``GatewayConfig(push=PushConfig(redis=RedisConfig(...)))``
+written for PraisonAI works here. praison_push adds ``AuthConfig``,
+``LimitsConfig`` and ``HistoryConfig`` beside ``push`` on ``GatewayConfig``.
+
+Decision: ``PushConfig().enabled`` is ``False`` as in the seed (push is opt-in
+inside a larger PraisonAI gateway), but ``GatewayConfig()`` defaults to
+``PushConfig(enabled=True)`` because a praison_push gateway exists to push.
+With ``enabled=False`` channel and presence frames are refused with
+``forbidden`` while pings keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+__all__ = [
+    "AuthConfig",
+    "DeliveryConfig",
+    "GatewayConfig",
+    "HistoryConfig",
+    "LimitsConfig",
+    "PollingConfig",
+    "PresenceConfig",
+    "PushConfig",
+    "RedisConfig",
+    "TokenGrant",
+]
+
+
+class _Config(BaseModel):
+    # Typos in option names must fail loudly, not be ignored.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RedisConfig(_Config):
+    """Redis connection for scale-out (seed: ``RedisConfig``)."""
+
+    url: str | None = None
+    host: str = "localhost"
+    port: int = Field(6379, ge=1, le=65535)
+    db: int = Field(0, ge=0)
+    password: SecretStr | None = None
+    prefix: str = "praison:push:"
+    max_connections: int = Field(20, ge=1)
+
+    def connection_url(self) -> str:
+        """The URL to connect with: ``url`` when given, else built from host/port/db."""
+        if self.url:
+            return self.url
+        return f"redis://{self.host}:{self.port}/{self.db}"
+
+
+class PresenceConfig(_Config):
+    """Presence tracking (seed: ``PresenceConfig``)."""
+
+    enabled: bool = True
+    heartbeat_interval: int = Field(15, gt=0)
+    offline_timeout: int = Field(45, gt=0)
+    broadcast_changes: bool = True
+
+    @model_validator(mode="after")
+    def _timeout_after_heartbeat(self) -> PresenceConfig:
+        if self.offline_timeout < self.heartbeat_interval:
+            raise ValueError(
+                f"offline_timeout ({self.offline_timeout}) must be >= heartbeat_interval "
+                f"({self.heartbeat_interval})"
+            )
+        return self
+
+
+class DeliveryConfig(_Config):
+    """At-least-once delivery (seed: ``DeliveryConfig``)."""
+
+    enabled: bool = True
+    ack_timeout: int = Field(30, gt=0)
+    max_retries: int = Field(3, ge=0)
+    retry_backoff: float = Field(2.0, ge=1.0)
+    message_ttl: int = Field(86400, gt=0)
+    store_backend: Literal["memory", "redis"] = "memory"
+
+
+class PollingConfig(_Config):
+    """HTTP long-poll fallback (seed: ``PollingConfig``)."""
+
+    enabled: bool = True
+    long_poll_timeout: int = Field(30, gt=0)
+    max_batch_size: int = Field(100, ge=1)
+
+
+class PushConfig(_Config):
+    """Push features (seed: ``PushConfig``; ``enabled`` is opt-in as in the seed)."""
+
+    enabled: bool = False
+    redis: RedisConfig | None = None
+    presence: PresenceConfig = Field(default_factory=PresenceConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    polling: PollingConfig = Field(default_factory=PollingConfig)
+
+
+class TokenGrant(_Config):
+    """A token bound to an identity, so per-user and per-org limits apply to it."""
+
+    token: SecretStr
+    user_id: str | None = None
+    org_id: str | None = None
+
+
+class AuthConfig(_Config):
+    """Who may connect.
+
+    With no ``tokens`` the gateway is open (fine on 127.0.0.1; the CLI warns on
+    other hosts). A plain string token is a shared secret with no identity; a
+    :class:`TokenGrant` names the user (and org) it stands for. Tokens are
+    compared in constant time and never appear in logs or reprs.
+    """
+
+    tokens: list[SecretStr | TokenGrant] = Field(default_factory=list)
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _accept_plain_strings(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [value]
+        return value
+
+    @property
+    def required(self) -> bool:
+        """Whether a token is needed to connect."""
+        return bool(self.tokens)
+
+
+class LimitsConfig(_Config):
+    """Resource limits; every one is enforced by the gateway (PROTOCOL.md §7)."""
+
+    max_message_size: int = Field(64 * 1024, ge=256)
+    max_connections: int = Field(100_000, ge=1)
+    max_connections_per_ip: int = Field(1_000, ge=1)
+    loopback_exempt: bool = True
+    max_connections_per_user: int = Field(5, ge=1)
+    max_connections_per_org: int = Field(100, ge=1)
+    max_subscriptions_per_connection: int = Field(1_000, ge=1)
+    max_channels: int = Field(100_000, ge=1)
+    auth_timeout: float = Field(5.0, gt=0)
+    idle_timeout: float = Field(300.0, gt=0)
+    send_queue_max_frames: int = Field(4_096, ge=1)
+    send_queue_max_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+
+
+class HistoryConfig(_Config):
+    """Per-channel history kept for recovery (``since``) and ``channel.history``."""
+
+    size: int = Field(1_000, ge=0)
+    ttl: float = Field(3_600.0, gt=0)
+    dedup_window: float = Field(120.0, gt=0)
+
+
+class GatewayConfig(_Config):
+    """Everything a gateway needs; all sections have working defaults."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    push: PushConfig = Field(default_factory=lambda: PushConfig(enabled=True))
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
+    auto_create_channels: bool = True

@@ -1,0 +1,508 @@
+"""The hub: sessions, channels, presence and publications, with no web framework.
+
+Transports (WebSocket, long-poll, SSE) are thin adapters around it: they
+authenticate with :meth:`Hub.authenticate`, open a :class:`Session` with
+:meth:`Hub.connect`, feed each received text frame to :meth:`Hub.receive`,
+drain the session's outbox into their socket, and call :meth:`Hub.disconnect`
+when the connection ends. Backends (history, broker) are injected, so the same
+hub runs in a notebook on memory backends or scaled out over Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..backends.base import Broker, HistoryStore
+from ..config import GatewayConfig
+from ..protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError
+from ..protocol import frames as f
+from ..protocol.codec import decode_object, validate_client_frame
+from .auth import Authenticator
+from .channels import Channel, ChannelRegistry
+from .dedup import DedupWindow
+from .ids import IdFactory
+from .limits import ConnectionLimiter
+from .session import Principal, Session
+
+__all__ = ["Hub"]
+
+logger = logging.getLogger("praison_push.gateway")
+
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+_Handler = Callable[[Session, Any], Awaitable[None]]
+
+
+class Hub:
+    """One gateway node's state and behaviour.
+
+    Args:
+        config: The gateway configuration.
+        history: Per-channel history store.
+        broker: Carries publications to every node (this one included).
+        clock: Wall-clock time source, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        history: HistoryStore,
+        broker: Broker,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.history = history
+        self.broker = broker
+        self.clock = clock
+        self.auth = Authenticator(config.auth)
+        self.channels = ChannelRegistry()
+        self.sessions: dict[str, Session] = {}
+        self._ids = IdFactory()
+        self.server_id = self._ids.prefix
+        self._limiter = ConnectionLimiter(config.limits)
+        self._dedup = DedupWindow(config.history.dedup_window)
+        self._maintenance: asyncio.Task[None] | None = None
+        broker.set_handler(self._deliver_local)
+        self._handlers: dict[str, _Handler] = {
+            "channel.create": self._on_create,
+            "channel.subscribe": self._on_subscribe,
+            "channel.unsubscribe": self._on_unsubscribe,
+            "channel.publish": self._on_publish,
+            "channel.list": self._on_list,
+            "channel.history": self._on_history,
+            "presence.heartbeat": self._on_heartbeat,
+            "presence.query": self._on_presence_query,
+            "message_ack": self._on_ack,
+            "message_nack": self._on_nack,
+            "ping": self._on_ping,
+            "pong": self._on_pong,
+            "auth": self._on_auth,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Hub {self.server_id} sessions={len(self.sessions)} channels={len(self.channels)}>"
+
+    # --- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Start background upkeep (idempotent; called on first connection)."""
+        if self._maintenance is None or self._maintenance.done():
+            self._maintenance = asyncio.get_running_loop().create_task(
+                self._maintain(), name="praison-push-hub-maintenance"
+            )
+
+    async def close(self) -> None:
+        """Close every session (1001, clients reconnect elsewhere) and stop upkeep."""
+        for session in list(self.sessions.values()):
+            session.close(CloseCode.GOING_AWAY, "gateway shutting down")
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            try:
+                await self._maintenance
+            except asyncio.CancelledError:
+                pass
+            self._maintenance = None
+
+    # --- connection lifecycle, used by transport adapters -------------------
+
+    @property
+    def auth_required(self) -> bool:
+        return self.auth.required
+
+    def authenticate(self, token: str | None) -> Principal | None:
+        """The principal for ``token``, or ``None`` when refused (constant time)."""
+        return self.auth.check(token)
+
+    def connect(self, *, client_id: str | None, principal: Principal, peer: str) -> Session:
+        """Open a session and queue its ``connected`` greeting.
+
+        Raises:
+            LimitExceeded: a connection limit is reached (close with 4008).
+        """
+        self._limiter.acquire(peer, principal)
+        self.start()
+        if client_id is None or not _CLIENT_ID.match(client_id):
+            client_id = self._ids.next()
+        limits = self.config.limits
+        session = Session(
+            self._ids.next(),
+            client_id,
+            principal=principal,
+            peer=peer,
+            now=self.clock(),
+            max_frames=limits.send_queue_max_frames,
+            max_bytes=limits.send_queue_max_bytes,
+        )
+        self.sessions[session.session_id] = session
+        session.send(self.greeting(session))
+        logger.debug("session %s opened for client %s", session.session_id, client_id)
+        return session
+
+    def greeting(self, session: Session, ref: Any = None) -> dict[str, Any]:
+        """The ``connected`` frame (PROTOCOL.md §1)."""
+        frame: dict[str, Any] = {
+            "type": "connected",
+            "client_id": session.client_id,
+            "server_id": self.server_id,
+            "protocol": PROTOCOL_VERSION,
+            "heartbeat_interval": self.config.push.presence.heartbeat_interval,
+            "resumed": False,
+        }
+        if ref is not None:
+            frame["ref"] = ref
+        return frame
+
+    def disconnect(self, session: Session) -> None:
+        """Forget a closed session: leave its channels, announce, release limits."""
+        if self.sessions.pop(session.session_id, None) is None:
+            return
+        for name in list(session.subscriptions):
+            channel = self.channels.get(name)
+            if channel is not None and self.channels.unsubscribe(channel, session):
+                self._announce(channel, "presence_leave", session)
+        self._limiter.release(session.peer, session.principal)
+        if session.close_code is None:
+            session.close(CloseCode.NORMAL)
+        logger.debug("session %s closed", session.session_id)
+
+    def token_from_auth_frame(self, text: str) -> str | None:
+        """The token of a first-frame ``auth`` (native ``token`` or envelope ``payload.token``)."""
+        try:
+            obj = decode_object(text, max_size=self.config.limits.max_message_size)
+        except FrameError:
+            return None
+        if obj.get("type") != "auth":
+            return None
+        token = obj.get("token")
+        payload = obj.get("payload")
+        if token is None and isinstance(payload, dict):
+            token = payload.get("token")
+        return token if isinstance(token, str) else None
+
+    # --- frames ------------------------------------------------------------
+
+    async def receive(self, session: Session, text: str | bytes) -> None:
+        """Handle one frame from ``session``; problems become ``error`` frames.
+
+        Never raises for anything the client sent: the connection and the
+        gateway survive bad input (PROTOCOL.md §6).
+        """
+        session.last_seen = self.clock()
+        if session.stale:
+            session.stale = False
+            self._announce_everywhere(session, "presence_update")
+        ref: Any = None
+        try:
+            obj = decode_object(text, max_size=self.config.limits.max_message_size)
+            ref = obj.get("ref")
+            if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+                ref = None
+            frame = validate_client_frame(obj)
+            await self._handlers[frame.type](session, frame)
+        except FrameError as exc:
+            self._error(session, exc, ref)
+        except Exception:
+            logger.exception("internal error handling a frame from %s", session.session_id)
+            self._error(session, FrameError(ErrorCode.INTERNAL, "internal error"), ref)
+
+    def _error(self, session: Session, exc: FrameError, ref: Any) -> None:
+        frame: dict[str, Any] = {"type": "error", **exc.to_error_fields()}
+        if ref is not None:
+            frame["ref"] = ref
+        session.send(frame)
+
+    @staticmethod
+    def _reply(session: Session, request: Any, frame: dict[str, Any]) -> None:
+        if request.ref is not None:
+            frame["ref"] = request.ref
+        session.send(frame)
+
+    def _require_push(self) -> None:
+        if not self.config.push.enabled:
+            raise FrameError(ErrorCode.FORBIDDEN, "push is disabled (PushConfig.enabled=False)")
+
+    def _channel_for(self, name: str, *, create: bool) -> Channel:
+        channel = self.channels.get(name)
+        if channel is not None:
+            return channel
+        if not create:
+            raise FrameError(
+                ErrorCode.UNKNOWN_CHANNEL,
+                f"channel {name!r} does not exist (auto_create_channels is off)",
+                field="channel",
+            )
+        limit = self.config.limits.max_channels
+        if len(self.channels) >= limit:
+            raise FrameError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"max_channels={limit} reached",
+                limit="max_channels",
+                details={"max": limit},
+            )
+        return self.channels.create(name, self.clock())
+
+    async def _on_auth(self, session: Session, frame: f.AuthFrame) -> None:
+        # Already authenticated (token came with the upgrade): answer the greeting.
+        session.send(self.greeting(session, frame.ref))
+
+    async def _on_create(self, session: Session, frame: f.ChannelCreateFrame) -> None:
+        self._require_push()
+        self._forbid_reserved(frame.channel)
+        channel = self._channel_for(frame.channel, create=True)
+        if frame.metadata:
+            channel.metadata.update(frame.metadata)
+        self._reply(session, frame, {"type": "channel.created", "channel": channel.name, "ok": True})
+
+    async def _on_subscribe(self, session: Session, frame: f.ChannelSubscribeFrame) -> None:
+        self._require_push()
+        name = frame.channel
+        limit = self.config.limits.max_subscriptions_per_connection
+        if name not in session.subscriptions and len(session.subscriptions) >= limit:
+            raise FrameError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"max_subscriptions_per_connection={limit} reached",
+                limit="max_subscriptions_per_connection",
+                details={"max": limit},
+            )
+        channel = self._channel_for(name, create=self.config.auto_create_channels)
+        since = None if frame.since is None else (frame.since.offset, frame.since.epoch)
+        read = await self.history.read(name, since=since, limit=None if since else 0)
+        # No await from here on: the replay and the live stream join without a gap.
+        joined = self.channels.subscribe(channel, session, frame.filters)
+        reply: dict[str, Any] = {
+            "type": "channel.subscribed",
+            "channel": name,
+            "ok": True,
+            "offset": read.offset,
+            "epoch": read.epoch,
+            "recovered": read.recovered,
+        }
+        self._reply(session, frame, reply)
+        for message in read.messages:
+            session.send(message)
+        if joined:
+            self._announce(channel, "presence_join", session)
+
+    async def _on_unsubscribe(self, session: Session, frame: f.ChannelUnsubscribeFrame) -> None:
+        self._require_push()
+        channel = self.channels.get(frame.channel)
+        if channel is not None and self.channels.unsubscribe(channel, session):
+            self._announce(channel, "presence_leave", session)
+        reply = {"type": "channel.unsubscribed", "channel": frame.channel, "ok": True}
+        self._reply(session, frame, reply)
+
+    @staticmethod
+    def _forbid_reserved(name: str) -> None:
+        if name.startswith("$"):
+            raise FrameError(
+                ErrorCode.FORBIDDEN,
+                f"channel {name!r} is reserved for the gateway ('$' prefix)",
+                field="channel",
+            )
+
+    async def _on_publish(self, session: Session, frame: f.ChannelPublishFrame) -> None:
+        self._require_push()
+        name = frame.channel
+        self._forbid_reserved(name)
+        now = self.clock()
+        if frame.id is not None:
+            earlier = self._dedup.get(name, frame.id, now)
+            if earlier is not None:
+                self._reply(session, frame, {**earlier, "delivered": 0, "duplicate": True})
+                return
+        self._channel_for(name, create=self.config.auto_create_channels)
+        receipt = await self.publish(name, frame.data, source=session.client_id, now=now)
+        if frame.id is not None:
+            self._dedup.remember(name, frame.id, receipt, now)
+        self._reply(session, frame, dict(receipt))
+
+    async def publish(
+        self, channel: str, data: Any, *, source: str | None = None, now: float | None = None
+    ) -> dict[str, Any]:
+        """Publish ``data`` on ``channel`` (also used by the gateway itself).
+
+        Returns the ``channel.published`` receipt (without ``ref``).
+        """
+        message: dict[str, Any] = {
+            "type": "channel_message",
+            "channel": channel,
+            "data": data,
+            "event_id": self._ids.next(),
+            "timestamp": self.clock() if now is None else now,
+            "source": source,
+        }
+        offset, _epoch = await self.history.append(channel, message)
+        delivered = await self.broker.publish(channel, message)
+        return {
+            "type": "channel.published",
+            "channel": channel,
+            "delivered": delivered,
+            "event_id": message["event_id"],
+            "offset": offset,
+        }
+
+    def _deliver_local(self, channel_name: str, frame: dict[str, Any]) -> int:
+        channel = self.channels.get(channel_name)
+        if channel is None:
+            return 0
+        return channel.fan_out(frame, frame.get("source"))
+
+    async def _on_list(self, session: Session, frame: f.ChannelListFrame) -> None:
+        self._require_push()
+        self._reply(session, frame, {"type": "channel.list", "channels": self.channels.names()})
+
+    async def _on_history(self, session: Session, frame: f.ChannelHistoryFrame) -> None:
+        self._require_push()
+        since = None if frame.since is None else (frame.since.offset, frame.since.epoch)
+        read = await self.history.read(frame.channel, since=since, limit=frame.limit)
+        reply = {
+            "type": "channel.history",
+            "channel": frame.channel,
+            "messages": read.messages,
+            "offset": read.offset,
+            "epoch": read.epoch,
+            "recovered": read.recovered,
+        }
+        self._reply(session, frame, reply)
+
+    # --- presence -----------------------------------------------------------
+
+    def presence_entry(self, session: Session) -> dict[str, Any]:
+        """``PresenceInfo`` of a session (PROTOCOL.md §2)."""
+        return {
+            "client_id": session.client_id,
+            "user_id": session.principal.user_id,
+            "status": self._status(session),
+            "last_seen": session.last_seen,
+            "metadata": session.metadata,
+            "channels": sorted(session.subscriptions),
+        }
+
+    @staticmethod
+    def _status(session: Session, kind: str = "") -> str:
+        return "offline" if kind == "presence_leave" or session.stale else session.status
+
+    def _announce(self, channel: Channel, kind: str, session: Session) -> None:
+        """Tell a channel's other subscribers that ``session``'s client joined/left/changed."""
+        presence = self.config.push.presence
+        if not (presence.enabled and presence.broadcast_changes):
+            return
+        frame = {
+            "type": kind,
+            "channel": channel.name,
+            "data": {
+                "client_id": session.client_id,
+                "status": self._status(session, kind),
+                "metadata": session.metadata,
+            },
+            "event_id": self._ids.next(),
+            "timestamp": self.clock(),
+        }
+        channel.fan_out(frame, session.client_id)
+
+    async def _on_heartbeat(self, session: Session, frame: f.PresenceHeartbeatFrame) -> None:
+        self._require_push()
+        changed = frame.status != session.status or (
+            frame.metadata is not None and frame.metadata != session.metadata
+        )
+        session.status = frame.status
+        if frame.metadata is not None:
+            session.metadata = dict(frame.metadata)
+        if changed:
+            self._announce_everywhere(session, "presence_update")
+        self._reply(session, frame, {"type": "presence.heartbeat_ack", "ok": True})
+
+    def _announce_everywhere(self, session: Session, kind: str) -> None:
+        for name in session.subscriptions:
+            channel = self.channels.get(name)
+            if channel is not None:
+                self._announce(channel, kind, session)
+
+    def presence(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Presence entries, one per client, of a channel or of the whole node."""
+        if channel is None:
+            sessions: list[Session] = list(self.sessions.values())
+        else:
+            found = self.channels.get(channel)
+            sessions = [] if found is None else list(found.subscribers)
+        entries: dict[str, dict[str, Any]] = {}
+        for session in sessions:
+            current = entries.get(session.client_id)
+            if current is None or session.last_seen > current["last_seen"]:
+                entries[session.client_id] = self.presence_entry(session)
+        return list(entries.values())
+
+    async def _on_presence_query(self, session: Session, frame: f.PresenceQueryFrame) -> None:
+        self._require_push()
+        if not self.config.push.presence.enabled:
+            raise FrameError(ErrorCode.FORBIDDEN, "presence is disabled (PresenceConfig.enabled)")
+        reply = {
+            "type": "presence.list",
+            "channel": frame.channel,
+            "presence": self.presence(frame.channel),
+        }
+        self._reply(session, frame, reply)
+
+    # --- acks and keepalive -------------------------------------------------
+
+    async def _on_ack(self, session: Session, frame: f.MessageAckFrame) -> None:
+        if frame.event_id is None and not frame.event_ids:
+            raise FrameError(
+                ErrorCode.INVALID_FIELD, "field 'event_id' or 'event_ids' is required",
+                field="event_id",
+            )
+        reply: dict[str, Any] = {"type": "ack_received", "event_id": frame.event_id, "ok": True}
+        if frame.event_ids:
+            reply["event_ids"] = frame.event_ids
+        self._reply(session, frame, reply)
+
+    async def _on_nack(self, session: Session, frame: f.MessageNackFrame) -> None:
+        self._reply(session, frame, {"type": "nack_received", "event_id": frame.event_id, "ok": True})
+
+    async def _on_ping(self, session: Session, frame: f.PingFrame) -> None:
+        reply: dict[str, Any] = {"type": "pong"}
+        if frame.id is not None:
+            reply["id"] = frame.id
+        self._reply(session, frame, reply)
+
+    async def _on_pong(self, session: Session, frame: f.PongFrame) -> None:
+        return None
+
+    # --- upkeep ---------------------------------------------------------------
+
+    def _tick_interval(self) -> float:
+        limits, presence = self.config.limits, self.config.push.presence
+        return max(0.05, min(1.0, limits.idle_timeout / 4, presence.heartbeat_interval / 4))
+
+    async def _maintain(self) -> None:
+        interval = self._tick_interval()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.sweep(self.clock())
+            except Exception:
+                logger.exception("hub upkeep failed")
+
+    def sweep(self, now: float) -> None:
+        """Close idle sessions, ping quiet ones, mark silent clients offline."""
+        idle_timeout = self.config.limits.idle_timeout
+        presence = self.config.push.presence
+        heartbeat = presence.heartbeat_interval
+        ping = '{"type":"ping"}'
+        for session in list(self.sessions.values()):
+            silent = now - session.last_seen
+            if silent >= idle_timeout:
+                session.close(CloseCode.IDLE_TIMEOUT, "idle timeout")
+                continue
+            if silent >= heartbeat and now - session.last_ping >= heartbeat:
+                # Keepalive for quiet clients, so dead peers are noticed (PROTOCOL.md §2).
+                session.last_ping = now
+                session.send_text(ping)
+            if presence.enabled and silent >= presence.offline_timeout and not session.stale:
+                session.stale = True
+                self._announce_everywhere(session, "presence_update")

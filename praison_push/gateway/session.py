@@ -1,0 +1,172 @@
+"""One client connection as the hub sees it, whatever the transport.
+
+A transport adapter moves text frames: it feeds received text to the hub and
+drains :meth:`Session.drain` into its socket. Sending never awaits: the hub
+appends to a bounded outbox and wakes the adapter's writer, so one slow
+subscriber cannot slow a publish down (PROTOCOL.md §3, slow consumers). Past
+the bound the session is closed with 1013 and the client recovers from history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from ..protocol import CloseCode, encode_json
+
+__all__ = ["Principal", "Session"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a connection authenticated as; ``None`` fields mean "not known".
+
+    Per-user and per-org connection limits apply only when the identity is
+    known (PROTOCOL.md §7).
+    """
+
+    user_id: str | None = None
+    org_id: str | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.user_id is None and self.org_id is None
+
+
+ANONYMOUS = Principal()
+
+
+class Session:
+    """State of one connection: identity, subscriptions, presence and the outbox.
+
+    Attributes:
+        session_id: Unique per connection.
+        last_seen: When the client last sent anything (liveness, presence).
+        stale: Whether presence shows the client offline for its silence.
+        client_id: The client's stable identity (kept across reconnects).
+        principal: The authenticated identity.
+        peer: The remote address, for per-IP limits.
+        subscriptions: Channel name → filters (``None`` for no filter).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_max_bytes",
+        "_max_frames",
+        "_outbox",
+        "_outbox_bytes",
+        "_waiter",
+        "client_id",
+        "close_code",
+        "close_reason",
+        "connected_at",
+        "last_ping",
+        "last_seen",
+        "metadata",
+        "peer",
+        "principal",
+        "session_id",
+        "stale",
+        "status",
+        "subscriptions",
+    )
+
+    def __init__(
+        self,
+        session_id: str,
+        client_id: str,
+        *,
+        principal: Principal,
+        peer: str,
+        now: float,
+        max_frames: int,
+        max_bytes: int,
+    ) -> None:
+        self.session_id = session_id
+        self.client_id = client_id
+        self.principal = principal
+        self.peer = peer
+        self.connected_at = now
+        self.last_seen = now
+        self.last_ping = now
+        self.stale = False
+        self.status = "online"
+        self.metadata: dict[str, Any] = {}
+        self.subscriptions: dict[str, dict[str, str] | None] = {}
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._outbox: deque[str] = deque()
+        self._outbox_bytes = 0
+        self._max_frames = max_frames
+        self._max_bytes = max_bytes
+        self._waiter: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Session {self.session_id} client={self.client_id} subs={len(self.subscriptions)}>"
+
+    @property
+    def closing(self) -> bool:
+        """Whether the hub asked for this connection to close."""
+        return self.close_code is not None
+
+    def send_text(self, text: str) -> bool:
+        """Queue one encoded frame without waiting; ``False`` if it was not queued.
+
+        Overflowing the outbox closes the session with 1013 (slow consumer).
+        """
+        if self.close_code is not None:
+            return False
+        outbox = self._outbox
+        if len(outbox) >= self._max_frames or self._outbox_bytes + len(text) > self._max_bytes:
+            self.close(CloseCode.SLOW_CONSUMER, "send queue full")
+            return False
+        outbox.append(text)
+        self._outbox_bytes += len(text)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        return True
+
+    def send(self, frame: dict[str, Any]) -> bool:
+        """Encode and queue one frame."""
+        return self.send_text(encode_json(frame))
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Ask the transport to close; frames already queued are still sent first,
+        except for a slow consumer, whose backlog is dropped."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self.close_reason = reason
+        if code == CloseCode.SLOW_CONSUMER:
+            # The client recovers from history; flushing a backlog it cannot read is waste.
+            self._outbox.clear()
+            self._outbox_bytes = 0
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait_outgoing(self) -> None:
+        """Wait until a frame is queued or a close was requested."""
+        while not self._outbox and self.close_code is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def drain(self) -> list[str]:
+        """Take every queued frame, oldest first."""
+        outbox = self._outbox
+        if not outbox:
+            return []
+        frames = list(outbox)
+        outbox.clear()
+        self._outbox_bytes = 0
+        return frames
+
+    def pending(self) -> int:
+        """Frames queued and not yet drained."""
+        return len(self._outbox)

@@ -1,0 +1,123 @@
+"""Text in, typed frame out — or a :class:`FrameError` naming what is wrong.
+
+The codec is the single place where untrusted bytes become frames, for the
+gateway (client frames) and the client (server frames). It never raises
+anything but :class:`FrameError`, so a bad frame can always be answered with
+an ``error`` frame while the connection stays up (PROTOCOL.md §6).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .codes import ErrorCode
+from .errors import FrameError
+from .frames import CLIENT_FRAME_TYPES, MAX_CHANNEL_NAME_LENGTH, ClientFrame
+
+__all__ = ["decode_client_frame", "decode_object", "encode_frame", "encode_json"]
+
+_CHANNEL_RULE = (
+    f"must be 1-{MAX_CHANNEL_NAME_LENGTH} characters of [A-Za-z0-9_.:@#/-] "
+    "(optionally after a leading '$')"
+)
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def encode_json(obj: Any) -> str:
+    """Compact JSON, the one encoding used on every wire (no NaN, UTF-8 kept)."""
+    return _dumps(obj)
+
+
+def encode_frame(frame: BaseModel) -> str:
+    """Encode a frame model, leaving out fields that are ``None``."""
+    return frame.model_dump_json(exclude_none=True)
+
+
+def decode_object(raw: str | bytes, *, max_size: int | None = None) -> dict[str, Any]:
+    """Parse one frame's text into a JSON object.
+
+    Args:
+        raw: The frame text (or UTF-8 bytes).
+        max_size: Reject frames longer than this many bytes before parsing.
+
+    Raises:
+        FrameError: ``too_large`` (naming ``max_message_size``) or ``bad_frame``.
+    """
+    if max_size is not None:
+        size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+        if size > max_size:
+            raise FrameError(
+                ErrorCode.TOO_LARGE,
+                f"frame of {size} bytes exceeds max_message_size={max_size}",
+                limit="max_message_size",
+                details={"max": max_size, "size": size},
+            )
+    try:
+        obj = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FrameError(ErrorCode.BAD_FRAME, f"frame is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise FrameError(
+            ErrorCode.BAD_FRAME, f"frame must be a JSON object, got {type(obj).__name__}"
+        )
+    return obj
+
+
+def decode_client_frame(raw: str | bytes, *, max_size: int | None = None) -> ClientFrame:
+    """Turn one client frame's text into its model (PROTOCOL.md §2).
+
+    Raises:
+        FrameError: ``too_large``, ``bad_frame``, ``unknown_type`` or
+            ``invalid_field`` (with ``field`` set to the dotted path).
+    """
+    obj = decode_object(raw, max_size=max_size)
+    return validate_client_frame(obj)
+
+
+def validate_client_frame(obj: dict[str, Any]) -> ClientFrame:
+    """Validate an already-parsed JSON object as a client frame."""
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise FrameError(
+            ErrorCode.INVALID_FIELD, "field 'type' is required and must be a string", field="type"
+        )
+    model = CLIENT_FRAME_TYPES.get(kind)
+    if model is None:
+        raise FrameError(
+            ErrorCode.UNKNOWN_TYPE,
+            f"unknown frame type {kind[:64]!r}",
+            details={"type": kind[:64]},
+        )
+    try:
+        return model.model_validate(obj)  # type: ignore[return-value]
+    except ValidationError as exc:
+        raise _field_error(exc) from None
+
+
+def _field_error(exc: ValidationError) -> FrameError:
+    """Describe the first validation failure in terms of the wire field."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    loc = first["loc"]
+    field = ".".join(str(part) for part in loc)
+    kind = first["type"]
+    if loc[:1] == ("channel",) and kind != "missing":
+        return FrameError(
+            ErrorCode.INVALID_FIELD,
+            f"field 'channel' {_CHANNEL_RULE}",
+            field="channel",
+            details={"max_length": MAX_CHANNEL_NAME_LENGTH},
+        )
+    if kind == "missing":
+        message = f"field '{field}' is required"
+    else:
+        message = f"field '{field}': {first['msg']}"
+    details: dict[str, Any] = {}
+    ctx = first.get("ctx") or {}
+    for key in ("max_length", "min_length", "le", "ge"):
+        if key in ctx:
+            details[key] = ctx[key]
+    return FrameError(ErrorCode.INVALID_FIELD, message, field=field, details=details)

@@ -1,0 +1,325 @@
+"""Pydantic models of every native-dialect frame (PROTOCOL.md §2, §6).
+
+Client frames are validated strictly (a string is never coerced from a number)
+and unknown fields are ignored, as the contract says. Server frames are models
+too, so the contract is written down once; the gateway's publication hot path
+builds the same dict by hand (see ``gateway/fanout.py``) and a test checks it
+against :class:`ChannelMessageFrame`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+__all__ = [
+    "CHANNEL_NAME_PATTERN",
+    "CLIENT_FRAME_TYPES",
+    "MAX_CHANNEL_NAME_LENGTH",
+    "AckReceivedFrame",
+    "AuthFrame",
+    "ChannelCreateFrame",
+    "ChannelCreatedFrame",
+    "ChannelHistoryFrame",
+    "ChannelHistoryReplyFrame",
+    "ChannelListFrame",
+    "ChannelListReplyFrame",
+    "ChannelMessageFrame",
+    "ChannelName",
+    "ChannelPublishFrame",
+    "ChannelPublishedFrame",
+    "ChannelSubscribeFrame",
+    "ChannelSubscribedFrame",
+    "ChannelUnsubscribeFrame",
+    "ChannelUnsubscribedFrame",
+    "ClientFrame",
+    "ConnectedFrame",
+    "ErrorFrame",
+    "HelloErrorFrame",
+    "MessageAckFrame",
+    "MessageNackFrame",
+    "NackReceivedFrame",
+    "PingFrame",
+    "PongFrame",
+    "PresenceEventFrame",
+    "PresenceHeartbeatAckFrame",
+    "PresenceHeartbeatFrame",
+    "PresenceInfoModel",
+    "PresenceListFrame",
+    "PresenceQueryFrame",
+    "Ref",
+    "SinceModel",
+]
+
+#: Channel names: 1–200 chars of ``[A-Za-z0-9_.:@#/-]``; a leading ``$`` marks a
+#: gateway-reserved channel such as ``$dead-letter`` (PROTOCOL.md §2).
+MAX_CHANNEL_NAME_LENGTH = 200
+CHANNEL_NAME_PATTERN = re.compile(r"^\$?[A-Za-z0-9_.:@#/-]{1,200}$")
+
+ChannelName = Annotated[
+    str, StringConstraints(min_length=1, max_length=201, pattern=CHANNEL_NAME_PATTERN.pattern)
+]
+#: A request's correlation key, echoed in the reply (PROTOCOL.md §2, ``ref``★).
+Ref = Annotated[str, StringConstraints(max_length=128)] | int
+Status = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
+class _Request(_Frame):
+    ref: Ref | None = None
+
+
+class SinceModel(_Frame):
+    """A resume position: the last ``offset`` seen within ``epoch``."""
+
+    offset: Annotated[int, Field(ge=0)]
+    epoch: Annotated[str, StringConstraints(max_length=64)]
+
+
+# --- client → server ---------------------------------------------------------
+
+
+class AuthFrame(_Request):
+    type: Literal["auth"] = "auth"
+    token: Annotated[str, StringConstraints(max_length=8192)]
+
+
+class ChannelCreateFrame(_Request):
+    type: Literal["channel.create"] = "channel.create"
+    channel: ChannelName
+    metadata: dict[str, Any] | None = None
+
+
+class ChannelSubscribeFrame(_Request):
+    type: Literal["channel.subscribe"] = "channel.subscribe"
+    channel: ChannelName
+    since: SinceModel | None = None
+    filters: dict[str, str] | None = None
+
+
+class ChannelUnsubscribeFrame(_Request):
+    type: Literal["channel.unsubscribe"] = "channel.unsubscribe"
+    channel: ChannelName
+
+
+class ChannelPublishFrame(_Request):
+    type: Literal["channel.publish"] = "channel.publish"
+    channel: ChannelName
+    data: Any = None
+    id: EventId | None = None
+
+
+class ChannelListFrame(_Request):
+    type: Literal["channel.list"] = "channel.list"
+
+
+class ChannelHistoryFrame(_Request):
+    type: Literal["channel.history"] = "channel.history"
+    channel: ChannelName
+    since: SinceModel | None = None
+    limit: Annotated[int, Field(ge=1, le=10_000)] | None = None
+
+
+class PresenceHeartbeatFrame(_Request):
+    type: Literal["presence.heartbeat"] = "presence.heartbeat"
+    status: Status = "online"
+    metadata: dict[str, Any] | None = None
+
+
+class PresenceQueryFrame(_Request):
+    type: Literal["presence.query"] = "presence.query"
+    channel: ChannelName | None = None
+
+
+class MessageAckFrame(_Request):
+    type: Literal["message_ack"] = "message_ack"
+    event_id: EventId | None = None
+    event_ids: Annotated[list[EventId], Field(max_length=1000)] | None = None
+
+
+class MessageNackFrame(_Request):
+    type: Literal["message_nack"] = "message_nack"
+    event_id: EventId
+
+
+class PingFrame(_Request):
+    type: Literal["ping"] = "ping"
+    id: Ref | None = None
+
+
+class PongFrame(_Request):
+    type: Literal["pong"] = "pong"
+    id: Ref | None = None
+
+
+ClientFrame = (
+    AuthFrame
+    | ChannelCreateFrame
+    | ChannelSubscribeFrame
+    | ChannelUnsubscribeFrame
+    | ChannelPublishFrame
+    | ChannelListFrame
+    | ChannelHistoryFrame
+    | PresenceHeartbeatFrame
+    | PresenceQueryFrame
+    | MessageAckFrame
+    | MessageNackFrame
+    | PingFrame
+    | PongFrame
+)
+
+#: ``type`` → model, for the codec's dispatch.
+CLIENT_FRAME_TYPES: dict[str, type[_Request]] = {
+    model.model_fields["type"].default: model
+    for model in (
+        AuthFrame,
+        ChannelCreateFrame,
+        ChannelSubscribeFrame,
+        ChannelUnsubscribeFrame,
+        ChannelPublishFrame,
+        ChannelListFrame,
+        ChannelHistoryFrame,
+        PresenceHeartbeatFrame,
+        PresenceQueryFrame,
+        MessageAckFrame,
+        MessageNackFrame,
+        PingFrame,
+        PongFrame,
+    )
+}
+
+
+# --- server → client ---------------------------------------------------------
+
+
+class _Reply(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    ref: Ref | None = None
+
+
+class ConnectedFrame(_Reply):
+    type: Literal["connected"] = "connected"
+    client_id: str
+    server_id: str
+    protocol: str = "praison-push/1"
+    heartbeat_interval: float
+    resumed: bool = False
+
+
+class HelloErrorFrame(_Reply):
+    type: Literal["hello_error"] = "hello_error"
+    code: str
+    message: str
+
+
+class ErrorFrame(_Reply):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ChannelCreatedFrame(_Reply):
+    type: Literal["channel.created"] = "channel.created"
+    channel: str
+    ok: bool = True
+
+
+class ChannelSubscribedFrame(_Reply):
+    type: Literal["channel.subscribed"] = "channel.subscribed"
+    channel: str
+    ok: bool = True
+    offset: int
+    epoch: str
+    recovered: bool
+
+
+class ChannelUnsubscribedFrame(_Reply):
+    type: Literal["channel.unsubscribed"] = "channel.unsubscribed"
+    channel: str
+    ok: bool = True
+
+
+class ChannelPublishedFrame(_Reply):
+    type: Literal["channel.published"] = "channel.published"
+    channel: str
+    delivered: int
+    event_id: str
+    offset: int
+    duplicate: bool = False
+
+
+class ChannelListReplyFrame(_Reply):
+    type: Literal["channel.list"] = "channel.list"
+    channels: list[str]
+
+
+class ChannelMessageFrame(_Reply):
+    type: Literal["channel_message"] = "channel_message"
+    channel: str
+    data: Any
+    event_id: str
+    timestamp: float
+    source: str | None
+    target: str | None = None
+    offset: int
+    epoch: str
+
+
+class ChannelHistoryReplyFrame(_Reply):
+    type: Literal["channel.history"] = "channel.history"
+    channel: str
+    messages: list[ChannelMessageFrame]
+    offset: int
+    epoch: str
+
+
+class PresenceHeartbeatAckFrame(_Reply):
+    type: Literal["presence.heartbeat_ack"] = "presence.heartbeat_ack"
+    ok: bool = True
+
+
+class PresenceInfoModel(BaseModel):
+    """``PresenceInfo`` on the wire (PROTOCOL.md §2)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    client_id: str
+    user_id: str | None = None
+    status: str
+    last_seen: float
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    channels: list[str] = Field(default_factory=list)
+
+
+class PresenceListFrame(_Reply):
+    type: Literal["presence.list"] = "presence.list"
+    channel: str | None
+    presence: list[PresenceInfoModel]
+
+
+class PresenceEventFrame(_Reply):
+    type: Literal["presence_join", "presence_update", "presence_leave"]
+    channel: str
+    data: dict[str, Any]
+    event_id: str
+    timestamp: float
+
+
+class AckReceivedFrame(_Reply):
+    type: Literal["ack_received"] = "ack_received"
+    event_id: str | None
+    ok: bool
+
+
+class NackReceivedFrame(_Reply):
+    type: Literal["nack_received"] = "nack_received"
+    event_id: str
+    ok: bool

@@ -1,0 +1,161 @@
+"""Serving a gateway with uvicorn: in the foreground (CLI) or on a thread (tests, notebooks).
+
+The listening socket is bound and listening before uvicorn starts, so the port
+is known at once (``port=0`` picks a free one) and early connections wait in the
+backlog instead of being refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..config import GatewayConfig
+from .gateway import Gateway
+
+if TYPE_CHECKING:
+    import uvicorn
+
+__all__ = ["GatewayThread", "bind_socket", "build_server", "run_gateway"]
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``port=0``: any free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def build_server(gateway: Gateway, **overrides: Any) -> uvicorn.Server:
+    """A uvicorn server for ``gateway`` with the gateway's frame limit applied."""
+    import uvicorn
+
+    options: dict[str, Any] = {
+        "ws_max_size": gateway.config.limits.max_message_size,
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 3,
+    }
+    options.update(overrides)
+    return uvicorn.Server(uvicorn.Config(gateway.asgi_app(), **options))
+
+
+def ws_url(sock: socket.socket, path: str = "/ws") -> str:
+    host, port = sock.getsockname()[:2]
+    if ":" in host:
+        host = f"[{host}]"
+    return f"ws://{host}:{port}{path}"
+
+
+def run_gateway(
+    config: GatewayConfig | None = None,
+    *,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve a gateway in the foreground until SIGINT/SIGTERM.
+
+    Args:
+        config: Gateway configuration (host and port included).
+        on_ready: Called with the WebSocket URL once the socket listens.
+    """
+    gateway = Gateway(config)
+    sock = bind_socket(gateway.config.host, gateway.config.port)
+    server = build_server(gateway)
+    if on_ready is not None:
+        on_ready(ws_url(sock))
+    with contextlib.closing(sock):
+        server.run(sockets=[sock])
+
+
+class GatewayThread:
+    """A gateway served by uvicorn on a daemon thread with its own event loop.
+
+    ``stop()`` then ``start()`` restarts a fresh gateway (new hub, new history
+    epoch) on the same port, as a process restart would.
+
+    Args:
+        config: Gateway configuration; ``config.port`` 0 picks a free port.
+    """
+
+    def __init__(self, config: GatewayConfig | None = None) -> None:
+        self.config = config or GatewayConfig()
+        self.port = self.config.port
+        self.gateway: Gateway | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.config.host}:{self.port}/ws"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> GatewayThread:
+        """Bind (reusing the previous port after a stop) and serve on a new thread."""
+        if self.running:
+            return self
+        gateway = Gateway(self.config)
+        sock = bind_socket(self.config.host, self.port)
+        self.port = sock.getsockname()[1]
+        server = build_server(gateway)
+        started = threading.Event()
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            started.set()
+            try:
+                loop.run_until_complete(server.serve(sockets=[sock]))
+            finally:
+                sock.close()
+                loop.close()
+
+        self.gateway, self._server = gateway, server
+        self._thread = threading.Thread(target=serve, name="praison-push-gateway", daemon=True)
+        self._thread.start()
+        started.wait(10)
+        return self
+
+    def call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Run ``fn`` on the gateway's loop thread and return its result."""
+        if self._loop is None:
+            raise RuntimeError("gateway thread is not running")
+
+        async def run() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut down (clients see 1012 and reconnect) and wait for the thread."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = self._server = self._loop = None
+
+    def __enter__(self) -> GatewayThread:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
