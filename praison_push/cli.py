@@ -8,6 +8,7 @@ non-zero exit when the gateway is unreachable or refuses them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import os
@@ -61,7 +62,10 @@ def _cmd_gateway(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    run_gateway(config, on_ready=lambda url: _print(f"praison-push gateway listening on {url}"))
+    # uvicorn re-raises Ctrl-C after its graceful shutdown: for us that is a normal stop.
+    with contextlib.suppress(KeyboardInterrupt):
+        run_gateway(config, on_ready=lambda url: _print(f"praison-push gateway listening on {url}"))
+    _print("praison-push gateway stopped")
     return 0
 
 
@@ -84,7 +88,11 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         receipt = client.publish(args.channel, data)
     _print(
         encode_json(
-            {"channel": receipt.channel, "event_id": receipt.event_id, "delivered": receipt.delivered}
+            {
+                "channel": receipt.channel,
+                "event_id": receipt.event_id,
+                "delivered": receipt.delivered,
+            }
         )
     )
     return 0
@@ -115,9 +123,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     with GatewayThread(GatewayConfig(port=0)) as gateway:
         _print(f"gateway listening on {gateway.url}")
-        with PushClient(gateway.url, client_id="alice") as alice, PushClient(
-            gateway.url, client_id="bob"
-        ) as bob:
+        with (
+            PushClient(gateway.url, client_id="alice") as alice,
+            PushClient(gateway.url, client_id="bob") as bob,
+        ):
             alice.set_status("online", {"role": "reader"})
             bob.set_status("busy", {"role": "writer"})
             got = threading.Event()
@@ -133,7 +142,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             if not got.wait(10):
                 return _fail("the demo message did not arrive")
             for entry in alice.get_presence("alerts"):
-                _print(f"presence: {entry.client_id} is {entry.status} {encode_json(entry.metadata)}")
+                _print(
+                    f"presence: {entry.client_id} is {entry.status} {encode_json(entry.metadata)}"
+                )
     _print("demo finished")
     return 0
 
@@ -212,5 +223,5 @@ def _describe(exc: Exception, args: Any) -> str:
     if isinstance(exc, AuthenticationFailed):
         return f"the gateway refused the token ({exc.message})"
     if isinstance(exc, TransportError):
-        return f"cannot reach the gateway at {getattr(args, 'url', '?')}: {exc}"
+        return f"cannot reach the gateway ({exc})"
     return str(exc)

@@ -170,3 +170,4 @@ class GatewayConfig(_Config):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     auto_create_channels: bool = True
+    demo_agents: bool = True

@@ -9,6 +9,7 @@ costs one ``deque.append`` per subscriber (DESIGN.md, Fan-out).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +42,22 @@ class Channel:
     subscribers: dict[Session, dict[str, str] | None] = field(default_factory=dict)
     members: Counter[str] = field(default_factory=Counter)
 
-    def fan_out(self, frame: dict[str, Any], source: str | None) -> int:
-        """Queue ``frame`` to every subscriber but the publisher's; return how many."""
+    def fan_out(
+        self,
+        frame: dict[str, Any],
+        source: str | None,
+        skip: Callable[[Session], bool] | None = None,
+    ) -> int:
+        """Queue ``frame`` to every subscriber but the publisher's; return how many.
+
+        Native connections share one encoded string; other dialects get theirs
+        encoded once per dialect. ``skip`` leaves out sessions it returns true for.
+        """
         subscribers = self.subscribers
         if not subscribers:
             return 0
-        text = encode_json(frame)
+        native: str | None = None
+        foreign: dict[str, tuple[str, ...]] = {}
         data = frame.get("data")
         delivered = 0
         for session, filters in subscribers.items():
@@ -54,7 +65,18 @@ class Channel:
                 continue
             if filters is not None and not matches_filters(filters, data):
                 continue
-            if session.send_text(text):
+            if skip is not None and skip(session):
+                continue
+            if session.dialect == "praison":
+                if native is None:
+                    native = encode_json(frame)
+                queued = session.send_text(native)
+            else:
+                texts = foreign.get(session.dialect)
+                if texts is None:
+                    texts = foreign[session.dialect] = session.encode(frame)
+                queued = all([session.send_text(text) for text in texts])
+            if queued:
                 delivered += 1
         return delivered
 
@@ -90,7 +112,10 @@ class ChannelRegistry:
     def subscribe(self, channel: Channel, session: Session, filters: dict[str, str] | None) -> bool:
         """Add ``session``; ``True`` when its client is new to the channel."""
         if session in channel.subscribers:
+            # A repeated subscribe replaces the filters on both sides, so the
+            # session's record (what a resubscribe would send) matches the fan-out.
             channel.subscribers[session] = filters
+            session.subscriptions[channel.name] = filters
             return False
         channel.subscribers[session] = filters
         session.subscriptions[channel.name] = filters

@@ -11,22 +11,34 @@ hub runs in a notebook on memory backends or scaled out over Redis.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..agents import AgentRegistry, register_demo_agents
 from ..backends.base import Broker, HistoryStore
 from ..config import GatewayConfig
-from ..protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError
+from ..protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError, encode_json
 from ..protocol import frames as f
 from ..protocol.codec import decode_object, validate_client_frame
+from ..protocol.dialects import (
+    Dialect,
+    detect_dialect,
+    envelope_auth_error,
+    envelope_auth_success,
+    from_agent_chat,
+    from_envelope,
+)
 from .auth import Authenticator
 from .channels import Channel, ChannelRegistry
 from .dedup import DedupWindow
+from .executions import EXECUTIONS_FEED, Execution, ExecutionManager, execution_channel
 from .ids import IdFactory
 from .limits import ConnectionLimiter
+from .scopes import display_name, resolve_channel
 from .session import Principal, Session
 
 __all__ = ["Hub"]
@@ -53,6 +65,7 @@ class Hub:
         *,
         history: HistoryStore,
         broker: Broker,
+        agents: AgentRegistry | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -67,6 +80,12 @@ class Hub:
         self._limiter = ConnectionLimiter(config.limits)
         self._dedup = DedupWindow(config.history.dedup_window)
         self._maintenance: asyncio.Task[None] | None = None
+        if agents is None:
+            agents = AgentRegistry()
+            if config.demo_agents:
+                register_demo_agents(agents)
+        self.agents = agents
+        self.executions = ExecutionManager(self.agents, self._publish_event)
         broker.set_handler(self._deliver_local)
         self._handlers: dict[str, _Handler] = {
             "channel.create": self._on_create,
@@ -79,6 +98,8 @@ class Hub:
             "presence.query": self._on_presence_query,
             "message_ack": self._on_ack,
             "message_nack": self._on_nack,
+            "execute": self._on_execute,
+            "execution.cancel": self._on_cancel,
             "ping": self._on_ping,
             "pong": self._on_pong,
             "auth": self._on_auth,
@@ -97,15 +118,14 @@ class Hub:
             )
 
     async def close(self) -> None:
-        """Close every session (1001, clients reconnect elsewhere) and stop upkeep."""
+        """Close every session (1001, clients reconnect elsewhere), stop runs and upkeep."""
+        await self.executions.close()
         for session in list(self.sessions.values()):
             session.close(CloseCode.GOING_AWAY, "gateway shutting down")
         if self._maintenance is not None:
             self._maintenance.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
-            except asyncio.CancelledError:
-                pass
             self._maintenance = None
 
     # --- connection lifecycle, used by transport adapters -------------------
@@ -118,8 +138,26 @@ class Hub:
         """The principal for ``token``, or ``None`` when refused (constant time)."""
         return self.auth.check(token)
 
-    def connect(self, *, client_id: str | None, principal: Principal, peer: str) -> Session:
-        """Open a session and queue its ``connected`` greeting.
+    def connect(
+        self,
+        *,
+        client_id: str | None,
+        principal: Principal,
+        peer: str,
+        dialect: str | None = None,
+        chat_session: str | None = None,
+        greet: bool = True,
+    ) -> Session:
+        """Open a session and queue its greeting.
+
+        Args:
+            client_id: The identity the client asked to keep (invalid ones are replaced).
+            principal: Who authenticated.
+            peer: Remote address, for per-IP limits.
+            dialect: The wire dialect when already known (``?protocol=``, SSE);
+                ``None`` lets the first frame decide (PROTOCOL.md §1).
+            chat_session: The agent-chat session of ``/ws/{session_id}``.
+            greet: Queue the greeting (``connected``, or ``auth_success`` for envelope).
 
         Raises:
             LimitExceeded: a connection limit is reached (close with 4008).
@@ -137,11 +175,30 @@ class Hub:
             now=self.clock(),
             max_frames=limits.send_queue_max_frames,
             max_bytes=limits.send_queue_max_bytes,
+            dialect=dialect or Dialect.PRAISON.value,
+            dialect_fixed=dialect is not None,
+            chat_session=chat_session,
         )
         self.sessions[session.session_id] = session
-        session.send(self.greeting(session))
+        if greet:
+            self._greet(session)
         logger.debug("session %s opened for client %s", session.session_id, client_id)
         return session
+
+    def _greet(self, session: Session, ref: Any = None) -> None:
+        if session.dialect == Dialect.ENVELOPE.value:
+            principal = session.principal
+            success = envelope_auth_success(principal.user_id, principal.org_id, session.session_id)
+            session.send_text(encode_json(success))
+        else:
+            session.send(self.greeting(session, ref))
+
+    def refuse(self, session_dialect: str | None, message: str) -> tuple[str, int]:
+        """The refusal frame (text) and close code for a failed authentication."""
+        if session_dialect == Dialect.ENVELOPE.value:
+            return encode_json(envelope_auth_error(message)), CloseCode.AUTH_FAILED
+        refusal = {"type": "hello_error", "code": "auth_required", "message": message}
+        return encode_json(refusal), CloseCode.AUTH_REQUIRED
 
     def greeting(self, session: Session, ref: Any = None) -> dict[str, Any]:
         """The ``connected`` frame (PROTOCOL.md §1)."""
@@ -169,6 +226,14 @@ class Hub:
         if session.close_code is None:
             session.close(CloseCode.NORMAL)
         logger.debug("session %s closed", session.session_id)
+
+    def detect(self, text: str) -> str:
+        """The dialect a connection's first frame implies (PROTOCOL.md §1)."""
+        try:
+            obj = decode_object(text, max_size=self.config.limits.max_message_size)
+        except FrameError:
+            return Dialect.PRAISON.value
+        return (detect_dialect(None, obj) or Dialect.PRAISON).value
 
     def token_from_auth_frame(self, text: str) -> str | None:
         """The token of a first-frame ``auth`` (native ``token`` or envelope ``payload.token``)."""
@@ -199,6 +264,7 @@ class Hub:
         ref: Any = None
         try:
             obj = decode_object(text, max_size=self.config.limits.max_message_size)
+            obj = self._to_native(session, obj)
             ref = obj.get("ref")
             if not isinstance(ref, (str, int)) or isinstance(ref, bool):
                 ref = None
@@ -209,6 +275,17 @@ class Hub:
         except Exception:
             logger.exception("internal error handling a frame from %s", session.session_id)
             self._error(session, FrameError(ErrorCode.INTERNAL, "internal error"), ref)
+
+    def _to_native(self, session: Session, obj: dict[str, Any]) -> dict[str, Any]:
+        """Fix the dialect on the first frame, then translate foreign frames."""
+        if not session.dialect_fixed:
+            detected = detect_dialect(None, obj)
+            session.set_dialect((detected or Dialect.PRAISON).value)
+        if session.dialect == Dialect.ENVELOPE.value:
+            return from_envelope(obj)
+        if session.dialect == Dialect.AGENT_CHAT.value:
+            return from_agent_chat(obj, session.chat_session)
+        return obj
 
     def _error(self, session: Session, exc: FrameError, ref: Any) -> None:
         frame: dict[str, Any] = {"type": "error", **exc.to_error_fields()}
@@ -247,20 +324,44 @@ class Hub:
         return self.channels.create(name, self.clock())
 
     async def _on_auth(self, session: Session, frame: f.AuthFrame) -> None:
-        # Already authenticated (token came with the upgrade): answer the greeting.
-        session.send(self.greeting(session, frame.ref))
+        """An ``auth`` frame on an open connection: re-check the token, then greet.
+
+        The token may already have come with the upgrade (or not be needed); a
+        token that is given must still be valid.
+        """
+        if self.auth.required and self.authenticate(frame.token) is None:
+            text, code = self.refuse(session.dialect, "invalid token")
+            session.send_text(text)
+            session.close(code, "invalid token")
+            return
+        self._greet(session, frame.ref)
 
     async def _on_create(self, session: Session, frame: f.ChannelCreateFrame) -> None:
         self._require_push()
         self._forbid_reserved(frame.channel)
-        channel = self._channel_for(frame.channel, create=True)
+        channel = self._channel_for(self._resolve(frame.channel, session), create=True)
         if frame.metadata:
             channel.metadata.update(frame.metadata)
-        self._reply(session, frame, {"type": "channel.created", "channel": channel.name, "ok": True})
+        self._reply(
+            session, frame, {"type": "channel.created", "channel": frame.channel, "ok": True}
+        )
+
+    def _resolve(self, name: str, session: Session) -> str:
+        """The internal channel ``session`` means by ``name``, or ``forbidden``."""
+        if name.startswith("executions:"):
+            execution_id = name.removeprefix("executions:")
+            if not self.executions.can_watch(execution_id, session.principal):
+                raise FrameError(
+                    ErrorCode.FORBIDDEN,
+                    f"execution {execution_id!r} belongs to another organisation",
+                    field="channel",
+                )
+            return name
+        return resolve_channel(name, session.principal)
 
     async def _on_subscribe(self, session: Session, frame: f.ChannelSubscribeFrame) -> None:
         self._require_push()
-        name = frame.channel
+        name = self._resolve(frame.channel, session)
         limit = self.config.limits.max_subscriptions_per_connection
         if name not in session.subscriptions and len(session.subscriptions) >= limit:
             raise FrameError(
@@ -269,6 +370,7 @@ class Hub:
                 limit="max_subscriptions_per_connection",
                 details={"max": limit},
             )
+        self._check_agent_filter(name, frame.filters)
         channel = self._channel_for(name, create=self.config.auto_create_channels)
         since = None if frame.since is None else (frame.since.offset, frame.since.epoch)
         read = await self.history.read(name, since=since, limit=None if since else 0)
@@ -276,21 +378,41 @@ class Hub:
         joined = self.channels.subscribe(channel, session, frame.filters)
         reply: dict[str, Any] = {
             "type": "channel.subscribed",
-            "channel": name,
+            "channel": frame.channel,
             "ok": True,
             "offset": read.offset,
             "epoch": read.epoch,
             "recovered": read.recovered,
         }
+        if frame.filters is not None:
+            reply["filters"] = frame.filters
         self._reply(session, frame, reply)
         for message in read.messages:
             session.send(message)
         if joined:
             self._announce(channel, "presence_join", session)
 
+    def _check_agent_filter(self, name: str, filters: dict[str, str] | None) -> None:
+        """Refuse watching the runs of an agent that does not exist (agent-chat ``subscribe``)."""
+        if filters is None or "agent_id" not in filters:
+            return
+        if display_name(name) != EXECUTIONS_FEED:
+            return
+        agent_id = filters["agent_id"]
+        if not agent_id:
+            raise FrameError(
+                ErrorCode.INVALID_FIELD, "No agent_id provided for subscription", field="agent_id"
+            )
+        if agent_id not in self.agents:
+            raise FrameError(
+                ErrorCode.UNKNOWN_AGENT,
+                f"No agent with ID '{agent_id}' exists",
+                field="agent_id",
+            )
+
     async def _on_unsubscribe(self, session: Session, frame: f.ChannelUnsubscribeFrame) -> None:
         self._require_push()
-        channel = self.channels.get(frame.channel)
+        channel = self.channels.get(self._resolve(frame.channel, session))
         if channel is not None and self.channels.unsubscribe(channel, session):
             self._announce(channel, "presence_leave", session)
         reply = {"type": "channel.unsubscribed", "channel": frame.channel, "ok": True}
@@ -298,17 +420,17 @@ class Hub:
 
     @staticmethod
     def _forbid_reserved(name: str) -> None:
-        if name.startswith("$"):
+        if name.startswith("$") or name.startswith("executions:"):
             raise FrameError(
                 ErrorCode.FORBIDDEN,
-                f"channel {name!r} is reserved for the gateway ('$' prefix)",
+                f"channel {name!r} is reserved for the gateway",
                 field="channel",
             )
 
     async def _on_publish(self, session: Session, frame: f.ChannelPublishFrame) -> None:
         self._require_push()
-        name = frame.channel
-        self._forbid_reserved(name)
+        self._forbid_reserved(frame.channel)
+        name = self._resolve(frame.channel, session)
         now = self.clock()
         if frame.id is not None:
             earlier = self._dedup.get(name, frame.id, now)
@@ -324,13 +446,15 @@ class Hub:
     async def publish(
         self, channel: str, data: Any, *, source: str | None = None, now: float | None = None
     ) -> dict[str, Any]:
-        """Publish ``data`` on ``channel`` (also used by the gateway itself).
+        """Publish ``data`` on the internal ``channel`` (also used by the gateway itself).
 
-        Returns the ``channel.published`` receipt (without ``ref``).
+        Frames name the channel as clients know it (an org scope suffix is
+        dropped). Returns the ``channel.published`` receipt (without ``ref``).
         """
+        shown = display_name(channel)
         message: dict[str, Any] = {
             "type": "channel_message",
-            "channel": channel,
+            "channel": shown,
             "data": data,
             "event_id": self._ids.next(),
             "timestamp": self.clock() if now is None else now,
@@ -340,17 +464,59 @@ class Hub:
         delivered = await self.broker.publish(channel, message)
         return {
             "type": "channel.published",
-            "channel": channel,
+            "channel": shown,
             "delivered": delivered,
             "event_id": message["event_id"],
             "offset": offset,
         }
 
+    async def _publish_event(self, channel: str, data: dict[str, Any], display: str | None) -> Any:
+        """Publish one run event (the execution manager's publish)."""
+        return await self.publish(channel, data)
+
     def _deliver_local(self, channel_name: str, frame: dict[str, Any]) -> int:
         channel = self.channels.get(channel_name)
         if channel is None:
             return 0
-        return channel.fan_out(frame, frame.get("source"))
+        skip = None
+        data = frame.get("data")
+        if frame.get("channel") == EXECUTIONS_FEED and isinstance(data, dict):
+            # A requester already watches its run's own channel: no second copy.
+            run_channel = execution_channel(str(data.get("execution_id")))
+
+            def skip(session: Session) -> bool:
+                return run_channel in session.subscriptions
+
+        return channel.fan_out(frame, frame.get("source"), skip)
+
+    # --- agent runs ------------------------------------------------------------
+
+    async def _on_execute(self, session: Session, frame: f.ExecuteFrame) -> None:
+        run = self.executions.prepare(
+            frame.agent_id,
+            frame.input,
+            principal=session.principal,
+            client_id=session.client_id,
+            session_id=frame.session_id or session.chat_session,
+        )
+        self.watch(session, run)
+        reply = {
+            "type": "execute.accepted",
+            "execution_id": run.execution_id,
+            "channel": run.channel,
+        }
+        self._reply(session, frame, reply)
+        self.executions.start(run)
+
+    def watch(self, session: Session, run: Execution) -> None:
+        """Subscribe ``session`` to a run it just started (nothing to replay yet)."""
+        channel = self.channels.create(run.channel, self.clock())
+        self.channels.subscribe(channel, session, None)
+
+    async def _on_cancel(self, session: Session, frame: f.ExecutionCancelFrame) -> None:
+        ok = self.executions.cancel(frame.execution_id, session.principal)
+        reply = {"type": "execution.cancelled", "execution_id": frame.execution_id, "ok": ok}
+        self._reply(session, frame, reply)
 
     async def _on_list(self, session: Session, frame: f.ChannelListFrame) -> None:
         self._require_push()
@@ -359,7 +525,8 @@ class Hub:
     async def _on_history(self, session: Session, frame: f.ChannelHistoryFrame) -> None:
         self._require_push()
         since = None if frame.since is None else (frame.since.offset, frame.since.epoch)
-        read = await self.history.read(frame.channel, since=since, limit=frame.limit)
+        name = self._resolve(frame.channel, session)
+        read = await self.history.read(name, since=since, limit=frame.limit)
         reply = {
             "type": "channel.history",
             "channel": frame.channel,
@@ -380,7 +547,7 @@ class Hub:
             "status": self._status(session),
             "last_seen": session.last_seen,
             "metadata": session.metadata,
-            "channels": sorted(session.subscriptions),
+            "channels": sorted(display_name(name) for name in session.subscriptions),
         }
 
     @staticmethod
@@ -392,9 +559,11 @@ class Hub:
         presence = self.config.push.presence
         if not (presence.enabled and presence.broadcast_changes):
             return
+        if channel.name.startswith(EXECUTIONS_FEED):
+            return  # run channels and feeds carry run events only
         frame = {
             "type": kind,
-            "channel": channel.name,
+            "channel": display_name(channel.name),
             "data": {
                 "client_id": session.client_id,
                 "status": self._status(session, kind),
@@ -423,12 +592,18 @@ class Hub:
             if channel is not None:
                 self._announce(channel, kind, session)
 
-    def presence(self, channel: str | None = None) -> list[dict[str, Any]]:
-        """Presence entries, one per client, of a channel or of the whole node."""
+    def presence(
+        self, channel: str | None = None, viewer: Session | None = None
+    ) -> list[dict[str, Any]]:
+        """Presence entries, one per client, of a channel or of the whole node.
+
+        With a ``viewer``, ``channel`` is resolved as that connection means it
+        (org scopes), and refused if it may not see it.
+        """
         if channel is None:
             sessions: list[Session] = list(self.sessions.values())
         else:
-            found = self.channels.get(channel)
+            found = self.channels.get(channel if viewer is None else self._resolve(channel, viewer))
             sessions = [] if found is None else list(found.subscribers)
         entries: dict[str, dict[str, Any]] = {}
         for session in sessions:
@@ -444,7 +619,7 @@ class Hub:
         reply = {
             "type": "presence.list",
             "channel": frame.channel,
-            "presence": self.presence(frame.channel),
+            "presence": self.presence(frame.channel, session),
         }
         self._reply(session, frame, reply)
 
@@ -453,7 +628,8 @@ class Hub:
     async def _on_ack(self, session: Session, frame: f.MessageAckFrame) -> None:
         if frame.event_id is None and not frame.event_ids:
             raise FrameError(
-                ErrorCode.INVALID_FIELD, "field 'event_id' or 'event_ids' is required",
+                ErrorCode.INVALID_FIELD,
+                "field 'event_id' or 'event_ids' is required",
                 field="event_id",
             )
         reply: dict[str, Any] = {"type": "ack_received", "event_id": frame.event_id, "ok": True}
@@ -462,7 +638,9 @@ class Hub:
         self._reply(session, frame, reply)
 
     async def _on_nack(self, session: Session, frame: f.MessageNackFrame) -> None:
-        self._reply(session, frame, {"type": "nack_received", "event_id": frame.event_id, "ok": True})
+        self._reply(
+            session, frame, {"type": "nack_received", "event_id": frame.event_id, "ok": True}
+        )
 
     async def _on_ping(self, session: Session, frame: f.PingFrame) -> None:
         reply: dict[str, Any] = {"type": "pong"}
@@ -493,7 +671,7 @@ class Hub:
         idle_timeout = self.config.limits.idle_timeout
         presence = self.config.push.presence
         heartbeat = presence.heartbeat_interval
-        ping = '{"type":"ping"}'
+        ping = {"type": "ping"}
         for session in list(self.sessions.values()):
             silent = now - session.last_seen
             if silent >= idle_timeout:
@@ -502,7 +680,7 @@ class Hub:
             if silent >= heartbeat and now - session.last_ping >= heartbeat:
                 # Keepalive for quiet clients, so dead peers are noticed (PROTOCOL.md §2).
                 session.last_ping = now
-                session.send_text(ping)
+                session.send(ping)
             if presence.enabled and silent >= presence.offline_timeout and not session.stale:
                 session.stale = True
                 self._announce_everywhere(session, "presence_update")

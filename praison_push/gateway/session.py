@@ -10,11 +10,12 @@ the bound the session is closed with 1013 and the client recovers from history.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..protocol import CloseCode, encode_json
+from ..protocol import CloseCode
+from .encoding import Encoder, encoder_for
 
 __all__ = ["Principal", "Session"]
 
@@ -49,6 +50,8 @@ class Session:
         principal: The authenticated identity.
         peer: The remote address, for per-IP limits.
         subscriptions: Channel name → filters (``None`` for no filter).
+        dialect: The wire dialect (``praison`` until the first frame says otherwise).
+        chat_session: The agent-chat session of ``/ws/{session_id}`` connections.
     """
 
     __slots__ = (
@@ -58,13 +61,18 @@ class Session:
         "_outbox",
         "_outbox_bytes",
         "_waiter",
+        "chat_session",
         "client_id",
         "close_code",
         "close_reason",
         "connected_at",
+        "dialect",
+        "dialect_fixed",
+        "encode",
         "last_ping",
         "last_seen",
         "metadata",
+        "on_ready",
         "peer",
         "principal",
         "session_id",
@@ -83,6 +91,9 @@ class Session:
         now: float,
         max_frames: int,
         max_bytes: int,
+        dialect: str = "praison",
+        dialect_fixed: bool = False,
+        chat_session: str | None = None,
     ) -> None:
         self.session_id = session_id
         self.client_id = client_id
@@ -97,11 +108,23 @@ class Session:
         self.subscriptions: dict[str, dict[str, str] | None] = {}
         self.close_code: int | None = None
         self.close_reason = ""
-        self._outbox: deque[str] = deque()
+        # A list, not a deque: an empty deque costs ~600 bytes, and drain() swaps it out whole.
+        self._outbox: list[str] = []
         self._outbox_bytes = 0
         self._max_frames = max_frames
         self._max_bytes = max_bytes
         self._waiter: asyncio.Future[None] | None = None
+        self.on_ready: Callable[[], None] | None = None
+        self.chat_session = chat_session
+        self.dialect_fixed = dialect_fixed
+        self.dialect = dialect
+        self.encode: Encoder = encoder_for(dialect)
+
+    def set_dialect(self, dialect: str) -> None:
+        """Fix the connection's dialect (from ``?protocol=`` or its first frame)."""
+        self.dialect = dialect
+        self.dialect_fixed = True
+        self.encode = encoder_for(dialect)
 
     def __repr__(self) -> str:
         return f"<Session {self.session_id} client={self.client_id} subs={len(self.subscriptions)}>"
@@ -124,14 +147,24 @@ class Session:
             return False
         outbox.append(text)
         self._outbox_bytes += len(text)
+        if len(outbox) == 1:
+            self._notify()
+        return True
+
+    def _notify(self) -> None:
+        """Wake whoever moves this session's frames: a waiting writer, or the on-ready hook."""
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        return True
+        if self.on_ready is not None:
+            self.on_ready()
 
     def send(self, frame: dict[str, Any]) -> bool:
-        """Encode and queue one frame."""
-        return self.send_text(encode_json(frame))
+        """Encode a native frame in this connection's dialect and queue the result."""
+        queued = True
+        for text in self.encode(frame):
+            queued = self.send_text(text) and queued
+        return queued
 
     def close(self, code: int, reason: str = "") -> None:
         """Ask the transport to close; frames already queued are still sent first,
@@ -142,11 +175,9 @@ class Session:
         self.close_reason = reason
         if code == CloseCode.SLOW_CONSUMER:
             # The client recovers from history; flushing a backlog it cannot read is waste.
-            self._outbox.clear()
+            self._outbox = []
             self._outbox_bytes = 0
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._notify()
 
     async def wait_outgoing(self) -> None:
         """Wait until a frame is queued or a close was requested."""
@@ -159,11 +190,10 @@ class Session:
 
     def drain(self) -> list[str]:
         """Take every queued frame, oldest first."""
-        outbox = self._outbox
-        if not outbox:
+        frames = self._outbox
+        if not frames:
             return []
-        frames = list(outbox)
-        outbox.clear()
+        self._outbox = []
         self._outbox_bytes = 0
         return frames
 

@@ -9,6 +9,7 @@ an ``error`` frame while the connection stays up (PROTOCOL.md §6).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -17,14 +18,59 @@ from .codes import ErrorCode
 from .errors import FrameError
 from .frames import CLIENT_FRAME_TYPES, MAX_CHANNEL_NAME_LENGTH, ClientFrame
 
-__all__ = ["decode_client_frame", "decode_object", "encode_frame", "encode_json"]
+__all__ = [
+    "MAX_NESTING_DEPTH",
+    "decode_client_frame",
+    "decode_object",
+    "encode_frame",
+    "encode_json",
+]
 
 _CHANNEL_RULE = (
     f"must be 1-{MAX_CHANNEL_NAME_LENGTH} characters of [A-Za-z0-9_.:@#/-] "
     "(optionally after a leading '$')"
 )
 
+#: How deeply a client frame may nest objects and arrays (the frame itself is level 1).
+#: Far deeper than real payloads, far below the interpreter's recursion limit, so
+#: whatever the gateway accepts it can encode again from any call depth.
+MAX_NESTING_DEPTH = 100
+
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:32]} is out of range")
+    return value
+
+
+def _encodable(obj: Any) -> bool:
+    try:
+        encode_json(obj).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _nesting_exceeds(obj: dict[str, Any], limit: int) -> bool:
+    # Level by level, not recursive: a hostile frame cannot exhaust the stack here.
+    level: list[Any] = [obj]
+    for _ in range(limit):
+        level = [
+            child
+            for value in level
+            for child in (value.values() if isinstance(value, dict) else value)
+            if isinstance(child, (dict, list))
+        ]
+        if not level:
+            return False
+    return True
 
 
 def encode_json(obj: Any) -> str:
@@ -39,6 +85,13 @@ def encode_frame(frame: BaseModel) -> str:
 
 def decode_object(raw: str | bytes, *, max_size: int | None = None) -> dict[str, Any]:
     """Parse one frame's text into a JSON object.
+
+    Python's ``json`` accepts more than JSON: ``NaN``/``Infinity`` (and numbers
+    that overflow to infinity) and ``\\ud800``-style unpaired surrogate
+    escapes. The gateway could store such a frame but never encode it again, so
+    one publish would break every later delivery and history read of its
+    channel; they are refused here as ``bad_frame``, as is nesting too deep for
+    the parser itself.
 
     Args:
         raw: The frame text (or UTF-8 bytes).
@@ -57,13 +110,17 @@ def decode_object(raw: str | bytes, *, max_size: int | None = None) -> dict[str,
                 details={"max": max_size, "size": size},
             )
     try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        obj = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:
         raise FrameError(ErrorCode.BAD_FRAME, f"frame is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise FrameError(
             ErrorCode.BAD_FRAME, f"frame must be a JSON object, got {type(obj).__name__}"
         )
+    # Only a backslash-u escape can decode to an unpaired surrogate: most frames skip this.
+    escaped = b"\\u" in raw if isinstance(raw, bytes) else "\\u" in raw
+    if escaped and not _encodable(obj):
+        raise FrameError(ErrorCode.BAD_FRAME, "frame is not valid JSON: unpaired surrogate escape")
     return obj
 
 
@@ -79,7 +136,19 @@ def decode_client_frame(raw: str | bytes, *, max_size: int | None = None) -> Cli
 
 
 def validate_client_frame(obj: dict[str, Any]) -> ClientFrame:
-    """Validate an already-parsed JSON object as a client frame."""
+    """Validate an already-parsed JSON object as a client frame.
+
+    Raises:
+        FrameError: as :func:`decode_client_frame`; ``bad_frame`` for a frame
+            nested deeper than :data:`MAX_NESTING_DEPTH`, which the gateway could
+            store but not reliably encode again.
+    """
+    if _nesting_exceeds(obj, MAX_NESTING_DEPTH):
+        raise FrameError(
+            ErrorCode.BAD_FRAME,
+            f"frame nests deeper than {MAX_NESTING_DEPTH} levels",
+            details={"max_depth": MAX_NESTING_DEPTH},
+        )
     kind = obj.get("type")
     if not isinstance(kind, str):
         raise FrameError(

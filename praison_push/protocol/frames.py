@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints
 
 __all__ = [
     "CHANNEL_NAME_PATTERN",
     "CLIENT_FRAME_TYPES",
     "MAX_CHANNEL_NAME_LENGTH",
+    "MAX_REF_LENGTH",
     "AckReceivedFrame",
     "AuthFrame",
     "ChannelCreateFrame",
@@ -37,6 +38,10 @@ __all__ = [
     "ClientFrame",
     "ConnectedFrame",
     "ErrorFrame",
+    "ExecuteAcceptedFrame",
+    "ExecuteFrame",
+    "ExecutionCancelFrame",
+    "ExecutionCancelledFrame",
     "HelloErrorFrame",
     "MessageAckFrame",
     "MessageNackFrame",
@@ -61,8 +66,26 @@ CHANNEL_NAME_PATTERN = re.compile(r"^\$?[A-Za-z0-9_.:@#/-]{1,200}$")
 ChannelName = Annotated[
     str, StringConstraints(min_length=1, max_length=201, pattern=CHANNEL_NAME_PATTERN.pattern)
 ]
+MAX_REF_LENGTH = 128
+
+
+def _check_ref(value: object) -> str | int:
+    """Accept a correlation key: a string of at most 128 characters, or an integer.
+
+    One validator rather than a ``str | int`` union, so a bad ``ref`` is reported
+    as field ``ref`` and not as pydantic's union member (``ref.constrained-str``).
+    """
+    if isinstance(value, str):
+        if len(value) > MAX_REF_LENGTH:
+            raise ValueError(f"must be at most {MAX_REF_LENGTH} characters")
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError("must be a string or an integer")
+
+
 #: A request's correlation key, echoed in the reply (PROTOCOL.md §2, ``ref``★).
-Ref = Annotated[str, StringConstraints(max_length=128)] | int
+Ref = Annotated[str | int, PlainValidator(_check_ref)]
 Status = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
@@ -148,6 +171,21 @@ class MessageNackFrame(_Request):
     event_id: EventId
 
 
+class ExecuteFrame(_Request):
+    """Start an agent run (PROTOCOL.md §2 ``execute``★, §4)."""
+
+    type: Literal["execute"] = "execute"
+    agent_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    input: Annotated[str, StringConstraints(max_length=1_000_000)]
+    session_id: Annotated[str, StringConstraints(max_length=200)] | None = None
+    stream: bool = True
+
+
+class ExecutionCancelFrame(_Request):
+    type: Literal["execution.cancel"] = "execution.cancel"
+    execution_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 class PingFrame(_Request):
     type: Literal["ping"] = "ping"
     id: Ref | None = None
@@ -170,6 +208,8 @@ ClientFrame = (
     | PresenceQueryFrame
     | MessageAckFrame
     | MessageNackFrame
+    | ExecuteFrame
+    | ExecutionCancelFrame
     | PingFrame
     | PongFrame
 )
@@ -189,6 +229,8 @@ CLIENT_FRAME_TYPES: dict[str, type[_Request]] = {
         PresenceQueryFrame,
         MessageAckFrame,
         MessageNackFrame,
+        ExecuteFrame,
+        ExecutionCancelFrame,
         PingFrame,
         PongFrame,
     )
@@ -311,6 +353,18 @@ class PresenceEventFrame(_Reply):
     data: dict[str, Any]
     event_id: str
     timestamp: float
+
+
+class ExecuteAcceptedFrame(_Reply):
+    type: Literal["execute.accepted"] = "execute.accepted"
+    execution_id: str
+    channel: str
+
+
+class ExecutionCancelledFrame(_Reply):
+    type: Literal["execution.cancelled"] = "execution.cancelled"
+    execution_id: str
+    ok: bool
 
 
 class AckReceivedFrame(_Reply):

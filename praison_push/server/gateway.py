@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..backends import MemoryBroker, MemoryHistoryStore
 from ..config import GatewayConfig
 from ..gateway import Hub
 
 if TYPE_CHECKING:
-    from starlette.applications import Starlette
+    from .app import GatewayApp
 
 __all__ = ["Gateway"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Gateway:
@@ -39,13 +42,22 @@ class Gateway:
             history=MemoryHistoryStore(self.config.history),
             broker=MemoryBroker(),
         )
-        self._app: Starlette | None = None
+        self.agents = self.hub.agents
+        self._app: GatewayApp | None = None
 
     def __repr__(self) -> str:
         return f"<Gateway {self.config.host}:{self.config.port} backend={self.backend}>"
 
-    def asgi_app(self) -> Starlette:
-        """The ASGI app (built once): ``/ws`` and ``/health``."""
+    def agent(self, name: str, *, description: str = "") -> Callable[[F], F]:
+        """Decorator registering an agent: ``@gateway.agent("summarise")``."""
+        return self.agents.agent(name, description=description)
+
+    def register_agent(self, name: str, agent: Any, *, description: str = "") -> None:
+        """Register any callable, (async) generator or ``praisonaiagents.Agent``."""
+        self.agents.register(name, agent, description=description)
+
+    def asgi_app(self) -> GatewayApp:
+        """The ASGI app (built once): ``/ws``, ``/ws/{session_id}``, SSE runs and ``/health``."""
         if self._app is None:
             from .app import create_app
 

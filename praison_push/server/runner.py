@@ -48,6 +48,11 @@ def build_server(gateway: Gateway, **overrides: Any) -> uvicorn.Server:
         "access_log": False,
         "lifespan": "on",
         "timeout_graceful_shutdown": 3,
+        # The hub keeps connections alive with its own ping (PROTOCOL.md §2), so
+        # uvicorn's protocol-level pings would only add a timer per connection.
+        "ws_ping_interval": None,
+        # Compression would be per connection, undoing "encode once per publication".
+        "ws_per_message_deflate": False,
     }
     options.update(overrides)
     return uvicorn.Server(uvicorn.Config(gateway.asgi_app(), **options))

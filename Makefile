@@ -1,0 +1,29 @@
+# The same targets a person runs are the ones CI runs (.ci/run).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install lint test bench demo clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+install: $(PY)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e ".[dev]"
+
+lint:
+	$(PY) -m ruff check praison_push tests bench
+	$(PY) -m ruff format --check praison_push tests bench
+	$(PY) -m mypy
+
+test:
+	$(PY) -m pytest --cov=praison_push --cov-branch --cov-fail-under=90
+
+bench:
+	$(PY) bench/fanout.py
+
+demo:
+	$(VENV)/bin/praison-push demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

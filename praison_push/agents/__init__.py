@@ -1,0 +1,23 @@
+"""Agents: the protocol an agent follows, the registry, demo agents, adapters."""
+
+from __future__ import annotations
+
+from .context import AgentContext
+from .demo import DEMO_AGENTS, register_demo_agents
+from .events import AgentEvent, ToolCall, ToolResult, Usage
+from .registry import AgentRegistry
+from .runner import AgentSpec, AgentTypeError, iterate_agent
+
+__all__ = [
+    "DEMO_AGENTS",
+    "AgentContext",
+    "AgentEvent",
+    "AgentRegistry",
+    "AgentSpec",
+    "AgentTypeError",
+    "ToolCall",
+    "ToolResult",
+    "Usage",
+    "iterate_agent",
+    "register_demo_agents",
+]

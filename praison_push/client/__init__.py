@@ -1,0 +1,51 @@
+"""The async client: ``AsyncPushClient`` (alias ``PushClient``) and its transports.
+
+``PushClient`` keeps the seed's name (``praisonai.push.PushClient``) so code
+written for PraisonAI push runs unchanged; ``AsyncPushClient`` says what it is
+beside the blocking :class:`praison_push.sync.PushClient`.
+"""
+
+from __future__ import annotations
+
+from praison_push.protocol import (
+    AuthenticationFailed,
+    Backoff,
+    ChannelMessage,
+    ConnectionClosedError,
+    FrameError,
+    NotConnectedError,
+    PresenceInfo,
+    PublishReceipt,
+    PushError,
+    RequestRefused,
+    TransportError,
+)
+
+from .client import AsyncPushClient
+from .dispatch import Handler
+from .streams import MessageStream
+from .transport import PushTransportProtocol, TransportFactory
+from .websocket import WebSocketTransport
+
+PushClient = AsyncPushClient
+
+__all__ = [
+    "AsyncPushClient",
+    "AuthenticationFailed",
+    "Backoff",
+    "ChannelMessage",
+    "ConnectionClosedError",
+    "FrameError",
+    "Handler",
+    "MessageStream",
+    "NotConnectedError",
+    "PresenceInfo",
+    "PublishReceipt",
+    "PushClient",
+    "PushError",
+    "PushTransportProtocol",
+    "RequestRefused",
+    "TransportError",
+    "TransportFactory",
+    "WebSocketTransport",
+]

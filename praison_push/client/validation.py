@@ -1,0 +1,88 @@
+"""Argument checks run before anything is sent, so mistakes fail early and by name.
+
+The gateway validates every frame too (PROTOCOL.md §6), but an error raised
+here names the argument the caller wrote instead of a wire field, and costs no
+round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from praison_push.protocol import CHANNEL_NAME_PATTERN, ChannelMessage
+
+__all__ = [
+    "MAX_HISTORY_LIMIT",
+    "MAX_ID_LENGTH",
+    "MAX_STATUS_LENGTH",
+    "check_channel",
+    "check_limit",
+    "check_metadata",
+    "check_since",
+    "check_text",
+    "check_timeout",
+]
+
+#: Limits of the wire contract (``protocol/frames.py``), checked before sending.
+MAX_ID_LENGTH = 128
+MAX_STATUS_LENGTH = 64
+MAX_HISTORY_LIMIT = 10_000
+
+
+def check_channel(channel: object) -> str:
+    """A valid channel name (PROTOCOL.md §2), else ``TypeError``/``ValueError`` naming it."""
+    if not isinstance(channel, str):
+        raise TypeError(f"channel must be a str, got {type(channel).__name__}")
+    if CHANNEL_NAME_PATTERN.fullmatch(channel) is None:
+        raise ValueError(
+            f"invalid channel {channel[:60]!r}: use 1-200 characters of [A-Za-z0-9_.:@#/-]"
+            " (a leading '$' marks gateway-reserved channels)"
+        )
+    return channel
+
+
+def check_metadata(metadata: object) -> dict[str, Any]:
+    """A metadata dict (its JSON-serialisability is checked when it is sent)."""
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict or None, got {type(metadata).__name__}")
+    return metadata
+
+
+def check_timeout(value: object, name: str, *, allow_none: bool) -> None:
+    """A positive number of seconds (or ``None`` when that means "no limit")."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def check_since(since: ChannelMessage | Mapping[str, Any]) -> dict[str, Any]:
+    """The wire ``since`` (``{offset, epoch}``) from a received message or a mapping."""
+    if isinstance(since, ChannelMessage):
+        offset, epoch = since.offset, since.epoch
+    elif isinstance(since, Mapping):
+        offset, epoch = since.get("offset"), since.get("epoch")
+    else:
+        raise TypeError(f"since must be a ChannelMessage or a mapping, got {since!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"since needs an 'offset' >= 0, got {offset!r}")
+    if not isinstance(epoch, str):
+        raise ValueError(f"since needs an 'epoch' string, got {epoch!r}")
+    return {"offset": offset, "epoch": epoch}
+
+
+def check_text(value: object, name: str, max_length: int) -> str:
+    """A non-empty string of at most ``max_length`` characters (an id, a status)."""
+    if not isinstance(value, str) or not 0 < len(value) <= max_length:
+        raise ValueError(f"{name} must be a string of 1-{max_length} characters, got {value!r}")
+    return value
+
+
+def check_limit(limit: object) -> int:
+    """A ``channel.history`` ``limit``: an int within 1-``MAX_HISTORY_LIMIT``."""
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"limit must be an int, got {limit!r}")
+    if not 1 <= limit <= MAX_HISTORY_LIMIT:
+        raise ValueError(f"limit must be within 1-{MAX_HISTORY_LIMIT}, got {limit}")
+    return limit

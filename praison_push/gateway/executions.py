@@ -1,0 +1,290 @@
+"""Agent runs: start, stream, cancel — each run's events are channel publications.
+
+A run publishes every event on ``executions:<id>`` (kept in history, so a late
+or reconnecting watcher replays the whole run) and on the ``executions`` feed
+(``executions#<org>`` when the requester has an org, so an org never sees
+another's runs) — PROTOCOL.md §4. The run belongs to the gateway, not to the
+connection that asked for it: it keeps going if the requester disconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..agents import AgentContext, AgentRegistry, ToolCall, ToolResult, Usage, iterate_agent
+from ..protocol import ErrorCode, FrameError
+from .session import Principal
+
+__all__ = ["EXECUTIONS_FEED", "Execution", "ExecutionManager", "execution_channel"]
+
+logger = logging.getLogger("praison_push.gateway")
+
+EXECUTIONS_FEED = "executions"
+#: Longest accepted agent input, in characters.
+MAX_INPUT_CHARS = 32_768
+
+#: ``(channel, data, display_channel) -> receipt`` — the hub's publish.
+Publish = Callable[[str, dict[str, Any], str | None], Awaitable[Any]]
+
+
+def execution_channel(execution_id: str) -> str:
+    """The channel carrying one run's events."""
+    return f"executions:{execution_id}"
+
+
+@dataclass
+class Execution:
+    """One agent run and what it produced so far."""
+
+    execution_id: str
+    agent_id: str
+    input: str
+    principal: Principal
+    client_id: str | None
+    session_id: str | None
+    context: AgentContext
+    started: float
+    status: str = "running"
+    tokens: int = 0
+    output: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def channel(self) -> str:
+        return execution_channel(self.execution_id)
+
+    @property
+    def feed(self) -> str:
+        org = self.principal.org_id
+        return EXECUTIONS_FEED if org is None else f"{EXECUTIONS_FEED}#{org}"
+
+
+class ExecutionManager:
+    """Runs agents for the hub and publishes their events.
+
+    Args:
+        registry: The agents that can be run.
+        publish: Publishes one event (the hub's publish path).
+        monotonic: Clock for latencies, injectable for tests.
+        keep_finished: How many finished runs to remember (for cancel/inspection).
+    """
+
+    def __init__(
+        self,
+        registry: AgentRegistry,
+        publish: Publish,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        keep_finished: int = 1_000,
+    ) -> None:
+        self.registry = registry
+        self._publish = publish
+        self._monotonic = monotonic
+        self._keep_finished = keep_finished
+        self.runs: dict[str, Execution] = {}
+        self._finished: list[str] = []
+        self._sessions: dict[str, list[dict[str, Any]]] = {}
+
+    def __len__(self) -> int:
+        return sum(1 for run in self.runs.values() if run.status == "running")
+
+    def prepare(
+        self,
+        agent_id: str,
+        text: str,
+        *,
+        principal: Principal,
+        client_id: str | None = None,
+        session_id: str | None = None,
+    ) -> Execution:
+        """Validate a request and create its run (not yet started).
+
+        Raises:
+            FrameError: ``unknown_agent``, or ``invalid_field`` for an empty or oversized input.
+        """
+        spec = self.registry.get(agent_id)
+        if spec is None:
+            known = ", ".join(self.registry.names()) or "none"
+            raise FrameError(
+                ErrorCode.UNKNOWN_AGENT,
+                f"No agent with ID '{agent_id}' exists (known: {known})",
+                field="agent_id",
+            )
+        if not text.strip():
+            raise FrameError(
+                ErrorCode.INVALID_FIELD, "field 'input' must not be empty", field="input"
+            )
+        if len(text) > MAX_INPUT_CHARS:
+            raise FrameError(
+                ErrorCode.INVALID_FIELD,
+                f"field 'input' exceeds {MAX_INPUT_CHARS} characters",
+                field="input",
+                details={"max_length": MAX_INPUT_CHARS},
+            )
+        execution_id = f"exec_{secrets.token_hex(8)}"
+        history = self._sessions.get(session_id, []) if session_id else []
+        context = AgentContext(
+            execution_id,
+            agent_id,
+            session_id=session_id,
+            user_id=principal.user_id,
+            org_id=principal.org_id,
+            history=list(history),
+        )
+        run = Execution(
+            execution_id,
+            agent_id,
+            text,
+            principal,
+            client_id,
+            session_id,
+            context,
+            started=self._monotonic(),
+        )
+        self.runs[execution_id] = run
+        return run
+
+    def start(self, run: Execution) -> None:
+        """Start a prepared run on the running loop."""
+        run.task = asyncio.get_running_loop().create_task(
+            self._run(run), name=f"praison-push-{run.execution_id}"
+        )
+
+    def can_watch(self, execution_id: str, principal: Principal) -> bool:
+        """Whether ``principal`` may see run ``execution_id`` (same org, or no org)."""
+        run = self.runs.get(execution_id)
+        if run is None or run.principal.org_id is None:
+            return True
+        return run.principal.org_id == principal.org_id
+
+    def cancel(self, execution_id: str, principal: Principal) -> bool:
+        """Cancel a running run; ``False`` when it is unknown, finished or not visible."""
+        run = self.runs.get(execution_id)
+        if run is None or run.status != "running" or not self.can_watch(execution_id, principal):
+            return False
+        run.context.cancel()
+        if run.task is not None:
+            run.task.cancel()
+        return True
+
+    async def close(self) -> None:
+        """Cancel every run (gateway shutdown)."""
+        tasks = [run.task for run in self.runs.values() if run.task and not run.task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _emit(self, run: Execution, event: str, fields: dict[str, Any]) -> None:
+        data = {"event": event, "execution_id": run.execution_id, "agent_id": run.agent_id}
+        if run.principal.user_id is not None:
+            data["user_id"] = run.principal.user_id
+        data.update(fields)
+        await self._publish(run.channel, data, None)
+        await self._publish(run.feed, data, EXECUTIONS_FEED)
+
+    async def _run(self, run: Execution) -> None:
+        spec = self.registry.get(run.agent_id)
+        try:
+            await self._emit(run, "execution_start", {"status": "running"})
+            if spec is None:  # unregistered between prepare and start
+                raise LookupError(f"agent {run.agent_id!r} was removed")
+            async for item in iterate_agent(spec, run.input, run.context):
+                await self._handle(run, item)
+        except asyncio.CancelledError:
+            run.status = "cancelled"
+            await self._emit(
+                run,
+                "execution_error",
+                {"status": "cancelled", "error": {"code": "CANCELLED", "message": "cancelled"}},
+            )
+        except Exception as exc:
+            run.status = "failed"
+            code = "TOOL_EXECUTION_FAILED" if isinstance(exc, _ToolFailed) else "AGENT_FAILED"
+            logger.info("agent %s failed in %s: %r", run.agent_id, run.execution_id, exc)
+            error: dict[str, Any] = {"code": code, "message": str(exc) or type(exc).__name__}
+            details = getattr(exc, "details", None)
+            if details:
+                error["details"] = details
+            await self._emit(run, "execution_error", {"status": "failed", "error": error})
+        else:
+            run.status = "completed"
+            output = "".join(run.output)
+            usage = run.usage or Usage(
+                prompt_tokens=len(run.input.split()), completion_tokens=run.tokens
+            )
+            self._remember_turn(run, output)
+            await self._emit(
+                run,
+                "execution_complete",
+                {
+                    "status": "completed",
+                    "output": output,
+                    "usage": usage.to_dict(),
+                    "latency_ms": round((self._monotonic() - run.started) * 1000),
+                },
+            )
+        finally:
+            self._retire(run)
+
+    async def _handle(self, run: Execution, item: Any) -> None:
+        if isinstance(item, str):
+            if not item:
+                return
+            index = run.tokens
+            run.tokens += 1
+            run.output.append(item)
+            await self._emit(run, "execution_token", {"token": item, "index": index})
+        elif isinstance(item, ToolCall):
+            call: dict[str, Any] = {"id": item.id, "name": item.name, "status": "calling"}
+            if item.arguments is not None:
+                call["arguments"] = item.arguments
+            await self._emit(run, "execution_tool", {"tool_call": call})
+        elif isinstance(item, ToolResult):
+            done: dict[str, Any] = {
+                "id": item.call.id,
+                "name": item.call.name,
+                "status": item.status,
+            }
+            if item.error is not None:
+                done["error"] = item.error
+                await self._emit(run, "execution_tool", {"tool_call": done})
+                raise _ToolFailed(item)
+            done["result"] = item.result
+            await self._emit(run, "execution_tool", {"tool_call": done})
+        elif isinstance(item, Usage):
+            run.usage = item
+        else:
+            await self._handle(run, str(item))
+
+    def _remember_turn(self, run: Execution, output: str) -> None:
+        if run.session_id is None:
+            return
+        turns = self._sessions.setdefault(run.session_id, [])
+        turns.append({"role": "user", "content": run.input})
+        turns.append({"role": "assistant", "content": output})
+        del turns[:-100]
+
+    def session_history(self, session_id: str) -> list[dict[str, Any]]:
+        """The turns kept for ``session_id`` (at most the last 100)."""
+        return list(self._sessions.get(session_id, []))
+
+    def _retire(self, run: Execution) -> None:
+        self._finished.append(run.execution_id)
+        while len(self._finished) > self._keep_finished:
+            self.runs.pop(self._finished.pop(0), None)
+
+
+class _ToolFailed(Exception):
+    """A tool reported failure; the run ends with ``TOOL_EXECUTION_FAILED``."""
+
+    def __init__(self, result: ToolResult) -> None:
+        super().__init__(f"tool {result.call.name!r} failed: {result.error}")
+        self.details = {"tool_name": result.call.name, "tool_call_id": result.call.id}

@@ -1,0 +1,70 @@
+"""Server-Sent Events records for agent runs, as the agent platform spec streams them.
+
+``POST /v1/agents/{agent_id}/execute/stream`` answers with ``execution_start``,
+``token``, ``tool_call``, ``tool_result``, ``complete`` or ``error``, then
+``done`` (PROTOCOL.md §5). These pure functions turn one native run event into
+those records; the server only writes them out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .codec import encode_json
+
+__all__ = ["SSE_DONE", "SSE_RETRY_MS", "sse_record", "to_sse_execution"]
+
+#: Reconnection delay advertised to SSE clients (the spec's ``retry: 3000``).
+SSE_RETRY_MS = 3000
+
+#: The record that ends a run's stream.
+SSE_DONE = "event: done\ndata: {}\n\n"
+
+
+def sse_record(event: str, data: Any, event_id: str | None = None) -> str:
+    """One SSE record; ``data`` is JSON-encoded on a single line."""
+    head = f"event: {event}\n"
+    if event_id is not None:
+        head += f"id: {event_id}\n"
+    return f"{head}data: {encode_json(data)}\n\n"
+
+
+def to_sse_execution(frame: dict[str, Any]) -> list[str]:
+    """SSE records for one native frame of a run's channel (others give none).
+
+    The run's last event is followed by the ``done`` record, which tells the
+    server the stream is over.
+    """
+    kind = frame.get("type")
+    if kind == "ping":
+        return [": keepalive\n\n"]  # an SSE comment keeps proxies from timing out
+    if kind != "channel_message":
+        return []
+    data = frame.get("data")
+    if not isinstance(data, dict):
+        return []
+    event, event_id = data.get("event"), frame.get("event_id")
+    if event == "execution_start":
+        payload = {key: data[key] for key in ("execution_id", "agent_id", "status") if key in data}
+        return [sse_record("execution_start", payload, event_id)]
+    if event == "execution_token":
+        return [
+            sse_record("token", {"token": data.get("token"), "index": data.get("index")}, event_id)
+        ]
+    if event == "execution_tool":
+        call = data.get("tool_call") or {}
+        kind = "tool_call" if call.get("status") == "calling" else "tool_result"
+        return [sse_record(kind, call, event_id)]
+    if event == "execution_complete":
+        payload = {
+            key: data[key] for key in ("status", "output", "usage", "latency_ms") if key in data
+        }
+        return [sse_record("complete", payload, event_id), SSE_DONE]
+    if event == "execution_error":
+        error = dict(data.get("error") or {})
+        details = error.pop("details", None)
+        if isinstance(details, dict) and "retry_after" in details:
+            error.setdefault("retry_after", details["retry_after"])
+        error["status"] = data.get("status", "failed")
+        return [sse_record("error", error, event_id), SSE_DONE]
+    return []

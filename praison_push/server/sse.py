@@ -1,0 +1,127 @@
+"""``POST /v1/agents/{agent_id}/execute/stream``: an agent run as Server-Sent Events.
+
+Exactly the agent platform spec's stream (PROTOCOL.md §5): ``retry: 3000``,
+then ``execution_start``, ``token``, ``tool_call``, ``tool_result``,
+``complete`` or ``error``, and ``done``. The stream is a hub session in the
+SSE pseudo-dialect watching the run's channel, so it gets exactly what a
+WebSocket watcher gets. A client that goes away stops its stream, never the run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from ..gateway import Hub, LimitExceeded, Session
+from ..gateway.encoding import SSE_EXECUTION
+from ..protocol import ErrorCode, FrameError
+from ..protocol.sse import SSE_DONE, SSE_RETRY_MS
+from .websocket import bearer_token
+
+__all__ = ["ExecutionStream", "error_response"]
+
+_STATUS = {
+    ErrorCode.UNKNOWN_AGENT: 404,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.LIMIT_EXCEEDED: 429,
+    ErrorCode.FORBIDDEN: 403,
+}
+
+
+def error_response(exc: FrameError) -> JSONResponse:
+    """The JSON error body of an HTTP endpoint, with the matching status code."""
+    return JSONResponse(exc.to_error_fields(), status_code=_STATUS.get(exc.code, 400))
+
+
+class ExecutionStream:
+    """The SSE run endpoint, bound to a hub."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    async def handle(self, request: Request) -> Response:
+        hub = self.hub
+        token = request.query_params.get("token") or bearer_token(request.scope)
+        principal = hub.authenticate(token)
+        if principal is None:
+            return error_response(FrameError(ErrorCode.UNAUTHORIZED, "a valid token is required"))
+        try:
+            body = await self._body(request)
+            run = hub.executions.prepare(
+                request.path_params["agent_id"],
+                body["input"],
+                principal=principal,
+                session_id=body.get("session_id"),
+            )
+        except FrameError as exc:
+            return error_response(exc)
+        client = request.client
+        try:
+            session = hub.connect(
+                client_id=None,
+                principal=principal,
+                peer=client.host if client else "",
+                dialect=SSE_EXECUTION,
+                greet=False,
+            )
+        except LimitExceeded as exc:
+            refusal = FrameError(ErrorCode.LIMIT_EXCEEDED, str(exc), limit=exc.limit)
+            return error_response(refusal)
+        hub.watch(session, run)
+        hub.executions.start(run)
+        headers = {
+            "Cache-Control": "no-cache",
+            "Connection": "keep-alive",
+            "X-Accel-Buffering": "no",
+        }
+        return StreamingResponse(
+            self._stream(session), media_type="text/event-stream", headers=headers
+        )
+
+    async def _body(self, request: Request) -> dict[str, Any]:
+        limit = self.hub.config.limits.max_message_size
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > limit:
+                raise FrameError(
+                    ErrorCode.TOO_LARGE,
+                    f"body exceeds max_message_size={limit}",
+                    limit="max_message_size",
+                )
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError as exc:
+            raise FrameError(ErrorCode.BAD_FRAME, f"body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise FrameError(ErrorCode.BAD_FRAME, "body must be a JSON object")
+        if not isinstance(body.get("input"), str):
+            raise FrameError(
+                ErrorCode.INVALID_FIELD,
+                "field 'input' is required and must be a string",
+                field="input",
+            )
+        session_id = body.get("session_id")
+        if session_id is not None and not isinstance(session_id, str):
+            raise FrameError(
+                ErrorCode.INVALID_FIELD, "field 'session_id' must be a string", field="session_id"
+            )
+        return body
+
+    async def _stream(self, session: Session) -> AsyncIterator[str]:
+        try:
+            yield f"retry: {SSE_RETRY_MS}\n\n"
+            while not session.closing:
+                await session.wait_outgoing()
+                records = session.drain()
+                if records:
+                    yield "".join(records)
+                if SSE_DONE in records:
+                    return
+        finally:
+            self.hub.disconnect(session)

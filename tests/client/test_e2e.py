@@ -1,0 +1,203 @@
+"""AsyncPushClient end to end against a real gateway (uvicorn on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from praison_push.client import (
+    AsyncPushClient,
+    AuthenticationFailed,
+    Backoff,
+    ChannelMessage,
+    RequestRefused,
+)
+from praison_push.config import AuthConfig, GatewayConfig
+from praison_push.server import GatewayThread
+
+from .helpers import SHORT, WAIT, Recorder, wait_until
+
+Connect = Callable[..., Any]
+
+
+@pytest.fixture
+async def connect(gateway: GatewayThread) -> AsyncIterator[Connect]:
+    """Connected clients of ``gateway``; all disconnected after the test."""
+    clients: list[AsyncPushClient] = []
+
+    async def make(**options: Any) -> AsyncPushClient:
+        options.setdefault("request_timeout", WAIT)
+        options.setdefault("backoff", Backoff(initial=0.02, maximum=0.2))
+        client = AsyncPushClient(gateway.url, **options)
+        clients.append(client)
+        await client.connect()
+        return client
+
+    yield make
+    await asyncio.gather(*(client.disconnect() for client in clients))
+
+
+async def test_two_clients_publish_and_subscribe(connect: Connect) -> None:
+    alice, bob = await connect(), await connect()
+    received = Recorder()
+    await alice.subscribe("chat", received)
+    receipt = await bob.publish("chat", {"text": "hi"})
+    assert receipt.delivered == 1
+    (message,) = await received.wait()
+    assert isinstance(message, ChannelMessage)
+    assert message.channel == "chat"
+    assert message.data == {"text": "hi"}
+    assert message.source == bob.client_id
+    assert message.event_id == receipt.event_id
+    assert message.offset == receipt.offset
+    assert message.epoch
+
+
+async def test_publish_with_the_same_id_is_delivered_once(connect: Connect) -> None:
+    alice, bob = await connect(), await connect()
+    received = Recorder()
+    await alice.subscribe("once", received)
+    first = await bob.publish("once", 1, id="same")
+    second = await bob.publish("once", 1, id="same")
+    await bob.publish("once", 2)
+    await received.wait(2)
+    assert [m.data for m in received.calls] == [1, 2]
+    assert second.event_id == first.event_id
+
+
+async def test_presence_join_and_leave_are_seen_by_the_other_client(connect: Connect) -> None:
+    alice = await connect()
+    joins, leaves = Recorder(), Recorder()
+    alice.on("presence_join")(joins)
+    alice.on("presence_leave")(leaves)
+    await alice.subscribe("room")
+    bob = await connect()
+    await bob.subscribe("room")
+    (join,) = await joins.wait()
+    assert join["channel"] == "room"
+    assert join["data"]["client_id"] == bob.client_id
+    await bob.disconnect()
+    (leave,) = await leaves.wait()
+    assert leave["data"]["client_id"] == bob.client_id
+
+
+async def test_get_presence_lists_both_clients_with_their_statuses(connect: Connect) -> None:
+    alice, bob = await connect(), await connect()
+    listed = Recorder()
+    alice.on("presence_list")(listed)
+    await alice.subscribe("room")
+    await bob.subscribe("room")
+    await alice.set_status("available", {"role": "agent"})
+    await bob.set_status("busy")
+    presence = {p.client_id: p for p in await alice.get_presence("room")}
+    assert set(presence) == {alice.client_id, bob.client_id}
+    assert presence[alice.client_id].status == "available"
+    assert presence[alice.client_id].metadata == {"role": "agent"}
+    assert presence[bob.client_id].status == "busy"
+    (event,) = await listed.wait()
+    assert {c["client_id"] for c in event["clients"]} == set(presence)
+    everyone = {p.client_id for p in await alice.get_presence()}
+    assert {alice.client_id, bob.client_id} <= everyone
+
+
+async def test_wait_for_times_out_and_then_receives(connect: Connect) -> None:
+    alice, bob = await connect(), await connect()
+    with pytest.raises(asyncio.TimeoutError):
+        await alice.wait_for("quiet", timeout=SHORT)
+    waiting = asyncio.ensure_future(alice.wait_for("quiet", timeout=WAIT))
+    await wait_until(lambda: bool(alice._waiters.get("quiet")))
+    await bob.publish("quiet", "now")
+    assert (await waiting).data == "now"
+
+
+async def test_channels_list_and_history(connect: Connect) -> None:
+    client = await connect()
+    await client.create_channel("log", {"kind": "audit"})
+    for n in range(3):
+        await client.publish("log", n)
+    assert "log" in await client.list_channels()
+    history = await client.history("log")
+    assert [m.data for m in history] == [0, 1, 2]
+    assert [m.data for m in await client.history("log", since=history[0])] == [1, 2]
+    assert [m.data for m in await client.history("log", since=history[0], limit=1)] == [1]
+
+
+async def test_messages_iterates_a_channel(connect: Connect) -> None:
+    alice, bob = await connect(), await connect()
+    async with alice.messages("feed") as stream:
+        for n in range(3):
+            await bob.publish("feed", n)
+        assert [(await stream.get(timeout=WAIT)).data for _ in range(3)] == [0, 1, 2]
+
+
+async def test_refused_request_raises(connect: Connect) -> None:
+    client = await connect()
+    with pytest.raises(RequestRefused) as caught:
+        await client.publish("$dead-letter", 1)
+    assert caught.value.code in {"forbidden", "invalid_field"}
+
+
+async def test_bad_token_is_refused_without_reconnecting(
+    gateway_factory: Callable[..., GatewayThread],
+) -> None:
+    gateway = gateway_factory(GatewayConfig(auth=AuthConfig(tokens=["right"])))
+    client = AsyncPushClient(gateway.url, auth_token="wrong", request_timeout=WAIT)
+    with pytest.raises(AuthenticationFailed):
+        await client.connect()
+    await asyncio.wait_for(client.wait_closed(), WAIT)
+    async with AsyncPushClient(gateway.url, auth_token="right") as good:
+        assert good.is_connected
+
+
+async def test_client_reconnects_after_a_gateway_restart_and_resubscribes(
+    gateway: GatewayThread, connect: Connect
+) -> None:
+    alice = await connect()
+    events = Recorder()
+    for name in ("connected", "disconnected", "reconnecting"):
+        alice.on(name)(lambda payload, name=name: events((name, payload)))
+    received = Recorder()
+    await alice.subscribe("news", received)
+    await alice.set_status("watching")
+    client_id = alice.client_id
+
+    await asyncio.to_thread(gateway.stop)
+    await wait_until(lambda: any(name == "reconnecting" for name, _ in events.calls))
+    assert not alice.is_connected
+    await asyncio.to_thread(gateway.start)
+    await wait_until(lambda: [name for name, _ in events.calls].count("connected") == 1)
+    await wait_until(lambda: alice.is_connected)
+    names = [name for name, _ in events.calls]
+    assert names[0] == "disconnected"
+    assert "reconnecting" in names
+    assert alice.client_id == client_id
+
+    bob = await connect()
+    await wait_until(lambda: "news" in _subscribed_channels(gateway, client_id))
+    await bob.publish("news", "after restart")
+    (message,) = await received.wait()
+    assert message.data == "after restart"
+
+    async def status() -> str | None:
+        return {p.client_id: p.status for p in await bob.get_presence()}.get(client_id)
+
+    # The status is re-sent after the resubscribes; poll until the gateway has it.
+    for _ in range(int(WAIT / 0.01)):
+        if await status() == "watching":
+            break
+        await asyncio.sleep(0.01)
+    assert await status() == "watching"
+
+
+def _subscribed_channels(gateway: GatewayThread, client_id: str) -> set[str]:
+    hub = gateway.gateway.hub if gateway.gateway is not None else None
+    if hub is None:
+        return set()
+    entries = gateway.call(lambda: hub.presence(None))
+    for entry in entries:
+        if entry["client_id"] == client_id:
+            return set(entry.get("channels", []))
+    return set()

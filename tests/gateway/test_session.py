@@ -1,0 +1,152 @@
+"""Sessions: a bounded outbox that never waits, and 1013 for slow consumers (PROTOCOL.md §3)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from conftest import timeout
+
+from praison_push.config import LimitsConfig
+from praison_push.gateway import ANONYMOUS, Hub, Principal, Session
+from praison_push.protocol import CloseCode
+
+from .conftest import MakeHub
+from .helpers import drain, join, publish, request, subscribe
+
+
+def make_session(max_frames: int = 100, max_bytes: int = 10_000) -> Session:
+    return Session(
+        "s1",
+        "client",
+        principal=ANONYMOUS,
+        peer="127.0.0.1",
+        now=0.0,
+        max_frames=max_frames,
+        max_bytes=max_bytes,
+    )
+
+
+def test_send_queues_encoded_frames_in_order() -> None:
+    session = make_session()
+    assert session.send({"type": "a", "x": "é"})
+    assert session.send_text('{"type":"b"}')
+    assert session.pending() == 2
+    assert session.drain() == ['{"type":"a","x":"é"}', '{"type":"b"}']
+    assert session.pending() == 0
+    assert session.drain() == []
+
+
+def test_overflowing_the_frame_bound_closes_1013_and_drops_the_backlog() -> None:
+    session = make_session(max_frames=3)
+    assert all(session.send_text(f"{n}") for n in range(3))
+    assert not session.send_text("3")
+    assert (session.close_code, session.close_reason) == (
+        CloseCode.SLOW_CONSUMER,
+        "send queue full",
+    )
+    assert session.closing
+    assert session.pending() == 0
+    assert not session.send_text("late")  # closed sessions take nothing more
+
+
+def test_overflowing_the_byte_bound_closes_1013() -> None:
+    session = make_session(max_bytes=1024)
+    assert session.send_text("x" * 1000)
+    assert session.send_text("x" * 24)  # exactly at the bound
+    assert not session.send_text("x")
+    assert session.close_code == CloseCode.SLOW_CONSUMER
+    assert session.drain() == []
+
+
+def test_draining_frees_room() -> None:
+    session = make_session(max_frames=2, max_bytes=1024)
+    for _ in range(10):
+        assert session.send_text("x" * 600)
+        session.drain()
+    assert not session.closing
+
+
+def test_other_closes_keep_the_backlog_and_the_first_code() -> None:
+    session = make_session()
+    session.send_text("last words")
+    session.close(CloseCode.IDLE_TIMEOUT, "idle")
+    session.close(CloseCode.NORMAL, "later")
+    assert (session.close_code, session.close_reason) == (CloseCode.IDLE_TIMEOUT, "idle")
+    assert session.drain() == ["last words"]
+
+
+async def test_wait_outgoing_wakes_on_send_and_on_close() -> None:
+    session = make_session()
+    waiter = asyncio.ensure_future(session.wait_outgoing())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    session.send_text("x")
+    await asyncio.wait_for(waiter, timeout(1))
+    session.drain()
+    waiter = asyncio.ensure_future(session.wait_outgoing())
+    await asyncio.sleep(0)
+    session.close(CloseCode.NORMAL)
+    await asyncio.wait_for(waiter, timeout(1))
+    await asyncio.wait_for(session.wait_outgoing(), timeout(1))  # closed: returns at once
+
+
+def test_principal_and_repr() -> None:
+    assert ANONYMOUS.anonymous
+    assert not Principal("u").anonymous
+    assert not Principal(None, "o").anonymous
+    assert repr(make_session()) == "<Session s1 client=client subs=0>"
+
+
+# --- slow consumers through the hub --------------------------------------------------------------
+
+
+async def test_a_subscriber_that_does_not_drain_is_closed_1013(make_hub: MakeHub) -> None:
+    hub = make_hub(limits=LimitsConfig(send_queue_max_frames=5))
+    alice, slow, fast = join(hub, "alice"), join(hub, "slow"), join(hub, "fast")
+    await subscribe(hub, slow, "c")
+    await subscribe(hub, fast, "c")
+    drain(slow)
+    deliveries = []
+    for n in range(8):
+        deliveries.append((await publish(hub, alice, "c", n))["delivered"])
+        drain(fast)
+    # slow takes 5 frames, is closed on the 6th, and is skipped from then on.
+    assert deliveries == [2, 2, 2, 2, 2, 1, 1, 1]
+    assert slow.close_code == CloseCode.SLOW_CONSUMER
+    assert slow.pending() == 0
+    assert not fast.closing
+
+
+async def test_byte_bound_through_the_hub(make_hub: MakeHub) -> None:
+    hub = make_hub(limits=LimitsConfig(send_queue_max_bytes=2048))
+    alice, slow = join(hub, "alice"), join(hub, "slow")
+    await subscribe(hub, slow, "c")
+    drain(slow)
+    assert (await publish(hub, alice, "c", "x" * 600))["delivered"] == 1
+    assert (await publish(hub, alice, "c", "x" * 600))["delivered"] == 1
+    assert (await publish(hub, alice, "c", "x" * 600))["delivered"] == 0
+    assert slow.close_code == CloseCode.SLOW_CONSUMER
+
+
+async def test_a_replay_larger_than_the_queue_closes_1013(make_hub: MakeHub) -> None:
+    hub = make_hub(limits=LimitsConfig(send_queue_max_frames=4))
+    alice = join(hub, "alice")
+    for n in range(10):
+        await publish(hub, alice, "c", n)
+    late = join(hub, "late")
+    epoch = hub.history.epoch  # type: ignore[attr-defined]
+    since = {"offset": 0, "epoch": epoch}
+    await hub.receive(
+        late, json.dumps({"type": "channel.subscribe", "channel": "c", "since": since})
+    )
+    assert late.close_code == CloseCode.SLOW_CONSUMER
+    assert drain(late) == []
+
+
+async def test_a_closed_session_still_gets_no_error_for_its_frames(hub: Hub) -> None:
+    alice = join(hub, "alice")
+    alice.close(CloseCode.IDLE_TIMEOUT)
+    await hub.receive(alice, '{"type":"ping"}')  # nowhere to answer; must not raise
+    assert drain(alice) == []
+    assert (await request(hub, join(hub, "bob"), "ping"))["type"] == "pong"

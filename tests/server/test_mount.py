@@ -1,0 +1,103 @@
+"""Mounting the gateway inside another Starlette app, and restarting on the same port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+from conftest import timeout
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+
+from praison_push.config import GatewayConfig, LimitsConfig
+from praison_push.protocol import CloseCode, should_reconnect
+from praison_push.server import Gateway, bind_socket
+
+from .conftest import LogCapture, Serve
+from .helpers import ask, client, closed_with, expect, works
+
+
+@contextlib.contextmanager
+def serve_app(app: Starlette, logs: LogCapture, max_size: int) -> Iterator[int]:
+    """Serve ``app`` with uvicorn on a thread; yield its port."""
+    sock = bind_socket("127.0.0.1", 0)
+    config = uvicorn.Config(app, ws_max_size=max_size, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    logs.attach()
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout(10))
+        sock.close()
+
+
+@pytest.fixture
+def mounted(logs: LogCapture) -> Iterator[tuple[int, Gateway]]:
+    gateway = Gateway(GatewayConfig(limits=LimitsConfig(idle_timeout=0.5)))
+
+    async def home(request: object) -> PlainTextResponse:
+        return PlainTextResponse("the host app")
+
+    app = Starlette(routes=[Route("/", home), Mount("/push", app=gateway.asgi_app())])
+    with serve_app(app, logs, gateway.config.limits.max_message_size) as port:
+        yield port, gateway
+
+
+async def test_mounted_under_a_prefix(mounted: tuple[int, Gateway]) -> None:
+    port, gateway = mounted
+    url = f"ws://127.0.0.1:{port}/push/ws"
+    async with client(url + "?client_id=a") as alice, client(url + "?client_id=b") as bob:
+        await ask(bob, "channel.subscribe", channel="c")
+        assert (await ask(alice, "channel.publish", channel="c", data="hi"))["delivered"] == 1
+        await expect(bob, "channel_message", data="hi", source="a")
+    async with httpx.AsyncClient(timeout=timeout(5)) as http:
+        health = await http.get(f"http://127.0.0.1:{port}/push/health")
+        assert health.json()["status"] == "ok"
+        assert (await http.get(f"http://127.0.0.1:{port}/")).text == "the host app"
+        assert (await http.get(f"http://127.0.0.1:{port}/health")).status_code == 404
+    assert len(gateway.hub.channels) == 1
+
+
+async def test_mounted_gateway_runs_its_upkeep(mounted: tuple[int, Gateway]) -> None:
+    # Starlette does not run a mounted app's lifespan: upkeep must start anyway.
+    port, _ = mounted
+    async with client(f"ws://127.0.0.1:{port}/push/ws") as quiet:
+        assert await closed_with(quiet, seconds=5) == CloseCode.IDLE_TIMEOUT
+
+
+async def test_restart_on_the_same_port(serve: Serve, logs: LogCapture) -> None:
+    gateway = serve()
+    port = gateway.port
+    old_hub = gateway.gateway.hub  # type: ignore[union-attr]
+    async with client(gateway.url + "?client_id=sub") as sub, client(gateway.url) as pub:
+        subscribed = await ask(sub, "channel.subscribe", channel="c")
+        await ask(pub, "channel.publish", channel="c", data=1)
+        message = await expect(sub, "channel_message", offset=1)
+        old_epoch = message["epoch"]
+        assert subscribed["epoch"] == old_epoch
+        await asyncio.to_thread(gateway.stop)
+        code = await closed_with(sub)
+        assert code in (CloseCode.GOING_AWAY, 1012)
+        assert should_reconnect(code)
+    gateway.start()
+    logs.attach()
+    assert gateway.port == port
+    assert gateway.gateway is not None and gateway.gateway.hub is not old_hub
+    async with client(gateway.url + "?client_id=sub") as sub:
+        await works(sub)
+        reply = await ask(
+            sub, "channel.subscribe", channel="c", since={"offset": 1, "epoch": old_epoch}
+        )
+        assert reply["epoch"] != old_epoch
+        assert (reply["recovered"], reply["offset"]) == (False, 0)
+    async with httpx.AsyncClient(timeout=timeout(5)) as http:
+        assert (await http.get(gateway.http_url + "/health")).json()["connections"] >= 0

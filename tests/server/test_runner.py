@@ -1,0 +1,89 @@
+"""Gateway construction and the threaded runner: ports, restarts, calls onto the loop."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+from conftest import timeout
+
+from praison_push.config import DeliveryConfig, GatewayConfig, PushConfig, RedisConfig
+from praison_push.server import Gateway, GatewayThread, bind_socket
+from praison_push.server.runner import build_server, ws_url
+
+from .conftest import LogCapture
+from .helpers import client, works
+
+
+def test_gateway_defaults_and_repr() -> None:
+    gateway = Gateway()
+    assert gateway.backend == "memory"
+    assert repr(gateway) == "<Gateway 127.0.0.1:8765 backend=memory>"
+    assert gateway.asgi_app() is gateway.asgi_app()
+
+
+@pytest.mark.parametrize(
+    "push",
+    [
+        PushConfig(enabled=True, redis=RedisConfig()),
+        PushConfig(enabled=True, delivery=DeliveryConfig(store_backend="redis")),
+    ],
+)
+def test_redis_is_refused_clearly_until_it_exists(push: PushConfig) -> None:
+    with pytest.raises(ValueError, match="Redis backend is not available"):
+        Gateway(GatewayConfig(push=push))
+
+
+def test_bind_socket_and_ws_url() -> None:
+    sock = bind_socket("127.0.0.1", 0)
+    try:
+        port = sock.getsockname()[1]
+        assert port > 0
+        assert ws_url(sock) == f"ws://127.0.0.1:{port}/ws"
+        assert ws_url(sock, "/push/ws").endswith("/push/ws")
+        with pytest.raises(OSError):
+            bind_socket("127.0.0.1", port)  # taken
+    finally:
+        sock.close()
+
+
+def test_bind_socket_ipv6() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        sock = bind_socket("::1", 0)
+    except OSError:
+        pytest.skip("::1 is not available here")
+    with sock:
+        assert ws_url(sock).startswith("ws://[::1]:")
+
+
+def test_build_server_applies_the_frame_limit() -> None:
+    gateway = Gateway()
+    server = build_server(gateway, log_level="error")
+    assert server.config.ws_max_size == gateway.config.limits.max_message_size
+    assert server.config.access_log is False
+
+
+async def test_thread_lifecycle(logs: LogCapture) -> None:
+    thread = GatewayThread(GatewayConfig(port=0))
+    assert not thread.running
+    with pytest.raises(RuntimeError, match="not running"):
+        thread.call(lambda: None)
+    thread.stop()  # stopping a thread that never started is harmless
+    with thread:
+        logs.attach()
+        assert thread.running
+        assert thread.start() is thread  # idempotent while running
+        assert thread.port != 0
+        assert thread.url == f"ws://127.0.0.1:{thread.port}/ws"
+        assert thread.http_url == f"http://127.0.0.1:{thread.port}"
+        async with client(thread.url) as ws:
+            await works(ws)
+            assert thread.gateway is not None
+            hub = thread.gateway.hub
+            assert thread.call(lambda: len(hub.sessions), timeout=timeout(5)) == 1
+        async with httpx.AsyncClient(timeout=timeout(5)) as http:
+            assert (await http.get(thread.http_url + "/health")).json()["status"] == "ok"
+    assert not thread.running

@@ -1,0 +1,257 @@
+"""The blocking PushClient over the in-memory transport."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+from praison_push.client import AsyncPushClient, ChannelMessage, NotConnectedError, RequestRefused
+from praison_push.sync import MessageIterator, PushClient
+from praison_push.testing import MemoryTransportFactory, ScriptedGateway, channel_message
+
+from .helpers import SHORT, WAIT, ThreadRecorder, on_portal, wait_until
+
+
+def feed(factory: MemoryTransportFactory, frame: dict[str, Any]) -> None:
+    on_portal(lambda: factory.last.feed(frame))
+
+
+def test_verbs_forward_to_the_async_client(
+    sync_client: PushClient, factory: MemoryTransportFactory
+) -> None:
+    assert sync_client.is_connected
+    assert isinstance(sync_client.async_client, AsyncPushClient)
+    assert sync_client.client_id == sync_client.async_client.client_id
+    assert repr(sync_client).startswith("<PushClient ws://gateway.test/ws")
+    sync_client.create_channel("news", {"owner": "me"})
+    receipt = sync_client.publish("news", {"n": 1}, id="once")
+    assert receipt.channel == "news"
+    assert factory.last.sent_of("channel.publish")[0]["id"] == "once"
+    assert sync_client.list_channels() == ["news"]
+    assert sync_client.history("news", limit=5) == []
+    sync_client.set_status("busy", {"desk": 1})
+    (entry,) = sync_client.get_presence()
+    assert entry.status == "busy"
+    sync_client.subscribe("news")
+    assert sync_client.subscriptions == {"news"}
+    sync_client.unsubscribe("news")
+    assert sync_client.subscriptions == frozenset()
+
+
+def test_errors_surface_in_the_calling_thread(sync_client: PushClient) -> None:
+    with pytest.raises(ValueError, match="channel"):
+        sync_client.publish("bad channel", 1)
+    with pytest.raises(TypeError, match="callback"):
+        sync_client.subscribe("a", "not callable")  # type: ignore[arg-type]
+
+
+def test_refusals_surface_in_the_calling_thread(factory: MemoryTransportFactory) -> None:
+    scripted = ScriptedGateway()
+    scripted.refuse["channel.subscribe"] = ("forbidden", "no")
+    factory.responder = scripted
+    with (
+        PushClient("ws://gateway.test/ws", transport_factory=factory) as client,
+        pytest.raises(RequestRefused, match="forbidden"),
+    ):
+        client.subscribe("secret")
+
+
+def test_callbacks_run_in_order_on_the_client_worker_thread(
+    sync_client: PushClient, factory: MemoryTransportFactory
+) -> None:
+    callback, handler = ThreadRecorder(), ThreadRecorder()
+    sync_client.on("channel_message")(handler)
+    sync_client.subscribe("a", callback)
+    for n in range(5):
+        feed(factory, channel_message("a", n, event_id=f"e{n}"))
+    assert [m.data for m in callback.wait(5)] == [0, 1, 2, 3, 4]
+    assert [m.data for m in handler.wait(5)] == [0, 1, 2, 3, 4]
+    assert set(callback.threads) == {f"praison-push-callbacks-{sync_client.client_id[:8]}"}
+    # Acknowledged only after the callbacks ran.
+    wait_until(lambda: sum(len(f["event_ids"]) for f in factory.last.sent_of("message_ack")) == 5)
+
+
+def test_a_blocking_callback_stalls_neither_the_loop_nor_other_clients(
+    sync_client: PushClient, factory: MemoryTransportFactory
+) -> None:
+    release, entered = threading.Event(), threading.Event()
+
+    def blocking(_message: ChannelMessage) -> None:
+        entered.set()
+        release.wait(WAIT)
+
+    sync_client.subscribe("a", blocking)
+    feed(factory, channel_message("a", 1, event_id="e1"))
+    assert entered.wait(WAIT)
+    try:
+        assert sync_client.publish("b", "still flowing").channel == "b"
+        other_factory = MemoryTransportFactory(responder=ScriptedGateway())
+        with PushClient("ws://other/ws", transport_factory=other_factory) as other:
+            assert other.list_channels() == []
+    finally:
+        release.set()
+
+
+def test_a_callback_may_call_the_client(
+    sync_client: PushClient, factory: MemoryTransportFactory
+) -> None:
+    echoed = ThreadRecorder()
+    sync_client.subscribe("echo", echoed)
+
+    def relay(message: ChannelMessage) -> None:
+        sync_client.publish("echo", message.data)
+
+    sync_client.subscribe("in", relay)
+    feed(factory, channel_message("in", "ping", event_id="e1"))
+    assert [m.data for m in echoed.wait()] == ["ping"]
+
+
+def test_async_callbacks_given_to_the_sync_face_run_on_the_loop(
+    sync_client: PushClient, factory: MemoryTransportFactory
+) -> None:
+    seen = ThreadRecorder()
+
+    async def on_loop(message: ChannelMessage) -> None:
+        seen(threading.current_thread().name)
+
+    sync_client.subscribe("a", on_loop)
+    feed(factory, channel_message("a", 1, event_id="e1"))
+    assert seen.wait() == ["praison-push-portal"]
+
+
+def test_sync_calls_from_an_async_handler_on_the_loop_are_refused(
+    sync_client: PushClient, factory: MemoryTransportFactory
+) -> None:
+    errors = ThreadRecorder()
+
+    async def misuse(_message: ChannelMessage) -> None:
+        try:
+            sync_client.list_channels()
+        except RuntimeError as exc:
+            errors(str(exc))
+
+    sync_client.subscribe("a", misuse)
+    feed(factory, channel_message("a", 1, event_id="e1"))
+    assert "event-loop thread" in errors.wait()[0]
+
+
+def test_off_removes_a_sync_handler(
+    sync_client: PushClient, factory: MemoryTransportFactory
+) -> None:
+    removed, kept = ThreadRecorder(), ThreadRecorder()
+    sync_client.on("channel_message")(removed)
+    sync_client.on("channel_message")(kept)
+    assert sync_client.off("channel_message", removed)
+    assert not sync_client.off("channel_message", removed)
+    feed(factory, channel_message("a", 1, event_id="e1"))
+    kept.wait()
+    assert removed.calls == []
+
+
+def test_wait_for_blocks_until_a_message_or_times_out(
+    sync_client: PushClient, factory: MemoryTransportFactory
+) -> None:
+    with pytest.raises(asyncio.TimeoutError):
+        sync_client.wait_for("quiet", timeout=SHORT)
+
+    def publish_soon() -> None:
+        wait_until(lambda: bool(sync_client.async_client._waiters.get("news")))
+        feed(factory, channel_message("news", "hi", event_id="e1"))
+
+    threading.Thread(target=publish_soon, daemon=True).start()
+    assert sync_client.wait_for("news", timeout=WAIT).data == "hi"
+
+
+def test_messages_is_a_blocking_iterator_that_ends_when_idle(
+    sync_client: PushClient, factory: MemoryTransportFactory
+) -> None:
+    messages = sync_client.messages("feed", timeout=SHORT)
+    assert isinstance(messages, MessageIterator)
+    assert "feed" in repr(messages)
+    assert "feed" in sync_client.subscriptions  # subscribed before iterating
+    for n in range(3):
+        feed(factory, channel_message("feed", n, event_id=f"e{n}"))
+    assert [m.data for m in messages] == [0, 1, 2]  # then SHORT idle → stop
+    assert list(messages) == []
+
+
+def test_messages_iterator_ends_when_the_client_closes(factory: MemoryTransportFactory) -> None:
+    client = PushClient("ws://gateway.test/ws", transport_factory=factory)
+    client.connect()
+    with client.messages("feed") as messages:
+        feed(factory, channel_message("feed", 1, event_id="e1"))
+        assert next(messages).data == 1
+        client.disconnect()
+        assert list(messages) == []
+
+
+def test_messages_refused_subscription_raises(factory: MemoryTransportFactory) -> None:
+    scripted = ScriptedGateway()
+    scripted.refuse["channel.subscribe"] = ("forbidden", "no")
+    factory.responder = scripted
+    with PushClient("ws://gateway.test/ws", transport_factory=factory) as client:
+        with pytest.raises(RequestRefused):
+            client.messages("secret")
+        assert on_portal(lambda: len(client.async_client._streams)) == 0
+
+
+def test_disconnect_from_a_callback_only_starts_closing(
+    sync_client: PushClient, factory: MemoryTransportFactory
+) -> None:
+    refusals = ThreadRecorder()
+
+    def stop(_message: ChannelMessage) -> None:
+        for blocked in (lambda: sync_client.wait_closed(), lambda: sync_client.messages("x")):
+            try:
+                blocked()
+            except RuntimeError as exc:
+                refusals(str(exc))
+        sync_client.disconnect()
+
+    sync_client.subscribe("a", stop)
+    feed(factory, channel_message("a", 1, event_id="e1"))
+    sync_client.wait_closed(timeout=WAIT)
+    assert not sync_client.is_connected
+    assert len(refusals.wait(2)) == 2
+    assert all("from one of this client's callbacks" in text for text in refusals.calls)
+    with pytest.raises(NotConnectedError):
+        sync_client.publish("a", 1)
+
+
+def test_wait_closed_times_out_while_open(sync_client: PushClient) -> None:
+    with pytest.raises(asyncio.TimeoutError):
+        sync_client.wait_closed(timeout=SHORT / 4)
+    assert sync_client.is_connected
+
+
+def test_context_manager_connects_and_disconnects(factory: MemoryTransportFactory) -> None:
+    with PushClient("ws://gateway.test/ws", transport_factory=factory) as client:
+        assert client.is_connected
+    assert not client.is_connected
+    client.wait_closed(timeout=WAIT)
+
+
+async def test_blocking_calls_work_inside_a_running_event_loop(
+    factory: MemoryTransportFactory,
+) -> None:
+    asyncio.get_running_loop()  # as in a Jupyter cell
+    received = ThreadRecorder()
+    with PushClient("ws://gateway.test/ws", transport_factory=factory) as client:
+        client.subscribe("a", received)
+        assert client.publish("a", 1).delivered == 1
+        assert [m.data for m in received.wait()] == [1]
+
+        def feed_when_waited_for() -> None:
+            wait_until(lambda: bool(client.async_client._waiters.get("b")))
+            feed(factory, channel_message("b", 2, event_id="e2"))
+
+        threading.Thread(target=feed_when_waited_for, daemon=True).start()
+        assert client.wait_for("b", timeout=WAIT).data == 2
+
+
+def test_constructor_errors_surface_in_the_calling_thread() -> None:
+    with pytest.raises(ValueError, match="url"):
+        PushClient("")

@@ -1,0 +1,133 @@
+"""The blocking PushClient end to end against a real gateway (uvicorn on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from praison_push.client import AuthenticationFailed, Backoff, ChannelMessage
+from praison_push.config import AuthConfig, GatewayConfig
+from praison_push.server import GatewayThread
+from praison_push.sync import PushClient
+
+from .helpers import SHORT, WAIT, ThreadRecorder, wait_until
+
+Connect = Callable[..., PushClient]
+
+
+@pytest.fixture
+def connect(gateway: GatewayThread) -> Iterator[Connect]:
+    """Connected blocking clients of ``gateway``; all disconnected after the test."""
+    clients: list[PushClient] = []
+
+    def make(**options: Any) -> PushClient:
+        options.setdefault("request_timeout", WAIT)
+        options.setdefault("backoff", Backoff(initial=0.02, maximum=0.2))
+        client = PushClient(gateway.url, **options)
+        clients.append(client)
+        client.connect()
+        return client
+
+    yield make
+    for client in clients:
+        client.disconnect()
+
+
+def test_two_clients_publish_and_subscribe(connect: Connect) -> None:
+    alice, bob = connect(), connect()
+    received = ThreadRecorder()
+    alice.subscribe("chat", received)
+    receipt = bob.publish("chat", {"text": "hi"})
+    assert receipt.delivered == 1
+    (message,) = received.wait()
+    assert isinstance(message, ChannelMessage)
+    assert (message.data, message.source) == ({"text": "hi"}, bob.client_id)
+
+
+def test_presence_join_leave_and_query(connect: Connect) -> None:
+    alice = connect()
+    joins, leaves = ThreadRecorder(), ThreadRecorder()
+    alice.on("presence_join")(joins)
+    alice.on("presence_leave")(leaves)
+    alice.subscribe("room")
+    alice.set_status("available")
+    bob = connect()
+    bob.subscribe("room")
+    bob.set_status("busy", {"desk": 3})
+    assert joins.wait()[0]["data"]["client_id"] == bob.client_id
+    presence = {p.client_id: p for p in alice.get_presence("room")}
+    assert presence[alice.client_id].status == "available"
+    assert (presence[bob.client_id].status, presence[bob.client_id].metadata) == (
+        "busy",
+        {"desk": 3},
+    )
+    bob.unsubscribe("room")
+    assert leaves.wait()[0]["data"]["client_id"] == bob.client_id
+
+
+def test_wait_for_times_out_then_receives(connect: Connect) -> None:
+    alice, bob = connect(), connect()
+    with pytest.raises(asyncio.TimeoutError):
+        alice.wait_for("quiet", timeout=SHORT)
+
+    def publish_when_waited_for() -> None:
+        wait_until(lambda: bool(alice.async_client._waiters.get("quiet")))
+        bob.publish("quiet", "now")
+
+    threading.Thread(target=publish_when_waited_for, daemon=True).start()
+    assert alice.wait_for("quiet", timeout=WAIT).data == "now"
+
+
+def test_messages_iterator_and_history(connect: Connect) -> None:
+    alice, bob = connect(), connect()
+    with alice.messages("feed", timeout=SHORT) as messages:
+        for n in range(3):
+            bob.publish("feed", n)
+        assert [m.data for m in messages] == [0, 1, 2]
+    assert [m.data for m in bob.history("feed")] == [0, 1, 2]
+    assert "feed" in bob.list_channels()
+
+
+async def test_blocking_face_works_inside_a_running_event_loop(connect: Connect) -> None:
+    asyncio.get_running_loop()  # this test body runs on a loop, as a Jupyter cell does
+    alice, bob = connect(), connect()
+    received = ThreadRecorder()
+    alice.subscribe("jupyter", received)
+    bob.publish("jupyter", "from a running loop")
+    assert received.wait()[0].data == "from a running loop"
+    assert {alice.client_id, bob.client_id} <= {p.client_id for p in bob.get_presence()}
+
+
+def test_bad_token_is_refused(gateway_factory: Callable[..., GatewayThread]) -> None:
+    gateway = gateway_factory(GatewayConfig(auth=AuthConfig(tokens=["right"])))
+    with pytest.raises(AuthenticationFailed):
+        PushClient(gateway.url, auth_token="wrong").connect()
+    with PushClient(gateway.url, auth_token="right") as client:
+        assert client.is_connected
+
+
+def test_client_reconnects_after_a_gateway_restart(
+    gateway: GatewayThread, connect: Connect
+) -> None:
+    alice = connect()
+    events = ThreadRecorder()
+    for name in ("connected", "disconnected", "reconnecting"):
+        alice.on(name)(lambda payload, name=name: events((name, payload)))
+    received = ThreadRecorder()
+    alice.subscribe("news", received)
+
+    gateway.stop()
+    wait_until(lambda: "reconnecting" in [n for n, _ in events.calls])
+    gateway.start()
+    wait_until(lambda: [n for n, _ in events.calls].count("connected") == 1)
+    wait_until(lambda: alice.is_connected)
+    assert events.calls[0][0] == "disconnected"
+
+    bob = connect()
+    # The resubscribe may still be in flight: publish until one arrives.
+    wait_until(lambda: bool(bob.publish("news", "after restart").delivered))
+    assert received.wait()[0].data == "after restart"
