@@ -42,6 +42,7 @@ from .protocol import (
 
 if TYPE_CHECKING:
     from .client import AsyncPushClient, PushClient, PushTransportProtocol, WebSocketTransport
+    from .notebook import start_gateway
     from .server import Gateway, GatewayThread
 
 __version__ = "0.1.0"
@@ -53,6 +54,7 @@ _LAZY = {
     "WebSocketTransport": "praison_push.client",
     "Gateway": "praison_push.server",
     "GatewayThread": "praison_push.server",
+    "start_gateway": "praison_push.notebook",
 }
 
 __all__ = [
@@ -83,7 +85,16 @@ __all__ = [
     "TransportError",
     "WebSocketTransport",
     "__version__",
+    "load_ipython_extension",
+    "start_gateway",
 ]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext praison_push``: register the ``%push`` / ``%%push`` magics."""
+    from .notebook import load_ipython_extension as load
+
+    load(ipython)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""The ``praison-push`` command line: run a gateway, publish, subscribe, look at presence.
+"""The ``praison-push`` command line: run a gateway, publish, subscribe, presence, run agents.
 
 Client commands read ``--url``/``--token`` from ``PRAISON_PUSH_URL`` /
 ``PRAISON_PUSH_TOKEN`` when not given, and fail with one line on stderr and a
@@ -14,12 +14,13 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .config import AuthConfig, GatewayConfig
 
 if TYPE_CHECKING:
-    from .sync import PushClient
+    from .client import ExecutionEvent
+    from .sync import PushClient, SyncExecution
 
 __all__ = ["main"]
 
@@ -114,6 +115,116 @@ def _cmd_presence(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_execute(args: argparse.Namespace) -> int:
+    """Run an agent: its answer streams to stdout, tool calls go to stderr.
+
+    Keeping stdout to the answer alone makes ``praison-push execute … > answer.txt``
+    (or a pipe) carry just the text; ``--json`` prints every event instead.
+    """
+    text = sys.stdin.read() if args.input == "-" else args.input
+    with _client(args) as client:
+        execution = client.execute(args.agent, text, session_id=args.session)
+        printer: _EventPrinter = _JsonPrinter() if args.json else _RunPrinter()
+        try:
+            for event in execution:
+                printer.show(event)
+        except KeyboardInterrupt:
+            printer.finish()
+            _cancel_quietly(execution)
+            raise
+        printer.finish()
+        if execution.status == "completed":
+            return 0
+        error = execution.error or {}
+        message = " ".join(f"{error.get('code')}: {error.get('message')}".split())
+        return _fail(f"run {execution.execution_id} {execution.status}: {message}")
+
+
+def _cancel_quietly(execution: SyncExecution) -> None:
+    """Ctrl-C: the run would go on without us, so cancel it (a second Ctrl-C skips that)."""
+    from .client import PushError
+
+    with contextlib.suppress(PushError, TimeoutError, KeyboardInterrupt):
+        execution.cancel()
+
+
+class _EventPrinter:
+    def show(self, event: ExecutionEvent) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """End the output cleanly (also after Ctrl-C)."""
+
+
+class _JsonPrinter(_EventPrinter):
+    def show(self, event: ExecutionEvent) -> None:
+        _print(encode_json(event.to_dict()))
+
+
+class _RunPrinter(_EventPrinter):
+    """Tokens to stdout as they arrive; ``⚙ tool {args} → result`` lines to stderr."""
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self._out = out or sys.stdout
+        self._err = err or sys.stderr
+        self._printed = False  # any answer text on stdout
+        self._mid_line = False  # stdout's last line is unfinished
+        self._screen_mid_line = False  # ... and, on a terminal, no stderr line followed it
+        self._open_tool: Any = None  # the id of a tool line awaiting its result
+
+    def show(self, event: ExecutionEvent) -> None:
+        if event.token is not None:
+            self._write_answer(event.token)
+        elif event.tool_call is not None:
+            self._show_tool(event.tool_call)
+        elif event.output is not None and not self._printed:
+            self._write_answer(event.output)  # an answer that came without tokens
+
+    def finish(self) -> None:
+        self._close_tool()
+        if self._mid_line:
+            self._out.write("\n")
+            self._out.flush()
+            self._mid_line = False
+
+    def _write_answer(self, text: str) -> None:
+        if not text:
+            return
+        self._close_tool()
+        self._out.write(text)
+        self._out.flush()
+        self._printed = True
+        self._mid_line = self._screen_mid_line = not text.endswith("\n")
+
+    def _show_tool(self, call: dict[str, Any]) -> None:
+        status = call.get("status")
+        if status == "calling" or self._open_tool != call.get("id"):
+            self._close_tool()
+            if self._screen_mid_line and self._err.isatty():
+                self._err.write("\n")  # a terminal shows both streams on one screen
+            self._screen_mid_line = False
+            self._err.write(f"⚙ {call.get('name')} {_shorten(call.get('arguments', {}))}")
+            self._open_tool = call.get("id")
+        if status == "completed":
+            self._err.write(f" → {_shorten(call.get('result'))}\n")
+            self._open_tool = None
+        elif status == "failed":
+            self._err.write(f" ✗ {_shorten(call.get('error'))}\n")
+            self._open_tool = None
+        self._err.flush()
+
+    def _close_tool(self) -> None:
+        if self._open_tool is not None:
+            self._err.write("\n")
+            self._err.flush()
+            self._open_tool = None
+
+
+def _shorten(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Start an in-process gateway, connect two clients, show pub/sub and presence."""
     import threading
@@ -193,6 +304,16 @@ def build_parser() -> argparse.ArgumentParser:
     presence.add_argument("--channel", default=None)
     _add_client_options(presence)
     presence.set_defaults(run=_cmd_presence)
+
+    execute = commands.add_parser(
+        "execute", help="run an agent: stream its answer to stdout, tool calls to stderr"
+    )
+    execute.add_argument("agent", help="agent id (demo agents: echo, demo-weather, demo-long)")
+    execute.add_argument("input", help="the agent's input ('-' reads it from stdin)")
+    execute.add_argument("--session", default=None, help="session id (conversation memory)")
+    execute.add_argument("--json", action="store_true", help="print every event as a JSON line")
+    _add_client_options(execute)
+    execute.set_defaults(run=_cmd_execute)
 
     demo = commands.add_parser("demo", help="start a gateway, show pub/sub and presence, exit")
     demo.set_defaults(run=_cmd_demo)

@@ -40,3 +40,63 @@ def gateway_factory() -> Iterator[Callable[..., GatewayThread]]:
 def gateway(gateway_factory: Callable[..., GatewayThread]) -> GatewayThread:
     """A real uvicorn gateway with default config on 127.0.0.1 and a free port."""
     return gateway_factory()
+
+
+# --- Redis: a spawned redis-server, never the system one -------------------------------------
+
+
+def _redis_binary() -> str:
+    """The ``redis-server`` to spawn; its absence fails the test (CI installs it)."""
+    from redis_support import redis_server_binary
+
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.fail("redis-server is not installed: `apt-get install redis-server` (.ci/run does)")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One ``redis-server`` for the session (a ``redis_support.RedisServer``); tests
+    keep apart by key prefix (:func:`redis_config`)."""
+    from redis_support import RedisServer
+
+    server = RedisServer(_redis_binary(), tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis_server(tmp_path: Any) -> Iterator[Any]:
+    """A ``redis-server`` of this test alone, which it may kill and restart."""
+    from redis_support import RedisServer
+
+    server = RedisServer(_redis_binary(), tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server_factory(tmp_path: Any) -> Iterator[Callable[..., Any]]:
+    """Start ``redis-server``s with extra options (``factory(*options)``); all killed after."""
+    from redis_support import RedisServer
+
+    binary = _redis_binary()
+    started: list[Any] = []
+
+    def start(*options: str) -> Any:
+        server = RedisServer(binary, tmp_path, options=list(options)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def redis_prefix(request: pytest.FixtureRequest) -> str:
+    """A key prefix no other test uses."""
+    import secrets
+
+    return f"test:{request.node.name[:40]}:{secrets.token_hex(4)}:"

@@ -34,9 +34,9 @@ def test_publish_prints_the_receipt(
     gateway: GatewayThread, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with PushClient(gateway.url) as listener:
-        listener.subscribe("alerts")
+        stream = listener.messages("alerts", timeout=timeout(5))
         assert main(["publish", "alerts", '{"level": "high"}', "--url", gateway.url]) == 0
-        message = listener.wait_for("alerts", timeout=timeout(5))
+        message = next(iter(stream))
     assert message.data == {"level": "high"}
     receipt = json.loads(capsys.readouterr().out)
     assert receipt["channel"] == "alerts" and receipt["delivered"] == 1 and receipt["event_id"]
@@ -152,3 +152,134 @@ def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "alice received on alerts" in out and "presence: bob is busy" in out
+
+
+# --- execute -------------------------------------------------------------------------
+
+
+WEATHER_ANSWER = "The weather in Paris is currently 18°C and partly cloudy."
+
+
+def test_execute_streams_the_answer_and_shows_tool_calls(
+    gateway: GatewayThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["execute", "demo-weather", "Weather in Paris?", "--url", gateway.url])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out == WEATHER_ANSWER + "\n"
+    assert captured.err == (
+        '⚙ get_weather {"city": "Paris", "unit": "celsius"} → '
+        '{"temperature": 18, "condition": "partly cloudy"}\n'
+    )
+
+
+def test_execute_json_prints_every_event(
+    gateway: GatewayThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["execute", "echo", "hello json", "--json", "--url", gateway.url]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[0]["event"] == "execution_start"
+    assert events[-1]["event"] == "execution_complete"
+    assert events[-1]["output"] == "hello json"
+    assert {event["execution_id"] for event in events} == {events[0]["execution_id"]}
+
+
+def test_execute_reads_the_input_from_stdin(
+    gateway: GatewayThread, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("from stdin"))
+    assert main(["execute", "echo", "-", "--url", gateway.url, "--session", "s1"]) == 0
+    assert capsys.readouterr().out == "from stdin\n"
+
+
+def test_execute_unknown_agent_is_one_line_and_exit_1(
+    gateway: GatewayThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["execute", "nobody", "hi", "--url", gateway.url]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("praison-push: error: unknown_agent: ")
+
+
+def test_execute_failed_run_is_one_line_and_exit_1(
+    gateway: GatewayThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert gateway.gateway is not None
+
+    async def broken(text: str) -> Any:
+        yield "partial"
+        raise RuntimeError("model\nunavailable")
+
+    gateway.gateway.hub.agents.register("broken", broken)
+    assert main(["execute", "broken", "hi", "--url", gateway.url]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "partial\n"  # the partial answer, its line ended
+    (line,) = captured.err.splitlines()
+    assert line.startswith("praison-push: error: run exec_")
+    assert line.endswith(" failed: AGENT_FAILED: model unavailable")
+
+
+def test_execute_ctrl_c_cancels_the_run_and_exits_130(gateway: GatewayThread) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "praison_push", "execute", "demo-long", "5000@100", "--json",
+         "--url", gateway.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first = json.loads(process.stdout.readline())
+        assert first["event"] == "execution_start"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=timeout(30))
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    with PushClient(gateway.url) as client:
+        run = client.attach(first["execution_id"])
+        run.wait(timeout=timeout(10))
+    assert run.status == "cancelled"
+
+
+def test_run_printer_edge_cases() -> None:
+    import io
+
+    from praison_push import cli
+    from praison_push.client import ExecutionEvent
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out, err = io.StringIO(), Terminal()
+    printer = cli._RunPrinter(out, err)
+
+    def tool(**call: Any) -> ExecutionEvent:
+        return ExecutionEvent("execution_tool", {"tool_call": call})
+
+    printer.show(ExecutionEvent("execution_token", {"token": "Thinking "}))
+    printer.show(ExecutionEvent("execution_token", {"token": ""}))
+    printer.show(tool(id="a", name="search", status="calling", arguments={"q": "x" * 300}))
+    printer.show(tool(id="b", name="fetch", status="calling"))  # ends the open line first
+    printer.show(tool(id="b", name="fetch", status="failed", error="timeout"))
+    printer.show(tool(id="c", name="late", status="completed", result="ok"))  # no calling seen
+    printer.show(ExecutionEvent("execution_token", {"token": "done.\n"}))
+    printer.finish()
+    assert out.getvalue() == "Thinking done.\n"
+    lines = err.getvalue().split("\n")
+    assert lines[0] == ""  # a terminal: the tool line starts below the answer text
+    assert lines[1].startswith('⚙ search {"q": "xxx') and lines[1].endswith("…")
+    assert lines[2:] == ["⚙ fetch {} ✗ timeout", "⚙ late {} → ok", ""]
+
+    silent = io.StringIO()
+    answer_only = cli._RunPrinter(silent, io.StringIO())
+    answer_only.show(ExecutionEvent("execution_complete", {"output": "all at once"}))
+    answer_only.finish()
+    assert silent.getvalue() == "all at once\n"
+    with pytest.raises(NotImplementedError):
+        cli._EventPrinter().show(ExecutionEvent("execution_start"))

@@ -1,7 +1,10 @@
-"""The interfaces the hub talks to; each has a memory and (later) a Redis implementation.
+"""The interfaces the hub talks to; each has a memory and a Redis implementation.
 
 Like centrifuge's Broker/PresenceManager, each interface states its guarantees
 here, and one contract test suite checks every implementation against them.
+
+Presence is per gateway for now: ``presence.query`` lists the clients of the
+gateway it is asked on (the hub keeps presence itself, not behind an interface).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
+    "BackendUnavailableError",
     "Broker",
     "HistoryRead",
     "HistoryStore",
@@ -19,6 +23,14 @@ __all__ = [
 
 #: Called on every node for every publication: ``(channel, frame) -> local deliveries``.
 PublicationHandler = Callable[[str, dict[str, Any]], int]
+
+
+class BackendUnavailableError(ConnectionError):
+    """A backend cannot be reached right now (Redis down); the request may be retried.
+
+    Raised instead of the driver's own exceptions so the hub can answer the
+    client with an ``error`` frame and log one line, without knowing Redis.
+    """
 
 
 @dataclass(frozen=True)
@@ -78,18 +90,58 @@ class HistoryStore(Protocol):
 class Broker(Protocol):
     """Carries publications to every gateway node.
 
-    Guarantees: for one channel, every node's handler sees publications in
-    the order they were published through this broker.
+    Guarantees:
+
+    * Each publication reaches the handler of every node that is
+      :meth:`ready` (this one included) once, while its connection holds.
+    * For one channel, every node's handler sees publications in the order
+      they were published through this broker. With :meth:`append_and_publish`
+      on a store sharing the broker's server (Redis), that order *is* offset
+      order on every node, whichever node published; with a separate store it
+      is per publishing node.
+    * ``publish`` returns the deliveries made *on this node* (the
+      ``delivered`` of a receipt); it does not count other gateways'.
+    * A broker that lost its connection says so by raising
+      :class:`BackendUnavailableError` from :meth:`ready`, and keeps trying to
+      reconnect on its own.
     """
 
     def set_handler(self, handler: PublicationHandler) -> None:
         """Install the node's local fan-out, called once per publication."""
         ...
 
+    async def ready(self) -> None:
+        """Return once every later publication will reach this node's handler.
+
+        The hub awaits it before reading history for a subscribe, so the
+        replay and the live stream meet without a gap. Cheap once ready.
+        """
+        ...
+
+    async def sync(self) -> None:
+        """Return once every publication made before the call has reached this node's handler.
+
+        The hub awaits it after reading history for a subscribe: a publication
+        the read already contains may still be on its way to this node, and
+        must be recognised as a duplicate rather than delivered live after the
+        replay. Immediate when publications are delivered synchronously.
+        """
+        ...
+
     async def publish(self, channel: str, frame: dict[str, Any]) -> int:
         """Send ``frame`` to every node; return the deliveries made on this node."""
         ...
 
+    async def append_and_publish(
+        self, history: HistoryStore, channel: str, frame: dict[str, Any]
+    ) -> int:
+        """``history.append`` then :meth:`publish`, atomically where the backends allow.
+
+        Sets ``frame["offset"]``/``frame["epoch"]`` as :meth:`HistoryStore.append`
+        does and returns this node's deliveries.
+        """
+        ...
+
     async def close(self) -> None:
-        """Release resources."""
+        """Release resources (idempotent); the handler is no longer called."""
         ...

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import HistoryConfig
-from .base import HistoryRead, PublicationHandler
+from .base import HistoryRead, HistoryStore, PublicationHandler
 
 __all__ = ["MemoryBroker", "MemoryHistoryStore"]
 
@@ -105,10 +105,23 @@ class MemoryBroker:
     def set_handler(self, handler: PublicationHandler) -> None:
         self._handler = handler
 
+    async def ready(self) -> None:
+        """Always ready: there is no other node to hear from."""
+
+    async def sync(self) -> None:
+        """Nothing is ever in flight: ``publish`` delivers before it returns."""
+
     async def publish(self, channel: str, frame: dict[str, Any]) -> int:
         if self._handler is None:
             return 0
         return self._handler(channel, frame)
+
+    async def append_and_publish(
+        self, history: HistoryStore, channel: str, frame: dict[str, Any]
+    ) -> int:
+        # A memory store never yields, so nothing comes between the two.
+        await history.append(channel, frame)
+        return await self.publish(channel, frame)
 
     async def close(self) -> None:
         self._handler = None

@@ -12,6 +12,7 @@ from praison_push.protocol import (
     Backoff,
     ChannelMessage,
     ConnectionClosedError,
+    ExecutionFailed,
     FrameError,
     NotConnectedError,
     PresenceInfo,
@@ -23,6 +24,7 @@ from praison_push.protocol import (
 
 from .client import AsyncPushClient
 from .dispatch import Handler
+from .execution import EventCallback, Execution, ExecutionEvent, ExecutionIterator
 from .streams import MessageStream
 from .transport import PushTransportProtocol, TransportFactory
 from .websocket import WebSocketTransport
@@ -35,6 +37,11 @@ __all__ = [
     "Backoff",
     "ChannelMessage",
     "ConnectionClosedError",
+    "EventCallback",
+    "Execution",
+    "ExecutionEvent",
+    "ExecutionFailed",
+    "ExecutionIterator",
     "FrameError",
     "Handler",
     "MessageStream",

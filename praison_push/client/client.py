@@ -15,7 +15,13 @@ How the parts fit (PROTOCOL.md §2–§3):
 * Requests are never lost to a reconnect: a request made while reconnecting is
   sent once the new connection is up, and one in flight when the old connection
   dropped is sent again (publishes carry an ``id``, so the gateway drops the
-  duplicate). Either way it waits at most ``request_timeout``.
+  duplicate). Either way it waits at most ``request_timeout``. The exception is
+  ``execute``, which would start a second run: once sent, it is not re-sent.
+* Agent runs (:mod:`.execution`): the ``execute.accepted`` reply registers the
+  run's :class:`Execution` from the receive loop itself (a reply hook), so the
+  events that follow the reply reach it even before ``execute()`` resumes. The
+  run channel is then a subscription like any other, recovered with ``since``
+  after a reconnect, and dropped once the run has ended.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from praison_push.protocol import (
     ChannelMessage,
     CloseCode,
     ConnectionClosedError,
+    ErrorCode,
     FrameError,
     NotConnectedError,
     PresenceInfo,
@@ -47,7 +54,8 @@ from praison_push.protocol import (
 )
 
 from .dispatch import Dispatcher, Handler
-from .requests import PendingRequest, RequestTracker
+from .execution import Execution
+from .requests import PendingRequest, ReplyHook, RequestTracker
 from .streams import MessageStream
 from .transport import PushTransportProtocol, TransportFactory
 from .urls import redact_url
@@ -73,6 +81,10 @@ H = TypeVar("H", bound=Handler)
 DEFAULT_HEARTBEAT_INTERVAL = 15.0
 #: Most event ids in one ``message_ack`` frame (the gateway's limit).
 MAX_ACK_BATCH = 1000
+#: Longest agent, execution and session id the gateway accepts (``protocol/frames.py``).
+MAX_EXECUTION_ID_LENGTH = 200
+#: Prefix of a run's channel (PROTOCOL.md §4).
+EXECUTION_CHANNEL_PREFIX = "executions:"
 _AUTH_CLOSE_CODES = frozenset({CloseCode.AUTH_FAILED, CloseCode.AUTH_REQUIRED})
 
 
@@ -170,6 +182,8 @@ class AsyncPushClient:
         self._waiters: dict[str, list[asyncio.Future[ChannelMessage]]] = {}
         self._streams: set[MessageStream] = set()
         self._status: dict[str, Any] | None = None
+        self._executions: dict[str, Execution] = {}
+        self._run_channels: set[str] = set()  # subscribed for a run, dropped when it ends
 
     def __repr__(self) -> str:
         return (
@@ -327,6 +341,8 @@ class AsyncPushClient:
             # Registered before the request, so messages replayed right after
             # the reply cannot slip past it.
             self._dispatcher.add_callback(channel, callback)
+        # Subscribed by the user too: no longer dropped when the run ends.
+        self._run_channels.discard(channel)
         if channel in self._subscriptions:
             return
         try:
@@ -341,6 +357,7 @@ class AsyncPushClient:
         """Stop receiving ``channel``: forget its callbacks and end its ``messages()`` streams."""
         check_channel(channel)
         self._subscriptions.discard(channel)
+        self._run_channels.discard(channel)
         self._dispatcher.clear_callbacks(channel)
         self._tracker.forget(channel)
         for stream in [s for s in self._streams if s.channel == channel]:
@@ -479,13 +496,179 @@ class AsyncPushClient:
             return []
         return [PresenceInfo.from_dict(e) for e in entries if isinstance(e, dict)]
 
+    # --- agent runs ----------------------------------------------------------------
+
+    async def execute(
+        self, agent_id: str, input: str, *, session_id: str | None = None
+    ) -> Execution:
+        """Start a run of agent ``agent_id`` on ``input``; returns its live :class:`Execution`.
+
+        Returns once the gateway accepted the run; its events then stream into
+        the handle (``async for event in execution``, ``await
+        execution.result()``). The run belongs to the gateway: it goes on if
+        this client disconnects, and a reconnect resumes watching it without
+        gaps or repeats.
+
+        Unlike other requests, ``execute`` is never sent twice: if the
+        connection drops after it went out and before the gateway answered, it
+        fails with :class:`TransportError`, as the run may have started.
+
+        Args:
+            agent_id: A registered agent (the gateway's demo agents are ``echo``,
+                ``demo-weather`` and ``demo-long``).
+            input: What the agent gets.
+            session_id: Groups runs into a conversation the agent can see.
+
+        Raises:
+            RequestRefused: ``unknown_agent``, or ``invalid_field`` (e.g. an empty input).
+            TransportError: The connection dropped before the gateway answered.
+            TimeoutError: No reply within ``request_timeout``.
+        """
+        check_text(agent_id, "agent_id", MAX_EXECUTION_ID_LENGTH)
+        if not isinstance(input, str):
+            raise TypeError(f"input must be a str, got {type(input).__name__}")
+        frame: dict[str, Any] = {"type": "execute", "agent_id": agent_id, "input": input}
+        if session_id is not None:
+            frame["session_id"] = check_text(session_id, "session_id", MAX_EXECUTION_ID_LENGTH)
+        accepted: list[Execution] = []
+
+        def on_accepted(reply: dict[str, Any]) -> None:
+            # In the receive loop: the run's events may be the very next frames.
+            accepted.append(self._watch_accepted(reply, agent_id))
+
+        await self._request(frame, on_reply=on_accepted, resend=False)
+        return accepted[0]
+
+    async def attach(self, execution_id: str) -> Execution:
+        """Watch a run started elsewhere (or earlier); its events are replayed from the first.
+
+        Works while the run goes on and after it ended, as long as the
+        gateway's history still holds its channel (otherwise
+        :attr:`Execution.gap` is set). A run this client already watches
+        returns the same handle. An id the gateway never published anything
+        for is waited on like a run that has not started yet.
+
+        Raises:
+            ValueError: ``execution_id`` is empty or too long.
+            RequestRefused: The gateway refused (``forbidden``: another organisation's run).
+        """
+        check_text(execution_id, "execution_id", MAX_EXECUTION_ID_LENGTH)
+        channel = check_channel(EXECUTION_CHANNEL_PREFIX + execution_id)
+        existing = self._executions.get(channel)
+        if existing is not None:
+            return existing
+        epoch, agent_id = await self._run_epoch(channel)
+        existing = self._executions.get(channel)  # attached meanwhile by another call
+        if existing is not None:
+            return existing
+        execution = self._watch(execution_id, agent_id, channel)
+        # Replay from the first event; the tracker must not jump to the channel's
+        # latest offset when the reply arrives (see _on_subscribed).
+        self._tracker.advance(channel, epoch, 0)
+        frame = {
+            "type": "channel.subscribe",
+            "channel": channel,
+            "since": {"offset": 0, "epoch": epoch},
+        }
+        try:
+            await self._request(frame)
+        except BaseException:
+            self._forget_run(execution)
+            raise
+        return execution
+
+    def _watch_accepted(self, reply: dict[str, Any], agent_id: str) -> Execution:
+        execution_id = reply.get("execution_id")
+        if not isinstance(execution_id, str) or not execution_id:
+            raise FrameError(
+                ErrorCode.BAD_FRAME, "execute.accepted names no execution_id", field="execution_id"
+            )
+        channel = reply.get("channel")
+        if not isinstance(channel, str) or not channel:
+            channel = EXECUTION_CHANNEL_PREFIX + execution_id
+        return self._watch(execution_id, agent_id, channel)
+
+    def _watch(self, execution_id: str, agent_id: str, channel: str) -> Execution:
+        """Route ``channel``'s messages to a run's handle (synchronously: nothing slips by)."""
+        existing = self._executions.get(channel)
+        if existing is not None:
+            return existing
+        execution = Execution(execution_id, agent_id, channel=channel, client=self)
+        self._executions[channel] = execution
+        if channel not in self._subscriptions:
+            self._subscriptions.add(channel)
+            self._run_channels.add(channel)
+        return execution
+
+    def _forget_run(self, execution: Execution) -> None:
+        """Stop routing to ``execution`` (attaching it failed)."""
+        channel = execution.channel
+        if self._executions.get(channel) is execution:
+            del self._executions[channel]
+        if channel in self._run_channels:
+            self._run_channels.discard(channel)
+            self._subscriptions.discard(channel)
+            self._tracker.forget(channel)
+
+    def _execution_ended(self, execution: Execution) -> None:
+        """A run's terminal event arrived: keep its data, drop its subscription.
+
+        Called from the receive loop; the unsubscribe goes out in the background.
+        The subscription stays when the user subscribed to the channel as well.
+        """
+        channel = execution.channel
+        if self._executions.get(channel) is execution:
+            del self._executions[channel]
+        if channel not in self._run_channels or self._dispatcher.has_callbacks(channel):
+            return
+        self._run_channels.discard(channel)
+        self._subscriptions.discard(channel)
+        self._tracker.forget(channel)
+        if self._state in (_State.OPEN, _State.RECONNECTING):
+            self._spawn(self._unsubscribe_quietly(channel))
+
+    async def _unsubscribe_quietly(self, channel: str) -> None:
+        try:
+            await self._request({"type": "channel.unsubscribe", "channel": channel})
+        except (PushError, asyncio.TimeoutError) as exc:
+            logger.debug("unsubscribing from finished run %r failed: %s", channel, exc)
+
+    async def _cancel_execution(self, execution_id: str) -> bool:
+        reply = await self._request({"type": "execution.cancel", "execution_id": execution_id})
+        return reply.get("ok") is True
+
+    async def _run_epoch(self, channel: str) -> tuple[str, str]:
+        """A run channel's history epoch, and its agent if an event names it.
+
+        Replaying a run from its first event takes ``since {offset: 0, epoch}``,
+        and only the gateway knows the epoch: the last history entry comes
+        with it (and cheaply so, ``limit: 1``).
+        """
+        reply = await self._request({"type": "channel.history", "channel": channel, "limit": 1})
+        epoch = reply.get("epoch")
+        if not isinstance(epoch, str):
+            raise FrameError(ErrorCode.BAD_FRAME, "channel.history names no epoch", field="epoch")
+        agent_id = ""
+        messages = reply.get("messages")
+        if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
+            data = messages[-1].get("data")
+            if isinstance(data, dict) and isinstance(data.get("agent_id"), str):
+                agent_id = data["agent_id"]
+        return epoch, agent_id
+
     # --- requests ------------------------------------------------------------------
 
-    async def _request(self, frame: dict[str, Any]) -> dict[str, Any]:
-        """Send ``frame`` with a fresh ``ref`` and return the reply echoing it."""
+    async def _request(
+        self, frame: dict[str, Any], *, on_reply: ReplyHook | None = None, resend: bool = True
+    ) -> dict[str, Any]:
+        """Send ``frame`` with a fresh ``ref`` and return the reply echoing it.
+
+        ``on_reply`` runs in the receive loop as the reply is matched;
+        ``resend=False`` keeps the request from being sent again after a reconnect.
+        """
         if self._state in (_State.IDLE, _State.CLOSED):
             raise NotConnectedError(self._why_not_connected())
-        request = self._requests.open(frame)
+        request = self._requests.open(frame, on_reply=on_reply, resend=resend)
         timer = asyncio.get_running_loop().call_later(self._request_timeout, self._expire, request)
         try:
             if self._up:
@@ -660,6 +843,13 @@ class AsyncPushClient:
             return
         self._up = False
         self._transport = None
+        self._requests.fail_sent(
+            self._generation,
+            lambda request: TransportError(
+                f"{request.kind}: the connection dropped before the gateway answered; not "
+                "sent again, as the gateway may already have acted on it"
+            ),
+        )
         for task in self._connection_tasks:
             task.cancel()
         logger.info("connection to %s lost (code=%s)", redact_url(self._url), code)
@@ -679,6 +869,10 @@ class AsyncPushClient:
         for stream in self._streams:
             stream.end()
         self._streams.clear()
+        for execution in self._executions.values():
+            execution._fail(ConnectionClosedError(code, reason))
+        self._executions.clear()
+        self._run_channels.clear()
         self._subscriptions.clear()
         self._dispatcher.clear_callbacks()
         self._unacked.clear()
@@ -698,15 +892,20 @@ class AsyncPushClient:
 
     async def _resubscribe(self, channel: str) -> None:
         frame: dict[str, Any] = {"type": "channel.subscribe", "channel": channel}
-        position = self._tracker.position(channel)
-        if position is not None:
-            frame["since"] = {"offset": position[1], "epoch": position[0]}
         try:
+            position = self._tracker.position(channel)
+            if position is None and channel in self._executions:
+                # A run accepted but not heard from yet: replay it from its first event.
+                epoch, _ = await self._run_epoch(channel)
+                self._tracker.advance(channel, epoch, 0)
+                position = (epoch, 0)
+            if position is not None:
+                frame["since"] = {"offset": position[1], "epoch": position[0]}
             await self._request(frame)
         except RequestRefused as exc:
             logger.warning("resubscribing to %r was refused (%s); dropping it", channel, exc)
             self._subscriptions.discard(channel)
-        except (TransportError, asyncio.TimeoutError) as exc:
+        except (FrameError, TransportError, asyncio.TimeoutError) as exc:
             logger.warning("resubscribing to %r failed: %s", channel, exc)
 
     async def _heartbeat(self, interval: float) -> None:
@@ -756,6 +955,11 @@ class AsyncPushClient:
     def _on_channel_message(self, frame: dict[str, Any]) -> None:
         message = ChannelMessage.from_event_dict(frame)
         self._tracker.advance(message.channel, message.epoch, message.offset)
+        execution = self._executions.get(message.channel)
+        if execution is not None:
+            # Before the client-wide check: a run attached again after it was
+            # watched once is replayed with event ids this client saw already.
+            execution._feed(message)
         if not self._tracker.is_new(message.event_id):
             # A redelivery: handlers saw it already, but the gateway needs the ack again.
             logger.debug("dropping duplicate %s on %r", message.event_id, message.channel)
@@ -776,6 +980,11 @@ class AsyncPushClient:
             logger.warning(
                 "messages on %r missed while disconnected are no longer in history", channel
             )
+            execution = self._executions.get(channel)
+            if execution is not None:
+                execution.gap = True
+                if offset == 0:  # a new epoch with nothing in it: the gateway lost the run
+                    execution._lost("the gateway no longer has this run (did it restart?)")
         current = self._tracker.position(channel)
         # A fresh subscription (or lost history) starts from the gateway's
         # position; a recovery keeps ours, advanced by the replayed messages.
@@ -798,6 +1007,12 @@ class AsyncPushClient:
             except TransportError:
                 self._unacked[:0] = batch  # kept for the next connection
                 return
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the background (from the receive loop, which must not wait)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _send_soon(self, frame: dict[str, Any]) -> None:
         """Fire-and-forget send from the receive loop (which must not wait on the socket)."""

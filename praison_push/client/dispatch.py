@@ -92,6 +92,10 @@ class Dispatcher:
             del self._callbacks[channel]
         return True
 
+    def has_callbacks(self, channel: str) -> bool:
+        """Whether anything (a callback, a ``messages()`` stream) listens on ``channel``."""
+        return bool(self._callbacks.get(channel))
+
     def clear_callbacks(self, channel: str | None = None) -> None:
         """Forget the callbacks of ``channel`` (of every channel when ``None``)."""
         if channel is None:

@@ -4,8 +4,16 @@ Every request carries an integer ``ref`` that the gateway echoes in its reply,
 so replies may arrive in any order and interleaved with publications. A request
 also remembers on which connection (``generation``) it was last sent: after a
 reconnect the client re-sends every request the new connection has not seen.
-That is safe because all our requests are idempotent (a publish carries an
-``id`` the gateway de-duplicates by).
+That is safe for requests that are idempotent (a publish carries an ``id`` the
+gateway de-duplicates by). One that is not — ``execute`` starts a run each
+time — is opened with ``resend=False``: if the connection drops after it was
+sent, it fails instead (:meth:`RequestTracker.fail_sent`), as the gateway may
+or may not have acted on it.
+
+A request may also carry an ``on_reply`` hook, run synchronously in the
+receive loop as its reply is matched. Frames that follow a reply (a run's
+events after ``execute.accepted``) can then be routed before the coroutine
+awaiting the reply gets to run again.
 """
 
 from __future__ import annotations
@@ -16,7 +24,10 @@ from typing import Any
 
 from praison_push.protocol import RequestRefused
 
-__all__ = ["PendingRequest", "RequestTracker"]
+__all__ = ["PendingRequest", "ReplyHook", "RequestTracker"]
+
+#: Runs in the receive loop as a reply is matched; what it raises fails the request.
+ReplyHook = Callable[[dict[str, Any]], None]
 
 #: Fields of an ``error`` frame that are not extra details.
 _ERROR_FIELDS = frozenset({"type", "code", "message", "details", "ref"})
@@ -29,14 +40,25 @@ class PendingRequest:
         frame: The frame as sent, ``ref`` included.
         future: Resolved with the reply frame, or failed with the error.
         generation: The connection it was last sent on (``None``: not sent yet).
+        on_reply: Called with the (non-error) reply before ``future`` resolves.
+        resend: Whether it may be sent again on a new connection after being sent.
     """
 
-    __slots__ = ("frame", "future", "generation")
+    __slots__ = ("frame", "future", "generation", "on_reply", "resend")
 
-    def __init__(self, frame: dict[str, Any], future: asyncio.Future[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        frame: dict[str, Any],
+        future: asyncio.Future[dict[str, Any]],
+        *,
+        on_reply: ReplyHook | None = None,
+        resend: bool = True,
+    ) -> None:
         self.frame = frame
         self.future = future
         self.generation: int | None = None
+        self.on_reply = on_reply
+        self.resend = resend
 
     @property
     def ref(self) -> int:
@@ -60,11 +82,15 @@ class RequestTracker:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def open(self, frame: dict[str, Any]) -> PendingRequest:
+    def open(
+        self, frame: dict[str, Any], *, on_reply: ReplyHook | None = None, resend: bool = True
+    ) -> PendingRequest:
         """Stamp ``frame`` with a fresh ``ref`` and start awaiting its reply."""
         self._last_ref += 1
         frame["ref"] = self._last_ref
-        request = PendingRequest(frame, asyncio.get_running_loop().create_future())
+        request = PendingRequest(
+            frame, asyncio.get_running_loop().create_future(), on_reply=on_reply, resend=resend
+        )
         self._pending[self._last_ref] = request
         return request
 
@@ -89,8 +115,14 @@ class RequestTracker:
             return False
         if frame.get("type") == "error":
             request.future.set_exception(refusal(frame))
-        else:
-            request.future.set_result(frame)
+            return True
+        if request.on_reply is not None:
+            try:
+                request.on_reply(frame)
+            except Exception as exc:
+                request.future.set_exception(exc)
+                return True
+        request.future.set_result(frame)
         return True
 
     def unsent(self, generation: int) -> Iterator[PendingRequest]:
@@ -98,6 +130,20 @@ class RequestTracker:
         for request in list(self._pending.values()):
             if request.generation != generation and not request.future.done():
                 yield request
+
+    def fail_sent(self, generation: int, error: Callable[[PendingRequest], BaseException]) -> None:
+        """Fail the waiting requests that must not be re-sent and went out on ``generation``.
+
+        Called when that connection drops: the gateway may have acted on them,
+        so sending them again could do the work twice.
+        """
+        for request in self._pending.values():
+            if (
+                not request.resend
+                and request.generation == generation
+                and not request.future.done()
+            ):
+                request.future.set_exception(error(request))
 
     def fail_all(self, error: Callable[[], BaseException]) -> None:
         """Fail every waiting request with a fresh ``error()`` (the client closed for good)."""

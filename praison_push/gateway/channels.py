@@ -14,16 +14,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import encode_json
+from ..protocol.frames import Filters
 from .session import Session
 
 __all__ = ["Channel", "ChannelRegistry", "matches_filters"]
 
 
-def matches_filters(filters: dict[str, str], data: Any) -> bool:
-    """Whether a publication's ``data`` passes a subscriber's equality filters."""
+def matches_filters(filters: Filters, data: Any) -> bool:
+    """Whether a publication's ``data`` passes a subscriber's filters.
+
+    A string must equal the field; a list must contain it.
+    """
     if not isinstance(data, dict):
         return False
-    return all(str(data.get(key)) == value for key, value in filters.items())
+    for key, wanted in filters.items():
+        value = str(data.get(key))
+        if value != wanted if isinstance(wanted, str) else value not in wanted:
+            return False
+    return True
 
 
 @dataclass(eq=False)
@@ -39,7 +47,7 @@ class Channel:
     name: str
     created_at: float
     metadata: dict[str, Any] = field(default_factory=dict)
-    subscribers: dict[Session, dict[str, str] | None] = field(default_factory=dict)
+    subscribers: dict[Session, Filters | None] = field(default_factory=dict)
     members: Counter[str] = field(default_factory=Counter)
 
     def fan_out(
@@ -109,7 +117,7 @@ class ChannelRegistry:
     def names(self) -> list[str]:
         return sorted(self._channels)
 
-    def subscribe(self, channel: Channel, session: Session, filters: dict[str, str] | None) -> bool:
+    def subscribe(self, channel: Channel, session: Session, filters: Filters | None) -> bool:
         """Add ``session``; ``True`` when its client is new to the channel."""
         if session in channel.subscribers:
             # A repeated subscribe replaces the filters on both sides, so the

@@ -6,6 +6,7 @@ A publication is encoded once per dialect present among its subscribers
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,9 @@ def _native(frame: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _envelope(frame: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(encode_json(out) for out in to_envelope(frame))
+    # Every envelope frame carries a timestamp (agent platform spec); replies
+    # have none of their own, so they get the time they are encoded.
+    return tuple(encode_json(out) for out in to_envelope(frame, now=time.time()))
 
 
 def _agent_chat(frame: dict[str, Any]) -> tuple[str, ...]:

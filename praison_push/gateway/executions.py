@@ -13,12 +13,14 @@ import asyncio
 import logging
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..agents import AgentContext, AgentRegistry, ToolCall, ToolResult, Usage, iterate_agent
 from ..protocol import ErrorCode, FrameError
+from .scopes import scoped_name
 from .session import Principal
 
 __all__ = ["EXECUTIONS_FEED", "Execution", "ExecutionManager", "execution_channel"]
@@ -28,6 +30,9 @@ logger = logging.getLogger("praison_push.gateway")
 EXECUTIONS_FEED = "executions"
 #: Longest accepted agent input, in characters.
 MAX_INPUT_CHARS = 32_768
+#: Conversation sessions remembered (least recently used dropped first), and turns per session.
+MAX_SESSIONS = 10_000
+MAX_SESSION_TURNS = 100
 
 #: ``(channel, data, display_channel) -> receipt`` — the hub's publish.
 Publish = Callable[[str, dict[str, Any], str | None], Awaitable[Any]]
@@ -52,18 +57,24 @@ class Execution:
     started: float
     status: str = "running"
     tokens: int = 0
+    chunks: int = 0
     output: list[str] = field(default_factory=list)
     usage: Usage | None = None
     task: asyncio.Task[None] | None = None
+    pending: list[str] = field(default_factory=list)
+    last_flush: float = float("-inf")
+    flush_timer: asyncio.TimerHandle | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def channel(self) -> str:
-        return execution_channel(self.execution_id)
+        """The run's internal channel (scoped to the requester's org, if any)."""
+        return scoped_name(execution_channel(self.execution_id), self.principal.org_id)
 
     @property
     def feed(self) -> str:
-        org = self.principal.org_id
-        return EXECUTIONS_FEED if org is None else f"{EXECUTIONS_FEED}#{org}"
+        """The internal feed channel this run also publishes on."""
+        return scoped_name(EXECUTIONS_FEED, self.principal.org_id)
 
 
 class ExecutionManager:
@@ -74,6 +85,11 @@ class ExecutionManager:
         publish: Publishes one event (the hub's publish path).
         monotonic: Clock for latencies, injectable for tests.
         keep_finished: How many finished runs to remember (for cancel/inspection).
+        token_interval: Shortest time between two ``execution_token`` events of
+            one run. Tokens an agent yields faster are sent together as one
+            chunk (``count`` says how many), so a 5,000 tokens/s agent watched
+            by 100 clients costs 100 × (1/token_interval) frames per second
+            instead of 500,000. Slower agents are not delayed at all.
     """
 
     def __init__(
@@ -83,14 +99,18 @@ class ExecutionManager:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         keep_finished: int = 1_000,
+        token_interval: float = 0.005,
     ) -> None:
         self.registry = registry
         self._publish = publish
         self._monotonic = monotonic
         self._keep_finished = keep_finished
+        self._token_interval = token_interval
         self.runs: dict[str, Execution] = {}
         self._finished: list[str] = []
-        self._sessions: dict[str, list[dict[str, Any]]] = {}
+        # Conversation turns per session, least recently used first; bounded so
+        # clients inventing session ids cannot grow it without limit.
+        self._sessions: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
 
     def __len__(self) -> int:
         return sum(1 for run in self.runs.values() if run.status == "running")
@@ -119,7 +139,9 @@ class ExecutionManager:
             )
         if not text.strip():
             raise FrameError(
-                ErrorCode.INVALID_FIELD, "field 'input' must not be empty", field="input"
+                ErrorCode.INVALID_FIELD,
+                "No message provided: field 'input' must not be empty",
+                field="input",
             )
         if len(text) > MAX_INPUT_CHARS:
             raise FrameError(
@@ -157,17 +179,12 @@ class ExecutionManager:
             self._run(run), name=f"praison-push-{run.execution_id}"
         )
 
-    def can_watch(self, execution_id: str, principal: Principal) -> bool:
-        """Whether ``principal`` may see run ``execution_id`` (same org, or no org)."""
-        run = self.runs.get(execution_id)
-        if run is None or run.principal.org_id is None:
-            return True
-        return run.principal.org_id == principal.org_id
-
     def cancel(self, execution_id: str, principal: Principal) -> bool:
         """Cancel a running run; ``False`` when it is unknown, finished or not visible."""
         run = self.runs.get(execution_id)
-        if run is None or run.status != "running" or not self.can_watch(execution_id, principal):
+        if run is None or run.status != "running":
+            return False
+        if run.principal.org_id is not None and run.principal.org_id != principal.org_id:
             return False
         run.context.cancel()
         if run.task is not None:
@@ -197,23 +214,30 @@ class ExecutionManager:
             if spec is None:  # unregistered between prepare and start
                 raise LookupError(f"agent {run.agent_id!r} was removed")
             async for item in iterate_agent(spec, run.input, run.context):
-                await self._handle(run, item)
+                if isinstance(item, str):
+                    if self._add_token(run, item):
+                        async with run.lock:
+                            await self._flush_tokens(run)
+                else:
+                    async with run.lock:
+                        await self._flush_tokens(run)
+                        await self._handle(run, item)
+                # An agent that is behind schedule may never await: let the
+                # writers (and everyone else) run between its items.
+                await asyncio.sleep(0)
         except asyncio.CancelledError:
             run.status = "cancelled"
-            await self._emit(
-                run,
-                "execution_error",
-                {"status": "cancelled", "error": {"code": "CANCELLED", "message": "cancelled"}},
-            )
+            error = {"code": "CANCELLED", "message": "cancelled"}
+            await self._finish(run, "execution_error", {"status": "cancelled", "error": error})
         except Exception as exc:
             run.status = "failed"
             code = "TOOL_EXECUTION_FAILED" if isinstance(exc, _ToolFailed) else "AGENT_FAILED"
             logger.info("agent %s failed in %s: %r", run.agent_id, run.execution_id, exc)
-            error: dict[str, Any] = {"code": code, "message": str(exc) or type(exc).__name__}
+            failure: dict[str, Any] = {"code": code, "message": str(exc) or type(exc).__name__}
             details = getattr(exc, "details", None)
             if details:
-                error["details"] = details
-            await self._emit(run, "execution_error", {"status": "failed", "error": error})
+                failure["details"] = details
+            await self._finish(run, "execution_error", {"status": "failed", "error": failure})
         else:
             run.status = "completed"
             output = "".join(run.output)
@@ -221,7 +245,7 @@ class ExecutionManager:
                 prompt_tokens=len(run.input.split()), completion_tokens=run.tokens
             )
             self._remember_turn(run, output)
-            await self._emit(
+            await self._finish(
                 run,
                 "execution_complete",
                 {
@@ -234,15 +258,59 @@ class ExecutionManager:
         finally:
             self._retire(run)
 
+    async def _finish(self, run: Execution, event: str, fields: dict[str, Any]) -> None:
+        """Send what is pending, then the run's last event."""
+        if run.flush_timer is not None:
+            run.flush_timer.cancel()
+            run.flush_timer = None
+        async with run.lock:
+            await self._flush_tokens(run)
+            await self._emit(run, event, fields)
+
+    def _add_token(self, run: Execution, token: str) -> bool:
+        """Queue a token; ``True`` when it is due now, else a timer sends it soon.
+
+        Tokens within ``token_interval`` of the last sent chunk wait for that
+        interval to pass and then go out together.
+        """
+        if not token:
+            return False
+        run.tokens += 1
+        run.output.append(token)
+        run.pending.append(token)
+        if run.flush_timer is not None:
+            return False
+        wait = run.last_flush + self._token_interval - self._monotonic()
+        if wait <= 0:
+            return True
+        loop = asyncio.get_running_loop()
+        run.flush_timer = loop.call_later(wait, lambda: loop.create_task(self._timed_flush(run)))
+        return False
+
+    async def _timed_flush(self, run: Execution) -> None:
+        run.flush_timer = None
+        if run.status != "running":
+            return
+        async with run.lock:
+            await self._flush_tokens(run)
+
+    async def _flush_tokens(self, run: Execution) -> None:
+        """Publish the queued tokens as one ``execution_token`` (caller holds ``run.lock``)."""
+        if not run.pending:
+            return
+        count = len(run.pending)
+        text = "".join(run.pending)
+        run.pending = []
+        run.last_flush = self._monotonic()
+        index = run.chunks
+        run.chunks += 1
+        fields: dict[str, Any] = {"token": text, "index": index}
+        if count > 1:
+            fields["count"] = count
+        await self._emit(run, "execution_token", fields)
+
     async def _handle(self, run: Execution, item: Any) -> None:
-        if isinstance(item, str):
-            if not item:
-                return
-            index = run.tokens
-            run.tokens += 1
-            run.output.append(item)
-            await self._emit(run, "execution_token", {"token": item, "index": index})
-        elif isinstance(item, ToolCall):
+        if isinstance(item, ToolCall):
             call: dict[str, Any] = {"id": item.id, "name": item.name, "status": "calling"}
             if item.arguments is not None:
                 call["arguments"] = item.arguments
@@ -261,16 +329,19 @@ class ExecutionManager:
             await self._emit(run, "execution_tool", {"tool_call": done})
         elif isinstance(item, Usage):
             run.usage = item
-        else:
-            await self._handle(run, str(item))
+        elif self._add_token(run, str(item)):
+            await self._flush_tokens(run)
 
     def _remember_turn(self, run: Execution, output: str) -> None:
         if run.session_id is None:
             return
         turns = self._sessions.setdefault(run.session_id, [])
+        self._sessions.move_to_end(run.session_id)
         turns.append({"role": "user", "content": run.input})
         turns.append({"role": "assistant", "content": output})
-        del turns[:-100]
+        del turns[:-MAX_SESSION_TURNS]
+        while len(self._sessions) > MAX_SESSIONS:
+            self._sessions.popitem(last=False)
 
     def session_history(self, session_id: str) -> list[dict[str, Any]]:
         """The turns kept for ``session_id`` (at most the last 100)."""

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..agents import AgentRegistry, register_demo_agents
-from ..backends.base import Broker, HistoryStore
+from ..backends.base import BackendUnavailableError, Broker, HistoryRead, HistoryStore
 from ..config import GatewayConfig
 from ..protocol import PROTOCOL_VERSION, CloseCode, ErrorCode, FrameError, encode_json
 from ..protocol import frames as f
@@ -38,7 +38,7 @@ from .dedup import DedupWindow
 from .executions import EXECUTIONS_FEED, Execution, ExecutionManager, execution_channel
 from .ids import IdFactory
 from .limits import ConnectionLimiter
-from .scopes import display_name, resolve_channel
+from .scopes import display_name, resolve_channel, scoped_name
 from .session import Principal, Session
 
 __all__ = ["Hub"]
@@ -80,6 +80,8 @@ class Hub:
         self._limiter = ConnectionLimiter(config.limits)
         self._dedup = DedupWindow(config.history.dedup_window)
         self._maintenance: asyncio.Task[None] | None = None
+        # Channel → buffers of sessions whose subscribe is reading history (_read_joining).
+        self._joining: dict[str, list[list[dict[str, Any]]]] = {}
         if agents is None:
             agents = AgentRegistry()
             if config.demo_agents:
@@ -118,7 +120,11 @@ class Hub:
             )
 
     async def close(self) -> None:
-        """Close every session (1001, clients reconnect elsewhere), stop runs and upkeep."""
+        """Close every session (1001, clients reconnect elsewhere), stop runs and upkeep.
+
+        Then release the backends (the broker's listener, the Redis pool), so
+        a gateway that stops leaves no task or connection behind.
+        """
         await self.executions.close()
         for session in list(self.sessions.values()):
             session.close(CloseCode.GOING_AWAY, "gateway shutting down")
@@ -127,6 +133,8 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
             self._maintenance = None
+        await self.broker.close()
+        await self.history.close()
 
     # --- connection lifecycle, used by transport adapters -------------------
 
@@ -272,6 +280,11 @@ class Hub:
             await self._handlers[frame.type](session, frame)
         except FrameError as exc:
             self._error(session, exc, ref)
+        except BackendUnavailableError as exc:
+            # Redis is away: the client may retry; the broker logs and reconnects.
+            logger.warning("backend unavailable for a frame from %s: %s", session.session_id, exc)
+            unavailable = FrameError(ErrorCode.INTERNAL, f"backend unavailable, retry later: {exc}")
+            self._error(session, unavailable, ref)
         except Exception:
             logger.exception("internal error handling a frame from %s", session.session_id)
             self._error(session, FrameError(ErrorCode.INTERNAL, "internal error"), ref)
@@ -348,15 +361,6 @@ class Hub:
 
     def _resolve(self, name: str, session: Session) -> str:
         """The internal channel ``session`` means by ``name``, or ``forbidden``."""
-        if name.startswith("executions:"):
-            execution_id = name.removeprefix("executions:")
-            if not self.executions.can_watch(execution_id, session.principal):
-                raise FrameError(
-                    ErrorCode.FORBIDDEN,
-                    f"execution {execution_id!r} belongs to another organisation",
-                    field="channel",
-                )
-            return name
         return resolve_channel(name, session.principal)
 
     async def _on_subscribe(self, session: Session, frame: f.ChannelSubscribeFrame) -> None:
@@ -371,11 +375,19 @@ class Hub:
                 details={"max": limit},
             )
         self._check_agent_filter(name, frame.filters)
+        filters = self._merged_filters(session, name, frame.filters)
         channel = self._channel_for(name, create=self.config.auto_create_channels)
         since = None if frame.since is None else (frame.since.offset, frame.since.epoch)
-        read = await self.history.read(name, since=since, limit=None if since else 0)
-        # No await from here on: the replay and the live stream join without a gap.
-        joined = self.channels.subscribe(channel, session, frame.filters)
+        # A run is a bounded stream whose history exists to be replayed (PROTOCOL.md
+        # §4): a watcher naming no position gets the run from its start, not a tail
+        # without its execution_start. Other channels start live.
+        whole_run = since is None and name.startswith("executions:")
+        read_limit = None if since or whole_run else 0
+        read, held = await self._read_joining(name, session, since, read_limit)
+        if self.sessions.get(session.session_id) is not session:
+            return  # the connection closed while history was read
+        # No await from here on: the replay, the held and the live stream join.
+        joined = self.channels.subscribe(channel, session, filters)
         reply: dict[str, Any] = {
             "type": "channel.subscribed",
             "channel": frame.channel,
@@ -389,26 +401,96 @@ class Hub:
         self._reply(session, frame, reply)
         for message in read.messages:
             session.send(message)
+        if held:
+            self._flush_held(channel, session, read, held)
         if joined:
             self._announce(channel, "presence_join", session)
 
-    def _check_agent_filter(self, name: str, filters: dict[str, str] | None) -> None:
+    async def _read_joining(
+        self, name: str, session: Session, since: tuple[int, str] | None, limit: int | None
+    ) -> tuple[HistoryRead, list[dict[str, Any]]]:
+        """Read history for a subscribe, holding the publications that arrive meanwhile.
+
+        With memory backends the read never yields, so nothing is held. With
+        Redis it does: a publication delivered during the read has not reached
+        the not-yet-subscribed session, and may or may not be in the read. It is
+        held here (until the broker's :meth:`~Broker.sync` proves that nothing
+        the read holds is still on its way), and :meth:`_flush_held` sends the
+        ones the read did not cover — no gap, no duplicate. A session already
+        subscribed receives them live, so nothing is held for it.
+        """
+        await self.broker.ready()  # publications from now on reach _deliver_local
+        if name in session.subscriptions:
+            return await self.history.read(name, since=since, limit=limit), []
+        held: list[dict[str, Any]] = []
+        buffers = self._joining.setdefault(name, [])
+        buffers.append(held)
+        try:
+            read = await self.history.read(name, since=since, limit=limit)
+            await self.broker.sync()  # what the read holds has reached _deliver_local
+        finally:
+            buffers.remove(held)
+            if not buffers:
+                del self._joining[name]
+        return read, held
+
+    def _flush_held(
+        self, channel: Channel, session: Session, read: HistoryRead, held: list[dict[str, Any]]
+    ) -> None:
+        """Send ``session`` the held publications after ``read.offset``, as live ones are."""
+        solo = Channel(channel.name, channel.created_at)
+        solo.subscribers[session] = channel.subscribers[session]
+        for frame in held:
+            offset = frame.get("offset")
+            covered = isinstance(offset, int) and offset <= read.offset
+            if covered and frame.get("epoch") == read.epoch:
+                continue  # in the read (replayed, or before a live start)
+            solo.fan_out(frame, frame.get("source"), self._skip_for(channel.name, frame))
+
+    def _check_agent_filter(self, name: str, filters: f.Filters | None) -> None:
         """Refuse watching the runs of an agent that does not exist (agent-chat ``subscribe``)."""
         if filters is None or "agent_id" not in filters:
             return
         if display_name(name) != EXECUTIONS_FEED:
             return
-        agent_id = filters["agent_id"]
-        if not agent_id:
-            raise FrameError(
-                ErrorCode.INVALID_FIELD, "No agent_id provided for subscription", field="agent_id"
-            )
-        if agent_id not in self.agents:
-            raise FrameError(
-                ErrorCode.UNKNOWN_AGENT,
-                f"No agent with ID '{agent_id}' exists",
-                field="agent_id",
-            )
+        wanted = filters["agent_id"]
+        for agent_id in [wanted] if isinstance(wanted, str) else wanted:
+            if not agent_id:
+                raise FrameError(
+                    ErrorCode.INVALID_FIELD,
+                    "No agent_id provided for subscription",
+                    field="agent_id",
+                )
+            if agent_id not in self.agents:
+                raise FrameError(
+                    ErrorCode.UNKNOWN_AGENT,
+                    f"No agent with ID '{agent_id}' exists",
+                    field="agent_id",
+                )
+
+    @staticmethod
+    def _merged_filters(session: Session, name: str, filters: f.Filters | None) -> f.Filters | None:
+        """The filters a subscribe leaves in force.
+
+        A native re-subscribe replaces its filters. An agent-chat client's
+        ``subscribe {agent_id}`` adds an agent to those it watches, as the agent
+        framework guide's server keeps a set of agents per client.
+        """
+        current = session.subscriptions.get(name)
+        if (
+            session.dialect != Dialect.AGENT_CHAT.value
+            or filters is None
+            or current is None
+            or set(filters) != {"agent_id"}
+            or set(current) != {"agent_id"}
+        ):
+            return filters
+        agents: list[str] = []
+        for value in (current["agent_id"], filters["agent_id"]):
+            for agent_id in [value] if isinstance(value, str) else value:
+                if agent_id not in agents:
+                    agents.append(agent_id)
+        return {"agent_id": agents}
 
     async def _on_unsubscribe(self, session: Session, frame: f.ChannelUnsubscribeFrame) -> None:
         self._require_push()
@@ -460,8 +542,8 @@ class Hub:
             "timestamp": self.clock() if now is None else now,
             "source": source,
         }
-        offset, _epoch = await self.history.append(channel, message)
-        delivered = await self.broker.publish(channel, message)
+        delivered = await self.broker.append_and_publish(self.history, channel, message)
+        offset = message["offset"]
         return {
             "type": "channel.published",
             "channel": shown,
@@ -475,19 +557,28 @@ class Hub:
         return await self.publish(channel, data)
 
     def _deliver_local(self, channel_name: str, frame: dict[str, Any]) -> int:
+        if self._joining:
+            for held in self._joining.get(channel_name, ()):
+                held.append(frame)
         channel = self.channels.get(channel_name)
         if channel is None:
             return 0
-        skip = None
+        return channel.fan_out(frame, frame.get("source"), self._skip_for(channel_name, frame))
+
+    @staticmethod
+    def _skip_for(channel_name: str, frame: dict[str, Any]) -> Callable[[Session], bool] | None:
+        """Who must not get ``frame`` although subscribed (``None``: nobody)."""
         data = frame.get("data")
-        if frame.get("channel") == EXECUTIONS_FEED and isinstance(data, dict):
-            # A requester already watches its run's own channel: no second copy.
-            run_channel = execution_channel(str(data.get("execution_id")))
+        if frame.get("channel") != EXECUTIONS_FEED or not isinstance(data, dict):
+            return None
+        # A requester already watches its run's own channel: no second copy.
+        org = channel_name.partition("#")[2] or None
+        run_channel = scoped_name(execution_channel(str(data.get("execution_id"))), org)
 
-            def skip(session: Session) -> bool:
-                return run_channel in session.subscriptions
+        def skip(session: Session) -> bool:
+            return run_channel in session.subscriptions
 
-        return channel.fan_out(frame, frame.get("source"), skip)
+        return skip
 
     # --- agent runs ------------------------------------------------------------
 
@@ -503,7 +594,7 @@ class Hub:
         reply = {
             "type": "execute.accepted",
             "execution_id": run.execution_id,
-            "channel": run.channel,
+            "channel": display_name(run.channel),
         }
         self._reply(session, frame, reply)
         self.executions.start(run)

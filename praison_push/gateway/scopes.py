@@ -4,7 +4,10 @@
 A client names the shared channel (``notifications``); a caller with an org
 is routed to ``notifications#<org>``, whose frames still say
 ``notifications``. Naming a scoped channel of another org directly is
-forbidden, so an org never sees another org's events.
+forbidden, so an org never sees another org's events. Run channels
+(``executions:<id>``) are scoped the same way, by name: whether a caller may
+watch a run needs no lookup, so it holds for runs long finished or started on
+another gateway.
 """
 
 from __future__ import annotations
@@ -12,9 +15,19 @@ from __future__ import annotations
 from ..protocol import ErrorCode, FrameError
 from .session import Principal
 
-__all__ = ["ORG_SCOPED", "display_name", "resolve_channel"]
+__all__ = ["ORG_SCOPED", "display_name", "resolve_channel", "scoped_name"]
 
 ORG_SCOPED = frozenset({"executions", "agents", "notifications", "billing"})
+_RUN_PREFIX = "executions:"
+
+
+def _is_scoped(base: str) -> bool:
+    return base in ORG_SCOPED or base.startswith(_RUN_PREFIX)
+
+
+def scoped_name(name: str, org_id: str | None) -> str:
+    """The internal name of a scoped channel for ``org_id`` (unchanged without an org)."""
+    return name if org_id is None else f"{name}#{org_id}"
 
 
 def resolve_channel(name: str, principal: Principal) -> str:
@@ -24,7 +37,7 @@ def resolve_channel(name: str, principal: Principal) -> str:
         FrameError: ``forbidden`` for another org's scoped channel.
     """
     base, sep, org = name.partition("#")
-    if base not in ORG_SCOPED:
+    if not _is_scoped(base):
         return name
     if sep:
         if org != principal.org_id:
@@ -34,10 +47,10 @@ def resolve_channel(name: str, principal: Principal) -> str:
                 field="channel",
             )
         return name
-    return name if principal.org_id is None else f"{name}#{principal.org_id}"
+    return scoped_name(name, principal.org_id)
 
 
 def display_name(internal: str) -> str:
     """The name clients see for an internal channel (the scope suffix removed)."""
     base, sep, _ = internal.partition("#")
-    return base if sep and base in ORG_SCOPED else internal
+    return base if sep and _is_scoped(base) else internal

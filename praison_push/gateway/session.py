@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import CloseCode
+from ..protocol.frames import Filters
 from .encoding import Encoder, encoder_for
 
 __all__ = ["Principal", "Session"]
@@ -105,7 +106,7 @@ class Session:
         self.stale = False
         self.status = "online"
         self.metadata: dict[str, Any] = {}
-        self.subscriptions: dict[str, dict[str, str] | None] = {}
+        self.subscriptions: dict[str, Filters | None] = {}
         self.close_code: int | None = None
         self.close_reason = ""
         # A list, not a deque: an empty deque costs ~600 bytes, and drain() swaps it out whole.

@@ -12,6 +12,7 @@ from .codes import RECONNECT_CLOSE_CODES, CloseCode, ErrorCode, should_reconnect
 from .errors import (
     AuthenticationFailed,
     ConnectionClosedError,
+    ExecutionFailed,
     FrameError,
     NotConnectedError,
     PushError,
@@ -35,6 +36,7 @@ __all__ = [
     "CloseCode",
     "ConnectionClosedError",
     "ErrorCode",
+    "ExecutionFailed",
     "FrameError",
     "NotConnectedError",
     "PresenceInfo",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -35,6 +36,8 @@ _CHANNEL_RULE = (
 #: Far deeper than real payloads, far below the interpreter's recursion limit, so
 #: whatever the gateway accepts it can encode again from any call depth.
 MAX_NESTING_DEPTH = 100
+
+_UNION_TAG = re.compile(r"^(constrained-)?(str|int|float|bool|list\[.*\]|dict\[.*\])$")
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
@@ -170,7 +173,9 @@ def validate_client_frame(obj: dict[str, Any]) -> ClientFrame:
 def _field_error(exc: ValidationError) -> FrameError:
     """Describe the first validation failure in terms of the wire field."""
     first = exc.errors(include_url=False, include_input=False)[0]
-    loc = first["loc"]
+    # A union's failure names the member type in its location ("constrained-str",
+    # "list[str]"): that is pydantic's vocabulary, not a wire field.
+    loc = tuple(part for part in first["loc"] if not _UNION_TAG.match(str(part)))
     field = ".".join(str(part) for part in loc)
     kind = first["type"]
     if loc[:1] == ("channel",) and kind != "missing":

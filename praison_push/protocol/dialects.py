@@ -145,13 +145,19 @@ def _envelope(
     return out
 
 
-def to_envelope(frame: dict[str, Any]) -> list[dict[str, Any]]:
-    """Envelope frames for one native server frame (often one, sometimes none)."""
+def to_envelope(frame: dict[str, Any], now: float | None = None) -> list[dict[str, Any]]:
+    """Envelope frames for one native server frame (often one, sometimes none).
+
+    Args:
+        frame: The native frame.
+        now: The time to stamp frames that carry no ``timestamp`` of their own
+            (replies); without it they are sent unstamped.
+    """
     kind = frame.get("type", "")
     if kind in _ENVELOPE_DROPPED:
         return []
     timestamp = frame.get("timestamp")
-    ts = float(timestamp) if isinstance(timestamp, (int, float)) else None
+    ts = float(timestamp) if isinstance(timestamp, (int, float)) else now
     if kind == "channel_message":
         data = frame.get("data")
         if isinstance(data, dict) and isinstance(data.get("event"), str):
@@ -162,13 +168,13 @@ def to_envelope(frame: dict[str, Any]) -> list[dict[str, Any]]:
     if kind.startswith("presence_"):
         payload = {"channel": frame.get("channel"), **(frame.get("data") or {})}
         return [_envelope(kind, frame.get("event_id"), ts, payload)]
-    if kind == "pong":
+    if kind == "pong":  # exactly the spec's heartbeat answer
         return [{"type": "pong", "id": frame.get("id", frame.get("ref"))}]
     if kind == "ping":
         return [{"type": "ping"}]
     reply_id = frame.get("ref")
     payload = {key: value for key, value in frame.items() if key not in ("type", "ref")}
-    return [_envelope(_ENVELOPE_REPLIES.get(kind, kind), reply_id, None, payload)]
+    return [_envelope(_ENVELOPE_REPLIES.get(kind, kind), reply_id, ts, payload)]
 
 
 # --- agent-chat (agent framework guide) --------------------------------------------

@@ -6,6 +6,7 @@
     ├── FrameError              a frame that breaks the contract (carries code, field, limit)
     ├── RequestRefused          the gateway answered a request with an ``error`` frame
     │   └── AuthenticationFailed    the gateway refused the credentials (4001/4003)
+    ├── ExecutionFailed         an agent run ended with ``execution_error`` (failed or cancelled)
     └── TransportError          the connection could not be opened or was lost
         ├── NotConnectedError       a request was made while no connection is up
         └── ConnectionClosedError   the connection closed (carries code and reason)
@@ -24,6 +25,7 @@ from .codes import ErrorCode
 __all__ = [
     "AuthenticationFailed",
     "ConnectionClosedError",
+    "ExecutionFailed",
     "FrameError",
     "NotConnectedError",
     "PushError",
@@ -94,6 +96,39 @@ class RequestRefused(PushError):
 
 class AuthenticationFailed(RequestRefused):
     """The gateway refused the token (``hello_error``/``auth_error``)."""
+
+
+class ExecutionFailed(PushError):
+    """An agent run ended without an answer: it failed or was cancelled (PROTOCOL.md §4).
+
+    Not a :class:`RequestRefused`: the gateway accepted the run, and the
+    failure arrived later as the run's ``execution_error`` event.
+
+    Attributes:
+        code: The run's error code as sent (``AGENT_FAILED``,
+            ``TOOL_EXECUTION_FAILED``, ``CANCELLED`` …), a string so unknown
+            codes survive.
+        message: The gateway's human-readable message.
+        execution_id: The run that ended.
+        status: ``"failed"`` or ``"cancelled"``.
+        details: Extra fields of the error, e.g. ``tool_name``.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        execution_id: str = "",
+        status: str = "failed",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.execution_id = execution_id
+        self.status = status
+        self.details = dict(details or {})
 
 
 class TransportError(PushError):

@@ -42,6 +42,7 @@ __all__ = [
     "ExecuteFrame",
     "ExecutionCancelFrame",
     "ExecutionCancelledFrame",
+    "Filters",
     "HelloErrorFrame",
     "MessageAckFrame",
     "MessageNackFrame",
@@ -84,6 +85,8 @@ def _check_ref(value: object) -> str | int:
     raise ValueError("must be a string or an integer")
 
 
+#: Equality filters on a publication's ``data``; a list value matches any of its items.
+Filters = dict[str, Annotated[str, StringConstraints(max_length=200)] | list[str]]
 #: A request's correlation key, echoed in the reply (PROTOCOL.md §2, ``ref``★).
 Ref = Annotated[str | int, PlainValidator(_check_ref)]
 Status = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -123,7 +126,7 @@ class ChannelSubscribeFrame(_Request):
     type: Literal["channel.subscribe"] = "channel.subscribe"
     channel: ChannelName
     since: SinceModel | None = None
-    filters: dict[str, str] | None = None
+    filters: Filters | None = None
 
 
 class ChannelUnsubscribeFrame(_Request):

@@ -26,7 +26,9 @@ __all__ = ["GatewayThread", "bind_socket", "build_server", "run_gateway"]
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (``port=0``: any free port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted sockets only when
+    # the listening socket says TCP, and Nagle would hold small frames ~40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -152,7 +154,17 @@ class GatewayThread:
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Shut down (clients see 1012 and reconnect) and wait for the thread."""
+        """Shut down (clients see 1001 and reconnect) and wait for the thread.
+
+        The hub is closed first, on its own loop: runs end with their final
+        event and every stream (SSE included) is told to close, so uvicorn's
+        graceful shutdown does not have to wait out open streams.
+        """
+        loop, gateway = self._loop, self.gateway
+        if loop is not None and gateway is not None and self.running:
+            future = asyncio.run_coroutine_threadsafe(gateway.hub.close(), loop)
+            with contextlib.suppress(Exception):
+                future.result(timeout)
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

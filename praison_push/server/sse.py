@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from ..gateway import Hub, LimitExceeded, Session
 from ..gateway.encoding import SSE_EXECUTION
@@ -52,12 +53,6 @@ class ExecutionStream:
             return error_response(FrameError(ErrorCode.UNAUTHORIZED, "a valid token is required"))
         try:
             body = await self._body(request)
-            run = hub.executions.prepare(
-                request.path_params["agent_id"],
-                body["input"],
-                principal=principal,
-                session_id=body.get("session_id"),
-            )
         except FrameError as exc:
             return error_response(exc)
         client = request.client
@@ -72,6 +67,18 @@ class ExecutionStream:
         except LimitExceeded as exc:
             refusal = FrameError(ErrorCode.LIMIT_EXCEEDED, str(exc), limit=exc.limit)
             return error_response(refusal)
+        # The run is prepared only once the connection is admitted: a prepared run
+        # that never starts would stay "running" in the manager forever.
+        try:
+            run = hub.executions.prepare(
+                request.path_params["agent_id"],
+                body["input"],
+                principal=principal,
+                session_id=body.get("session_id"),
+            )
+        except FrameError as exc:
+            hub.disconnect(session)
+            return error_response(exc)
         hub.watch(session, run)
         hub.executions.start(run)
         headers = {
@@ -79,9 +86,7 @@ class ExecutionStream:
             "Connection": "keep-alive",
             "X-Accel-Buffering": "no",
         }
-        return StreamingResponse(
-            self._stream(session), media_type="text/event-stream", headers=headers
-        )
+        return _RunStream(self._stream(session), hub=hub, session=session, headers=headers)
 
     async def _body(self, request: Request) -> dict[str, Any]:
         limit = self.hub.config.limits.max_message_size
@@ -116,12 +121,44 @@ class ExecutionStream:
     async def _stream(self, session: Session) -> AsyncIterator[str]:
         try:
             yield f"retry: {SSE_RETRY_MS}\n\n"
-            while not session.closing:
+            while True:
                 await session.wait_outgoing()
+                # Read before draining: nothing is queued after a close, so this
+                # drain flushes what came before it (a shutdown's cancelled-run
+                # ``error`` and ``done``) instead of dropping it.
+                closing = session.closing
                 records = session.drain()
                 if records:
                     yield "".join(records)
-                if SSE_DONE in records:
+                if closing or SSE_DONE in records:
                     return
         finally:
             self.hub.disconnect(session)
+
+
+class _RunStream(StreamingResponse):
+    """A run's event stream whose hub session ends with the response, however it ends.
+
+    The body generator's own ``finally`` runs only once iteration has begun; a
+    client gone before the first byte (``ClientDisconnect`` from an ASGI 2.4
+    server) would otherwise leave the session subscribed and its connection
+    slot taken for good.
+    """
+
+    def __init__(
+        self,
+        content: AsyncIterator[str],
+        *,
+        hub: Hub,
+        session: Session,
+        headers: dict[str, str],
+    ) -> None:
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self._hub = hub
+        self._session = session
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._hub.disconnect(self._session)

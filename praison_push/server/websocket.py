@@ -125,7 +125,17 @@ class WebSocketEndpoint:
         try:
             if first is not None:
                 await hub.receive(session, first)
-            await self._read(session, receive)
+            # The read loop is inlined: one coroutine frame per connection, not two.
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    text = message.get("text")
+                    await hub.receive(
+                        session, text if text is not None else message.get("bytes", b"")
+                    )
+                elif kind == "websocket.disconnect":
+                    return
         finally:
             hub.disconnect(session)
             writer.stop()
@@ -142,17 +152,6 @@ class WebSocketEndpoint:
         if text is None:
             text = (message.get("bytes") or b"").decode("utf-8", "replace")
         return str(text)
-
-    async def _read(self, session: Session, receive: Any) -> None:
-        hub = self.hub
-        while True:
-            message = await receive()
-            kind = message["type"]
-            if kind == "websocket.receive":
-                text = message.get("text")
-                await hub.receive(session, text if text is not None else message.get("bytes", b""))
-            elif kind == "websocket.disconnect":
-                return
 
 
 class _Writer:

@@ -8,5 +8,6 @@ loop already runs (Jupyter) without nest-asyncio.
 from __future__ import annotations
 
 from .client import MessageIterator, PushClient
+from .execution import SyncExecution, SyncExecutionIterator
 
-__all__ = ["MessageIterator", "PushClient"]
+__all__ = ["MessageIterator", "PushClient", "SyncExecution", "SyncExecutionIterator"]

@@ -26,6 +26,7 @@ from praison_push.client import (
     TransportFactory,
 )
 
+from .execution import SyncExecution
 from .portal import Portal, get_portal
 from .worker import CallbackWorker
 
@@ -48,6 +49,11 @@ class PushClient:
     ``disconnect()`` only starts the disconnect (waiting there would wait for
     the callback itself), and ``wait_closed()`` and ``messages()`` refuse to run.
     """
+
+    #: The run handle ``execute``/``attach`` return; a subclass may return its own
+    #: (the notebook client's handles add a live widget) without this layer
+    #: importing the one above it.
+    execution_class: type[SyncExecution] = SyncExecution
 
     def __init__(
         self,
@@ -233,6 +239,25 @@ class PushClient:
     def get_presence(self, channel: str | None = None) -> list[PresenceInfo]:
         """Who is connected (to ``channel``, or to the gateway)."""
         return self._portal.call(self._client.get_presence(channel))
+
+    # --- agent runs ----------------------------------------------------------------
+
+    def execute(self, agent_id: str, input: str, *, session_id: str | None = None) -> SyncExecution:
+        """Start a run of agent ``agent_id``; returns its live handle once the gateway accepted it.
+
+        See ``AsyncPushClient.execute``. ``for event in run`` streams the
+        events, ``run.result()`` blocks for the answer.
+        """
+        execution = self._portal.call(self._client.execute(agent_id, input, session_id=session_id))
+        return self.execution_class(self._portal, execution, self._adapt)
+
+    def attach(self, execution_id: str) -> SyncExecution:
+        """Watch a run started elsewhere, replayed from its first event.
+
+        See ``AsyncPushClient.attach``.
+        """
+        execution = self._portal.call(self._client.attach(execution_id))
+        return self.execution_class(self._portal, execution, self._adapt)
 
     # --- internals -----------------------------------------------------------------
 

@@ -1,22 +1,31 @@
 """The backend contract suite's factory: one param per implementation.
 
-Every test in ``test_contract_*.py`` runs against each kit below. To add an
-implementation (Redis), add a param and build its kit in :func:`backend`;
-a kit that cannot follow an injected clock sets ``controls_clock=False`` and the
-expiry tests skip for it.
+Every test in ``test_contract_*.py`` runs against each kit below: memory, and
+Redis on a spawned ``redis-server`` (each kit under its own key prefix). To add
+an implementation, add a param and build its kit in :func:`backend`; a kit that
+cannot follow an injected clock sets ``controls_clock=False`` and the expiry
+tests skip for it (the Redis store takes the clock too, so none skip today).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from conftest import timeout
 
-from praison_push.backends import Broker, HistoryStore, MemoryBroker, MemoryHistoryStore
+from praison_push.backends import (
+    Broker,
+    HistoryStore,
+    MemoryBroker,
+    MemoryHistoryStore,
+    RedisBroker,
+    RedisHistoryStore,
+)
 from praison_push.config import HistoryConfig
 
 
@@ -43,6 +52,7 @@ class BackendKit:
     _history: Callable[[HistoryConfig, FakeClock], HistoryStore]
     _broker: Callable[[], Broker]
     _opened: list[HistoryStore | Broker] = field(default_factory=list)
+    _cleanup: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
     def history(self, **config: Any) -> HistoryStore:
         """A new, empty history store with ``HistoryConfig(**config)``."""
@@ -58,6 +68,8 @@ class BackendKit:
     async def close(self) -> None:
         for item in reversed(self._opened):
             await item.close()
+        for cleanup in self._cleanup:
+            await cleanup()
 
 
 def _memory_kit() -> BackendKit:
@@ -70,11 +82,29 @@ def _memory_kit() -> BackendKit:
     )
 
 
-@pytest.fixture(params=["memory"])
+def _redis_kit(url: str) -> BackendKit:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url, decode_responses=True)
+    prefix = f"contract:{secrets.token_hex(4)}:"
+    clock = FakeClock()
+    return BackendKit(
+        name="redis",
+        clock=clock,
+        controls_clock=True,
+        _history=lambda config, clock: RedisHistoryStore(client, prefix, config, clock=clock),
+        _broker=lambda: RedisBroker(client, prefix),
+        _cleanup=[client.aclose],
+    )
+
+
+@pytest.fixture(params=["memory", "redis"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[BackendKit]:
     """A kit for each backend implementation under contract."""
-    kits = {"memory": _memory_kit}
-    kit = kits[request.param]()
+    if request.param == "redis":
+        kit = _redis_kit(request.getfixturevalue("redis_server").url)
+    else:
+        kit = _memory_kit()
     try:
         yield kit
     finally:

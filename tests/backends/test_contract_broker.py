@@ -72,3 +72,68 @@ async def test_a_new_handler_replaces_the_old(backend: BackendKit) -> None:
 
 def test_the_broker_satisfies_the_protocol(backend: BackendKit) -> None:
     assert isinstance(backend.broker(), Broker)
+
+
+# --- ready / sync / append_and_publish (added with the Redis backend) ----------------------------
+
+
+async def test_ready_is_idempotent(backend: BackendKit) -> None:
+    broker = backend.broker()
+    await broker.ready()
+    await broker.ready()
+
+
+async def test_sync_means_everything_published_was_handled(backend: BackendKit) -> None:
+    broker = backend.broker()
+    seen: list[int] = []
+
+    def handler(channel: str, message: dict[str, Any]) -> int:
+        seen.append(message["data"])
+        return 0
+
+    broker.set_handler(handler)
+    await broker.ready()
+    for n in range(20):
+        await broker.publish("c", frame(n))
+    await broker.sync()
+    assert seen == list(range(20))  # no waiting: sync is the barrier
+
+
+async def test_append_and_publish_stamps_stores_and_delivers(backend: BackendKit) -> None:
+    broker = backend.broker()
+    store = backend.history()
+    seen: list[dict[str, Any]] = []
+
+    def handler(channel: str, message: dict[str, Any]) -> int:
+        seen.append(dict(message))
+        return 2
+
+    broker.set_handler(handler)
+    first, second = frame(1), frame(2)
+    assert await broker.append_and_publish(store, "c", first) == 2
+    assert await broker.append_and_publish(store, "c", second) == 2
+    epoch = first["epoch"]
+    assert (first["offset"], second["offset"], second["epoch"]) == (1, 2, epoch)
+    await wait_until(lambda: len(seen) == 2)
+    assert [(m["offset"], m["epoch"], m["data"]) for m in seen] == [(1, epoch, 1), (2, epoch, 2)]
+    read = await store.read("c")
+    assert [(m["offset"], m["data"], m["event_id"]) for m in read.messages] == [
+        (1, 1, "e1"),
+        (2, 2, "e2"),
+    ]
+
+
+async def test_append_and_publish_with_no_handler(backend: BackendKit) -> None:
+    broker = backend.broker()
+    store = backend.history()
+    message = frame(1)
+    assert await broker.append_and_publish(store, "c", message) == 0
+    assert message["offset"] == 1
+    assert (await store.read("c")).offset == 1
+
+
+async def test_closing_twice_is_fine(backend: BackendKit) -> None:
+    broker = backend.broker()
+    await broker.ready()
+    await broker.close()
+    await broker.close()

@@ -59,3 +59,43 @@ async def test_error_reply_fails_the_future() -> None:
     tracker.resolve({"type": "error", "ref": request.ref, "code": "forbidden", "message": "no"})
     with pytest.raises(RequestRefused, match="forbidden"):
         await asyncio.wait_for(request.future, 1)
+
+
+async def test_reply_hook_runs_before_the_future_resolves() -> None:
+    tracker = RequestTracker()
+    seen: list[tuple[dict[str, object], bool]] = []
+    request = tracker.open(
+        {"type": "execute"}, on_reply=lambda reply: seen.append((reply, request.future.done()))
+    )
+    tracker.resolve({"type": "execute.accepted", "ref": request.ref})
+    assert seen == [({"type": "execute.accepted", "ref": request.ref}, False)]
+    assert request.future.result()["type"] == "execute.accepted"
+
+
+async def test_reply_hook_is_skipped_for_errors_and_its_exception_fails_the_request() -> None:
+    tracker = RequestTracker()
+    calls: list[object] = []
+    refused = tracker.open({"type": "execute"}, on_reply=calls.append)
+    tracker.resolve({"type": "error", "ref": refused.ref, "code": "unknown_agent"})
+    assert calls == [] and isinstance(refused.future.exception(), RequestRefused)
+
+    def explode(reply: object) -> None:
+        raise ValueError("bad reply")
+
+    broken = tracker.open({"type": "execute"}, on_reply=explode)
+    assert tracker.resolve({"type": "execute.accepted", "ref": broken.ref})
+    assert isinstance(broken.future.exception(), ValueError)
+
+
+async def test_fail_sent_fails_only_unresendable_requests_sent_on_that_connection() -> None:
+    tracker = RequestTracker()
+    once = tracker.open({"type": "execute"}, resend=False)
+    unsent_once = tracker.open({"type": "execute"}, resend=False)
+    older_once = tracker.open({"type": "execute"}, resend=False)
+    again = tracker.open({"type": "channel.publish"})
+    once.generation, older_once.generation, again.generation = 3, 2, 3
+    tracker.fail_sent(3, lambda request: ConnectionError(request.kind))
+    assert isinstance(once.future.exception(), ConnectionError)
+    assert not unsent_once.future.done() and not older_once.future.done()
+    assert not again.future.done()
+    tracker.fail_sent(3, lambda request: ConnectionError(request.kind))  # already failed: no-op

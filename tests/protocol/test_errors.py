@@ -79,3 +79,21 @@ def test_connection_closed_carries_code_and_reason() -> None:
     vanished = ConnectionClosedError(None)
     assert vanished.code is None
     assert vanished.reason == ""
+
+
+def test_execution_failed_carries_the_runs_error() -> None:
+    from praison_push.protocol.errors import ExecutionFailed, PushError
+
+    error = ExecutionFailed(
+        "AGENT_FAILED", "boom", execution_id="exec_1", details={"tool_name": "t"}
+    )
+    assert isinstance(error, PushError)
+    assert str(error) == "AGENT_FAILED: boom"
+    assert (error.code, error.message, error.execution_id, error.status) == (
+        "AGENT_FAILED",
+        "boom",
+        "exec_1",
+        "failed",
+    )
+    assert error.details == {"tool_name": "t"}
+    assert ExecutionFailed("CANCELLED", "cancelled", status="cancelled").details == {}

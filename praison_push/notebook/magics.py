@@ -1,0 +1,200 @@
+"""``%push`` and ``%%push``: pub/sub, presence and agent runs from notebook cells.
+
+Which gateway the magics talk to: the one named by ``%push connect URL``;
+else ``PRAISON_PUSH_URL`` (and ``PRAISON_PUSH_TOKEN``) from the environment;
+else an in-process gateway, started on first use (``start_gateway()``).
+
+::
+
+    %load_ext praison_push
+    %push gateway start|stop|status
+    %push connect ws://host:8765/ws [--token T]
+    %%push alerts [--json] [-o receipt]      ← publishes the cell body
+    %push subscribe alerts [--limit 50]      ← a live ChannelLog
+    %push presence [alerts]                  ← a live PresenceList
+    %%push execute demo-weather              ← runs the agent on the cell body
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+from typing import Any, NoReturn
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+
+from .display import show
+from .gateway import NotebookClient, NotebookExecution, NotebookGateway, start_gateway
+
+__all__ = ["PushMagics"]
+
+_USAGE = (
+    "usage: %push gateway start|stop|status | %push connect URL [--token T] | "
+    "%push subscribe CHANNEL [--limit N] | %push presence [CHANNEL] | "
+    "%%push CHANNEL [--json] [-o VAR] | %%push execute AGENT"
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports mistakes as IPython ``UsageError`` instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise UsageError(message or _USAGE)
+
+
+def _parser(prog: str, *arguments: tuple[tuple[str, ...], dict[str, Any]]) -> _Parser:
+    parser = _Parser(prog=prog, add_help=False)
+    for names, options in arguments:
+        parser.add_argument(*names, **options)
+    return parser
+
+
+_PUBLISH = _parser(
+    "%%push",
+    (("channel",), {}),
+    (("--json",), {"action": "store_true", "help": "the body must be JSON"}),
+    (("-o", "--output"), {"default": None, "help": "store the receipt in this variable"}),
+)
+_SUBSCRIBE = _parser(
+    "%push subscribe", (("channel",), {}), (("--limit",), {"type": int, "default": 50})
+)
+_PRESENCE = _parser("%push presence", (("channel",), {"nargs": "?", "default": None}))
+_CONNECT = _parser("%push connect", (("url",), {}), (("--token",), {"default": None}))
+_GATEWAY = _parser("%push gateway", (("action",), {"choices": ["start", "stop", "status"]}))
+_EXECUTE = _parser("%%push execute", (("agent",), {}))
+
+
+@magics_class
+class PushMagics(Magics):
+    """The ``%push`` line magic and ``%%push`` cell magic."""
+
+    def __init__(self, shell: Any = None) -> None:
+        super().__init__(shell)
+        self._client: NotebookClient | None = None
+        self._gateway: NotebookGateway | None = None
+        #: The run started by the last ``%%push execute`` (for ``.result()``, replay …).
+        self.last_execution: NotebookExecution | None = None
+
+    # --- which gateway --------------------------------------------------------
+
+    @property
+    def client(self) -> NotebookClient:
+        """The magics' client, connected on first use (see the module docstring)."""
+        if self._client is None or not self._client.is_connected:
+            url = os.environ.get("PRAISON_PUSH_URL")
+            if url:
+                client = NotebookClient(url, auth_token=os.environ.get("PRAISON_PUSH_TOKEN"))
+                client.connect()
+                self._client = client
+            else:
+                self._client = self._ensure_gateway().client()
+        return self._client
+
+    def _ensure_gateway(self) -> NotebookGateway:
+        if self._gateway is None or not self._gateway.running:
+            self._gateway = start_gateway()
+        return self._gateway
+
+    def _drop_client(self) -> None:
+        if self._client is not None:
+            self._client.disconnect()
+            self._client = None
+
+    # --- the magic --------------------------------------------------------------
+
+    @line_cell_magic
+    def push(self, line: str, cell: str | None = None) -> Any:
+        """Publish, subscribe, show presence, run agents, manage the gateway."""
+        try:
+            argv = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%push: {exc}") from None
+        if not argv:
+            raise UsageError(_USAGE)
+        if cell is None:
+            return self._line(argv)
+        if argv[0] == "execute":
+            args = _EXECUTE.parse_args(argv[1:])
+            return self._execute(args.agent, cell)
+        args = _PUBLISH.parse_args(argv)
+        return self._publish(args.channel, cell, as_json=args.json, output=args.output)
+
+    def _line(self, argv: list[str]) -> Any:
+        command, rest = argv[0], argv[1:]
+        if command == "gateway":
+            return self._gateway_command(_GATEWAY.parse_args(rest).action)
+        if command == "connect":
+            args = _CONNECT.parse_args(rest)
+            self._drop_client()
+            client = NotebookClient(args.url, auth_token=args.token)
+            client.connect()
+            self._client = client
+            return None
+        if command == "subscribe":
+            args = _SUBSCRIBE.parse_args(rest)
+            from .widgets import ChannelLog
+
+            log = ChannelLog(self.client, args.channel, limit=args.limit)
+            show(log)
+            return None
+        if command == "presence":
+            args = _PRESENCE.parse_args(rest)
+            from .widgets import PresenceList
+
+            show(PresenceList(self.client, args.channel))
+            return None
+        if command == "execute":
+            raise UsageError("%%push execute AGENT is a cell magic: the cell body is the input")
+        raise UsageError(f"%push: unknown command {command!r}; {_USAGE}")
+
+    def _gateway_command(self, action: str) -> Any:
+        if action == "start":
+            gateway = self._ensure_gateway()
+            show(gateway)
+            return None
+        if action == "stop":
+            self._drop_client()
+            if self._gateway is not None:
+                self._gateway.stop()
+                self._gateway = None
+            return None
+        if self._gateway is None or not self._gateway.running:
+            print("no in-process gateway is running (%push gateway start)")
+            return None
+        show(self._gateway)
+        return None
+
+    def _publish(self, channel: str, body: str, *, as_json: bool, output: str | None) -> Any:
+        text = body.strip()
+        data: Any
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            if as_json:
+                raise UsageError(
+                    f"%%push {channel} --json: the cell is not valid JSON ({exc})"
+                ) from None
+            data = text
+        receipt = self.client.publish(channel, data)
+        if output:
+            if not output.isidentifier():
+                raise UsageError(f"%%push: -o needs a variable name, got {output!r}")
+            if self.shell is not None:
+                self.shell.user_ns[output] = receipt
+        show(receipt)
+        return None
+
+    def _execute(self, agent: str, body: str) -> Any:
+        text = body.strip()
+        if not text:
+            raise UsageError("%%push execute: the cell body (the agent's input) is empty")
+        execution = self.client.execute(agent, text)
+        self.last_execution = execution
+        execution.show()
+        return None

@@ -1,0 +1,217 @@
+"""Live views of one agent run: :class:`TokenStream`, :class:`ToolCalls`, :class:`ExecutionView`.
+
+Each follows a run handle's events (``execution.subscribe``, past events
+first, so a widget made after the run started — or ended — shows all of it),
+or is fed by hand with :meth:`handle`. When the run ends the full state is
+published as the snapshot, so the finished widget survives a page reload.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import traitlets
+
+from ._base import StreamWidget
+from ._flusher import Flusher
+from ._parts import Part
+from ._run import TERMINAL, RunTracker, ToolTracker
+from ._sources import read_event, watch_execution
+
+__all__ = ["ExecutionView", "TokenStream", "ToolCalls"]
+
+W = TypeVar("W", bound="_RunWidget")
+
+
+class _RunWidget(StreamWidget):
+    """A widget fed by one run's events."""
+
+    def __init__(
+        self,
+        parts: dict[str, Part],
+        execution: Any = None,
+        *,
+        flusher: Flusher | None = None,
+        **traits: Any,
+    ) -> None:
+        self._ended = False
+        super().__init__(parts, flusher=flusher, **traits)
+        if execution is not None:
+            self._follow(lambda: self.attach(execution))
+
+    def attach(self: W, execution: Any) -> W:
+        """Follow ``execution`` (an :class:`~praison_push.client.Execution` or its blocking face).
+
+        Returns this widget, so ``TokenStream().attach(run)`` displays it.
+        """
+        with self._lock:
+            self._describe_run(execution)
+            self._changed()
+        self._add_detacher(watch_execution(execution, self.handle))
+        return self
+
+    def handle(self, event: Any) -> None:
+        """Apply one run event (an ``ExecutionEvent``, or a PROTOCOL.md §4 data dict).
+
+        Called from the client's thread or loop; safe from any thread.
+        """
+        kind, data, when = read_event(event)
+        with self._lock:
+            if self._closed or self._ended:
+                return  # nothing follows a terminal event (PROTOCOL.md §4)
+            self._apply(kind, data, when)
+            self._changed()
+            ended = self._ended = kind in TERMINAL
+        if ended:
+            self._checkpoint()
+
+    def _describe_run(self, execution: Any) -> None:
+        """Hook (lock held): take what the handle knows before its first event."""
+
+    def _apply(self, kind: str, data: Any, when: float) -> None:
+        """Hook (lock held): apply one event to the parts."""
+
+
+class TokenStream(_RunWidget):
+    """The live text of a run, with a blinking cursor while it runs and a status line.
+
+    The status line shows the agent, the status, the token count, tokens per
+    second and, once done, the latency. ``markdown=True`` renders **bold**,
+    ``code`` spans, fenced code blocks and paragraphs (with a small renderer
+    that escapes everything first: the text comes from the network).
+
+    Args:
+        execution: The run to follow (``None``: feed it with :meth:`handle`).
+        markdown: Render the text as (a safe subset of) Markdown.
+
+    Example::
+
+        run = client.execute("demo-weather", "Weather in Paris?")
+        TokenStream(run, markdown=True)
+    """
+
+    KIND = "token_stream"
+    #: Render the text as Markdown (may be toggled while displayed).
+    markdown = traitlets.Bool(False).tag(sync=True)
+
+    def __init__(
+        self, execution: Any = None, *, markdown: bool = False, flusher: Flusher | None = None
+    ) -> None:
+        self._run = RunTracker()
+        parts: dict[str, Part] = {"text": self._run.text, "meta": self._run.meta}
+        super().__init__(parts, execution, flusher=flusher, markdown=markdown)
+
+    @property
+    def text(self) -> str:
+        """The text so far."""
+        with self._lock:
+            return self._run.text.value
+
+    @property
+    def status(self) -> str:
+        """``""`` before the run is heard of, then the run's status."""
+        with self._lock:
+            return str(self._run.meta["status"])
+
+    def _describe_run(self, execution: Any) -> None:
+        self._run.describe(execution)
+
+    def _apply(self, kind: str, data: Any, when: float) -> None:
+        self._run.handle(kind, data, when)
+
+    def _before_flush(self) -> None:
+        self._run.refresh()
+
+    def _describe(self) -> str:
+        return f"[{self._run.summary()}]\n{self._run.text.value}"
+
+
+class ToolCalls(_RunWidget):
+    """A run's tool calls as a table: name, arguments, status, result, duration.
+
+    Args:
+        execution: The run to follow (``None``: feed it with :meth:`handle`).
+    """
+
+    KIND = "tool_calls"
+
+    def __init__(self, execution: Any = None, *, flusher: Flusher | None = None) -> None:
+        self._tools = ToolTracker()
+        super().__init__({"calls": self._tools.rows}, execution, flusher=flusher)
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        """One dict per call, in the order they started."""
+        with self._lock:
+            return self._tools.rows.rows
+
+    def _apply(self, kind: str, data: Any, when: float) -> None:
+        self._tools.handle(kind, data, when)
+
+    def _describe(self) -> str:
+        lines = self._tools.lines()
+        return "\n".join(lines) if lines else "(no tool calls)"
+
+
+class ExecutionView(_RunWidget):
+    """One run at a glance: status line, live text, tool calls, usage and latency.
+
+    One widget model (one comm, one delta stream) carrying what
+    :class:`TokenStream` and :class:`ToolCalls` show separately.
+
+    Args:
+        execution: The run to follow (``None``: feed it with :meth:`handle`).
+        markdown: Render the text as (a safe subset of) Markdown.
+    """
+
+    KIND = "execution_view"
+    #: Render the text as Markdown (may be toggled while displayed).
+    markdown = traitlets.Bool(False).tag(sync=True)
+
+    def __init__(
+        self, execution: Any = None, *, markdown: bool = False, flusher: Flusher | None = None
+    ) -> None:
+        self._run = RunTracker()
+        self._tools = ToolTracker()
+        parts: dict[str, Part] = {
+            "text": self._run.text,
+            "meta": self._run.meta,
+            "calls": self._tools.rows,
+        }
+        super().__init__(parts, execution, flusher=flusher, markdown=markdown)
+
+    @property
+    def text(self) -> str:
+        """The text so far."""
+        with self._lock:
+            return self._run.text.value
+
+    @property
+    def status(self) -> str:
+        """``""`` before the run is heard of, then the run's status."""
+        with self._lock:
+            return str(self._run.meta["status"])
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        """One dict per tool call, in the order they started."""
+        with self._lock:
+            return self._tools.rows.rows
+
+    def _describe_run(self, execution: Any) -> None:
+        self._run.describe(execution)
+
+    def _apply(self, kind: str, data: Any, when: float) -> None:
+        self._run.handle(kind, data, when)
+        self._tools.handle(kind, data, when)
+
+    def _before_flush(self) -> None:
+        self._run.refresh()
+
+    def _describe(self) -> str:
+        lines = [f"[{self._run.summary()}]", *self._tools.lines()]
+        usage = self._run.meta["usage"]
+        if usage:
+            lines.append("usage: " + ", ".join(f"{k}={v}" for k, v in usage.items()))
+        lines.append(self._run.text.value)
+        return "\n".join(lines)

@@ -1,0 +1,395 @@
+"""``ExecutionManager`` on its own: a registry, a recording publish, a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from conftest import timeout
+
+from praison_push.agents import AgentContext, AgentEvent, AgentRegistry, ToolCall, ToolResult, Usage
+from praison_push.gateway import Principal
+from praison_push.gateway.executions import (
+    EXECUTIONS_FEED,
+    MAX_INPUT_CHARS,
+    Execution,
+    ExecutionManager,
+    execution_channel,
+)
+from praison_push.protocol import ErrorCode, FrameError
+
+ALICE = Principal(user_id="alice", org_id="acme")
+BOB = Principal(user_id="bob", org_id="globex")
+NOBODY = Principal()
+
+
+class Recorder:
+    """The hub's publish, recorded: ``(channel, data, display)`` per call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any], str | None]] = []
+
+    async def __call__(self, channel: str, data: dict[str, Any], display: str | None) -> None:
+        self.calls.append((channel, data, display))
+
+    def on(self, channel: str) -> list[dict[str, Any]]:
+        return [data for name, data, _ in self.calls if name == channel]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+Setup = tuple[ExecutionManager, AgentRegistry, Recorder, Clock]
+
+
+@pytest.fixture
+def setup() -> Setup:
+    registry = AgentRegistry()
+    published = Recorder()
+    clock = Clock()
+    return ExecutionManager(registry, published, monotonic=clock), registry, published, clock
+
+
+async def finish(run: Execution) -> None:
+    assert run.task is not None
+    await asyncio.wait_for(run.task, timeout(3))
+
+
+async def go(manager: ExecutionManager, agent: str, text: str, **kw: Any) -> Execution:
+    run = manager.prepare(agent, text, principal=kw.pop("principal", NOBODY), **kw)
+    manager.start(run)
+    await finish(run)
+    return run
+
+
+def test_execution_channel_and_feed() -> None:
+    assert execution_channel("exec_1") == "executions:exec_1"
+    run = Execution("exec_1", "a", "hi", ALICE, None, None, AgentContext("exec_1", "a"), 0.0)
+    assert run.channel == "executions:exec_1#acme"  # scoped by name, like the feed
+    assert run.feed == "executions#acme"
+    anonymous = Execution("e", "a", "hi", NOBODY, None, None, AgentContext("e", "a"), 0.0)
+    assert anonymous.channel == "executions:e"
+    assert anonymous.feed == EXECUTIONS_FEED
+
+
+def test_prepare_refuses_unknown_agents_and_bad_input(setup: Setup) -> None:
+    manager, registry, _, _ = setup
+    with pytest.raises(FrameError) as caught:
+        manager.prepare("ghost", "hi", principal=NOBODY)
+    assert caught.value.code is ErrorCode.UNKNOWN_AGENT
+    assert caught.value.field == "agent_id"
+    assert "(known: none)" in caught.value.message
+
+    registry.register("echo", lambda text: text)
+    registry.register("other", lambda text: text)
+    with pytest.raises(FrameError) as caught:
+        manager.prepare("ghost", "hi", principal=NOBODY)
+    assert "(known: echo, other)" in caught.value.message
+
+    for empty in ("", " \n\t"):
+        with pytest.raises(FrameError) as caught:
+            manager.prepare("echo", empty, principal=NOBODY)
+        assert caught.value.code is ErrorCode.INVALID_FIELD
+        assert caught.value.field == "input"
+
+    with pytest.raises(FrameError) as caught:
+        manager.prepare("echo", "x" * (MAX_INPUT_CHARS + 1), principal=NOBODY)
+    assert caught.value.field == "input"
+    assert caught.value.details["max_length"] == MAX_INPUT_CHARS
+    manager.prepare("echo", "x" * MAX_INPUT_CHARS, principal=NOBODY)  # the limit itself is fine
+    assert manager.runs and len(manager) == 1  # prepared runs count as running
+
+
+def test_prepare_builds_the_agents_context(setup: Setup) -> None:
+    manager, registry, _, clock = setup
+    registry.register("echo", lambda text: text)
+    run = manager.prepare("echo", "hi", principal=ALICE, client_id="c1", session_id="s1")
+    assert run.execution_id.startswith("exec_") and len(run.execution_id) == 21
+    assert manager.runs[run.execution_id] is run
+    assert (run.agent_id, run.input, run.client_id, run.session_id) == ("echo", "hi", "c1", "s1")
+    assert run.started == clock.now
+    assert run.status == "running" and run.task is None
+    ctx = run.context
+    assert (ctx.execution_id, ctx.agent_id) == (run.execution_id, "echo")
+    assert (ctx.session_id, ctx.user_id, ctx.org_id) == ("s1", "alice", "acme")
+    assert ctx.history == []
+
+
+async def test_a_run_publishes_on_its_channel_and_its_orgs_feed(setup: Setup) -> None:
+    manager, registry, published, clock = setup
+
+    async def agent(text: str) -> AsyncIterator[AgentEvent]:
+        yield "Hello"
+        yield ""  # empty tokens are not events
+        yield ", world"
+        clock.now += 0.25
+        yield Usage(prompt_tokens=7, completion_tokens=3)
+
+    registry.register("hello", agent)
+    run = await go(manager, "hello", "hi there", principal=ALICE)
+
+    assert run.status == "completed"
+    assert run.output == ["Hello", ", world"]
+    channel_events = published.on(run.channel)
+    assert published.on("executions#acme") == channel_events
+    assert {display for name, _, display in published.calls if name == run.channel} == {None}
+    assert {display for name, _, display in published.calls if name != run.channel} == {
+        EXECUTIONS_FEED
+    }
+    base = {"execution_id": run.execution_id, "agent_id": "hello", "user_id": "alice"}
+    assert channel_events == [
+        {"event": "execution_start", **base, "status": "running"},
+        {"event": "execution_token", **base, "token": "Hello", "index": 0},
+        {"event": "execution_token", **base, "token": ", world", "index": 1},
+        {
+            "event": "execution_complete",
+            **base,
+            "status": "completed",
+            "output": "Hello, world",
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+            "latency_ms": 250,
+        },
+    ]
+    assert len(manager) == 0
+
+
+async def test_usage_defaults_and_odd_items(setup: Setup) -> None:
+    manager, registry, published, _ = setup
+
+    async def agent(text: str) -> AsyncIterator[Any]:
+        yield ToolCall("clock", id="t1")  # no arguments: none are sent
+        yield ToolResult(ToolCall("clock", id="t1"), result="noon")
+        yield 42  # anything else is sent as its text
+
+    registry.register("odd", agent)
+    run = await go(manager, "odd", "three word input")
+    events = published.on(run.channel)
+    assert "user_id" not in events[0]  # an anonymous run names no user
+    assert events[1]["tool_call"] == {"id": "t1", "name": "clock", "status": "calling"}
+    assert events[2]["tool_call"] == {
+        "id": "t1",
+        "name": "clock",
+        "status": "completed",
+        "result": "noon",
+    }
+    assert events[3]["token"] == "42"
+    assert events[-1]["usage"] == {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
+    assert published.on(EXECUTIONS_FEED) == events  # no org: the shared feed
+
+
+async def test_failures(setup: Setup) -> None:
+    manager, registry, published, _ = setup
+
+    class Detailed(Exception):
+        def __init__(self, message: str) -> None:
+            super().__init__(message)
+            self.details = {"retry_after": 60}
+
+    async def raises(text: str) -> AsyncIterator[AgentEvent]:
+        if text == "bare":
+            raise KeyError
+        if text == "detailed":
+            raise Detailed("rate limited upstream")
+        yield "x"
+
+    registry.register("raises", raises)
+    bare = await go(manager, "raises", "bare")
+    assert bare.status == "failed"
+    assert published.on(bare.channel)[-1]["error"] == {
+        "code": "AGENT_FAILED",
+        "message": "KeyError",
+    }
+    detailed = await go(manager, "raises", "detailed")
+    assert published.on(detailed.channel)[-1]["error"] == {
+        "code": "AGENT_FAILED",
+        "message": "rate limited upstream",
+        "details": {"retry_after": 60},
+    }
+
+    async def tool_fails(text: str) -> AsyncIterator[AgentEvent]:
+        call = ToolCall("search", {"q": text}, id="t9")
+        yield call
+        yield ToolResult(call, error="down")
+
+    registry.register("tool", tool_fails)
+    run = await go(manager, "tool", "q")
+    events = published.on(run.channel)
+    assert events[2]["tool_call"] == {
+        "id": "t9",
+        "name": "search",
+        "status": "failed",
+        "error": "down",
+    }
+    assert events[3] == {
+        "event": "execution_error",
+        "execution_id": run.execution_id,
+        "agent_id": "tool",
+        "status": "failed",
+        "error": {
+            "code": "TOOL_EXECUTION_FAILED",
+            "message": "tool 'search' failed: down",
+            "details": {"tool_name": "search", "tool_call_id": "t9"},
+        },
+    }
+    assert run.status == "failed"
+
+
+async def test_an_agent_removed_before_its_run_starts(setup: Setup) -> None:
+    manager, registry, published, _ = setup
+    registry.register("brief", lambda text: text)
+    run = manager.prepare("brief", "hi", principal=NOBODY)
+    registry.unregister("brief")
+    manager.start(run)
+    await finish(run)
+    assert run.status == "failed"
+    error = published.on(run.channel)[-1]["error"]
+    assert error == {"code": "AGENT_FAILED", "message": "agent 'brief' was removed"}
+
+
+async def test_cancel(setup: Setup) -> None:
+    manager, registry, published, _ = setup
+    started = asyncio.Event()
+
+    async def slow(text: str, ctx: AgentContext) -> AsyncIterator[AgentEvent]:
+        yield "first "
+        started.set()
+        await asyncio.sleep(30)
+        yield "never"
+
+    registry.register("slow", slow)
+    assert manager.cancel("exec_unknown", ALICE) is False
+
+    run = manager.prepare("slow", "go", principal=ALICE)
+    manager.start(run)
+    await asyncio.wait_for(started.wait(), timeout(3))
+    assert manager.cancel(run.execution_id, BOB) is False  # another org may not
+    assert manager.cancel(run.execution_id, ALICE) is True
+    await finish(run)
+    assert run.status == "cancelled"
+    assert run.context.cancelled
+    assert published.on(run.channel)[-1] == {
+        "event": "execution_error",
+        "execution_id": run.execution_id,
+        "agent_id": "slow",
+        "user_id": "alice",
+        "status": "cancelled",
+        "error": {"code": "CANCELLED", "message": "cancelled"},
+    }
+    assert manager.cancel(run.execution_id, ALICE) is False  # finished
+
+    # Prepared but never started: the context is told, there is no task to stop.
+    idle = manager.prepare("slow", "go", principal=NOBODY)
+    assert manager.cancel(idle.execution_id, NOBODY) is True
+    assert idle.context.cancelled and idle.task is None
+
+
+def test_only_the_runs_org_may_cancel_it(setup: Setup) -> None:
+    manager, registry, _, _ = setup
+    registry.register("echo", lambda text: text)
+    acme = manager.prepare("echo", "hi", principal=ALICE)
+    assert not manager.cancel(acme.execution_id, BOB)
+    assert not manager.cancel(acme.execution_id, NOBODY)
+    assert not manager.cancel("exec_elsewhere", ALICE)
+
+
+async def test_close_cancels_running_runs(setup: Setup) -> None:
+    manager, registry, published, _ = setup
+    await manager.close()  # nothing running: nothing to do
+    started = asyncio.Event()
+
+    async def forever(text: str) -> AsyncIterator[AgentEvent]:
+        started.set()
+        await asyncio.sleep(30)
+        yield "never"
+
+    registry.register("forever", forever)
+    run = manager.prepare("forever", "x", principal=NOBODY)
+    manager.start(run)
+    await asyncio.wait_for(started.wait(), timeout(3))
+    await asyncio.wait_for(manager.close(), timeout(3))
+    assert run.status == "cancelled"
+    assert published.on(run.channel)[-1]["status"] == "cancelled"
+
+
+async def test_sessions_keep_the_last_hundred_turns(setup: Setup) -> None:
+    manager, registry, _, _ = setup
+    seen: list[list[dict[str, Any]]] = []
+
+    def remember(text: str, ctx: AgentContext) -> str:
+        seen.append(ctx.history)
+        return f"re: {text}"
+
+    registry.register("remember", remember)
+    await go(manager, "remember", "one", session_id="s")
+    await go(manager, "remember", "two", session_id="s")
+    assert seen[1] == [
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "re: one"},
+    ]
+    history = manager.session_history("s")
+    assert len(history) == 4
+    history.clear()  # a copy: the manager's record is untouched
+    assert len(manager.session_history("s")) == 4
+    assert manager.session_history("unknown") == []
+
+    await go(manager, "remember", "no session")  # runs outside a session keep nothing
+    for index in range(50):
+        await go(manager, "remember", f"turn {index}", session_id="s")
+    kept = manager.session_history("s")
+    assert len(kept) == 100
+    assert kept[0] == {"role": "user", "content": "turn 0"}
+    assert kept[-1] == {"role": "assistant", "content": "re: turn 49"}
+
+
+async def test_finished_runs_are_forgotten_beyond_keep_finished() -> None:
+    registry = AgentRegistry()
+    registry.register("echo", lambda text: text)
+    manager = ExecutionManager(registry, Recorder(), keep_finished=2)
+    runs = [await go(manager, "echo", f"run {index}") for index in range(3)]
+    assert list(manager.runs) == [runs[1].execution_id, runs[2].execution_id]
+    # A forgotten run is "unknown": cancelling it is refused, not an error.
+    assert manager.cancel(runs[0].execution_id, NOBODY) is False
+
+
+async def test_a_burst_of_tokens_is_sent_in_fewer_events() -> None:
+    """Tokens faster than ``token_interval`` go out together; nothing is lost or reordered."""
+    registry = AgentRegistry()
+
+    async def burst(text: str) -> AsyncIterator[AgentEvent]:
+        for index in range(100):
+            yield f"w{index} "
+
+    registry.register("burst", burst)
+    published = Recorder()
+    manager = ExecutionManager(registry, published, token_interval=0.05)
+    run = await go(manager, "burst", "go")
+    tokens = [data for data in published.on(run.channel) if data["event"] == "execution_token"]
+    assert [token["index"] for token in tokens] == list(range(len(tokens)))
+    assert "".join(token["token"] for token in tokens) == "".join(f"w{i} " for i in range(100))
+    assert sum(token.get("count", 1) for token in tokens) == 100
+    assert len(tokens) < 100
+    assert published.on(run.channel)[-1]["output"] == "".join(run.output)
+
+
+async def test_sessions_are_bounded_least_recently_used_first(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from praison_push.gateway import executions
+
+    monkeypatch.setattr(executions, "MAX_SESSIONS", 2)
+    manager, registry, _, _ = setup
+    registry.register("echo", lambda text: text)
+    await go(manager, "echo", "a", session_id="s1")
+    await go(manager, "echo", "b", session_id="s2")
+    await go(manager, "echo", "c", session_id="s1")  # s1 is now the most recent
+    await go(manager, "echo", "d", session_id="s3")  # evicts s2
+    assert manager.session_history("s2") == []
+    assert len(manager.session_history("s1")) == 4
+    assert len(manager.session_history("s3")) == 2

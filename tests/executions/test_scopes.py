@@ -1,0 +1,53 @@
+"""Organisation-scoped channel names (PROTOCOL.md §5), without a network."""
+
+from __future__ import annotations
+
+import pytest
+
+from praison_push.gateway import Principal
+from praison_push.gateway.scopes import ORG_SCOPED, display_name, resolve_channel
+from praison_push.protocol import ErrorCode, FrameError
+
+ACME = Principal(user_id="alice", org_id="acme")
+NOBODY = Principal()
+
+
+def test_the_scoped_channels_are_the_specs() -> None:
+    assert frozenset({"executions", "agents", "notifications", "billing"}) == ORG_SCOPED
+
+
+@pytest.mark.parametrize("name", sorted(ORG_SCOPED))
+def test_a_scoped_channel_resolves_to_the_callers_org(name: str) -> None:
+    assert resolve_channel(name, ACME) == f"{name}#acme"
+    assert resolve_channel(f"{name}#acme", ACME) == f"{name}#acme"  # own scope, named
+    assert resolve_channel(name, NOBODY) == name  # no org: the shared channel
+
+
+@pytest.mark.parametrize(
+    ("name", "principal"),
+    [("executions#globex", ACME), ("billing#acme", NOBODY), ("agents#", ACME)],
+)
+def test_another_orgs_scope_is_forbidden(name: str, principal: Principal) -> None:
+    with pytest.raises(FrameError) as caught:
+        resolve_channel(name, principal)
+    assert caught.value.code is ErrorCode.FORBIDDEN
+    assert caught.value.field == "channel"
+    assert name in caught.value.message
+
+
+def test_run_channels_are_scoped_by_name() -> None:
+    assert resolve_channel("executions:exec_1", ACME) == "executions:exec_1#acme"
+    assert display_name("executions:exec_1#acme") == "executions:exec_1"
+    assert resolve_channel("executions:exec_1#acme", ACME) == "executions:exec_1#acme"
+
+
+@pytest.mark.parametrize("name", ["alerts", "room#1", "executions.x"])
+def test_other_channels_pass_through(name: str) -> None:
+    assert resolve_channel(name, ACME) == name
+    assert display_name(name) == name
+
+
+def test_display_name_drops_only_a_scope() -> None:
+    assert display_name("executions#acme") == "executions"
+    assert display_name("notifications#org#x") == "notifications"
+    assert display_name("executions") == "executions"

@@ -1,0 +1,179 @@
+"""``%push`` / ``%%push`` in a plain IPython ``InteractiveShell`` (no notebook needed)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import timeout
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from praison_push.notebook import gateway as gateway_module
+from praison_push.notebook import magics as magics_module
+from praison_push.notebook.gateway import NotebookGateway, start_gateway
+from praison_push.notebook.widgets import ChannelLog, ExecutionView, PresenceList
+from praison_push.protocol import PublishReceipt
+from praison_push.sync import PushClient
+
+
+@pytest.fixture
+def shown(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Everything the magics display, in order."""
+    displayed: list[Any] = []
+    monkeypatch.setattr(magics_module, "show", displayed.append)
+    monkeypatch.setattr(gateway_module, "show", displayed.append)
+    return displayed
+
+
+@pytest.fixture
+def shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    monkeypatch.delenv("PRAISON_PUSH_URL", raising=False)
+    monkeypatch.delenv("PRAISON_PUSH_TOKEN", raising=False)
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "praison_push")
+    yield ip
+    ip.run_line_magic("push", "gateway stop")
+    InteractiveShell.clear_instance()
+
+
+def magics_of(shell: InteractiveShell) -> magics_module.PushMagics:
+    instance = shell.magics_manager.registry["PushMagics"]
+    assert isinstance(instance, magics_module.PushMagics)
+    return instance
+
+
+def test_load_ext_registers_line_and_cell_magics(shell: InteractiveShell) -> None:
+    assert "push" in shell.magics_manager.magics["line"]
+    assert "push" in shell.magics_manager.magics["cell"]
+
+
+def test_cell_publishes_json_and_keeps_the_receipt(
+    shell: InteractiveShell, shown: list[Any]
+) -> None:
+    shell.run_line_magic("push", "gateway start")
+    gateway = shown[-1]
+    assert isinstance(gateway, NotebookGateway) and gateway.running
+    with PushClient(gateway.url, auth_token=gateway.token) as listener:
+        inbox = listener.messages("alerts", timeout=timeout(5))
+        shell.run_cell_magic("push", "alerts -o receipt", '{"level": "high"}\n')
+        message = next(iter(inbox))
+    assert message.data == {"level": "high"}
+    receipt = shell.user_ns["receipt"]
+    assert isinstance(receipt, PublishReceipt) and receipt.delivered == 1
+    assert shown[-1] is receipt
+
+
+def test_cell_publishes_text_unless_json_is_demanded(
+    shell: InteractiveShell, shown: list[Any]
+) -> None:
+    shell.run_cell_magic("push", "notes", "just words\n")
+    assert isinstance(shown[-1], PublishReceipt)
+    gateway = magics_of(shell)._gateway
+    assert gateway is not None
+    history = magics_of(shell).client.history("notes")
+    assert [m.data for m in history] == ["just words"]
+    with pytest.raises(UsageError, match="not valid JSON"):
+        shell.run_cell_magic("push", "notes --json", "not json")
+
+
+def test_variables_expand_on_the_magic_line(shell: InteractiveShell, shown: list[Any]) -> None:
+    shell.user_ns["topic"] = "expanded"
+    shell.run_cell("%%push {topic}\n[1, 2]\n", store_history=False)
+    receipt = shown[-1]
+    assert isinstance(receipt, PublishReceipt) and receipt.channel == "expanded"
+
+
+def test_subscribe_and_presence_show_live_widgets(
+    shell: InteractiveShell, shown: list[Any]
+) -> None:
+    shell.run_line_magic("push", "subscribe alerts --limit 5")
+    log = shown[-1]
+    assert isinstance(log, ChannelLog)
+    shell.run_line_magic("push", "presence alerts")
+    assert isinstance(shown[-1], PresenceList)
+    for widget in (log, shown[-1]):
+        widget.close()
+
+
+def test_execute_runs_the_agent_on_the_cell_body(shell: InteractiveShell, shown: list[Any]) -> None:
+    shell.run_cell_magic("push", "execute demo-weather", "What is the weather in Tokyo?\n")
+    view = shown[-1]
+    assert isinstance(view, ExecutionView)
+    run = magics_of(shell).last_execution
+    assert run is not None
+    answer = "The weather in Tokyo is currently 22°C and clear."
+    assert run.result(timeout=timeout(10)) == answer
+    # The view is fed on the client's callback thread: poll it briefly, bounded.
+    end = time.monotonic() + timeout(5)
+    while view.text != answer and time.monotonic() < end:
+        time.sleep(0.01)
+    assert view.text == answer
+    view.close()
+
+
+def test_connect_uses_another_gateway(shell: InteractiveShell, shown: list[Any]) -> None:
+    other = start_gateway(token="elsewhere")
+    try:
+        shell.run_line_magic("push", f"connect {other.url} --token elsewhere")
+        shell.run_cell_magic("push", "remote", '{"x": 1}')
+        with PushClient(other.url, auth_token="elsewhere") as reader:
+            assert [m.data for m in reader.history("remote")] == [{"x": 1}]
+    finally:
+        other.stop()
+
+
+def test_environment_names_the_gateway(
+    shell: InteractiveShell, shown: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = start_gateway(token="from-env")
+    try:
+        monkeypatch.setenv("PRAISON_PUSH_URL", other.url)
+        monkeypatch.setenv("PRAISON_PUSH_TOKEN", "from-env")
+        shell.run_cell_magic("push", "env", '"hello"')
+        assert magics_of(shell).client.history("env")[0].data == "hello"
+        assert magics_of(shell)._gateway is None  # no in-process gateway was started
+    finally:
+        other.stop()
+
+
+def test_gateway_status_and_stop(
+    shell: InteractiveShell, shown: list[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_line_magic("push", "gateway status")
+    assert "no in-process gateway is running" in capsys.readouterr().out
+    shell.run_line_magic("push", "gateway start")
+    shell.run_line_magic("push", "gateway status")
+    gateway = shown[-1]
+    assert isinstance(gateway, NotebookGateway)
+    shell.run_line_magic("push", "gateway stop")
+    assert not gateway.running
+
+
+@pytest.mark.parametrize(
+    ("line", "cell", "message"),
+    [
+        ("", None, "usage: %push"),
+        ("frobnicate", None, "unknown command 'frobnicate'"),
+        ("gateway reboot", None, "invalid choice"),
+        ("subscribe", None, "required: channel"),
+        ("subscribe alerts --limit many", None, "invalid int value"),
+        ("execute demo-weather", None, "is a cell magic"),
+        ('"unbalanced', None, "No closing quotation"),
+        ("", "body", "usage: %push"),
+        ("alerts -o 1bad", "{}", "needs a variable name"),
+        ("execute", "input", "required: agent"),
+        ("execute demo-weather", "   ", "the cell body"),
+        ("alerts --bogus", "{}", "unrecognized arguments"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(
+    shell: InteractiveShell, shown: list[Any], line: str, cell: str | None, message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        if cell is None:
+            shell.run_line_magic("push", line)
+        else:
+            shell.run_cell_magic("push", line, cell)

@@ -1,0 +1,154 @@
+"""Widgets in a real IPython kernel: they update while a cell blocks, and after it ends.
+
+A kernel is started with jupyter_client (as a notebook server would) and fed
+cells; its IOPub channel shows what a browser would receive. This is the test
+of the claims that unit tests cannot make: updates come from the client's
+threads and loops (not from the cell), with the blocking client while a cell
+waits, and with the async client on the kernel's own event loop.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import timeout
+from jupyter_client.manager import KernelManager, start_new_kernel
+
+from .helpers import WAIT
+
+
+class Kernel:
+    """Run cells; collect each cell's IOPub messages up to its idle status."""
+
+    def __init__(self, manager: KernelManager, client: Any) -> None:
+        self.manager = manager
+        self.client = client
+
+    def run(self, code: str, seconds: float = WAIT) -> list[dict[str, Any]]:
+        msg_id = self.client.execute(code)
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                msg = self.client.get_iopub_msg(timeout=0.1)
+            except queue.Empty:
+                continue
+            msg["received"] = time.monotonic()
+            messages.append(msg)
+            mine = msg["parent_header"].get("msg_id") == msg_id
+            if mine and msg["msg_type"] == "error":
+                pytest.fail("\n".join(msg["content"]["traceback"]))
+            if mine and msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return messages
+        pytest.fail(f"the cell did not finish within {seconds}s:\n{code}")
+
+    def drain(self, seconds: float) -> list[dict[str, Any]]:
+        """Whatever IOPub carries during the next ``seconds`` (between cells)."""
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = self.client.get_iopub_msg(timeout=min(left, 0.1))
+            except queue.Empty:
+                continue
+            msg["received"] = time.monotonic()
+            messages.append(msg)
+        return messages
+
+
+def comm_msgs(messages: list[dict[str, Any]], method: str) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in messages
+        if m["msg_type"] == "comm_msg" and m["content"]["data"].get("method") == method
+    ]
+
+
+def printed(messages: list[dict[str, Any]]) -> str:
+    return "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
+
+
+@pytest.fixture(scope="module")
+def kernel() -> Iterator[Kernel]:
+    manager, client = start_new_kernel(kernel_name="python3", startup_timeout=timeout(60))
+    try:
+        yield Kernel(manager, client)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def test_widgets_update_while_a_blocking_cell_waits(kernel: Kernel) -> None:
+    kernel.run(
+        "from praison_push.notebook.gateway import start_gateway\n"
+        "from praison_push.notebook.widgets import ExecutionView, TokenStream\n"
+        "gw = start_gateway()\n"
+        "client = gw.client()\n"
+    )
+    out = kernel.run(
+        "run = client.execute('demo-long', '600@1000')\n"
+        "stream = TokenStream(run)\n"
+        "display(stream)\n"
+        "run.wait(10)\n"  # the cell blocks until the run ends
+        "import time; time.sleep(0.2)\n"
+        "print('cell done')\n"
+    )
+    deltas = comm_msgs(out, "custom")
+    finished = next(m["received"] for m in out if m["msg_type"] == "stream")
+    # The deltas flowed during the cell, coalesced; the snapshot came at the end.
+    assert len(deltas) >= 3 and all(m["received"] < finished for m in deltas)
+    assert [m["content"]["data"]["content"]["seq"] for m in deltas] == list(
+        range(1, len(deltas) + 1)
+    )
+    updates = comm_msgs(out, "update")
+    assert any("snapshot" in m["content"]["data"]["state"] for m in updates)
+    assert "application/vnd.jupyter.widget-view+json" in next(
+        m["content"]["data"] for m in out if m["msg_type"] == "display_data"
+    )
+    check = kernel.run("print(stream.status, stream.text == run.output, repr(stream)[:12])")
+    assert printed(check) == "completed True [demo-long ·\n"
+
+
+def test_widgets_keep_updating_after_the_cell_ends(kernel: Kernel) -> None:
+    out = kernel.run(
+        "run2 = client.execute('demo-long', '300@300')\nview = ExecutionView(run2)\nview\n"
+    )
+    during = comm_msgs(out, "custom")
+    after = kernel.drain(timeout(1.5))
+    assert len(comm_msgs(after, "custom")) > len(during)
+    check = kernel.run(
+        "run2.wait(10); time.sleep(0.2); print(view.status, view.text == run2.output)"
+    )
+    assert printed(check) == "completed True\n"
+
+
+def test_async_client_on_the_kernel_loop(kernel: Kernel) -> None:
+    out = kernel.run(
+        "import asyncio\n"
+        "from praison_push import AsyncPushClient\n"
+        "from praison_push.notebook.widgets import ChannelLog, PresenceList\n"
+        "ac = AsyncPushClient(gw.url, auth_token=gw.token, client_id='nb-async')\n"
+        "await ac.connect()\n"
+        "log = ChannelLog(ac, 'alerts')\n"
+        "people = PresenceList(ac, 'alerts')\n"
+        "await asyncio.sleep(0.3)\n"
+        "client.subscribe('alerts')\n"
+        "client.publish('alerts', {'level': 'high'})\n"
+        "for _ in range(100):\n"
+        "    await asyncio.sleep(0.02)\n"
+        "    if log.messages and len(people.clients) == 2:\n"
+        "        break\n"
+        "ids = sorted(c['client_id'] for c in people.clients)\n"
+        "print(log.messages[0]['data'], ids == sorted([client.client_id, 'nb-async']))\n"
+        "run3 = await ac.execute('demo-weather', 'Paris?')\n"
+        "view3 = ExecutionView(run3)\n"
+        "await run3.wait(10)\n"
+        "await asyncio.sleep(0.2)\n"
+        "print(view3.status, 'Paris' in view3.text)\n"
+    )
+    assert printed(out) == '{"level":"high"} True\ncompleted True\n'
+    assert comm_msgs(out, "custom")

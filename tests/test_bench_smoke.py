@@ -1,0 +1,81 @@
+"""The benchmarks still run: ``bench/fanout.py --quick`` and ``bench/agents.py --quick``.
+
+Each runs as a subprocess exactly as a person would run it (it starts its own
+gateway and load generator, pinned to cores when there are two), with a
+bounded timeout; a run that overstays is killed, and its children die with it
+(the benchmarks set ``PR_SET_PDEATHSIG``). The numbers are not checked, only
+that the run completed and lost and duplicated nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import timeout
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def run_quick(script: str, json_path: Path) -> dict[str, Any]:
+    """Run ``bench/<script> --quick``; return its JSON report."""
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(BENCH / script), "--quick", "--json", str(json_path)],
+            cwd=BENCH.parent,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=min(90.0, timeout(45)),
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{script} --quick did not finish in {exc.timeout:.0f} s:\n{exc.stdout!r}")
+    assert proc.returncode == 0, f"{script} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}"
+    assert json_path.is_file(), proc.stdout
+    report: dict[str, Any] = json.loads(json_path.read_text())
+    return report
+
+
+def test_fanout_quick_runs_both_servers_without_loss(tmp_path: Path) -> None:
+    report = run_quick("fanout.py", tmp_path / "fanout.json")
+    rows = {(row["scenario"], row["server"]): row for row in report["rows"]}
+    assert set(rows) == {
+        ("fanout", "ceiling"),
+        ("fanout", "gateway"),
+        ("idle", "ceiling"),
+        ("idle", "gateway"),
+    }
+    for row in rows.values():
+        assert row["error"] is None, row
+    for server in ("ceiling", "gateway"):
+        fanout = rows["fanout", server]
+        assert fanout["loss"] == 0, fanout["details"]
+        assert fanout["dups"] == 0, fanout["details"]
+        assert fanout["details"]["received"] == fanout["n"] * fanout["m"] > 0
+        idle = rows["idle", server]
+        assert idle["details"]["accepted"] == idle["n"], idle["details"]
+
+
+def test_agents_quick_streams_every_token_to_every_watcher(tmp_path: Path) -> None:
+    report = run_quick("agents.py", tmp_path / "agents.json")
+    (row,) = report["rows"]
+    details = row["details"]
+    assert row["error"] is None, row
+    assert details["status"] == "completed", details
+    assert details["emitted"] == row["tokens"] == 500
+    assert row["watchers"] == 10
+    assert row["expected"] == row["received"] == 10 * 500
+    assert row["loss"] == 0
+    assert row["dups"] == 0
+    assert details["bad_frames"] == 0
+    assert details["close_codes"] == {}
+    requester = details["requester"]
+    assert requester["received"] == requester["expected"] == 500
+    assert requester["loss"] == requester["duplicates"] == 0
+    assert row["p99_ms"] is not None and row["delivered_per_s"] > 0
+    assert "problems" not in details, details["problems"]
