@@ -21,6 +21,8 @@ test:
 
 bench:
 	$(PY) bench/fanout.py
+	$(PY) bench/agents.py
+	$(PY) bench/widgets.py
 
 demo:
 	$(VENV)/bin/praison-push demo

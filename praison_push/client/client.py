@@ -45,6 +45,7 @@ from praison_push.protocol import (
     FrameError,
     NotConnectedError,
     PresenceInfo,
+    PresenceSnapshot,
     PublishReceipt,
     PushError,
     ReceiveTracker,
@@ -171,6 +172,7 @@ class AsyncPushClient:
         self._finished = asyncio.Event()
         self._finished.set()  # nothing to wait for before the first connect()
         self._supervisor: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._connection_tasks: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -207,6 +209,15 @@ class AsyncPushClient:
     def is_connected(self) -> bool:
         """Whether a connection to the gateway is up right now."""
         return self._up
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop this client runs on (``None`` before ``connect()``).
+
+        Code on another thread (a widget fed from the kernel, the blocking face)
+        schedules work onto it with ``asyncio.run_coroutine_threadsafe``.
+        """
+        return self._loop
 
     @property
     def fallback_to_polling(self) -> bool:
@@ -249,7 +260,8 @@ class AsyncPushClient:
             except BaseException as exc:
                 self._finish(None, f"connect failed: {exc}")
                 raise
-            self._supervisor = asyncio.get_running_loop().create_task(
+            self._loop = asyncio.get_running_loop()
+            self._supervisor = self._loop.create_task(
                 self._supervise(), name=f"praison-push-client-{self._client_id[:8]}"
             )
 
@@ -365,7 +377,9 @@ class AsyncPushClient:
             stream.end()
         await self._request({"type": "channel.unsubscribe", "channel": channel})
 
-    async def publish(self, channel: str, data: Any, *, id: str | None = None) -> PublishReceipt:
+    async def publish(
+        self, channel: str, data: Any, *, id: str | None = None, echo: bool = False
+    ) -> PublishReceipt:
         """Publish ``data`` (any JSON value) on ``channel``.
 
         Args:
@@ -373,6 +387,8 @@ class AsyncPushClient:
             data: The payload.
             id: Idempotency key; a fresh one by default. A publish repeated
                 with the same ``id`` (as after a reconnect) is published once.
+            echo: Also deliver it to this client when it is subscribed to
+                ``channel`` (by default the publisher is left out, as in PraisonAI).
 
         Raises:
             ValueError: Invalid ``channel`` or ``id``.
@@ -381,9 +397,15 @@ class AsyncPushClient:
         """
         check_channel(channel)
         id = uuid.uuid4().hex if id is None else check_text(id, "id", MAX_ID_LENGTH)
-        reply = await self._request(
-            {"type": "channel.publish", "channel": channel, "data": data, "id": id}
-        )
+        frame: dict[str, Any] = {
+            "type": "channel.publish",
+            "channel": channel,
+            "data": data,
+            "id": id,
+        }
+        if echo:
+            frame["echo"] = True
+        reply = await self._request(frame)
         return PublishReceipt.from_frame(reply)
 
     async def create_channel(self, channel: str, metadata: dict[str, Any] | None = None) -> None:
@@ -485,7 +507,7 @@ class AsyncPushClient:
         await self._request(dict(frame))
         self._status = frame
 
-    async def get_presence(self, channel: str | None = None) -> list[PresenceInfo]:
+    async def get_presence(self, channel: str | None = None) -> PresenceSnapshot:
         """Who is connected (to ``channel``, or to the gateway); also fires ``presence_list``."""
         frame: dict[str, Any] = {"type": "presence.query"}
         if channel is not None:
@@ -493,8 +515,8 @@ class AsyncPushClient:
         reply = await self._request(frame)
         entries = reply.get("presence")
         if not isinstance(entries, list):
-            return []
-        return [PresenceInfo.from_dict(e) for e in entries if isinstance(e, dict)]
+            return PresenceSnapshot()
+        return PresenceSnapshot(PresenceInfo.from_dict(e) for e in entries if isinstance(e, dict))
 
     # --- agent runs ----------------------------------------------------------------
 

@@ -237,6 +237,11 @@ class Execution:
         return "".join(self.tokens)
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop of the client that watches this run."""
+        return None if self._client is None else self._client.loop
+
+    @property
     def done(self) -> bool:
         """Whether the run's terminal event has arrived."""
         return self._terminal is not None

@@ -520,18 +520,29 @@ class Hub:
                 self._reply(session, frame, {**earlier, "delivered": 0, "duplicate": True})
                 return
         self._channel_for(name, create=self.config.auto_create_channels)
-        receipt = await self.publish(name, frame.data, source=session.client_id, now=now)
+        echo_to = session if frame.echo else None
+        receipt = await self.publish(
+            name, frame.data, source=session.client_id, now=now, echo_to=echo_to
+        )
         if frame.id is not None:
             self._dedup.remember(name, frame.id, receipt, now)
         self._reply(session, frame, dict(receipt))
 
     async def publish(
-        self, channel: str, data: Any, *, source: str | None = None, now: float | None = None
+        self,
+        channel: str,
+        data: Any,
+        *,
+        source: str | None = None,
+        now: float | None = None,
+        echo_to: Session | None = None,
     ) -> dict[str, Any]:
         """Publish ``data`` on the internal ``channel`` (also used by the gateway itself).
 
         Frames name the channel as clients know it (an org scope suffix is
-        dropped). Returns the ``channel.published`` receipt (without ``ref``).
+        dropped). The publisher's own connections are left out of the fan-out;
+        ``echo_to`` gets a copy anyway when it is subscribed to ``channel``.
+        Returns the ``channel.published`` receipt (without ``ref``).
         """
         shown = display_name(channel)
         message: dict[str, Any] = {
@@ -543,6 +554,8 @@ class Hub:
             "source": source,
         }
         delivered = await self.broker.append_and_publish(self.history, channel, message)
+        if echo_to is not None and channel in echo_to.subscriptions and echo_to.send(message):
+            delivered += 1
         offset = message["offset"]
         return {
             "type": "channel.published",

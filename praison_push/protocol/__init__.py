@@ -20,7 +20,7 @@ from .errors import (
     TransportError,
 )
 from .frames import CHANNEL_NAME_PATTERN, ClientFrame
-from .messages import ChannelMessage, PresenceInfo, PublishReceipt
+from .messages import ChannelMessage, PresenceInfo, PresenceSnapshot, PublishReceipt
 from .tracking import ReceiveTracker
 
 PROTOCOL_VERSION = "praison-push/1"
@@ -40,6 +40,7 @@ __all__ = [
     "FrameError",
     "NotConnectedError",
     "PresenceInfo",
+    "PresenceSnapshot",
     "PublishReceipt",
     "PushError",
     "ReceiveTracker",

@@ -139,6 +139,8 @@ class ChannelPublishFrame(_Request):
     channel: ChannelName
     data: Any = None
     id: EventId | None = None
+    #: Also deliver to the publishing connection when it is subscribed (★).
+    echo: bool = False
 
 
 class ChannelListFrame(_Request):

@@ -14,7 +14,7 @@ from typing import Any
 
 from .codec import encode_json
 
-__all__ = ["ChannelMessage", "PresenceInfo", "PublishReceipt"]
+__all__ = ["ChannelMessage", "PresenceInfo", "PresenceSnapshot", "PublishReceipt"]
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -127,6 +127,35 @@ class PresenceInfo:
         return self.to_dict()[key]
 
 
+class PresenceSnapshot(list[PresenceInfo]):
+    """The answer to a presence query: a plain list, shown as a table in notebooks."""
+
+    def __str__(self) -> str:
+        if not self:
+            return "nobody present"
+        return "\n".join(
+            f"{entry.client_id:<24} {entry.status:<10} {_short(entry.metadata, 60)}"
+            for entry in self
+        )
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<i>nobody present</i>"
+        rows = "".join(
+            "<tr>"
+            f"<td><code>{html.escape(entry.client_id)}</code></td>"
+            f"<td>{html.escape(entry.status)}</td>"
+            f"<td>{html.escape(_short(entry.metadata, 120))}</td>"
+            f"<td>{html.escape(', '.join(entry.channels))}</td>"
+            "</tr>"
+            for entry in self
+        )
+        return (
+            "<table><thead><tr><th>client</th><th>status</th><th>metadata</th>"
+            f"<th>channels</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+
+
 @dataclass(frozen=True)
 class PublishReceipt:
     """The gateway's answer to a publish (``channel.published``)."""
@@ -150,3 +179,12 @@ class PublishReceipt:
 
     def __str__(self) -> str:
         return f"published to {self.channel}: delivered to {self.delivered} (event {self.event_id})"
+
+    def _repr_html_(self) -> str:
+        note = " (duplicate: already published)" if self.duplicate else ""
+        offset = "" if self.offset is None else f" · offset {self.offset}"
+        return (
+            f"✓ published to <code>{html.escape(self.channel)}</code> · delivered to "
+            f"<b>{self.delivered}</b>{offset}{html.escape(note)} · "
+            f"<small>event {html.escape(self.event_id)}</small>"
+        )

@@ -21,7 +21,7 @@ from praison_push.client import (
     ChannelMessage,
     Handler,
     MessageStream,
-    PresenceInfo,
+    PresenceSnapshot,
     PublishReceipt,
     TransportFactory,
 )
@@ -179,9 +179,14 @@ class PushClient:
         """Stop receiving ``channel``."""
         self._portal.call(self._client.unsubscribe(channel))
 
-    def publish(self, channel: str, data: Any, *, id: str | None = None) -> PublishReceipt:
-        """Publish ``data`` on ``channel``; returns the gateway's receipt."""
-        return self._portal.call(self._client.publish(channel, data, id=id))
+    def publish(
+        self, channel: str, data: Any, *, id: str | None = None, echo: bool = False
+    ) -> PublishReceipt:
+        """Publish ``data`` on ``channel``; returns the gateway's receipt.
+
+        With ``echo=True`` this client also receives it, when subscribed.
+        """
+        return self._portal.call(self._client.publish(channel, data, id=id, echo=echo))
 
     def create_channel(self, channel: str, metadata: dict[str, Any] | None = None) -> None:
         """Create ``channel`` on the gateway."""
@@ -236,7 +241,7 @@ class PushClient:
         """Set this client's presence status."""
         self._portal.call(self._client.set_status(status, metadata))
 
-    def get_presence(self, channel: str | None = None) -> list[PresenceInfo]:
+    def get_presence(self, channel: str | None = None) -> PresenceSnapshot:
         """Who is connected (to ``channel``, or to the gateway)."""
         return self._portal.call(self._client.get_presence(channel))
 

@@ -656,3 +656,22 @@ async def test_close_closes_every_session_going_away(hub: Hub) -> None:
     await hub.close()
     assert alice.close_code == bob.close_code == CloseCode.GOING_AWAY
     await hub.close()  # idempotent
+
+
+async def test_publish_with_echo_reaches_the_subscribed_publisher(hub: Hub) -> None:
+    alice, bob = join(hub, "alice"), join(hub, "bob")
+    await subscribe(hub, alice, "echoes")
+    await subscribe(hub, bob, "echoes")
+    drain(alice)
+    frames = await send(
+        hub, alice, {"type": "channel.publish", "channel": "echoes", "data": 1, "echo": True}
+    )
+    assert [fr["type"] for fr in frames] == ["channel_message", "channel.published"]
+    assert frames[0]["data"] == 1 and frames[1]["delivered"] == 2
+    assert [fr["data"] for fr in drain(bob) if fr["type"] == "channel_message"] == [1]
+    plain = await request(hub, alice, "channel.publish", channel="echoes", data=2)
+    assert plain["delivered"] == 1  # without echo the publisher is left out
+    # Echo only reaches a publisher that listens to the channel.
+    loner = join(hub, "loner")
+    lonely = await request(hub, loner, "channel.publish", channel="echoes", data=3, echo=True)
+    assert lonely["type"] == "channel.published" and lonely["delivered"] == 2

@@ -362,7 +362,7 @@ def test_every_client_frame_type_decodes() -> None:
             "filters": {"agent_id": "a"},
         },
         {"type": "channel.unsubscribe", "channel": "c"},
-        {"type": "channel.publish", "channel": "c", "data": 1, "id": "k"},
+        {"type": "channel.publish", "channel": "c", "data": 1, "id": "k", "echo": True},
         {"type": "channel.list"},
         {"type": "channel.history", "channel": "c", "limit": 5},
         {"type": "presence.heartbeat", "status": "away", "metadata": {"m": 1}},

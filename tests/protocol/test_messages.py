@@ -180,3 +180,32 @@ def test_publish_receipt_tolerates_a_minimal_frame() -> None:
     assert PublishReceipt.from_frame({}) == PublishReceipt("", "", 0, None, False)
     assert PublishReceipt.from_frame({"offset": "4", "delivered": "2"}).offset is None
     assert PublishReceipt.from_frame({"delivered": "2"}).delivered == 2
+
+
+def test_presence_snapshot_is_a_list_with_readable_reprs() -> None:
+    from praison_push.protocol import PresenceInfo, PresenceSnapshot
+
+    empty = PresenceSnapshot()
+    assert empty == [] and str(empty) == "nobody present"
+    assert "nobody present" in empty._repr_html_()
+    snapshot = PresenceSnapshot(
+        [
+            PresenceInfo("alice", "busy", metadata={"role": "<ops>"}, channels=("alerts",)),
+            PresenceInfo("bob"),
+        ]
+    )
+    assert [entry.client_id for entry in snapshot] == ["alice", "bob"]
+    assert "alice" in str(snapshot) and "busy" in str(snapshot)
+    html = snapshot._repr_html_()
+    assert "<table>" in html and "&lt;ops&gt;" in html and "<ops>" not in html
+    assert html.count("<tr>") == 3
+
+
+def test_publish_receipt_html_is_escaped_and_notes_duplicates() -> None:
+    from praison_push.protocol import PublishReceipt
+
+    receipt = PublishReceipt("a<b", "e1", 3, offset=7)
+    html = receipt._repr_html_()
+    assert "a&lt;b" in html and "<b>3</b>" in html and "offset 7" in html
+    duplicate = PublishReceipt("c", "e2", 0, duplicate=True)
+    assert "duplicate" in duplicate._repr_html_() and "offset" not in duplicate._repr_html_()

@@ -131,3 +131,11 @@ def test_client_reconnects_after_a_gateway_restart(
     # The resubscribe may still be in flight: publish until one arrives.
     wait_until(lambda: bool(bob.publish("news", "after restart").delivered))
     assert received.wait()[0].data == "after restart"
+
+
+def test_echo_delivers_a_publication_to_its_own_subscribed_publisher(connect: Connect) -> None:
+    client = connect()
+    stream = client.messages("self-talk", timeout=WAIT)
+    assert client.publish("self-talk", {"n": 1}).delivered == 0  # left out by default
+    assert client.publish("self-talk", {"n": 2}, echo=True).delivered == 1
+    assert next(iter(stream)).data == {"n": 2}

@@ -130,20 +130,11 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def _home_loop(source: Any) -> asyncio.AbstractEventLoop | None:
-    """The event loop an async client (or one of its runs) lives on, when it can be told.
-
-    A public ``loop`` attribute wins. Until the async client names its loop,
-    the loop of its supervisor task (alive while connected) tells it.
-    """
-    candidates = [source, getattr(source, "client", None), getattr(source, "_client", None)]
-    for candidate in candidates:
+    """The event loop an async client (or one of its runs) lives on, once connected."""
+    for candidate in (source, getattr(source, "client", None)):
         loop = getattr(candidate, "loop", None)
         if isinstance(loop, asyncio.AbstractEventLoop):
             return loop
-    for candidate in candidates:
-        task = getattr(candidate, "_supervisor", None)
-        if isinstance(task, asyncio.Future) and not task.done():
-            return task.get_loop()
     return None
 
 
