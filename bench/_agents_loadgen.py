@@ -1,7 +1,8 @@
 """Load generator for bench/agents.py: agent-run watchers as picows clients in one process.
 
 Why a separate process, and why picows: see ``_loadgen.py`` (whose plumbing this
-reuses). Here the load is one agent run streamed to many watchers:
+shares, from ``_loadgen_common.py``). Here the load is one agent run streamed to
+many watchers:
 
 * ``--watchers`` connections subscribe, before the run exists, to the
   ``executions`` feed with ``filters: {"agent_id": AGENT}`` (PROTOCOL.md §4):
@@ -37,13 +38,25 @@ import asyncio
 import collections
 import json
 import re
-import resource
 import sys
 import time
 from typing import Any
 
-from _loadgen import _PONG, _bounded_gather, _close_all, _close_code, _connect, _Control, _emit
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
+from _loadgen_common import (
+    PONG,
+    Control,
+    DeliveryCounters,
+    answer_close,
+    close_all,
+    close_code,
+    connect,
+    emit,
+    json_object,
+    open_all,
+    percentile,
+    run,
+)
+from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
 FEED = "executions"
 #: ``…"token":"t7 t8 ","index":3,"count":2},"event_id":"…","timestamp":1712345678.12,…``
@@ -58,39 +71,25 @@ _NUMBERS = re.compile(rb"t(\d+) ")
 _search = _TOKEN.search
 _numbers = _NUMBERS.findall
 _VERIFY_EVERY = 64
-_LATENCY_SAMPLES = 200_000
 _FINAL_EVENTS = ("execution_complete", "execution_error")
 _time = time.time
-
-
-def _percentile(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index]
 
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
 
 
-class _Stats:
+class _Stats(DeliveryCounters):
     """Counters shared by a group of receivers (the watchers, or the requester)."""
 
     def __init__(self, receivers: int, tokens: int, agent: str) -> None:
+        super().__init__(receivers * tokens)
         self.receivers = receivers
         self.tokens = tokens
         self.agent = agent
-        self.received = 0
         self.chunks = 0
-        self.duplicates = 0
-        self.out_of_range = 0
-        self.slow_path = 0
-        self.bad_frames = 0
-        self.errors: collections.Counter[str] = collections.Counter()
         self.events: collections.Counter[str] = collections.Counter()
         self.execution_ids: set[str] = set()
-        self.latency_stride = max(1, receivers * tokens // _LATENCY_SAMPLES)
         self.latencies: list[float] = []
         self.due_latencies: list[float] = []
         self.max_latency = float("-inf")
@@ -103,9 +102,6 @@ class _Stats:
         self.max_index = -1
         self.final: dict[str, Any] | None = None  # data of execution_complete / _error
         self.finished = 0
-        self.closing = False
-        self.unexpected_disconnects = 0
-        self.close_codes: collections.Counter[str] = collections.Counter()
         self.all_finished = asyncio.Event()
 
     def record(self, seen: bytearray, index: int, ts: float, now: float) -> None:
@@ -184,12 +180,12 @@ class _Stats:
             ),
             "latency_samples": len(latencies),
             "latency_stride": self.latency_stride,
-            "p50_ms": _ms(_percentile(latencies, 0.50)),
-            "p90_ms": _ms(_percentile(latencies, 0.90)),
-            "p99_ms": _ms(_percentile(latencies, 0.99)),
+            "p50_ms": _ms(percentile(latencies, 0.50)),
+            "p90_ms": _ms(percentile(latencies, 0.90)),
+            "p99_ms": _ms(percentile(latencies, 0.99)),
             "max_ms": _ms(self.max_latency if self.received else None),
-            "due_p50_ms": _ms(_percentile(due, 0.50)),
-            "due_p99_ms": _ms(_percentile(due, 0.99)),
+            "due_p50_ms": _ms(percentile(due, 0.50)),
+            "due_p99_ms": _ms(percentile(due, 0.99)),
             "due_max_ms": _ms(due[-1] if due else None),
         }
 
@@ -268,19 +264,13 @@ class _Receiver(WSListener):
             self.stats.bad_frames += 1
 
     def _control(self, transport: WSTransport, frame: WSFrame, payload: bytes) -> None:
-        if frame.msg_type is WSMsgType.CLOSE:
-            transport.send_close(WSCloseCode.OK)
-            transport.disconnect()
+        if answer_close(transport, frame):
             return
         if frame.msg_type is not WSMsgType.TEXT or not frame.fin:
             self.stats.errors[f"unexpected frame {frame.msg_type.name} fin={frame.fin}"] += 1
             return
-        try:
-            msg = json.loads(payload)
-        except ValueError:
-            self.stats.errors["undecodable frame"] += 1
-            return
-        if not isinstance(msg, dict):
+        msg = json_object(payload, self.stats.errors)
+        if msg is None:
             return
         kind = msg.get("type")
         if kind == "channel_message":
@@ -295,7 +285,7 @@ class _Receiver(WSListener):
             self.stats.errors[f"error {msg.get('code')}"] += 1
             self._fail(RuntimeError(f"refused: {msg}"))
         elif kind == "ping":
-            transport.send(WSMsgType.TEXT, _PONG)
+            transport.send(WSMsgType.TEXT, PONG)
 
     def _event(self, msg: dict[str, Any]) -> None:
         stats = self.stats
@@ -322,14 +312,10 @@ class _Receiver(WSListener):
             stats.finish_one()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
-        stats = self.stats
-        if not stats.closing:
-            stats.unexpected_disconnects += 1
-            stats.close_codes[str(_close_code(transport))] += 1
-            if not self.finished:
-                self.finished = True  # it will receive nothing more
-                stats.finish_one()
-        self._fail(ConnectionError(f"closed ({_close_code(transport)})"))
+        if self.stats.disconnected(transport) and not self.finished:
+            self.finished = True  # it will receive nothing more
+            self.stats.finish_one()
+        self._fail(ConnectionError(f"closed ({close_code(transport)})"))
 
     def _fail(self, exc: Exception) -> None:
         """Fail the pending waits; marked retrieved, as a watcher's ``accepted`` has no awaiter."""
@@ -355,8 +341,7 @@ async def _wait_finished(groups: list[_Stats], quiet: float, deadline: float) ->
     return False, False
 
 
-async def _run(args: argparse.Namespace, control: _Control) -> None:
-    url: str = args.url
+async def _run(args: argparse.Namespace, control: Control) -> None:
     watchers = _Stats(args.watchers, args.tokens, args.agent)
     requester_stats = _Stats(1, args.tokens, args.agent)
     for stats in (watchers, requester_stats):
@@ -366,24 +351,19 @@ async def _run(args: argparse.Namespace, control: _Control) -> None:
     ).encode()
     transports: list[WSTransport] = []
     t_connect = time.monotonic()
-
-    async def watch() -> WSTransport:
-        transport, listener = await _connect(
-            lambda: _Receiver(watchers, subscribe), url, args.timeout
-        )
-        transports.append(transport)
-        await asyncio.wait_for(listener.ready, args.timeout)
-        return transport
-
-    outcomes = await _bounded_gather([watch] * args.watchers, args.connect_concurrency)
-    failures = [o for o in outcomes if isinstance(o, BaseException)]
-    if failures:
-        raise RuntimeError(f"{len(failures)} watchers failed, first: {failures[0]!r}")
-    req_transport, requester = await _connect(
-        lambda: _Receiver(requester_stats, None), url, args.timeout
+    await open_all(
+        "watchers",
+        args.watchers,
+        lambda: _Receiver(watchers, subscribe),
+        lambda watcher: watcher.ready,
+        args,
+        transports,
+    )
+    req_transport, requester = await connect(
+        lambda: _Receiver(requester_stats, None), args.url, args.timeout
     )
     transports.append(req_transport)
-    _emit("ready", connect_s=round(time.monotonic() - t_connect, 3))
+    emit("ready", connect_s=round(time.monotonic() - t_connect, 3))
     await control.expect("go", args.timeout * 10)
 
     cpu0 = time.process_time()
@@ -440,14 +420,9 @@ async def _run(args: argparse.Namespace, control: _Control) -> None:
         "loadgen_cpu_s": round(cpu, 3),
         "loadgen_cpu_pct": round(100.0 * cpu / elapsed, 1) if elapsed else None,
     }
-    _emit("result", **result)
+    emit("result", **result)
     watchers.closing = requester_stats.closing = True
-    await _close_all(transports, args.timeout)
-
-
-async def _main_async(args: argparse.Namespace) -> None:
-    control = await _Control.open()
-    await _run(args, control)
+    await close_all(transports, args.timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -463,14 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", type=float, default=5.0, help="stop after no progress for this")
     parser.add_argument("--deadline", type=float, default=60.0, help="max run time after go")
     args = parser.parse_args(argv)
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    try:
-        asyncio.run(_main_async(args))
-    except Exception as exc:
-        _emit("error", message=f"{type(exc).__name__}: {exc}")
-        return 1
-    return 0
+    return run(args, _run)
 
 
 if __name__ == "__main__":

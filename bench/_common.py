@@ -8,7 +8,8 @@ Everything here is about processes, not about what they measure:
   one-word commands on stdin (``_loadgen.py``, ``_agents_loadgen.py``);
 * every child dies with the orchestrator (``PR_SET_PDEATHSIG``) and is stopped in
   ``finally`` (SIGINT, then SIGKILL of the whole process tree);
-* psutil samples a process tree's CPU time and RSS (a gateway may fork workers).
+* psutil samples a process tree's CPU time and RSS (a gateway may fork workers);
+* every orchestrator's ``main`` sets up alike and writes the same ``meta`` (``Session``).
 
 Nothing here imports ``praison_push``: the benchmarks talk to servers over the wire only.
 """
@@ -21,6 +22,7 @@ import dataclasses
 import json
 import math
 import os
+import platform
 import queue
 import re
 import resource
@@ -32,7 +34,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import psutil
 
@@ -43,6 +45,8 @@ RESULTS_DIR = BENCH_DIR / "results"
 LISTENING = re.compile(r"listening on ws://[^\s:/]+:(\d+)")
 SERVER_READY_S = 20.0
 STOP_GRACE_S = 10.0
+
+_S = TypeVar("_S", bound="Sampler")
 
 
 class BenchError(Exception):
@@ -144,17 +148,21 @@ def kill_tree(proc: subprocess.Popen[str], grace: float) -> None:
             child.kill()
 
 
+def _tree(pid: int | None) -> list[psutil.Process]:
+    """``pid`` and its live descendants; none when ``pid`` is None or gone."""
+    if pid is None:
+        return []
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
 def tree_rss(pid: int | None) -> int:
     """RSS in bytes of ``pid`` plus all its descendants (a gateway may fork workers)."""
     total = 0
-    if pid is None:
-        return 0
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for proc in procs:
+    for proc in _tree(pid):
         with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
     return total
@@ -163,14 +171,7 @@ def tree_rss(pid: int | None) -> int:
 def tree_cpu(pid: int | None) -> float:
     """User+system CPU seconds of ``pid`` and its live descendants."""
     total = 0.0
-    if pid is None:
-        return 0.0
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    for proc in procs:
+    for proc in _tree(pid):
         with contextlib.suppress(psutil.Error):
             times = proc.cpu_times()
             total += times.user + times.system
@@ -192,21 +193,30 @@ def url_pid(url: str) -> int | None:
     return listener_pid(int(match[1])) if match else None
 
 
-class PeakSampler:
-    """Samples a process tree's RSS on a thread; keeps the peak (0 when ``pid`` is None)."""
+class Sampler:
+    """Calls ``sample`` every ``interval`` seconds on a thread for the ``with`` block.
 
-    def __init__(self, pid: int | None, interval: float = 0.02) -> None:
+    The thread only runs when ``pid`` (the process tree to sample) is not None.
+    """
+
+    def __init__(self, pid: int | None, interval: float, name: str) -> None:
         self.pid = pid
-        self.peak = tree_rss(pid)
         self._interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def _run(self) -> None:
+        self.begin()
         while not self._stop.wait(self._interval):
-            self.peak = max(self.peak, tree_rss(self.pid))
+            self.sample()
 
-    def __enter__(self) -> PeakSampler:
+    def begin(self) -> None:
+        """Runs on the thread before the first interval."""
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
         if self.pid is not None:
             self._thread.start()
         return self
@@ -215,7 +225,43 @@ class PeakSampler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+
+
+class PeakSampler(Sampler):
+    """Samples a process tree's RSS on a thread; keeps the peak (0 when ``pid`` is None)."""
+
+    def __init__(self, pid: int | None, interval: float = 0.02) -> None:
+        super().__init__(pid, interval, "rss-sampler")
+        self.peak = tree_rss(pid)
+
+    def sample(self) -> None:
         self.peak = max(self.peak, tree_rss(self.pid))
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        self.sample()
+
+
+class CpuSampler(Sampler):
+    """Samples a process tree's CPU time on a thread: CPU % per ``interval``, for the JSON.
+
+    The peak interval shows saturation (~100 %) that an average over the whole
+    run, ramp-up and drain included, can hide.
+    """
+
+    def __init__(self, pid: int | None, interval: float = 0.5) -> None:
+        super().__init__(pid, interval, "cpu-sampler")
+        self.samples: list[float] = []
+        self._last = (0.0, 0.0)
+
+    def begin(self) -> None:
+        self._last = (tree_cpu(self.pid), time.monotonic())
+
+    def sample(self) -> None:
+        cpu, now = tree_cpu(self.pid), time.monotonic()
+        last_cpu, last_t = self._last
+        self.samples.append(round(100 * (cpu - last_cpu) / max(1e-9, now - last_t), 1))
+        self._last = (cpu, now)
 
 
 @dataclasses.dataclass
@@ -279,6 +325,19 @@ def spawn_server(name: str, command: Sequence[str], core: int | None) -> Iterato
             kill_tree(proc, STOP_GRACE_S)
 
 
+@contextlib.contextmanager
+def serve(name: str, command: Sequence[str], core: int | None, url: str | None) -> Iterator[Server]:
+    """The server at ``url`` (``--url``: neither started, pinned nor stopped), if given.
+
+    Otherwise a fresh one from ``command``, as ``spawn_server`` starts and stops it.
+    """
+    if url is not None:
+        yield Server(name, url, url_pid(url))
+        return
+    with spawn_server(name, command, core) as server:
+        yield server
+
+
 def await_listening(name: str, reader: LineReader, server: Server) -> str:
     """Parse the port from the server's ready line (bounded by ``SERVER_READY_S``)."""
     deadline = time.monotonic() + SERVER_READY_S
@@ -336,6 +395,17 @@ class LoadGen:
         self.proc.stdin.write(command + "\n")
         self.proc.stdin.flush()
 
+    def go(self, server_pid: int | None, timeout: float) -> tuple[dict[str, Any], float, float]:
+        """Send ``go`` and wait for the ``result``.
+
+        Returns it with the server tree's CPU seconds and the wall seconds from
+        just before ``go`` to the result.
+        """
+        cpu0, t0 = tree_cpu(server_pid), time.monotonic()
+        self.send("go")
+        result = self.expect("result", timeout)
+        return result, tree_cpu(server_pid) - cpu0, time.monotonic() - t0
+
     def _tail(self) -> str:
         self._stderr.flush()
         self._stderr.seek(0)
@@ -378,6 +448,48 @@ def cpu_pressure() -> str | None:
         return Path("/proc/pressure/cpu").read_text().splitlines()[0]
     except (OSError, IndexError):
         return None
+
+
+class Session:
+    """One invocation of an orchestrator: set up for its runs, then described in its JSON.
+
+    Creating it raises RLIMIT_NOFILE (children inherit it), pins this process,
+    which only samples, to the load generator's core (off the server's), warns
+    when nothing is pinned, and notes the start time and the CPU pressure.
+    """
+
+    def __init__(self, server_core: int | None, loadgen_core: int | None) -> None:
+        raise_nofile()
+        pin(os.getpid(), loadgen_core)
+        if server_core is None:
+            print("warning: fewer than 2 usable cores (or --no-pin); processes are not pinned")
+        self.server_core = server_core
+        self.loadgen_core = loadgen_core
+        self.started = time.monotonic()
+        self.pressure_before = cpu_pressure()
+
+    def meta(self, plan: Any, **extra: Any) -> dict[str, Any]:
+        """The JSON's ``meta``: when, how long, where, then ``extra`` and the ``plan`` dataclass."""
+        return {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "duration_s": round(time.monotonic() - self.started, 1),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "server_core": self.server_core,
+            "loadgen_core": self.loadgen_core,
+            "cpu_pressure_before": self.pressure_before,
+            "cpu_pressure_after": cpu_pressure(),
+            **extra,
+            "plan": dataclasses.asdict(plan),
+        }
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    """Write ``report`` as indented JSON to ``path`` (creating its folder) and say so."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
 
 
 # --------------------------------------------------------------------------- output

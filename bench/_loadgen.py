@@ -40,59 +40,45 @@ import asyncio
 import collections
 import json
 import re
-import resource
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar, cast
 
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
-
-_T = TypeVar("_T")
-_L = TypeVar("_L", bound=WSListener)
+from _loadgen_common import (
+    PONG,
+    Control,
+    DeliveryCounters,
+    answer_close,
+    bounded_gather,
+    close_all,
+    close_code,
+    connect,
+    emit,
+    json_object,
+    open_all,
+    open_ready,
+    percentile,
+    run,
+)
+from picows import WSFrame, WSListener, WSMsgType, WSTransport
 
 CHANNEL = "bench"
 _SEQ_T = re.compile(rb'"seq"\s*:\s*(\d+)\s*,\s*"t"\s*:\s*(\d+)')
 _search = _SEQ_T.search
 _SUBSCRIBE = json.dumps({"type": "channel.subscribe", "channel": CHANNEL}).encode()
-_PONG = b'{"type":"pong"}'
 _VERIFY_EVERY = 64
-_LATENCY_SAMPLES = 200_000
 _monotonic_ns = time.monotonic_ns
 
 
-def _emit(event: str, **fields: Any) -> None:
-    """Write one control line for the orchestrator."""
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
-
-
-def _close_code(transport: WSTransport) -> int | None:
-    handshake = transport.close_handshake
-    if handshake is None or handshake.recv is None:
-        return None
-    return int(handshake.recv.code.value)
-
-
-class _FanoutStats:
+class _FanoutStats(DeliveryCounters):
     """Counters shared by every subscriber of one fan-out run."""
 
     def __init__(self, subscribers: int, messages: int) -> None:
+        super().__init__(subscribers * messages)
         self.messages = messages
         self.expected = subscribers * messages
-        self.received = 0
-        self.duplicates = 0
-        self.out_of_range = 0
-        self.slow_path = 0
-        self.bad_frames = 0
-        self.errors: collections.Counter[str] = collections.Counter()
         self.control_frames: collections.Counter[str] = collections.Counter()
         self.last_ns = 0
-        self.latency_stride = max(1, self.expected // _LATENCY_SAMPLES)
         self.latencies_ns: list[int] = []
-        self.closing = False
-        self.unexpected_disconnects = 0
-        self.close_codes: collections.Counter[str] = collections.Counter()
         self.done = asyncio.Event()
         self.progress = asyncio.Event()
 
@@ -166,16 +152,10 @@ class _Subscriber(WSListener):
             self.stats.bad_frames += 1
 
     def _control(self, transport: WSTransport, frame: WSFrame, payload: bytes) -> None:
-        if frame.msg_type is WSMsgType.CLOSE:
-            transport.send_close(WSCloseCode.OK)
-            transport.disconnect()
+        if answer_close(transport, frame):
             return
-        try:
-            msg = json.loads(payload)
-        except ValueError:
-            self.stats.errors["undecodable frame"] += 1
-            return
-        if not isinstance(msg, dict):
+        msg = json_object(payload, self.stats.errors)
+        if msg is None:
             return
         kind = msg.get("type")
         self.stats.control_frames[str(kind)] += 1
@@ -195,15 +175,14 @@ class _Subscriber(WSListener):
             if not self.subscribed.done():
                 self.subscribed.set_exception(RuntimeError(f"subscribe refused: {msg}"))
         elif kind == "ping":
-            transport.send(WSMsgType.TEXT, _PONG)
+            transport.send(WSMsgType.TEXT, PONG)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
-        code = _close_code(transport)
-        if not self.stats.closing:
-            self.stats.unexpected_disconnects += 1
-            self.stats.close_codes[str(code)] += 1
+        self.stats.disconnected(transport)
         if not self.subscribed.done():
-            self.subscribed.set_exception(ConnectionError(f"closed before subscribed ({code})"))
+            self.subscribed.set_exception(
+                ConnectionError(f"closed before subscribed ({close_code(transport)})")
+            )
 
 
 class _JsonSubscriber(_Subscriber):
@@ -242,15 +221,10 @@ class _Publisher(WSListener):
         self.disconnected = False
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.msg_type is WSMsgType.CLOSE:
-            transport.send_close(WSCloseCode.OK)
-            transport.disconnect()
+        if answer_close(transport, frame):
             return
-        try:
-            msg = json.loads(frame.get_payload_as_bytes())
-        except ValueError:
-            return
-        if not isinstance(msg, dict):
+        msg = json_object(frame.get_payload_as_bytes())
+        if msg is None:
             return
         kind = msg.get("type")
         if kind == "channel.published":
@@ -262,7 +236,7 @@ class _Publisher(WSListener):
         elif kind == "error":
             self.errors[str(msg.get("code"))] += 1
         elif kind == "ping":
-            transport.send(WSMsgType.TEXT, _PONG)
+            transport.send(WSMsgType.TEXT, PONG)
             return
         else:
             return
@@ -284,76 +258,26 @@ class _IdleClient(WSListener):
         self.accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.msg_type is WSMsgType.CLOSE:
-            transport.send_close(WSCloseCode.OK)
-            transport.disconnect()
+        if answer_close(transport, frame):
             return
         if frame.msg_type is not WSMsgType.TEXT:
             return
         if not self.accepted.done():
             self.accepted.set_result(None)
         elif b'"ping"' in frame.get_payload_as_bytes():
-            transport.send(WSMsgType.TEXT, _PONG)
+            transport.send(WSMsgType.TEXT, PONG)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         if not self.closing[0]:
-            self.counters[f"disconnected ({_close_code(transport)})"] += 1
+            self.counters[f"disconnected ({close_code(transport)})"] += 1
         if not self.accepted.done():
             self.accepted.set_exception(ConnectionError("closed before greeting"))
 
 
-async def _connect(factory: Callable[[], _L], url: str, timeout: float) -> tuple[WSTransport, _L]:
-    """``ws_connect`` keeping the listener's concrete type."""
-    transport, listener = await ws_connect(factory, url, websocket_handshake_timeout=timeout)
-    return transport, cast("_L", listener)
-
-
-async def _bounded_gather(
-    factories: Iterable[Callable[[], Awaitable[_T]]], limit: int
-) -> list[_T | BaseException]:
-    """Run coroutine factories with at most ``limit`` in flight (keeps the accept backlog sane)."""
-    sem = asyncio.Semaphore(limit)
-
-    async def one(factory: Callable[[], Awaitable[_T]]) -> _T:
-        async with sem:
-            return await factory()
-
-    return await asyncio.gather(*(one(f) for f in factories), return_exceptions=True)
-
-
-class _Control:
-    """Commands from the orchestrator, read from stdin without blocking the loop."""
-
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self._reader = reader
-
-    @classmethod
-    async def open(cls) -> _Control:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        return cls(reader)
-
-    async def expect(self, command: str, timeout: float) -> None:
-        line = await asyncio.wait_for(self._reader.readline(), timeout)
-        if line.strip().decode() != command:
-            raise RuntimeError(f"expected {command!r} from the orchestrator, got {line!r}")
-
-
-def _percentile(sorted_values: list[int], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index] / 1e6
-
-
-async def _close_all(transports: list[WSTransport], timeout: float) -> None:
-    for transport in transports:
-        transport.send_close(WSCloseCode.OK)
-        transport.disconnect()
-    waits = [t.wait_disconnected() for t in transports]
-    if waits:
-        await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), timeout)
+def _percentile_ms(sorted_ns: list[int], q: float) -> float:
+    """``percentile`` of nanoseconds, in milliseconds; NaN when there are none."""
+    value = percentile(sorted_ns, q)
+    return float("nan") if value is None else value / 1e6
 
 
 async def _publish(
@@ -398,26 +322,22 @@ async def _publish(
     return sent, not ok
 
 
-async def _run_fanout(args: argparse.Namespace, control: _Control) -> None:
+async def _run_fanout(args: argparse.Namespace, control: Control) -> None:
     stats = _FanoutStats(args.subscribers, args.messages)
-    url: str = args.url
     transports: list[WSTransport] = []
     t_connect = time.monotonic()
     subscriber_cls = _JsonSubscriber if args.parse == "json" else _Subscriber
-
-    async def subscribe() -> WSTransport:
-        transport, listener = await _connect(lambda: subscriber_cls(stats), url, args.timeout)
-        transports.append(transport)
-        await asyncio.wait_for(listener.subscribed, args.timeout)
-        return transport
-
-    outcomes = await _bounded_gather([subscribe] * args.subscribers, args.connect_concurrency)
-    failures = [o for o in outcomes if isinstance(o, BaseException)]
-    if failures:
-        raise RuntimeError(f"{len(failures)} subscribers failed, first: {failures[0]!r}")
-    pub_transport, publisher = await _connect(_Publisher, url, args.timeout)
+    await open_all(
+        "subscribers",
+        args.subscribers,
+        lambda: subscriber_cls(stats),
+        lambda subscriber: subscriber.subscribed,
+        args,
+        transports,
+    )
+    pub_transport, publisher = await connect(_Publisher, args.url, args.timeout)
     transports.append(pub_transport)
-    _emit("ready", connect_s=round(time.monotonic() - t_connect, 3))
+    emit("ready", connect_s=round(time.monotonic() - t_connect, 3))
     await control.expect("go", args.timeout * 10)
 
     cpu0 = time.process_time()
@@ -473,40 +393,39 @@ async def _run_fanout(args: argparse.Namespace, control: _Control) -> None:
         "deliveries_per_s": round(stats.received / elapsed_s, 1),
         "publishes_per_s": round(publisher.acked / publish_s, 1),
         "latency_samples": len(latencies),
-        "p50_ms": round(_percentile(latencies, 0.50), 3),
-        "p99_ms": round(_percentile(latencies, 0.99), 3),
-        "max_ms": round(_percentile(latencies, 1.0), 3),
+        "p50_ms": round(_percentile_ms(latencies, 0.50), 3),
+        "p99_ms": round(_percentile_ms(latencies, 0.99), 3),
+        "max_ms": round(_percentile_ms(latencies, 1.0), 3),
         "loadgen_cpu_s": round(cpu, 3),
         "loadgen_cpu_pct": round(100.0 * cpu / elapsed_s, 1),
     }
-    _emit("result", **result)
+    emit("result", **result)
     stats.closing = True
-    await _close_all(transports, args.timeout)
+    await close_all(transports, args.timeout)
 
 
-async def _run_idle(args: argparse.Namespace, control: _Control) -> None:
+async def _run_idle(args: argparse.Namespace, control: Control) -> None:
     counters: collections.Counter[str] = collections.Counter()
     closing = [False]
-    url: str = args.url
     transports: list[WSTransport] = []
 
     async def open_one() -> WSTransport:
-        transport, listener = await _connect(
-            lambda: _IdleClient(counters, closing), url, args.timeout
+        return await open_ready(
+            lambda: _IdleClient(counters, closing),
+            lambda client: client.accepted,
+            args,
+            transports,
         )
-        transports.append(transport)
-        await asyncio.wait_for(listener.accepted, args.timeout)
-        return transport
 
     await open_one()
-    _emit("warm")
+    emit("warm")
     await control.expect("go", args.timeout * 10)
     t0 = time.monotonic()
-    outcomes = await _bounded_gather([open_one] * args.connections, args.connect_concurrency)
+    outcomes = await bounded_gather([open_one] * args.connections, args.connect_concurrency)
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     for failure in failures:
         counters[f"failed: {type(failure).__name__}"] += 1
-    _emit(
+    emit(
         "ready",
         requested=args.connections,
         accepted=len(outcomes) - len(failures),
@@ -516,15 +435,7 @@ async def _run_idle(args: argparse.Namespace, control: _Control) -> None:
     )
     await control.expect("close", args.timeout * 10)
     closing[0] = True
-    await _close_all(transports, args.timeout)
-
-
-async def _main_async(args: argparse.Namespace) -> None:
-    control = await _Control.open()
-    if args.mode == "fanout":
-        await _run_fanout(args, control)
-    else:
-        await _run_idle(args, control)
+    await close_all(transports, args.timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -543,14 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", type=float, default=2.0, help="stop after no delivery for this")
     parser.add_argument("--deadline", type=float, default=60.0, help="max publish+delivery time")
     args = parser.parse_args(argv)
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    try:
-        asyncio.run(_main_async(args))
-    except Exception as exc:
-        _emit("error", message=f"{type(exc).__name__}: {exc}")
-        return 1
-    return 0
+    return run(args, _run_fanout if args.mode == "fanout" else _run_idle)
 
 
 if __name__ == "__main__":

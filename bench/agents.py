@@ -37,15 +37,9 @@ comparable with an unprofiled run.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import json
-import os
-import platform
 import sys
-import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,19 +47,16 @@ from _common import (
     BENCH_DIR,
     RESULTS_DIR,
     BenchError,
+    CpuSampler,
     PeakSampler,
-    Server,
-    cpu_pressure,
+    Session,
     fmt,
     gateway_command,
     loadgen,
     pick_cores,
-    pin,
-    raise_nofile,
     render_table,
-    spawn_server,
-    tree_cpu,
-    url_pid,
+    serve,
+    write_report,
 )
 
 LOADGEN = BENCH_DIR / "_agents_loadgen.py"
@@ -115,47 +106,10 @@ class Row:
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-class CpuSampler:
-    """Samples a process tree's CPU time on a thread: CPU % per ``interval``, for the JSON.
-
-    The peak interval shows saturation (~100 %) that an average over the whole
-    run, ramp-up and drain included, can hide.
-    """
-
-    def __init__(self, pid: int | None, interval: float = 0.5) -> None:
-        self.pid = pid
-        self.samples: list[float] = []
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
-
-    def _run(self) -> None:
-        last_cpu, last_t = tree_cpu(self.pid), time.monotonic()
-        while not self._stop.wait(self._interval):
-            cpu, now = tree_cpu(self.pid), time.monotonic()
-            self.samples.append(round(100 * (cpu - last_cpu) / max(1e-9, now - last_t), 1))
-            last_cpu, last_t = cpu, now
-
-    def __enter__(self) -> CpuSampler:
-        if self.pid is not None:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-
-@contextlib.contextmanager
-def _gateway(plan: Plan) -> Iterator[Server]:
-    """A fresh gateway pinned to the server core (or the ``--url`` one); always stopped."""
-    if plan.url is not None:
-        yield Server("gateway", plan.url, url_pid(plan.url))
-        return
+def _gateway_command(plan: Plan) -> list[str]:
+    """The gateway's command line, under cProfile with ``--profile``."""
     python = ["-m", "cProfile", "-o", plan.profile] if plan.profile else []
-    with spawn_server("gateway", gateway_command(plan.gateway_args, python), plan.server_core) as s:
-        yield s
+    return gateway_command(plan.gateway_args, python)
 
 
 def _loadgen_args(plan: Plan, url: str) -> list[str]:
@@ -181,15 +135,12 @@ def run_plan(plan: Plan) -> Row:
     """Start the gateway and the watchers, run the agent once, collect the numbers."""
     row = Row(plan.watchers, plan.tokens, plan.rate)
     with (
-        _gateway(plan) as server,
+        serve("gateway", _gateway_command(plan), plan.server_core, plan.url) as server,
         loadgen(LOADGEN, _loadgen_args(plan, server.url), plan.loadgen_core, 30) as child,
     ):
         ready = child.expect("ready", 30 + plan.watchers / 50)
         with PeakSampler(server.pid) as rss, CpuSampler(server.pid) as cpu:
-            cpu0, t0 = tree_cpu(server.pid), time.monotonic()
-            child.send("go")
-            result = child.expect("result", plan.deadline + QUIET_S + 30)
-            cpu_s, wall = tree_cpu(server.pid) - cpu0, time.monotonic() - t0
+            result, cpu_s, wall = child.go(server.pid, plan.deadline + QUIET_S + 30)
     if server.pid is not None:
         row.server_cpu_pct = round(100 * cpu_s / wall, 1)
         row.server_cpu_peak_pct = max(cpu.samples, default=None)
@@ -368,14 +319,7 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run once, print the table, write the JSON; exit 1 if the run could not be made."""
     args, plan = _parse_args(argv)
-    raise_nofile()
-    # This process only samples; keep it off the gateway's core.
-    pin(os.getpid(), plan.loadgen_core)
-    if plan.server_core is None:
-        print("warning: fewer than 2 usable cores (or --no-pin); processes are not pinned")
-
-    started = time.monotonic()
-    pressure_before = cpu_pressure()
+    session = Session(plan.server_core, plan.loadgen_core)
     print(
         f"{AGENT}: {plan.tokens:,} tokens at {plan.rate:,.0f}/s to {plan.watchers:,} watchers ...",
         flush=True,
@@ -391,24 +335,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(format_table(row))
     report = {
-        "meta": {
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "duration_s": round(time.monotonic() - started, 1),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "server_core": plan.server_core,
-            "loadgen_core": plan.loadgen_core,
-            "cpu_pressure_before": pressure_before,
-            "cpu_pressure_after": cpu_pressure(),
-            "subscription": "executions feed, filters {agent_id} (joined before the run)",
-            "plan": dataclasses.asdict(plan),
-        },
+        "meta": session.meta(
+            plan, subscription="executions feed, filters {agent_id} (joined before the run)"
+        ),
         "rows": [dataclasses.asdict(row)],
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    write_report(args.json, report)
     if plan.profile:
         print(f"gateway profile: python -m pstats {plan.profile}")
     return 1 if row.error else 0

@@ -37,11 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
-import os
-import platform
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,18 +49,15 @@ from _common import (
     LoadGen,
     PeakSampler,
     Server,
-    cpu_pressure,
+    Session,
     fmt,
     gateway_command,
     loadgen,
     pick_cores,
-    pin,
-    raise_nofile,
     render_table,
-    spawn_server,
-    tree_cpu,
+    serve,
     tree_rss,
-    url_pid,
+    write_report,
 )
 
 LOADGEN = BENCH_DIR / "_loadgen.py"
@@ -98,14 +91,10 @@ def _server_command(name: str, plan: Plan) -> list[str]:
     return gateway_command(plan.gateway_args)
 
 
-@contextlib.contextmanager
-def _server(name: str, plan: Plan) -> Iterator[Server]:
+def _server(name: str, plan: Plan) -> contextlib.AbstractContextManager[Server]:
     """Start a fresh server (or adopt ``--url``), pinned to the server core; always stop it."""
-    if name == "gateway" and plan.url is not None:
-        yield Server(name, plan.url, url_pid(plan.url))
-        return
-    with spawn_server(name, _server_command(name, plan), plan.server_core) as server:
-        yield server
+    url = plan.url if name == "gateway" else None
+    return serve(name, _server_command(name, plan), plan.server_core, url)
 
 
 @contextlib.contextmanager
@@ -166,11 +155,8 @@ def _run_fanout(name: str, plan: Plan) -> Row:
         PeakSampler(server.pid) as sampler,
     ):
         ready = loadgen.expect("ready", 30 + plan.subscribers / 50)
-        cpu0, t0 = tree_cpu(server.pid), time.monotonic()
-        loadgen.send("go")
-        result = loadgen.expect("result", plan.deadline + stall + quiet + 15)
+        result, cpu_s, wall = loadgen.go(server.pid, plan.deadline + stall + quiet + 15)
         if server.pid is not None:
-            cpu_s, wall = tree_cpu(server.pid) - cpu0, time.monotonic() - t0
             row.server_cpu_pct = round(100 * cpu_s / wall, 1)
             if result["received"]:
                 row.server_us_per_delivery = round(1e6 * cpu_s / result["received"], 2)
@@ -429,14 +415,7 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the plan, print the table, write the JSON; exit 1 if any scenario failed."""
     args, plan = _parse_args(argv)
-    raise_nofile()
-    # This process only samples; keep it off the server's core.
-    pin(os.getpid(), plan.loadgen_core)
-    if plan.server_core is None:
-        print("warning: fewer than 2 usable cores (or --no-pin); processes are not pinned")
-
-    started = time.monotonic()
-    pressure_before = cpu_pressure()
+    session = Session(plan.server_core, plan.loadgen_core)
     rows = run_plan(plan)
 
     print()
@@ -453,24 +432,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, value in ratio.items():
         print(f"{key}: {value:.3f}")
     report = {
-        "meta": {
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "duration_s": round(time.monotonic() - started, 1),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "server_core": plan.server_core,
-            "loadgen_core": plan.loadgen_core,
-            "cpu_pressure_before": pressure_before,
-            "cpu_pressure_after": cpu_pressure(),
-            "plan": dataclasses.asdict(plan),
-        },
+        "meta": session.meta(plan),
         "rows": [dataclasses.asdict(r) for r in rows],
         "ratios": ratio,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    write_report(args.json, report)
     return 1 if any(r.error for r in rows) else 0
 
 

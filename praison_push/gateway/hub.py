@@ -38,6 +38,7 @@ from .dedup import DedupWindow
 from .executions import EXECUTIONS_FEED, Execution, ExecutionManager, execution_channel
 from .ids import IdFactory
 from .limits import ConnectionLimiter
+from .presence import Presence
 from .scopes import display_name, resolve_channel, scoped_name
 from .session import Principal, Session
 
@@ -77,6 +78,7 @@ class Hub:
         self.sessions: dict[str, Session] = {}
         self._ids = IdFactory()
         self.server_id = self._ids.prefix
+        self._presence = Presence(config.push.presence, self.channels, self._ids, clock)
         self._limiter = ConnectionLimiter(config.limits)
         self._dedup = DedupWindow(config.history.dedup_window)
         self._maintenance: asyncio.Task[None] | None = None
@@ -229,7 +231,7 @@ class Hub:
         for name in list(session.subscriptions):
             channel = self.channels.get(name)
             if channel is not None and self.channels.unsubscribe(channel, session):
-                self._announce(channel, "presence_leave", session)
+                self._presence.announce(channel, "presence_leave", session)
         self._limiter.release(session.peer, session.principal)
         if session.close_code is None:
             session.close(CloseCode.NORMAL)
@@ -268,7 +270,7 @@ class Hub:
         session.last_seen = self.clock()
         if session.stale:
             session.stale = False
-            self._announce_everywhere(session, "presence_update")
+            self._presence.announce_everywhere(session, "presence_update")
         ref: Any = None
         try:
             obj = decode_object(text, max_size=self.config.limits.max_message_size)
@@ -404,7 +406,7 @@ class Hub:
         if held:
             self._flush_held(channel, session, read, held)
         if joined:
-            self._announce(channel, "presence_join", session)
+            self._presence.announce(channel, "presence_join", session)
 
     async def _read_joining(
         self, name: str, session: Session, since: tuple[int, str] | None, limit: int | None
@@ -496,7 +498,7 @@ class Hub:
         self._require_push()
         channel = self.channels.get(self._resolve(frame.channel, session))
         if channel is not None and self.channels.unsubscribe(channel, session):
-            self._announce(channel, "presence_leave", session)
+            self._presence.announce(channel, "presence_leave", session)
         reply = {"type": "channel.unsubscribed", "channel": frame.channel, "ok": True}
         self._reply(session, frame, reply)
 
@@ -643,41 +645,6 @@ class Hub:
 
     # --- presence -----------------------------------------------------------
 
-    def presence_entry(self, session: Session) -> dict[str, Any]:
-        """``PresenceInfo`` of a session (PROTOCOL.md §2)."""
-        return {
-            "client_id": session.client_id,
-            "user_id": session.principal.user_id,
-            "status": self._status(session),
-            "last_seen": session.last_seen,
-            "metadata": session.metadata,
-            "channels": sorted(display_name(name) for name in session.subscriptions),
-        }
-
-    @staticmethod
-    def _status(session: Session, kind: str = "") -> str:
-        return "offline" if kind == "presence_leave" or session.stale else session.status
-
-    def _announce(self, channel: Channel, kind: str, session: Session) -> None:
-        """Tell a channel's other subscribers that ``session``'s client joined/left/changed."""
-        presence = self.config.push.presence
-        if not (presence.enabled and presence.broadcast_changes):
-            return
-        if channel.name.startswith(EXECUTIONS_FEED):
-            return  # run channels and feeds carry run events only
-        frame = {
-            "type": kind,
-            "channel": display_name(channel.name),
-            "data": {
-                "client_id": session.client_id,
-                "status": self._status(session, kind),
-                "metadata": session.metadata,
-            },
-            "event_id": self._ids.next(),
-            "timestamp": self.clock(),
-        }
-        channel.fan_out(frame, session.client_id)
-
     async def _on_heartbeat(self, session: Session, frame: f.PresenceHeartbeatFrame) -> None:
         self._require_push()
         changed = frame.status != session.status or (
@@ -687,14 +654,8 @@ class Hub:
         if frame.metadata is not None:
             session.metadata = dict(frame.metadata)
         if changed:
-            self._announce_everywhere(session, "presence_update")
+            self._presence.announce_everywhere(session, "presence_update")
         self._reply(session, frame, {"type": "presence.heartbeat_ack", "ok": True})
-
-    def _announce_everywhere(self, session: Session, kind: str) -> None:
-        for name in session.subscriptions:
-            channel = self.channels.get(name)
-            if channel is not None:
-                self._announce(channel, kind, session)
 
     def presence(
         self, channel: str | None = None, viewer: Session | None = None
@@ -709,12 +670,7 @@ class Hub:
         else:
             found = self.channels.get(channel if viewer is None else self._resolve(channel, viewer))
             sessions = [] if found is None else list(found.subscribers)
-        entries: dict[str, dict[str, Any]] = {}
-        for session in sessions:
-            current = entries.get(session.client_id)
-            if current is None or session.last_seen > current["last_seen"]:
-                entries[session.client_id] = self.presence_entry(session)
-        return list(entries.values())
+        return self._presence.entries(sessions)
 
     async def _on_presence_query(self, session: Session, frame: f.PresenceQueryFrame) -> None:
         self._require_push()
@@ -787,4 +743,4 @@ class Hub:
                 session.send(ping)
             if presence.enabled and silent >= presence.offline_timeout and not session.stale:
                 session.stale = True
-                self._announce_everywhere(session, "presence_update")
+                self._presence.announce_everywhere(session, "presence_update")

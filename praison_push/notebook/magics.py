@@ -29,7 +29,10 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from .display import show
 from .gateway import NotebookClient, NotebookExecution, NotebookGateway, start_gateway
 
-__all__ = ["PushMagics"]
+__all__ = ["MAGICS_CLIENT_ID", "PushMagics"]
+
+#: The client id the magics use on the in-process gateway (shown in presence lists).
+MAGICS_CLIENT_ID = "notebook"
 
 _USAGE = (
     "usage: %push gateway start|stop|status | %push connect URL [--token T] | "
@@ -93,7 +96,7 @@ class PushMagics(Magics):
                 client.connect()
                 self._client = client
             else:
-                self._client = self._ensure_gateway().client()
+                self._client = self._ensure_gateway().client(client_id=MAGICS_CLIENT_ID)
         return self._client
 
     def _ensure_gateway(self) -> NotebookGateway:

@@ -43,7 +43,7 @@ class InProcessGateway:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<InProcessGateway {self.url} {state}>"
+        return f"<{type(self).__name__} {self.url} {state}>"
 
     @property
     def url(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import socket
 import threading
 from collections.abc import Callable
@@ -83,6 +84,11 @@ def run_gateway(
     server = build_server(gateway)
     if on_ready is not None:
         on_ready(ws_url(sock))
+    # A dedicated gateway process: keep start-up objects out of every GC pass and
+    # collect young objects less often. Fan-out allocates a frame dict per
+    # publication; default thresholds gave p99 spikes of tens of ms (bench/agents.py).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     with contextlib.closing(sock):
         server.run(sockets=[sock])
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode
@@ -55,13 +56,48 @@ def _redact_token(scope: Scope) -> None:
     scope["query_string"] = urlencode(kept).encode("ascii")
 
 
-class WebSocketEndpoint:
-    """ASGI app for ``/ws`` (any dialect, PROTOCOL.md §1) and ``/ws/{session_id}`` (agent-chat)."""
+_SESSION_PATH = re.compile(r"^/ws/([A-Za-z0-9_.:@-]{1,128})$")
 
-    def __init__(self, hub: Hub) -> None:
+
+def route_path(scope: Scope) -> str:
+    """The path below the app's mount point (``root_path``)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path
+
+
+class WebSocketEndpoint:
+    """ASGI app for ``/ws`` (any dialect, PROTOCOL.md §1) and ``/ws/{session_id}`` (agent-chat).
+
+    With a ``fallback`` app it is also the front door: it matches those paths
+    itself (relative to ``root_path``) and hands every other request to the
+    fallback. A WebSocket lives for hours, and each coroutine frame between the
+    server and this handler would stay pinned for that long (Starlette's stack
+    costs ~2 KB per connection, a plain dispatcher ~0.4 KB).
+    """
+
+    def __init__(self, hub: Hub, fallback: Any = None) -> None:
         self.hub = hub
+        self.fallback = fallback
+
+    def _routes_here(self, scope: Scope) -> bool:
+        if scope["type"] != "websocket":
+            return False
+        path = route_path(scope)
+        if path == "/ws":
+            return True
+        match = _SESSION_PATH.match(path)
+        if match is None:
+            return False
+        scope["path_params"] = {"session_id": match.group(1)}
+        return True
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if self.fallback is not None and not self._routes_here(scope):
+            await self.fallback(scope, receive, send)
+            return
         message = await receive()
         if message["type"] != "websocket.connect":
             return

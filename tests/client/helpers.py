@@ -1,4 +1,4 @@
-"""Small helpers for client tests: scaled waits and handler recorders."""
+"""Small helpers for client tests: scaled waits, handler recorders, clients to test."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from praison_push.client import Backoff
+from praison_push.client import AsyncPushClient, Backoff
+from praison_push.testing import MemoryTransportFactory
 
 #: The test time unit; CI scales it with PRAISON_PUSH_TEST_TIMEOUT_SCALE.
 UNIT = float(os.environ.get("PRAISON_PUSH_TEST_TIMEOUT_SCALE", "1"))
@@ -17,6 +18,23 @@ WAIT = 5.0 * UNIT
 SHORT = 0.2 * UNIT
 #: Reconnect at once (tests wait on events, not on the schedule).
 FAST_BACKOFF = Backoff(initial=0.001, maximum=0.005, jitter=0.0)
+#: ``connect(**options)`` (the fixture): a new client of the real gateway, connected.
+Connect = Callable[..., Any]
+#: The gateway URL the in-memory transports pretend to reach.
+URL = "ws://gateway.test/ws"
+
+
+def make_client(
+    factory: MemoryTransportFactory, *, url: str = URL, **options: Any
+) -> AsyncPushClient:
+    """An unconnected client over ``factory``.
+
+    Its request timeout is ``WAIT`` and its backoff ``FAST_BACKOFF``, unless ``options``
+    say otherwise.
+    """
+    options.setdefault("request_timeout", WAIT)
+    options.setdefault("backoff", FAST_BACKOFF)
+    return AsyncPushClient(url, transport_factory=factory, **options)
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:

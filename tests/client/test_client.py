@@ -28,14 +28,7 @@ from praison_push.testing import (
     greeting,
 )
 
-from .helpers import FAST_BACKOFF, SHORT, WAIT, Recorder, wait_until
-
-
-def make_client(factory: MemoryTransportFactory, **options: Any) -> AsyncPushClient:
-    options.setdefault("request_timeout", WAIT)
-    options.setdefault("backoff", FAST_BACKOFF)
-    return AsyncPushClient("ws://gateway.test/ws", transport_factory=factory, **options)
-
+from .helpers import SHORT, WAIT, Recorder, make_client, wait_until
 
 # --- connecting ----------------------------------------------------------------
 

@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
 from praison_push.client import (
     AsyncPushClient,
     AuthenticationFailed,
-    Backoff,
     ChannelMessage,
     RequestRefused,
 )
 from praison_push.config import AuthConfig, GatewayConfig
 from praison_push.server import GatewayThread
 
-from .helpers import SHORT, WAIT, Recorder, wait_until
-
-Connect = Callable[..., Any]
-
-
-@pytest.fixture
-async def connect(gateway: GatewayThread) -> AsyncIterator[Connect]:
-    """Connected clients of ``gateway``; all disconnected after the test."""
-    clients: list[AsyncPushClient] = []
-
-    async def make(**options: Any) -> AsyncPushClient:
-        options.setdefault("request_timeout", WAIT)
-        options.setdefault("backoff", Backoff(initial=0.02, maximum=0.2))
-        client = AsyncPushClient(gateway.url, **options)
-        clients.append(client)
-        await client.connect()
-        return client
-
-    yield make
-    await asyncio.gather(*(client.disconnect() for client in clients))
+from .helpers import SHORT, WAIT, Connect, Recorder, wait_until
 
 
 async def test_two_clients_publish_and_subscribe(connect: Connect) -> None:

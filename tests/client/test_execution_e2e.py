@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 
 from praison_push.client import (
-    AsyncPushClient,
     Backoff,
     Execution,
     ExecutionEvent,
@@ -18,28 +16,15 @@ from praison_push.client import (
 )
 from praison_push.server import GatewayThread
 
-from .helpers import WAIT, Recorder, wait_until
-
-Connect = Callable[..., Any]
+from .helpers import WAIT, Connect, Recorder, wait_until
 
 WEATHER_ANSWER = "The weather in Paris is currently 18°C and partly cloudy."
 
 
 @pytest.fixture
-async def connect(gateway: GatewayThread) -> AsyncIterator[Connect]:
-    """Connected clients of ``gateway``; all disconnected after the test."""
-    clients: list[AsyncPushClient] = []
-
-    async def make(**options: Any) -> AsyncPushClient:
-        options.setdefault("request_timeout", WAIT)
-        options.setdefault("backoff", Backoff(initial=0.005, maximum=0.05))
-        client = AsyncPushClient(gateway.url, **options)
-        clients.append(client)
-        await client.connect()
-        return client
-
-    yield make
-    await asyncio.gather(*(client.disconnect() for client in clients))
+def e2e_backoff() -> Backoff:
+    """``connect``'s clients reconnect sooner here than in the conftest's default."""
+    return Backoff(initial=0.005, maximum=0.05)
 
 
 def gateway_subscriptions(gateway: GatewayThread, client_id: str) -> set[str]:

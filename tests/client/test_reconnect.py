@@ -25,13 +25,7 @@ from praison_push.testing import (
     greeting,
 )
 
-from .helpers import FAST_BACKOFF, SHORT, WAIT, Recorder, wait_until
-
-
-def make_client(factory: MemoryTransportFactory, **options: Any) -> AsyncPushClient:
-    options.setdefault("request_timeout", WAIT)
-    options.setdefault("backoff", FAST_BACKOFF)
-    return AsyncPushClient("ws://gateway.test/ws", transport_factory=factory, **options)
+from .helpers import FAST_BACKOFF, SHORT, WAIT, Recorder, make_client, wait_until
 
 
 async def test_drop_fires_events_reconnects_and_resubscribes_with_since(

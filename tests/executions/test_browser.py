@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import pytest
+from browser_support import launch_chromium
 from conftest import timeout
 from playwright.async_api import Browser, async_playwright
 
@@ -24,16 +25,6 @@ from praison_push.server import GatewayThread
 
 from .helpers import ANSWER, WEATHER_RESULT
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 CLIENT_JS = Path(__file__).parent.parent / "fixtures" / "agent_framework_client.js"
 
 PAGE = b"""<!doctype html>
@@ -104,9 +95,7 @@ def page_server() -> Iterator[str]:
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+        chromium = await launch_chromium(playwright)
         yield chromium
         await chromium.close()
 

@@ -878,3 +878,15 @@ async def test_async_client_in_this_loop_feeds_every_widget(
         view.close()  # unsubscribes on the loop
         await asyncio.sleep(0.01)
         assert not run.on_event
+
+
+def test_token_chunks_count_every_token_they_carry(widgets: list[StreamWidget]) -> None:
+    run = FakeExecution()
+    run.start()
+    run.emit("execution_token", token="t0 t1 t2 ", index=0, count=3)
+    run.emit("execution_token", token="t3 ", index=1)
+    run.emit("execution_token", token="t4 ", index=2, count="junk")
+    stream = TokenStream(run)
+    widgets.append(stream)
+    assert stream.text == "t0 t1 t2 t3 t4 "
+    assert "5 tokens" in repr(stream)

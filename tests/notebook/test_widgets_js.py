@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from browser_support import launch_chromium
 
 from praison_push.notebook.widgets import StreamWidget
 from praison_push.notebook.widgets._base import STATIC
@@ -28,16 +28,6 @@ from praison_push.notebook.widgets._base import STATIC
 from .helpers import WAIT
 
 HARNESS = Path(__file__).resolve().parent / "js"
-CHROMIUM = os.environ.get("PRAISON_PUSH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -70,16 +60,10 @@ def server() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(
-            f"Chromium is needed for the widget front-end tests and is not at {CHROMIUM}: "
-            "install it with `apt-get install -y --no-install-recommends chromium` (as .ci/run "
-            "does) or point PRAISON_PUSH_CHROMIUM at one. Never `playwright install`."
-        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        instance = launch_chromium(playwright)
         yield instance
         instance.close()
 

@@ -8,9 +8,14 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from praison_push.sync import PushClient
 from praison_push.sync.portal import get_portal
 
 T = TypeVar("T")
+
+#: ``connect(cls=PushClient, **options)`` (the fixture): a new client of the real gateway,
+#: connected.
+Connect = Callable[..., PushClient]
 
 UNIT = float(os.environ.get("PRAISON_PUSH_TEST_TIMEOUT_SCALE", "1"))
 WAIT = 5.0 * UNIT

@@ -4,37 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
-from praison_push.client import AuthenticationFailed, Backoff, ChannelMessage
+from praison_push.client import AuthenticationFailed, ChannelMessage
 from praison_push.config import AuthConfig, GatewayConfig
 from praison_push.server import GatewayThread
 from praison_push.sync import PushClient
 
-from .helpers import SHORT, WAIT, ThreadRecorder, wait_until
-
-Connect = Callable[..., PushClient]
-
-
-@pytest.fixture
-def connect(gateway: GatewayThread) -> Iterator[Connect]:
-    """Connected blocking clients of ``gateway``; all disconnected after the test."""
-    clients: list[PushClient] = []
-
-    def make(**options: Any) -> PushClient:
-        options.setdefault("request_timeout", WAIT)
-        options.setdefault("backoff", Backoff(initial=0.02, maximum=0.2))
-        client = PushClient(gateway.url, **options)
-        clients.append(client)
-        client.connect()
-        return client
-
-    yield make
-    for client in clients:
-        client.disconnect()
+from .helpers import SHORT, WAIT, Connect, ThreadRecorder, wait_until
 
 
 def test_two_clients_publish_and_subscribe(connect: Connect) -> None:

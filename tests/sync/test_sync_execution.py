@@ -4,38 +4,17 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 
-from praison_push.client import Backoff, Execution, ExecutionEvent, ExecutionFailed, RequestRefused
+from praison_push.client import Execution, ExecutionEvent, ExecutionFailed, RequestRefused
 from praison_push.server import GatewayThread
 from praison_push.sync import PushClient, SyncExecution
 
-from .helpers import WAIT, ThreadRecorder, wait_until
-
-Connect = Callable[..., PushClient]
+from .helpers import WAIT, Connect, ThreadRecorder, wait_until
 
 WEATHER_ANSWER = "The weather in Paris is currently 18°C and partly cloudy."
-
-
-@pytest.fixture
-def connect(gateway: GatewayThread) -> Iterator[Connect]:
-    """Connected blocking clients of ``gateway``; all disconnected after the test."""
-    clients: list[PushClient] = []
-
-    def make(cls: type[PushClient] = PushClient, **options: Any) -> PushClient:
-        options.setdefault("request_timeout", WAIT)
-        options.setdefault("backoff", Backoff(initial=0.02, maximum=0.2))
-        client = cls(gateway.url, **options)
-        clients.append(client)
-        client.connect()
-        return client
-
-    yield make
-    for client in clients:
-        client.disconnect()
 
 
 def test_execute_streams_events_and_returns_the_answer(connect: Connect) -> None:

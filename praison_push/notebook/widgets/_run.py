@@ -118,7 +118,9 @@ class RunTracker:
         if self._started is None:
             self._started = when
         self._last_token = when
-        self.tokens += 1
+        # A fast agent's tokens come in chunks; ``count`` says how many (PROTOCOL.md §8).
+        count = data.get("count", 1)
+        self.tokens += count if isinstance(count, int) and count > 0 else 1
         self.text.append(token)
         if not self.meta["status"]:
             self.meta.update(status="running")

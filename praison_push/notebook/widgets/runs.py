@@ -72,33 +72,22 @@ class _RunWidget(StreamWidget):
         """Hook (lock held): apply one event to the parts."""
 
 
-class TokenStream(_RunWidget):
-    """The live text of a run, with a blinking cursor while it runs and a status line.
+class _TextRunWidget(_RunWidget):
+    """A run widget showing the run's text and status line (parts ``text`` and ``meta``)."""
 
-    The status line shows the agent, the status, the token count, tokens per
-    second and, once done, the latency. ``markdown=True`` renders **bold**,
-    ``code`` spans, fenced code blocks and paragraphs (with a small renderer
-    that escapes everything first: the text comes from the network).
-
-    Args:
-        execution: The run to follow (``None``: feed it with :meth:`handle`).
-        markdown: Render the text as (a safe subset of) Markdown.
-
-    Example::
-
-        run = client.execute("demo-weather", "Weather in Paris?")
-        TokenStream(run, markdown=True)
-    """
-
-    KIND = "token_stream"
     #: Render the text as Markdown (may be toggled while displayed).
     markdown = traitlets.Bool(False).tag(sync=True)
 
     def __init__(
-        self, execution: Any = None, *, markdown: bool = False, flusher: Flusher | None = None
+        self,
+        parts: dict[str, Part],
+        execution: Any = None,
+        *,
+        markdown: bool = False,
+        flusher: Flusher | None = None,
     ) -> None:
         self._run = RunTracker()
-        parts: dict[str, Part] = {"text": self._run.text, "meta": self._run.meta}
+        parts = {"text": self._run.text, "meta": self._run.meta, **parts}
         super().__init__(parts, execution, flusher=flusher, markdown=markdown)
 
     @property
@@ -121,6 +110,32 @@ class TokenStream(_RunWidget):
 
     def _before_flush(self) -> None:
         self._run.refresh()
+
+
+class TokenStream(_TextRunWidget):
+    """The live text of a run, with a blinking cursor while it runs and a status line.
+
+    The status line shows the agent, the status, the token count, tokens per
+    second and, once done, the latency. ``markdown=True`` renders **bold**,
+    ``code`` spans, fenced code blocks and paragraphs (with a small renderer
+    that escapes everything first: the text comes from the network).
+
+    Args:
+        execution: The run to follow (``None``: feed it with :meth:`handle`).
+        markdown: Render the text as (a safe subset of) Markdown.
+
+    Example::
+
+        run = client.execute("demo-weather", "Weather in Paris?")
+        TokenStream(run, markdown=True)
+    """
+
+    KIND = "token_stream"
+
+    def __init__(
+        self, execution: Any = None, *, markdown: bool = False, flusher: Flusher | None = None
+    ) -> None:
+        super().__init__({}, execution, markdown=markdown, flusher=flusher)
 
     def _describe(self) -> str:
         return f"[{self._run.summary()}]\n{self._run.text.value}"
@@ -153,7 +168,7 @@ class ToolCalls(_RunWidget):
         return "\n".join(lines) if lines else "(no tool calls)"
 
 
-class ExecutionView(_RunWidget):
+class ExecutionView(_TextRunWidget):
     """One run at a glance: status line, live text, tool calls, usage and latency.
 
     One widget model (one comm, one delta stream) carrying what
@@ -165,32 +180,12 @@ class ExecutionView(_RunWidget):
     """
 
     KIND = "execution_view"
-    #: Render the text as Markdown (may be toggled while displayed).
-    markdown = traitlets.Bool(False).tag(sync=True)
 
     def __init__(
         self, execution: Any = None, *, markdown: bool = False, flusher: Flusher | None = None
     ) -> None:
-        self._run = RunTracker()
         self._tools = ToolTracker()
-        parts: dict[str, Part] = {
-            "text": self._run.text,
-            "meta": self._run.meta,
-            "calls": self._tools.rows,
-        }
-        super().__init__(parts, execution, flusher=flusher, markdown=markdown)
-
-    @property
-    def text(self) -> str:
-        """The text so far."""
-        with self._lock:
-            return self._run.text.value
-
-    @property
-    def status(self) -> str:
-        """``""`` before the run is heard of, then the run's status."""
-        with self._lock:
-            return str(self._run.meta["status"])
+        super().__init__({"calls": self._tools.rows}, execution, markdown=markdown, flusher=flusher)
 
     @property
     def calls(self) -> list[dict[str, Any]]:
@@ -198,15 +193,9 @@ class ExecutionView(_RunWidget):
         with self._lock:
             return self._tools.rows.rows
 
-    def _describe_run(self, execution: Any) -> None:
-        self._run.describe(execution)
-
     def _apply(self, kind: str, data: Any, when: float) -> None:
-        self._run.handle(kind, data, when)
+        super()._apply(kind, data, when)
         self._tools.handle(kind, data, when)
-
-    def _before_flush(self) -> None:
-        self._run.refresh()
 
     def _describe(self) -> str:
         lines = [f"[{self._run.summary()}]", *self._tools.lines()]

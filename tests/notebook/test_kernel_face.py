@@ -1,0 +1,88 @@
+"""The blocking face inside a real Jupyter kernel: cells, interrupts, nest-asyncio.
+
+praison_push never applies nest-asyncio; these tests show it does not need it
+and survives a kernel where the user applied it.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Iterator
+
+import pytest
+from conftest import timeout
+
+from .kernel_support import Kernel, start_kernel
+
+SETUP = (
+    "from praison_push import start_gateway\n"
+    "gw = start_gateway()\n"
+    "client = gw.client(client_id='cell')\n"
+)
+
+
+@pytest.fixture
+def kernel() -> Iterator[Kernel]:
+    with start_kernel() as started:
+        yield started
+
+
+def printed(kernel: Kernel, code: str) -> str:
+    return "".join(m["content"]["text"] for m in kernel.run(code) if m["msg_type"] == "stream")
+
+
+def test_the_blocking_face_works_in_a_cell_and_a_kernel_interrupt_returns_control(
+    kernel: Kernel,
+) -> None:
+    kernel.run(SETUP)
+    assert printed(kernel, "print(client.execute('echo', 'hi there').result(timeout=10))") == (
+        "hi there\n"
+    )
+    # A cell blocked in a long wait: interrupting the kernel must end it promptly.
+    msg_id = kernel.client.execute("print('waiting', flush=True)\nclient.wait_for('never', 300)")
+    waiting = False
+    error = None
+    deadline = time.monotonic() + timeout(30)
+    while time.monotonic() < deadline:
+        try:
+            msg = kernel.client.get_iopub_msg(timeout=0.1)
+        except queue.Empty:
+            continue
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream" and "waiting" in msg["content"]["text"] and not waiting:
+            waiting = True
+            interrupted_at = time.monotonic()
+            kernel.manager.interrupt_kernel()
+        if msg["msg_type"] == "error":
+            error = msg["content"]
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    assert waiting, "the cell never started waiting"
+    assert error is not None and error["ename"] == "KeyboardInterrupt"
+    assert time.monotonic() - interrupted_at < timeout(10)
+    # The client is still usable afterwards.
+    assert printed(kernel, "print(client.publish('after', 1).event_id != '')") == "True\n"
+
+
+def test_it_works_where_the_user_applied_nest_asyncio(kernel: Kernel) -> None:
+    kernel.run("import nest_asyncio\nnest_asyncio.apply()\n" + SETUP)
+    out = printed(
+        kernel,
+        "run = client.execute('demo-weather', 'Weather in Paris?')\n"
+        "print(run.result(timeout=20))\n"
+        "print(client.publish('x', {'n': 1}).delivered)\n",
+    )
+    assert out == "The weather in Paris is currently 18°C and partly cloudy.\n0\n"
+    # The async face on the kernel's own (patched) loop, with top-level await.
+    out = printed(
+        kernel,
+        "from praison_push import PushClient\n"
+        "async_client = PushClient(gw.url, auth_token=gw.token)\n"
+        "await async_client.connect()\n"
+        "receipt = await async_client.publish('x', {'n': 2})\n"
+        "print(receipt.channel)\n"
+        "await async_client.disconnect()\n",
+    )
+    assert out == "x\n"
