@@ -7,6 +7,7 @@ non-zero exit when the gateway is unreachable or refuses them.
 
 from __future__ import annotations
 
+import abc
 import argparse
 import contextlib
 import ipaddress
@@ -148,11 +149,12 @@ def _cancel_quietly(execution: SyncExecution) -> None:
         execution.cancel()
 
 
-class _EventPrinter:
+class _EventPrinter(abc.ABC):
+    @abc.abstractmethod
     def show(self, event: ExecutionEvent) -> None:
-        raise NotImplementedError
+        """Print one run event."""
 
-    def finish(self) -> None:
+    def finish(self) -> None:  # noqa: B027 - most printers have nothing to end
         """End the output cleanly (also after Ctrl-C)."""
 
 

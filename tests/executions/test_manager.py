@@ -260,7 +260,7 @@ async def test_cancel(setup: Setup) -> None:
     async def slow(text: str, ctx: AgentContext) -> AsyncIterator[AgentEvent]:
         yield "first "
         started.set()
-        await asyncio.sleep(30)
+        await asyncio.Event().wait()  # until cancelled
         yield "never"
 
     registry.register("slow", slow)
@@ -306,7 +306,7 @@ async def test_close_cancels_running_runs(setup: Setup) -> None:
 
     async def forever(text: str) -> AsyncIterator[AgentEvent]:
         started.set()
-        await asyncio.sleep(30)
+        await asyncio.Event().wait()  # until cancelled
         yield "never"
 
     registry.register("forever", forever)
