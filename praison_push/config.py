@@ -41,7 +41,8 @@ class _Config(BaseModel):
 class RedisConfig(_Config):
     """Redis connection for scale-out (seed: ``RedisConfig``)."""
 
-    url: str | None = None
+    #: May carry a password (``redis://:secret@host``), so it stays out of reprs.
+    url: str | None = Field(None, repr=False)
     host: str = "localhost"
     port: int = Field(6379, ge=1, le=65535)
     db: int = Field(0, ge=0)
@@ -146,6 +147,7 @@ class LimitsConfig(_Config):
     max_connections_per_org: int = Field(100, ge=1)
     max_subscriptions_per_connection: int = Field(1_000, ge=1)
     max_channels: int = Field(100_000, ge=1)
+    max_runs_per_connection: int = Field(16, ge=1)
     auth_timeout: float = Field(5.0, gt=0)
     idle_timeout: float = Field(300.0, gt=0)
     send_queue_max_frames: int = Field(4_096, ge=1)

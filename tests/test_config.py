@@ -250,3 +250,10 @@ def test_secrets_never_appear_in_repr_or_str(secret: str) -> None:
         assert secret not in text
     assert secret not in config.model_dump_json()
     assert "**********" in repr(config.auth)
+
+
+def test_redis_url_with_a_password_stays_out_of_reprs() -> None:
+    from praison_push.config import GatewayConfig, PushConfig, RedisConfig
+
+    config = GatewayConfig(push=PushConfig(redis=RedisConfig(url="redis://:hunter2@db:6379/0")))
+    assert "hunter2" not in repr(config) and "hunter2" not in str(config)

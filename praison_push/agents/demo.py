@@ -15,6 +15,8 @@ __all__ = ["DEMO_AGENTS", "demo_long", "demo_weather", "echo", "register_demo_ag
 
 #: Pause between demo tokens, so a person sees the stream move.
 TOKEN_DELAY = 0.01
+#: The longest demo-long run: demo agents are on by default, so anyone may start one.
+MAX_DEMO_TOKENS = 100_000
 
 _WEATHER = {
     "paris": (18, "partly cloudy"),
@@ -73,8 +75,8 @@ def _long_params(text: str) -> tuple[int, float]:
 async def demo_long(text: str, ctx: AgentContext) -> AsyncIterator[AgentEvent]:
     """Streams N tokens at a steady rate (``"N@RATE"``), for load and widget tests."""
     count, rate = _long_params(text)
-    if count < 0 or count > 10_000_000 or rate <= 0:
-        raise ValueError("demo-long needs 0 <= tokens <= 10,000,000 and rate > 0")
+    if count < 0 or count > MAX_DEMO_TOKENS or rate <= 0:
+        raise ValueError(f"demo-long needs 0 <= tokens <= {MAX_DEMO_TOKENS:,} and rate > 0")
     loop = asyncio.get_running_loop()
     start = loop.time()
     for index in range(count):

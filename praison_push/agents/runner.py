@@ -48,12 +48,14 @@ def _wants_context(fn: Callable[..., Any]) -> bool:
         parameters = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return False
-    positional = [
+    # A second positional parameter *without a default* is the context slot;
+    # ``def agent(prompt, model="gpt-4o")`` must not receive the context as ``model``.
+    required = [
         p
         for p in parameters
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
-    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in positional)
+    return len(required) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
 
 
 async def iterate_agent(spec: AgentSpec, text: str, ctx: AgentContext) -> AsyncIterator[AgentEvent]:

@@ -1,52 +1,123 @@
 """In-process backends: the default, for a single gateway (and notebooks).
 
-History lives in a bounded deque per channel; the epoch is random per store,
-so a restarted gateway tells reconnecting clients their positions are gone
-(``recovered: false``) instead of silently replaying from a new offset 1.
+History lives in a bounded deque per channel. Like the Redis store, each
+channel has its own epoch, made when the channel's state is created; state is
+dropped lazily once a channel goes quiet, and a channel created again gets a
+new epoch, so ``(epoch, offset)`` never names two different messages. A
+restarted gateway therefore tells reconnecting clients their positions are
+gone (``recovered: false``) instead of silently replaying from a new offset 1.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import HistoryConfig
 from .base import HistoryRead, HistoryStore, PublicationHandler
+from .redis import MIN_META_TTL
 
 __all__ = ["MemoryBroker", "MemoryHistoryStore"]
 
+#: At most this many channels are moved along per stage on each append/read, so
+#: the clean-up is amortised over the calls (each write makes at most two steps).
+_SWEEP_BATCH = 8
 
-@dataclass
+
+@dataclass(slots=True)
 class _ChannelHistory:
+    epoch: str
     entries: deque[tuple[float, dict[str, Any]]]
     last_offset: int = 0
+    last_write: float = 0.0
 
 
 class MemoryHistoryStore:
     """Bounded per-channel history in memory (see :class:`HistoryStore`).
 
+    Each channel gets an epoch when its state is created: the store's current
+    epoch (:attr:`epoch`, random per store). Entries older than ``ttl`` are
+    dropped on append and read. A channel not written for ``ttl`` has its
+    entries freed (its epoch and offset counter stay, so offsets keep counting
+    while it is in use); one not written for ``meta_ttl`` is forgotten
+    entirely. Both happen lazily: every append and read moves a few of the
+    least recently written channels along (channels are kept in order of last
+    write), so memory is bounded by what was written within ``meta_ttl`` with
+    no background task.
+
+    When a channel is forgotten and its epoch is still the store's current
+    one, the store takes a new current epoch, so a channel created again never
+    reuses an old ``(epoch, offset)``: old positions read ``recovered: false``.
+
+    A channel never written (or forgotten) reads as offset 0 in the store's
+    current epoch, without creating state; ``since=(0, epoch)`` of that epoch is
+    complete, any other position is a gap. Such a position can turn into a gap
+    later when the current epoch moves on (never a silent one).
+
     Args:
         config: Size (per channel) and TTL of the history.
         clock: Time source, injectable for tests.
+        meta_ttl: How long a channel's epoch and offset survive its last write
+            (default: the history TTL, but at least a day, as in Redis).
     """
 
-    def __init__(self, config: HistoryConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: HistoryConfig,
+        clock: Callable[[], float] = time.time,
+        *,
+        meta_ttl: float | None = None,
+    ) -> None:
         self._size = config.size
         self._ttl = config.ttl
+        meta = max(config.ttl, MIN_META_TTL) if meta_ttl is None else meta_ttl
+        self._meta_ttl = max(self._ttl, meta)
         self._clock = clock
-        self._channels: dict[str, _ChannelHistory] = {}
+        # Channels that may hold entries, and channels whose entries were freed;
+        # each in order of last write (least recent first).
+        self._live: OrderedDict[str, _ChannelHistory] = OrderedDict()
+        self._idle: OrderedDict[str, _ChannelHistory] = OrderedDict()
         self.epoch = secrets.token_hex(4)
 
-    def _history(self, channel: str) -> _ChannelHistory:
-        history = self._channels.get(channel)
-        if history is None:
-            history = _ChannelHistory(deque(maxlen=self._size or None))
-            self._channels[channel] = history
-        return history
+    @property
+    def channel_count(self) -> int:
+        """Channels whose state is held now (for tests and metrics)."""
+        return len(self._live) + len(self._idle)
+
+    def _get(self, channel: str) -> _ChannelHistory | None:
+        history = self._live.get(channel)
+        return self._idle.get(channel) if history is None else history
+
+    def _retire(self, epoch: str) -> None:
+        """A channel in ``epoch`` lost its state: never hand that epoch out again."""
+        if epoch == self.epoch:
+            self.epoch = secrets.token_hex(4)
+
+    def _sweep(self, now: float) -> None:
+        """Free the entries of a few quiet channels and forget a few stale ones."""
+        horizon = now - self._ttl
+        for _ in range(_SWEEP_BATCH):
+            if not self._live:
+                break
+            channel, history = next(iter(self._live.items()))
+            if history.last_write >= horizon:
+                break
+            del self._live[channel]
+            history.entries.clear()  # all of them are older than ttl
+            self._idle[channel] = history
+        forget = now - self._meta_ttl
+        for _ in range(_SWEEP_BATCH):
+            if not self._idle:
+                break
+            channel, history = next(iter(self._idle.items()))
+            if history.last_write >= forget:
+                break
+            del self._idle[channel]
+            self._retire(history.epoch)
 
     def _expire(self, history: _ChannelHistory, now: float) -> None:
         entries = history.entries
@@ -55,13 +126,24 @@ class MemoryHistoryStore:
             entries.popleft()
 
     async def append(self, channel: str, frame: dict[str, Any]) -> tuple[int, str]:
-        history = self._history(channel)
+        now = self._clock()
+        self._sweep(now)
+        history = self._live.get(channel)
+        if history is not None:
+            self._live.move_to_end(channel)
+            self._expire(history, now)
+        else:
+            history = self._idle.pop(channel, None)
+            if history is None:
+                history = _ChannelHistory(self.epoch, deque(maxlen=self._size or None))
+            self._live[channel] = history
         history.last_offset += 1
+        history.last_write = now
         frame["offset"] = history.last_offset
-        frame["epoch"] = self.epoch
+        frame["epoch"] = history.epoch
         if self._size:
-            history.entries.append((self._clock(), frame))
-        return history.last_offset, self.epoch
+            history.entries.append((now, frame))
+        return history.last_offset, history.epoch
 
     async def read(
         self,
@@ -70,30 +152,36 @@ class MemoryHistoryStore:
         since: tuple[int, str] | None = None,
         limit: int | None = None,
     ) -> HistoryRead:
-        history = self._channels.get(channel)
+        now = self._clock()
+        self._sweep(now)
+        history = self._get(channel)
         if history is None:
-            # Nothing was ever published here (in this epoch): any position in
-            # another epoch is a gap; offset 0 of this epoch is complete.
+            # Nothing is held for this channel: offset 0 of the current epoch
+            # is complete (a forgotten channel's epoch is never current), any
+            # other position is a gap.
             recovered = since is None or (since[1] == self.epoch and since[0] == 0)
             return HistoryRead([], 0, self.epoch, recovered)
-        self._expire(history, self._clock())
+        epoch = history.epoch
+        self._expire(history, now)
         frames = [frame for _, frame in history.entries]
         if since is None:
             if limit is not None:
                 frames = frames[-limit:] if limit else []
-            return HistoryRead(frames, history.last_offset, self.epoch, True)
-        offset, epoch = since
-        if epoch != self.epoch or offset > history.last_offset:
-            return HistoryRead([], history.last_offset, self.epoch, False)
+            return HistoryRead(frames, history.last_offset, epoch, True)
+        offset, since_epoch = since
+        if since_epoch != epoch or offset > history.last_offset:
+            return HistoryRead([], history.last_offset, epoch, False)
         oldest = frames[0]["offset"] if frames else history.last_offset + 1
         recovered = offset + 1 >= oldest
         missed = [frame for frame in frames if frame["offset"] > offset]
         if limit is not None:
             missed = missed[:limit]
-        return HistoryRead(missed, history.last_offset, self.epoch, recovered)
+        return HistoryRead(missed, history.last_offset, epoch, recovered)
 
     async def close(self) -> None:
-        self._channels.clear()
+        self._live.clear()
+        self._idle.clear()
+        self.epoch = secrets.token_hex(4)  # positions given before are gone
 
 
 class MemoryBroker:

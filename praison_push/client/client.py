@@ -230,6 +230,15 @@ class AsyncPushClient:
         return frozenset(self._subscriptions)
 
     @property
+    def closed(self) -> bool:
+        """Whether the client closed for good: ``disconnect()``, a terminal close, a failed connect.
+
+        ``False`` before the first ``connect()`` and while reconnecting;
+        ``connect()`` may be called again after it turned ``True``.
+        """
+        return self._state is _State.CLOSED
+
+    @property
     def close_code(self) -> int | None:
         """Why the client last closed for good (``None`` before that, or after a drop)."""
         return self._close_code
@@ -357,6 +366,9 @@ class AsyncPushClient:
         self._run_channels.discard(channel)
         if channel in self._subscriptions:
             return
+        # A fresh subscription starts at the live edge: a position kept from an
+        # earlier one would replay what was published while not subscribed.
+        self._tracker.forget(channel)
         try:
             await self._request({"type": "channel.subscribe", "channel": channel})
         except BaseException:
@@ -366,12 +378,20 @@ class AsyncPushClient:
         self._subscriptions.add(channel)
 
     async def unsubscribe(self, channel: str) -> None:
-        """Stop receiving ``channel``: forget its callbacks and end its ``messages()`` streams."""
+        """Stop receiving ``channel``: forget its callbacks and end its ``messages()`` streams.
+
+        Pending :meth:`wait_for` calls on ``channel`` fail with :class:`PushError`.
+        """
         check_channel(channel)
         self._subscriptions.discard(channel)
         self._run_channels.discard(channel)
         self._dispatcher.clear_callbacks(channel)
         self._tracker.forget(channel)
+        for waiter in self._waiters.pop(channel, []):
+            if not waiter.done():
+                waiter.set_exception(
+                    PushError(f"unsubscribed from {channel!r} while wait_for() waited on it")
+                )
         for stream in [s for s in self._streams if s.channel == channel]:
             self._detach_stream(stream)
             stream.end()
@@ -456,6 +476,8 @@ class AsyncPushClient:
 
         Raises:
             TimeoutError: (``asyncio.TimeoutError``) nothing arrived within ``timeout``.
+            PushError: ``unsubscribe(channel)`` was called meanwhile.
+            ConnectionClosedError: The client closed for good meanwhile.
         """
         check_channel(channel)
         check_timeout(timeout, "timeout", allow_none=True)
@@ -888,18 +910,19 @@ class AsyncPushClient:
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_exception(ConnectionClosedError(code, reason))
-        for stream in self._streams:
-            stream.end()
+        # Streams end once the dispatcher drained what was queued for them.
+        streams = tuple(self._streams)
         self._streams.clear()
         for execution in self._executions.values():
             execution._fail(ConnectionClosedError(code, reason))
         self._executions.clear()
         self._run_channels.clear()
         self._subscriptions.clear()
-        self._dispatcher.clear_callbacks()
+        self._tracker = ReceiveTracker()  # a later connect() starts from the live edge
         self._unacked.clear()
         self._status = None
-        self._dispatcher.stop()
+        # The draining dispatcher keeps this session's channel callbacks.
+        self._dispatcher.stop(lambda: _end_streams(streams))
         self._finished.set()
 
     async def _restore(self, generation: int) -> None:
@@ -1054,6 +1077,11 @@ class AsyncPushClient:
     def _detach_stream(self, stream: MessageStream) -> None:
         self._streams.discard(stream)
         self._dispatcher.remove_callback(stream.channel, stream.push)
+
+
+def _end_streams(streams: tuple[MessageStream, ...]) -> None:
+    for stream in streams:
+        stream.end()
 
 
 async def _first_frame(transport: PushTransportProtocol) -> dict[str, Any]:

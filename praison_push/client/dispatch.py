@@ -124,14 +124,23 @@ class Dispatcher:
             return
         self._queue = queue = asyncio.Queue[_Item]()
         self._task = asyncio.get_running_loop().create_task(
-            self._run(queue), name="praison-push-dispatch"
+            self._run(queue, self._callbacks), name="praison-push-dispatch"
         )
 
-    def stop(self) -> None:
-        """Let the dispatcher finish what is queued, then end; later posts are dropped."""
+    def stop(self, on_drained: Callable[[], None] | None = None) -> None:
+        """Let the dispatcher finish what is queued, then end; later posts are dropped.
+
+        The draining dispatcher keeps the channel callbacks it had, so what is
+        queued still reaches them; the next session starts with none.
+        ``on_drained`` is called once the queue is drained (or the dispatcher
+        is cancelled) — at once when no dispatcher runs.
+        """
+        self._callbacks = {}
         if self._queue is not None:
-            self._queue.put_nowait((_STOP, None, None))
+            self._queue.put_nowait((_STOP, on_drained, None))
             self._queue = None
+        elif on_drained is not None:
+            _call_quietly(on_drained)
 
     async def wait_stopped(self, timeout: float | None) -> None:
         """Wait for the dispatcher to end; cancel it if it takes longer than ``timeout``."""
@@ -159,15 +168,29 @@ class Dispatcher:
         if self._queue is not None:
             self._queue.put_nowait((_ACK, event_id, None))
 
-    async def _run(self, queue: asyncio.Queue[_Item]) -> None:
+    async def _run(self, queue: asyncio.Queue[_Item], callbacks: dict[str, list[Handler]]) -> None:
+        try:
+            await self._serve(queue, callbacks)
+        finally:
+            # Cancelled before reaching the stop marker: still run what it asked for.
+            while not queue.empty():
+                kind, first, _ = queue.get_nowait()
+                if kind == _STOP and first is not None:
+                    _call_quietly(first)
+
+    async def _serve(
+        self, queue: asyncio.Queue[_Item], callbacks: dict[str, list[Handler]]
+    ) -> None:
         since_flush = 0
         while True:
             kind, first, second = await queue.get()
             if kind == _STOP:
+                if first is not None:
+                    _call_quietly(first)
                 await self._flush()
                 return
             if kind == _MESSAGE:
-                await self._deliver(first)
+                await self._deliver(first, callbacks)
                 if first.event_id:
                     self._on_delivered(first.event_id)
             elif kind == _ACK:
@@ -180,8 +203,8 @@ class Dispatcher:
                 since_flush = 0
                 await self._flush()
 
-    async def _deliver(self, message: ChannelMessage) -> None:
-        callbacks = self._callbacks.get(message.channel)
+    async def _deliver(self, message: ChannelMessage, registry: dict[str, list[Handler]]) -> None:
+        callbacks = registry.get(message.channel)
         if callbacks:
             for callback in tuple(callbacks):
                 await _call(callback, message, message.channel)
@@ -205,6 +228,13 @@ async def _call(handler: Handler, argument: Any, what: str) -> None:
             await result
     except Exception:
         logger.exception("handler %s for %r raised", _name(handler), what)
+
+
+def _call_quietly(function: Callable[[], None]) -> None:
+    try:
+        function()
+    except Exception:
+        logger.exception("dispatcher stop callback %r raised", function)
 
 
 def _name(handler: Handler) -> str:

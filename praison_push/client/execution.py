@@ -289,11 +289,13 @@ class Execution:
         )
 
     async def cancel(self) -> bool:
-        """Ask the gateway to cancel the run; ``True`` once it has ended as cancelled.
+        """Ask the gateway to cancel the run; ``True`` when the gateway accepted the cancel.
 
-        Waits (at most the client's ``request_timeout``) for the run's terminal
-        event, so :attr:`status` is final on return. ``False`` when the run had
-        already ended, or ended before the cancel reached it.
+        Then waits (at most the client's ``request_timeout``) for the run's
+        terminal event, so :attr:`status` is usually final on return — but when
+        that event is late it may still read ``"running"``: await
+        :meth:`result` (or check :attr:`done`) to be sure. ``False`` when the
+        run had already ended, or ended before the cancel reached it.
         """
         if self.done:
             return False

@@ -3,7 +3,7 @@
 The fan-out is the gateway's hot path. A publication is encoded to text once
 (per dialect, when more dialects subscribe) and the same string object is
 appended to each subscriber's outbox; nothing on this path awaits, so a publish
-costs one ``deque.append`` per subscriber (DESIGN.md, Fan-out).
+costs one ``list.append`` per subscriber (DESIGN.md, Fan-out).
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class Channel:
     name: str
     created_at: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Made by ``channel.create``: kept while empty (others go with their last subscriber).
+    explicit: bool = False
     subscribers: dict[Session, Filters | None] = field(default_factory=dict)
     members: Counter[str] = field(default_factory=Counter)
 
@@ -113,6 +115,17 @@ class ChannelRegistry:
         elif metadata:
             channel.metadata.update(metadata)
         return channel
+
+    def discard_if_unused(self, channel: Channel) -> None:
+        """Forget a channel nobody listens to, unless it was created explicitly.
+
+        Channels made by a subscribe or a publish would otherwise pile up with
+        every name a client ever used (``max_channels`` counts them); their
+        history lives on in the history store.
+        """
+        unused = not channel.subscribers and not channel.explicit
+        if unused and self._channels.get(channel.name) is channel:
+            del self._channels[channel.name]
 
     def names(self) -> list[str]:
         return sorted(self._channels)

@@ -21,7 +21,7 @@ from typing import Any
 from ..agents import AgentContext, AgentRegistry, ToolCall, ToolResult, Usage, iterate_agent
 from ..protocol import ErrorCode, FrameError
 from .scopes import scoped_name
-from .session import Principal
+from .session import ANONYMOUS, Principal
 
 __all__ = ["EXECUTIONS_FEED", "Execution", "ExecutionManager", "execution_channel"]
 
@@ -35,7 +35,7 @@ MAX_SESSIONS = 10_000
 MAX_SESSION_TURNS = 100
 
 #: ``(channel, data, display_channel) -> receipt`` — the hub's publish.
-Publish = Callable[[str, dict[str, Any], str | None], Awaitable[Any]]
+Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 
 def execution_channel(execution_id: str) -> str:
@@ -56,6 +56,8 @@ class Execution:
     context: AgentContext
     started: float
     status: str = "running"
+    #: Whether the run's task has started (see :meth:`ExecutionManager.cancel`).
+    begun: bool = False
     tokens: int = 0
     chunks: int = 0
     output: list[str] = field(default_factory=list)
@@ -110,10 +112,18 @@ class ExecutionManager:
         self._finished: list[str] = []
         # Conversation turns per session, least recently used first; bounded so
         # clients inventing session ids cannot grow it without limit.
-        self._sessions: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._sessions: OrderedDict[_ConversationKey, list[dict[str, Any]]] = OrderedDict()
 
     def __len__(self) -> int:
         return sum(1 for run in self.runs.values() if run.status == "running")
+
+    def running_for(self, client_id: str) -> int:
+        """How many runs requested by ``client_id`` are still running."""
+        return sum(
+            1
+            for run in self.runs.values()
+            if run.status == "running" and run.client_id == client_id
+        )
 
     def prepare(
         self,
@@ -151,7 +161,8 @@ class ExecutionManager:
                 details={"max_length": MAX_INPUT_CHARS},
             )
         execution_id = f"exec_{secrets.token_hex(8)}"
-        history = self._sessions.get(session_id, []) if session_id else []
+        key = _conversation(principal, session_id)
+        history = self._sessions.get(key, []) if key else []
         context = AgentContext(
             execution_id,
             agent_id,
@@ -179,15 +190,22 @@ class ExecutionManager:
             self._run(run), name=f"praison-push-{run.execution_id}"
         )
 
-    def cancel(self, execution_id: str, principal: Principal) -> bool:
-        """Cancel a running run; ``False`` when it is unknown, finished or not visible."""
+    def cancel(self, execution_id: str, principal: Principal, client_id: str | None = None) -> bool:
+        """Cancel a running run; ``False`` when it is unknown, finished or not the caller's.
+
+        Only its requester may cancel a run: the same identity, and — for
+        anonymous callers, who share one identity — the same ``client_id``.
+        Run ids are visible on the feed, so knowing one proves nothing.
+        """
         run = self.runs.get(execution_id)
-        if run is None or run.status != "running":
+        if run is None or run.status != "running" or run.principal != principal:
             return False
-        if run.principal.org_id is not None and run.principal.org_id != principal.org_id:
+        if principal.anonymous and run.client_id is not None and run.client_id != client_id:
             return False
         run.context.cancel()
-        if run.task is not None:
+        # A task cancelled before its first step would never run its handlers (no
+        # terminal event, status stuck at "running"); it sees the flag instead.
+        if run.task is not None and run.begun:
             run.task.cancel()
         return True
 
@@ -204,13 +222,16 @@ class ExecutionManager:
         if run.principal.user_id is not None:
             data["user_id"] = run.principal.user_id
         data.update(fields)
-        await self._publish(run.channel, data, None)
-        await self._publish(run.feed, data, EXECUTIONS_FEED)
+        await self._publish(run.channel, data)
+        await self._publish(run.feed, data)
 
     async def _run(self, run: Execution) -> None:
         spec = self.registry.get(run.agent_id)
+        run.begun = True
         try:
             await self._emit(run, "execution_start", {"status": "running"})
+            if run.context.cancelled:  # cancelled before it began
+                raise asyncio.CancelledError
             if spec is None:  # unregistered between prepare and start
                 raise LookupError(f"agent {run.agent_id!r} was removed")
             async for item in iterate_agent(spec, run.input, run.context):
@@ -333,24 +354,45 @@ class ExecutionManager:
             await self._flush_tokens(run)
 
     def _remember_turn(self, run: Execution, output: str) -> None:
-        if run.session_id is None:
+        key = _conversation(run.principal, run.session_id)
+        if key is None:
             return
-        turns = self._sessions.setdefault(run.session_id, [])
-        self._sessions.move_to_end(run.session_id)
+        turns = self._sessions.setdefault(key, [])
+        self._sessions.move_to_end(key)
         turns.append({"role": "user", "content": run.input})
         turns.append({"role": "assistant", "content": output})
         del turns[:-MAX_SESSION_TURNS]
         while len(self._sessions) > MAX_SESSIONS:
             self._sessions.popitem(last=False)
 
-    def session_history(self, session_id: str) -> list[dict[str, Any]]:
-        """The turns kept for ``session_id`` (at most the last 100)."""
-        return list(self._sessions.get(session_id, []))
+    def session_history(
+        self, session_id: str, principal: Principal = ANONYMOUS
+    ) -> list[dict[str, Any]]:
+        """The turns kept for ``session_id`` of this caller (at most the last 100)."""
+        key = _conversation(principal, session_id)
+        return list(self._sessions.get(key, [])) if key else []
 
     def _retire(self, run: Execution) -> None:
         self._finished.append(run.execution_id)
         while len(self._finished) > self._keep_finished:
             self.runs.pop(self._finished.pop(0), None)
+
+
+_ConversationKey = tuple[str | None, str, str]
+
+
+def _conversation(principal: Principal, session_id: str | None) -> _ConversationKey | None:
+    """Whose conversation ``session_id`` is: a session id alone would let anyone
+    who guesses it read another user's turns (they reach the agent as history).
+
+    Identified users (a ``TokenGrant`` with ``user_id``/``org_id``) each have
+    their own sessions. Anonymous callers share one trust domain (an open
+    gateway or one shared token), so they share sessions by id — which is what
+    lets a reconnecting agent-chat client continue ``/ws/{session_id}``.
+    """
+    if not session_id:
+        return None
+    return (principal.org_id, principal.user_id or "", session_id)
 
 
 class _ToolFailed(Exception):

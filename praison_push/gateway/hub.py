@@ -1,6 +1,6 @@
 """The hub: sessions, channels, presence and publications, with no web framework.
 
-Transports (WebSocket, long-poll, SSE) are thin adapters around it: they
+Transports (WebSocket and SSE today) are thin adapters around it: they
 authenticate with :meth:`Hub.authenticate`, open a :class:`Session` with
 :meth:`Hub.connect`, feed each received text frame to :meth:`Hub.receive`,
 drain the session's outbox into their socket, and call :meth:`Hub.disconnect`
@@ -33,13 +33,14 @@ from ..protocol.dialects import (
     from_envelope,
 )
 from .auth import Authenticator
-from .channels import Channel, ChannelRegistry
+from .channels import Channel, ChannelRegistry, matches_filters
 from .dedup import DedupWindow
+from .encoding import SSE_EXECUTION
 from .executions import EXECUTIONS_FEED, Execution, ExecutionManager, execution_channel
 from .ids import IdFactory
 from .limits import ConnectionLimiter
 from .presence import Presence
-from .scopes import display_name, resolve_channel, scoped_name
+from .scopes import display_name, resolve_channel, scoped_name, visible_names
 from .session import Principal, Session
 
 __all__ = ["Hub"]
@@ -48,6 +49,23 @@ logger = logging.getLogger("praison_push.gateway")
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 _Handler = Callable[[Session, Any], Awaitable[None]]
+
+
+_RUN_ENDS = frozenset({"execution_complete", "execution_error"})
+
+
+def _run_channel(feed_name: str, frame: dict[str, Any]) -> str:
+    """The internal run channel of a run event published on feed ``feed_name``."""
+    org = feed_name.partition("#")[2] or None
+    data = frame.get("data")
+    execution_id = data.get("execution_id") if isinstance(data, dict) else None
+    return scoped_name(execution_channel(str(execution_id)), org)
+
+
+def _ends_run(frame: dict[str, Any]) -> bool:
+    """Whether ``frame`` is a run's last event."""
+    data = frame.get("data")
+    return isinstance(data, dict) and data.get("event") in _RUN_ENDS
 
 
 class Hub:
@@ -230,8 +248,11 @@ class Hub:
             return
         for name in list(session.subscriptions):
             channel = self.channels.get(name)
-            if channel is not None and self.channels.unsubscribe(channel, session):
+            if channel is None:
+                continue
+            if self.channels.unsubscribe(channel, session):
                 self._presence.announce(channel, "presence_leave", session)
+            self.channels.discard_if_unused(channel)
         self._limiter.release(session.peer, session.principal)
         if session.close_code is None:
             session.close(CloseCode.NORMAL)
@@ -355,6 +376,7 @@ class Hub:
         self._require_push()
         self._forbid_reserved(frame.channel)
         channel = self._channel_for(self._resolve(frame.channel, session), create=True)
+        channel.explicit = True
         if frame.metadata:
             channel.metadata.update(frame.metadata)
         self._reply(
@@ -387,7 +409,11 @@ class Hub:
         read_limit = None if since or whole_run else 0
         read, held = await self._read_joining(name, session, since, read_limit)
         if self.sessions.get(session.session_id) is not session:
+            self.channels.discard_if_unused(channel)
             return  # the connection closed while history was read
+        # The channel may have been dropped while the history was read (its last
+        # subscriber left): take the registry's current one.
+        channel = self.channels.create(name, self.clock())
         # No await from here on: the replay, the held and the live stream join.
         joined = self.channels.subscribe(channel, session, filters)
         reply: dict[str, Any] = {
@@ -402,10 +428,14 @@ class Hub:
             reply["filters"] = frame.filters
         self._reply(session, frame, reply)
         for message in read.messages:
-            session.send(message)
+            # The replay honours the subscription's filters, as live delivery does.
+            if filters is None or matches_filters(filters, message.get("data")):
+                session.send(message)
         if held:
             self._flush_held(channel, session, read, held)
-        if joined:
+        if read.messages and _ends_run(read.messages[-1]):
+            self._release_run(channel)  # a finished run: nothing more will come
+        elif joined:
             self._presence.announce(channel, "presence_join", session)
 
     async def _read_joining(
@@ -497,14 +527,22 @@ class Hub:
     async def _on_unsubscribe(self, session: Session, frame: f.ChannelUnsubscribeFrame) -> None:
         self._require_push()
         channel = self.channels.get(self._resolve(frame.channel, session))
-        if channel is not None and self.channels.unsubscribe(channel, session):
-            self._presence.announce(channel, "presence_leave", session)
+        if channel is not None:
+            if self.channels.unsubscribe(channel, session):
+                self._presence.announce(channel, "presence_leave", session)
+            self.channels.discard_if_unused(channel)
         reply = {"type": "channel.unsubscribed", "channel": frame.channel, "ok": True}
         self._reply(session, frame, reply)
 
     @staticmethod
     def _forbid_reserved(name: str) -> None:
-        if name.startswith("$") or name.startswith("executions:"):
+        """Channels only the gateway writes: ``$…``, run channels and the run feeds.
+
+        A client publishing on ``executions`` could forge run events that
+        agent-chat and envelope clients would show as an agent's answer.
+        """
+        base = name.partition("#")[0]
+        if name.startswith("$") or base == EXECUTIONS_FEED or name.startswith("executions:"):
             raise FrameError(
                 ErrorCode.FORBIDDEN,
                 f"channel {name!r} is reserved for the gateway",
@@ -516,18 +554,24 @@ class Hub:
         self._forbid_reserved(frame.channel)
         name = self._resolve(frame.channel, session)
         now = self.clock()
-        if frame.id is not None:
-            earlier = self._dedup.get(name, frame.id, now)
+        # De-duplication is per publishing client: another client reusing an id
+        # must not be able to suppress this one's publication.
+        dedup_key = None if frame.id is None else f"{session.client_id}\x00{frame.id}"
+        if dedup_key is not None:
+            earlier = self._dedup.get(name, dedup_key, now)
             if earlier is not None:
                 self._reply(session, frame, {**earlier, "delivered": 0, "duplicate": True})
                 return
-        self._channel_for(name, create=self.config.auto_create_channels)
+        if name not in self.channels and not self.config.auto_create_channels:
+            self._channel_for(name, create=False)  # raises unknown_channel
+        # Nobody may listen here (a channel is kept only while it has subscribers
+        # or was created explicitly); the publication still goes to history.
         echo_to = session if frame.echo else None
         receipt = await self.publish(
             name, frame.data, source=session.client_id, now=now, echo_to=echo_to
         )
-        if frame.id is not None:
-            self._dedup.remember(name, frame.id, receipt, now)
+        if dedup_key is not None:
+            self._dedup.remember(name, dedup_key, receipt, now)
         self._reply(session, frame, dict(receipt))
 
     async def publish(
@@ -567,7 +611,7 @@ class Hub:
             "offset": offset,
         }
 
-    async def _publish_event(self, channel: str, data: dict[str, Any], display: str | None) -> Any:
+    async def _publish_event(self, channel: str, data: dict[str, Any]) -> Any:
         """Publish one run event (the execution manager's publish)."""
         return await self.publish(channel, data)
 
@@ -578,7 +622,26 @@ class Hub:
         channel = self.channels.get(channel_name)
         if channel is None:
             return 0
-        return channel.fan_out(frame, frame.get("source"), self._skip_for(channel_name, frame))
+        skip = self._skip_for(channel_name, frame)
+        delivered = channel.fan_out(frame, frame.get("source"), skip)
+        if skip is not None and _ends_run(frame):
+            # The feed's copy of a run's last event comes after the run channel's
+            # own (one broker, publish order): now the run's watchers have it.
+            run = self.channels.get(_run_channel(channel_name, frame))
+            if run is not None:
+                self._release_run(run)
+        return delivered
+
+    def _release_run(self, channel: Channel) -> None:
+        """A run ended: its watchers got the last event, so let go of them and the channel.
+
+        Otherwise every run would stay a subscription of its requester (counted
+        by ``max_subscriptions_per_connection``) and a channel (``max_channels``)
+        forever. The run stays replayable from history.
+        """
+        for session in list(channel.subscribers):
+            self.channels.unsubscribe(channel, session)
+        self.channels.discard_if_unused(channel)
 
     @staticmethod
     def _skip_for(channel_name: str, frame: dict[str, Any]) -> Callable[[Session], bool] | None:
@@ -587,8 +650,7 @@ class Hub:
         if frame.get("channel") != EXECUTIONS_FEED or not isinstance(data, dict):
             return None
         # A requester already watches its run's own channel: no second copy.
-        org = channel_name.partition("#")[2] or None
-        run_channel = scoped_name(execution_channel(str(data.get("execution_id"))), org)
+        run_channel = _run_channel(channel_name, frame)
 
         def skip(session: Session) -> bool:
             return run_channel in session.subscriptions
@@ -598,6 +660,14 @@ class Hub:
     # --- agent runs ------------------------------------------------------------
 
     async def _on_execute(self, session: Session, frame: f.ExecuteFrame) -> None:
+        limit = self.config.limits.max_runs_per_connection
+        if self.executions.running_for(session.client_id) >= limit:
+            raise FrameError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"max_runs_per_connection={limit} runs are already running",
+                limit="max_runs_per_connection",
+                details={"max": limit},
+            )
         run = self.executions.prepare(
             frame.agent_id,
             frame.input,
@@ -620,13 +690,14 @@ class Hub:
         self.channels.subscribe(channel, session, None)
 
     async def _on_cancel(self, session: Session, frame: f.ExecutionCancelFrame) -> None:
-        ok = self.executions.cancel(frame.execution_id, session.principal)
+        ok = self.executions.cancel(frame.execution_id, session.principal, session.client_id)
         reply = {"type": "execution.cancelled", "execution_id": frame.execution_id, "ok": ok}
         self._reply(session, frame, reply)
 
     async def _on_list(self, session: Session, frame: f.ChannelListFrame) -> None:
         self._require_push()
-        self._reply(session, frame, {"type": "channel.list", "channels": self.channels.names()})
+        visible = visible_names(self.channels.names(), session.principal)
+        self._reply(session, frame, {"type": "channel.list", "channels": visible})
 
     async def _on_history(self, session: Session, frame: f.ChannelHistoryFrame) -> None:
         self._require_push()
@@ -666,7 +737,11 @@ class Hub:
         (org scopes), and refused if it may not see it.
         """
         if channel is None:
-            sessions: list[Session] = list(self.sessions.values())
+            # The whole node, as far as the viewer's organisation goes.
+            org = None if viewer is None else viewer.principal.org_id
+            sessions: list[Session] = [
+                s for s in self.sessions.values() if viewer is None or s.principal.org_id == org
+            ]
         else:
             found = self.channels.get(channel if viewer is None else self._resolve(channel, viewer))
             sessions = [] if found is None else list(found.subscribers)
@@ -727,15 +802,38 @@ class Hub:
                 logger.exception("hub upkeep failed")
 
     def sweep(self, now: float) -> None:
-        """Close idle sessions, ping quiet ones, mark silent clients offline."""
+        """Close idle sessions, ping quiet ones, mark silent clients offline, and
+        abort connections whose close has not completed (``Session.ABORT_GRACE``)."""
         idle_timeout = self.config.limits.idle_timeout
         presence = self.config.push.presence
         heartbeat = presence.heartbeat_interval
         ping = {"type": "ping"}
+        grace = max(2 * self._tick_interval(), min(Session.ABORT_GRACE, idle_timeout))
         for session in list(self.sessions.values()):
+            if session.closing:
+                # Still here after a close request: usually a peer that stopped reading,
+                # whose transport cannot even write the close frame.
+                if session.closing_since is None:
+                    session.closing_since = now
+                elif now - session.closing_since >= grace and session.on_abort is not None:
+                    logger.info(
+                        "aborting %s: close %s not completed after %.1fs",
+                        session.session_id,
+                        session.close_code,
+                        now - session.closing_since,
+                    )
+                    session.abort()
+                continue
             silent = now - session.last_seen
+            if session.dialect == SSE_EXECUTION:
+                # An SSE stream never speaks; its end is the HTTP disconnect or the run's end.
+                if silent >= heartbeat and now - session.last_ping >= heartbeat:
+                    session.last_ping = now
+                    session.send(ping)  # an SSE comment keeps proxies from timing out
+                continue
             if silent >= idle_timeout:
                 session.close(CloseCode.IDLE_TIMEOUT, "idle timeout")
+                session.closing_since = now
                 continue
             if silent >= heartbeat and now - session.last_ping >= heartbeat:
                 # Keepalive for quiet clients, so dead peers are noticed (PROTOCOL.md §2).

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..protocol import ErrorCode, FrameError
 from .session import Principal
 
-__all__ = ["ORG_SCOPED", "display_name", "resolve_channel", "scoped_name"]
+__all__ = ["ORG_SCOPED", "display_name", "resolve_channel", "scoped_name", "visible_names"]
 
 ORG_SCOPED = frozenset({"executions", "agents", "notifications", "billing"})
 _RUN_PREFIX = "executions:"
@@ -54,3 +54,23 @@ def display_name(internal: str) -> str:
     """The name clients see for an internal channel (the scope suffix removed)."""
     base, sep, _ = internal.partition("#")
     return base if sep and _is_scoped(base) else internal
+
+
+def visible_names(names: list[str], principal: Principal) -> list[str]:
+    """The channels ``principal`` may learn of, as it names them (``channel.list``).
+
+    Gateway channels (``$…``) and run channels are left out (run ids are
+    capabilities), and so are other organisations' scopes.
+    """
+    visible: set[str] = set()
+    for name in names:
+        base, sep, org = name.partition("#")
+        if name.startswith("$") or base.startswith(_RUN_PREFIX):
+            continue
+        if base in ORG_SCOPED:
+            if (org if sep else None) != principal.org_id:
+                continue
+            visible.add(base)
+        else:
+            visible.add(name)
+    return sorted(visible)

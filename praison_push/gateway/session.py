@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..protocol import CloseCode
 from ..protocol.frames import Filters
@@ -53,6 +53,21 @@ class Session:
         subscriptions: Channel name → filters (``None`` for no filter).
         dialect: The wire dialect (``praison`` until the first frame says otherwise).
         chat_session: The agent-chat session of ``/ws/{session_id}`` connections.
+        closing_since: When the hub's upkeep first saw the close request (hub clock),
+            ``None`` while open; a session still here long after that is aborted.
+        on_abort: Set by the transport adapter: drop the connection without waiting
+            for the peer (its writer may be stuck behind a socket the peer stopped reading).
+    """
+
+    ABORT_GRACE: ClassVar[float] = 5.0
+    """Seconds a requested close may take before the hub aborts the connection.
+
+    A close normally completes within milliseconds (the close frame is written,
+    the transport ends the connection). A session still open long after is stuck:
+    its peer stopped reading, so the transport cannot write even the close frame
+    and nothing else would ever end the connection (there are no protocol-level
+    pings). The hub's upkeep uses ``min(ABORT_GRACE, idle_timeout)``, and at least
+    two upkeep ticks, so a slow but reading client can still flush its close.
     """
 
     __slots__ = (
@@ -66,6 +81,7 @@ class Session:
         "client_id",
         "close_code",
         "close_reason",
+        "closing_since",
         "connected_at",
         "dialect",
         "dialect_fixed",
@@ -73,6 +89,7 @@ class Session:
         "last_ping",
         "last_seen",
         "metadata",
+        "on_abort",
         "on_ready",
         "peer",
         "principal",
@@ -109,6 +126,7 @@ class Session:
         self.subscriptions: dict[str, Filters | None] = {}
         self.close_code: int | None = None
         self.close_reason = ""
+        self.closing_since: float | None = None
         # A list, not a deque: an empty deque costs ~600 bytes, and drain() swaps it out whole.
         self._outbox: list[str] = []
         self._outbox_bytes = 0
@@ -116,6 +134,7 @@ class Session:
         self._max_bytes = max_bytes
         self._waiter: asyncio.Future[None] | None = None
         self.on_ready: Callable[[], None] | None = None
+        self.on_abort: Callable[[], None] | None = None
         self.chat_session = chat_session
         self.dialect_fixed = dialect_fixed
         self.dialect = dialect
@@ -179,6 +198,17 @@ class Session:
             self._outbox = []
             self._outbox_bytes = 0
         self._notify()
+
+    def abort(self) -> None:
+        """Drop the connection now: a close was asked for, but the transport never
+        finished it (typically a peer that stopped reading, so even the close frame
+        cannot be written). Closes with 1011 first if no close was requested."""
+        if self.close_code is None:
+            self.close(CloseCode.INTERNAL_ERROR, "aborted")
+        hook = self.on_abort
+        if hook is not None:
+            self.on_abort = None
+            hook()
 
     async def wait_outgoing(self) -> None:
         """Wait until a frame is queued or a close was requested."""

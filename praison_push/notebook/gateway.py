@@ -7,7 +7,6 @@ from typing import Any
 from ..server import GatewayConfig, InProcessGateway, start_in_process
 from ..sync import PushClient
 from ..sync.execution import SyncExecution
-from .display import show
 
 __all__ = ["NotebookClient", "NotebookExecution", "NotebookGateway", "start_gateway"]
 
@@ -21,6 +20,7 @@ class NotebookExecution(SyncExecution):
         Returns ``None`` on purpose: a view returned as a cell's value would be
         displayed a second time.
         """
+        from .display import show  # here, so start_gateway() works without IPython
         from .widgets import ExecutionView
 
         show(ExecutionView(self, markdown=markdown))

@@ -81,6 +81,9 @@ class PushMagics(Magics):
         super().__init__(shell)
         self._client: NotebookClient | None = None
         self._gateway: NotebookGateway | None = None
+        #: The live widget of each ``%push subscribe CH`` / ``%push presence [CH]``,
+        #: closed when the same command runs again (so its handlers leave the client).
+        self._widgets: dict[tuple[str, str | None], Any] = {}
         #: The run started by the last ``%%push execute`` (for ``.result()``, replay …).
         self.last_execution: NotebookExecution | None = None
 
@@ -89,7 +92,10 @@ class PushMagics(Magics):
     @property
     def client(self) -> NotebookClient:
         """The magics' client, connected on first use (see the module docstring)."""
-        if self._client is None or not self._client.is_connected:
+        # A client that is merely reconnecting is kept: replacing it would leak
+        # it and run two sessions under one client id.
+        if self._client is None or self._client.closed:
+            self._drop_client()
             url = os.environ.get("PRAISON_PUSH_URL")
             if url:
                 client = NotebookClient(url, auth_token=os.environ.get("PRAISON_PUSH_TOKEN"))
@@ -105,9 +111,26 @@ class PushMagics(Magics):
         return self._gateway
 
     def _drop_client(self) -> None:
+        self._close_widgets()
         if self._client is not None:
-            self._client.disconnect()
-            self._client = None
+            client, self._client = self._client, None
+            client.disconnect()
+
+    def _close_widgets(self) -> None:
+        widgets = list(self._widgets.values())
+        self._widgets.clear()
+        for widget in widgets:
+            widget.close()
+
+    def _close_widget(self, key: tuple[str, str | None]) -> None:
+        previous = self._widgets.pop(key, None)
+        if previous is not None:
+            previous.close()
+
+    def _show_widget(self, key: tuple[str, str | None], widget: Any) -> None:
+        """Show ``widget``, remembered so the same command closes it when run again."""
+        self._widgets[key] = widget
+        show(widget)
 
     # --- the magic --------------------------------------------------------------
 
@@ -143,14 +166,17 @@ class PushMagics(Magics):
             args = _SUBSCRIBE.parse_args(rest)
             from .widgets import ChannelLog
 
-            log = ChannelLog(self.client, args.channel, limit=args.limit)
-            show(log)
+            key = ("subscribe", args.channel)
+            self._close_widget(key)
+            self._show_widget(key, ChannelLog(self.client, args.channel, limit=args.limit))
             return None
         if command == "presence":
             args = _PRESENCE.parse_args(rest)
             from .widgets import PresenceList
 
-            show(PresenceList(self.client, args.channel))
+            key = ("presence", args.channel)
+            self._close_widget(key)
+            self._show_widget(key, PresenceList(self.client, args.channel))
             return None
         if command == "execute":
             raise UsageError("%%push execute AGENT is a cell magic: the cell body is the input")
@@ -184,12 +210,11 @@ class PushMagics(Magics):
                     f"%%push {channel} --json: the cell is not valid JSON ({exc})"
                 ) from None
             data = text
+        if output and not output.isidentifier():
+            raise UsageError(f"%%push: -o needs a variable name, got {output!r}")
         receipt = self.client.publish(channel, data)
-        if output:
-            if not output.isidentifier():
-                raise UsageError(f"%%push: -o needs a variable name, got {output!r}")
-            if self.shell is not None:
-                self.shell.user_ns[output] = receipt
+        if output and self.shell is not None:
+            self.shell.user_ns[output] = receipt
         show(receipt)
         return None
 

@@ -3,7 +3,7 @@
 Client frames are validated strictly (a string is never coerced from a number)
 and unknown fields are ignored, as the contract says. Server frames are models
 too, so the contract is written down once; the gateway's publication hot path
-builds the same dict by hand (see ``gateway/fanout.py``) and a test checks it
+builds the same dict by hand (``Hub.publish``) and a test checks it
 against :class:`ChannelMessageFrame`.
 """
 

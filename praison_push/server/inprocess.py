@@ -52,7 +52,7 @@ class InProcessGateway:
 
     @property
     def http_url(self) -> str:
-        """The HTTP base URL (health, SSE, long-poll)."""
+        """The HTTP base URL (``/health``, SSE runs)."""
         return self._thread.http_url
 
     @property

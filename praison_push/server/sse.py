@@ -9,7 +9,6 @@ WebSocket watcher gets. A client that goes away stops its stream, never the run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,9 +18,9 @@ from starlette.types import Receive, Scope, Send
 
 from ..gateway import Hub, LimitExceeded, Session
 from ..gateway.encoding import SSE_EXECUTION
-from ..protocol import ErrorCode, FrameError
+from ..protocol import ErrorCode, FrameError, decode_object
 from ..protocol.sse import SSE_DONE, SSE_RETRY_MS
-from .websocket import bearer_token
+from .websocket import bearer_token, redact_token
 
 __all__ = ["ExecutionStream", "error_response"]
 
@@ -48,6 +47,7 @@ class ExecutionStream:
     async def handle(self, request: Request) -> Response:
         hub = self.hub
         token = request.query_params.get("token") or bearer_token(request.scope)
+        redact_token(request.scope)  # keep ?token= out of access logs
         principal = hub.authenticate(token)
         if principal is None:
             return error_response(FrameError(ErrorCode.UNAUTHORIZED, "a valid token is required"))
@@ -99,12 +99,9 @@ class ExecutionStream:
                     f"body exceeds max_message_size={limit}",
                     limit="max_message_size",
                 )
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError as exc:
-            raise FrameError(ErrorCode.BAD_FRAME, f"body is not valid JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise FrameError(ErrorCode.BAD_FRAME, "body must be a JSON object")
+        # The codec's checks (NaN, unpaired surrogates, nesting) apply to HTTP bodies
+        # too: an unencodable input would poison the run's channel and the feed.
+        body = decode_object(raw or b"{}", max_size=limit)
         if not isinstance(body.get("input"), str):
             raise FrameError(
                 ErrorCode.INVALID_FIELD,

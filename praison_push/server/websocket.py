@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode
 
@@ -18,7 +18,7 @@ from ..gateway import Hub, LimitExceeded, Session
 from ..protocol import CloseCode, ErrorCode, encode_json
 from ..protocol.dialects import Dialect, detect_dialect
 
-__all__ = ["WebSocketEndpoint", "bearer_token"]
+__all__ = ["WebSocketEndpoint", "bearer_token", "redact_token", "route_path"]
 
 logger = logging.getLogger("praison_push.server")
 
@@ -42,7 +42,7 @@ def _query(scope: Scope) -> dict[str, str]:
     return {key: values[-1] for key, values in parse_qs(raw).items()}
 
 
-def _redact_token(scope: Scope) -> None:
+def redact_token(scope: MutableMapping[str, Any]) -> None:
     """Drop ``token`` from the scope's query string once it has been read.
 
     uvicorn logs each accepted WebSocket's path with its query string at INFO,
@@ -66,6 +66,20 @@ def route_path(scope: Scope) -> str:
     if root and path.startswith(root):
         return path[len(root) :] or "/"
     return path
+
+
+ABORT_CLOSE_TIMEOUT = 1.0
+"""Seconds an aborting connection's close frame may take (servers without a reachable transport)."""
+
+
+def _transport_of(send: Any) -> Any:
+    """The asyncio transport behind uvicorn's ``send`` (a bound protocol method), if any.
+
+    ASGI has no "abort", and only aborting the transport lets go of a peer that
+    stopped reading (see :meth:`_Writer._abort`). Looked up only when aborting.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    return transport if callable(getattr(transport, "abort", None)) else None
 
 
 class WebSocketEndpoint:
@@ -102,7 +116,7 @@ class WebSocketEndpoint:
         if message["type"] != "websocket.connect":
             return
         query = _query(scope)
-        _redact_token(scope)
+        redact_token(scope)
         chat_session = scope.get("path_params", {}).get("session_id")
         requested = query.get("protocol") or ("agent-chat" if chat_session else None)
         dialect: str | None = None
@@ -172,6 +186,11 @@ class WebSocketEndpoint:
                     )
                 elif kind == "websocket.disconnect":
                     return
+        except asyncio.CancelledError:
+            # _Writer.abort ends the read loop itself only where the server would not;
+            # that cancellation ends the connection, so it is not passed on.
+            if not writer.ended_reader:
+                raise
         finally:
             hub.disconnect(session)
             writer.stop()
@@ -197,15 +216,21 @@ class _Writer:
     session has subscriptions (fan-out will come): an idle connection keeps no
     task, which is most of the difference between ~20 KB and ~26 KB per
     connection at 5,000 idle connections (see ``bench/fanout.py``).
+
+    It also answers :meth:`Session.abort` (the hub's upkeep, for a close that
+    never completed): see :meth:`_abort`.
     """
 
-    __slots__ = ("_send", "_session", "_task")
+    __slots__ = ("_reader", "_send", "_session", "_task", "ended_reader")
 
     def __init__(self, session: Session, send: Any) -> None:
         self._session = session
         self._send = send
         self._task: asyncio.Task[None] | None = None
+        self._reader = asyncio.current_task()
+        self.ended_reader = False
         session.on_ready = self._kick
+        session.on_abort = self._abort
         if session.pending() or session.closing:
             self._kick()
 
@@ -214,10 +239,49 @@ class _Writer:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     def stop(self) -> None:
-        """The connection is gone: stop writing and drop the hook."""
+        """The connection is gone: stop writing and drop the hooks."""
+        self._session.on_ready = None
+        self._session.on_abort = None
+        if self._task is not None:
+            self._task.cancel()
+
+    def _abort(self) -> None:
+        """Drop a connection whose close never completed.
+
+        The writer is then stuck in ``send``: uvicorn's (websockets-sansio) ``send``
+        waits for the socket to drain before every message, a close included, and
+        ``transport.close()`` (also run when the app returns) waits for the buffer to
+        flush — a peer that stopped reading keeps both waiting forever, and keeps
+        graceful shutdown waiting too. So the stuck writer is cancelled and the
+        transport aborted; uvicorn then hands the read loop ``websocket.disconnect``
+        at once and ``hub.disconnect`` runs. Other servers get a bounded close, and
+        if that does not go out, the read loop is ended by cancelling it.
+        """
         self._session.on_ready = None
         if self._task is not None:
             self._task.cancel()
+        transport = _transport_of(self._send)
+        if transport is not None:
+            transport.abort()
+            return
+        asyncio.get_running_loop().create_task(self._close_or_end_reader())
+
+    async def _close_or_end_reader(self) -> None:
+        session = self._session
+        message = {
+            "type": "websocket.close",
+            "code": session.close_code or CloseCode.INTERNAL_ERROR,
+            "reason": session.close_reason,
+        }
+        try:
+            await asyncio.wait_for(self._send(message), ABORT_CLOSE_TIMEOUT)
+            return  # the server now ends the connection and tells the read loop
+        except Exception as exc:  # timed out, or the peer is gone
+            logger.debug("close of %s failed: %r", session.session_id, exc)
+        reader = self._reader
+        if reader is not None and not reader.done():
+            self.ended_reader = True
+            reader.cancel()
 
     async def _run(self) -> None:
         session, send = self._session, self._send

@@ -107,6 +107,14 @@ class PushClient:
         return self._client.is_connected
 
     @property
+    def closed(self) -> bool:
+        """Whether the client closed for good (``disconnect()``, a terminal close).
+
+        ``False`` before ``connect()`` and while reconnecting.
+        """
+        return self._client.closed
+
+    @property
     def subscriptions(self) -> frozenset[str]:
         """Channels subscribed to."""
         return self._client.subscriptions
@@ -149,9 +157,14 @@ class PushClient:
     # --- handlers ----------------------------------------------------------------
 
     def on(self, event: str) -> Callable[[F], F]:
-        """Decorator: call the function for every ``event`` (on the callback thread)."""
+        """Decorator: call the function for every ``event`` (on the callback thread).
+
+        Registering the same function for the same event again is a no-op.
+        """
 
         def register(handler: F) -> F:
+            if (event, handler) in self._handlers:
+                return handler  # registered already: once is enough (and off() removes it)
             adapted = self._adapt(handler)
             self._portal.call(_run_sync(lambda: self._client.on(event)(adapted)))
             self._handlers[(event, handler)] = adapted

@@ -129,3 +129,10 @@ def test_usage_and_tool_result_helpers() -> None:
     failed = ToolResult(ToolCall("t"), error="down")
     assert failed.status == "failed"
     assert ToolCall("t").id.startswith("tool_")
+
+
+def test_an_optional_second_parameter_is_not_the_context_slot() -> None:
+    def agent(prompt: str, model: str = "gpt-4o") -> str:
+        return model
+
+    assert AgentSpec.of("a", agent).wants_context is False

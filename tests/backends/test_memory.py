@@ -1,4 +1,5 @@
-"""What only the memory backends promise: a fresh epoch per process, no cross-process reach."""
+"""What only the memory backends promise: a fresh epoch per process, no cross-process reach,
+and memory freed as channels go quiet."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import Any
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import HistoryConfig
+
+from .conftest import FakeClock
 
 
 def message(n: int) -> dict[str, Any]:
@@ -42,3 +45,79 @@ async def test_default_clock_is_wall_time() -> None:
     store = MemoryHistoryStore(HistoryConfig(ttl=3600))
     await store.append("c", message(1))
     assert len((await store.read("c")).messages) == 1
+
+
+# --- freeing memory: expiry on append, quiet channels forgotten ----------------------------------
+
+
+def frames_held(store: MemoryHistoryStore) -> int:
+    return sum(len(h.entries) for h in (*store._live.values(), *store._idle.values()))
+
+
+async def test_append_expires_old_entries() -> None:
+    clock = FakeClock()
+    store = MemoryHistoryStore(HistoryConfig(ttl=10), clock=clock)
+    for n in range(3):
+        await store.append("c", message(n))
+    clock.advance(11)
+    await store.append("c", message(3))  # no read in between
+    assert [frame["offset"] for _, frame in store._live["c"].entries] == [4]
+
+
+async def test_a_quiet_channel_is_forgotten_and_comes_back_in_a_new_epoch() -> None:
+    clock = FakeClock()
+    store = MemoryHistoryStore(HistoryConfig(ttl=10), clock=clock, meta_ttl=30)
+    for n in range(3):
+        _, old_epoch = await store.append("c", message(n))
+    await store.append("other", message(0))
+    assert store.channel_count == 2
+    clock.advance(11)  # entries expired: freed, but offsets keep counting
+    await store.read("x")
+    assert frames_held(store) == 0
+    assert (await store.read("c")).offset == 3
+    assert (await store.read("c", since=(3, old_epoch))).recovered is True
+    clock.advance(20)  # quiet for longer than meta_ttl: forgotten
+    gone = await store.read("c", since=(3, old_epoch))
+    assert store.channel_count == 0
+    assert (gone.offset, gone.recovered, gone.messages) == (0, False, [])
+    offset, epoch = await store.append("c", message(9))
+    assert (offset, epoch != old_epoch) == (1, True)
+    read = await store.read("c", since=(3, old_epoch))
+    assert (read.recovered, read.offset, read.epoch) == (False, 1, epoch)
+    assert (await store.read("c", since=(0, old_epoch))).recovered is False
+
+
+async def test_default_meta_ttl_keeps_offsets_past_the_ttl() -> None:
+    clock = FakeClock()
+    store = MemoryHistoryStore(HistoryConfig(ttl=10), clock=clock)
+    _, epoch = await store.append("c", message(1))
+    clock.advance(3600)
+    assert (await store.read("c", since=(1, epoch))).recovered is True
+    assert (await store.append("c", message(2))) == (2, epoch)
+
+
+async def test_close_moves_to_a_new_epoch() -> None:
+    store = MemoryHistoryStore(HistoryConfig())
+    _, epoch = await store.append("c", message(1))
+    await store.close()
+    assert (await store.read("c", since=(0, epoch))).recovered is False
+
+
+async def test_memory_stays_bounded_across_many_channel_names() -> None:
+    clock = FakeClock()
+    store = MemoryHistoryStore(HistoryConfig(ttl=10, size=100), clock=clock, meta_ttl=20)
+    peak_channels = peak_frames = 0
+    for n in range(10_000):
+        for _ in range(3):
+            await store.append(f"name-{n}", message(n))
+        clock.advance(0.01)  # 100 s in all: 10 ttl windows
+        peak_channels = max(peak_channels, store.channel_count)
+        peak_frames = max(peak_frames, frames_held(store))
+    # Only channels written within meta_ttl (20 s = 2,000 names) are held, and only
+    # frames written within ttl (10 s = 1,000 names x 3); a little slack for laziness.
+    assert peak_channels <= 2_100
+    assert peak_frames <= 3 * 1_100
+    clock.advance(21)
+    for _ in range(300):
+        await store.read("probe")
+    assert store.channel_count == 0

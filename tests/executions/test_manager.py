@@ -26,16 +26,16 @@ NOBODY = Principal()
 
 
 class Recorder:
-    """The hub's publish, recorded: ``(channel, data, display)`` per call."""
+    """The hub's publish, recorded: ``(channel, data)`` per call."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any], str | None]] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    async def __call__(self, channel: str, data: dict[str, Any], display: str | None) -> None:
-        self.calls.append((channel, data, display))
+    async def __call__(self, channel: str, data: dict[str, Any]) -> None:
+        self.calls.append((channel, data))
 
     def on(self, channel: str) -> list[dict[str, Any]]:
-        return [data for name, data, _ in self.calls if name == channel]
+        return [data for name, data in self.calls if name == channel]
 
 
 class Clock:
@@ -139,10 +139,7 @@ async def test_a_run_publishes_on_its_channel_and_its_orgs_feed(setup: Setup) ->
     assert run.output == ["Hello", ", world"]
     channel_events = published.on(run.channel)
     assert published.on("executions#acme") == channel_events
-    assert {display for name, _, display in published.calls if name == run.channel} == {None}
-    assert {display for name, _, display in published.calls if name != run.channel} == {
-        EXECUTIONS_FEED
-    }
+    assert {name for name, _ in published.calls} == {run.channel, "executions#acme"}
     base = {"execution_id": run.execution_id, "agent_id": "hello", "user_id": "alice"}
     assert channel_events == [
         {"event": "execution_start", **base, "status": "running"},
@@ -290,13 +287,28 @@ async def test_cancel(setup: Setup) -> None:
     assert idle.context.cancelled and idle.task is None
 
 
-def test_only_the_runs_org_may_cancel_it(setup: Setup) -> None:
+def test_only_the_runs_requester_may_cancel_it(setup: Setup) -> None:
     manager, registry, _, _ = setup
     registry.register("echo", lambda text: text)
     acme = manager.prepare("echo", "hi", principal=ALICE)
     assert not manager.cancel(acme.execution_id, BOB)
     assert not manager.cancel(acme.execution_id, NOBODY)
+    colleague = Principal(user_id="carol", org_id="acme")
+    assert not manager.cancel(acme.execution_id, colleague)  # same org, another user
     assert not manager.cancel("exec_elsewhere", ALICE)
+    anonymous = manager.prepare("echo", "hi", principal=NOBODY, client_id="me")
+    assert not manager.cancel(anonymous.execution_id, NOBODY, "someone-else")
+    assert manager.cancel(anonymous.execution_id, NOBODY, "me")
+    assert manager.cancel(acme.execution_id, ALICE)
+
+
+async def test_identified_users_do_not_share_sessions(setup: Setup) -> None:
+    manager, registry, _, _ = setup
+    registry.register("echo", lambda text: text)
+    await go(manager, "echo", "alice's secret", session_id="s", principal=ALICE)
+    assert len(manager.session_history("s", ALICE)) == 2
+    assert manager.session_history("s", BOB) == []
+    assert manager.session_history("s") == []  # nor anonymous callers
 
 
 async def test_close_cancels_running_runs(setup: Setup) -> None:

@@ -288,11 +288,14 @@ async def test_max_channels(make_hub: MakeHub) -> None:
     alice = join(hub, "alice")
     await subscribe(hub, alice, "a")
     await request(hub, alice, "channel.create", channel="b")
-    for kind in ("channel.subscribe", "channel.publish", "channel.create"):
+    for kind in ("channel.subscribe", "channel.create"):
         error = await request(hub, alice, kind, channel="c", ref=kind)
         assert (error["code"], error["ref"]) == ("limit_exceeded", kind)
         assert error["details"] == {"limit": "max_channels", "max": 2}
         assert "max_channels=2" in error["message"]
+    # Publishing where nobody listens keeps no channel, so the limit does not apply.
+    assert (await publish(hub, alice, "c", 1))["delivered"] == 0
+    assert "c" not in hub.channels
     # Existing channels keep working.
     assert (await publish(hub, alice, "b", 1))["offset"] == 1
     assert sorted(hub.channels.names()) == ["a", "b"]
@@ -624,12 +627,11 @@ async def test_disconnect_cleans_up(make_hub: MakeHub) -> None:
     hub.disconnect(alice)
     assert alice.session_id not in hub.sessions
     assert alice.close_code == CloseCode.NORMAL
-    channel_a, channel_b = hub.channels.get("a"), hub.channels.get("b")
-    assert channel_a is not None and channel_b is not None
+    channel_a = hub.channels.get("a")
+    assert channel_a is not None
     assert list(channel_a.subscribers) == [bob]
     assert dict(channel_a.members) == {"bob": 1}
-    assert channel_b.subscribers == {}
-    assert dict(channel_b.members) == {}
+    assert hub.channels.get("b") is None  # auto-created and now unused: forgotten
     assert alice.subscriptions == {}
     (leave,) = drain(bob)
     assert (leave["type"], leave["channel"], leave["data"]["client_id"]) == (
@@ -675,3 +677,40 @@ async def test_publish_with_echo_reaches_the_subscribed_publisher(hub: Hub) -> N
     loner = join(hub, "loner")
     lonely = await request(hub, loner, "channel.publish", channel="echoes", data=3, echo=True)
     assert lonely["type"] == "channel.published" and lonely["delivered"] == 2
+
+
+async def test_max_runs_per_connection(make_hub: MakeHub) -> None:
+    import asyncio
+
+    hub = make_hub(limits=LimitsConfig(max_runs_per_connection=2))
+
+    async def forever(text: str) -> Any:
+        yield "started "
+        await asyncio.Event().wait()  # until cancelled
+
+    hub.agents.register("forever", forever)
+    alice, bob = join(hub, "alice"), join(hub, "bob")
+    first = await request(hub, alice, "execute", agent_id="forever", input="1")
+    await request(hub, alice, "execute", agent_id="forever", input="2")
+    refused = await request(hub, alice, "execute", agent_id="forever", input="3", ref="third")
+    assert (refused["code"], refused["ref"]) == ("limit_exceeded", "third")
+    assert refused["details"] == {"limit": "max_runs_per_connection", "max": 2}
+    # Another client is not affected, and a finished run frees a slot.
+    assert (await request(hub, bob, "execute", agent_id="forever", input="x"))["type"] == (
+        "execute.accepted"
+    )
+    cancelled = await request(hub, alice, "execution.cancel", execution_id=first["execution_id"])
+    assert cancelled["ok"] is True
+    run = hub.executions.runs[first["execution_id"]]
+    assert run.task is not None
+    await asyncio.wait_for(asyncio.shield(run.task), 5)
+    drain(alice)
+    again = await request(hub, alice, "execute", agent_id="forever", input="4")
+    assert again["type"] == "execute.accepted"
+    await hub.executions.close()
+
+
+def test_demo_long_is_capped() -> None:
+    from praison_push.agents import demo
+
+    assert demo.MAX_DEMO_TOKENS == 100_000

@@ -12,7 +12,7 @@ from praison_push.gateway import ANONYMOUS, Hub, Principal, Session
 from praison_push.protocol import CloseCode
 
 from .conftest import MakeHub
-from .helpers import drain, join, publish, request, subscribe
+from .helpers import FakeClock, drain, join, publish, request, subscribe
 
 
 def make_session(max_frames: int = 100, max_bytes: int = 10_000) -> Session:
@@ -150,3 +150,70 @@ async def test_a_closed_session_still_gets_no_error_for_its_frames(hub: Hub) -> 
     await hub.receive(alice, '{"type":"ping"}')  # nowhere to answer; must not raise
     assert drain(alice) == []
     assert (await request(hub, join(hub, "bob"), "ping"))["type"] == "pong"
+
+
+# --- aborting a close that never completes (a peer that stopped reading) ------------------------
+
+
+def test_abort_calls_the_transport_hook_once() -> None:
+    session = make_session()
+    calls: list[str] = []
+    session.on_abort = lambda: calls.append("abort")
+    assert session.closing_since is None
+    session.close(CloseCode.SLOW_CONSUMER, "send queue full")
+    session.abort()
+    session.abort()
+    assert calls == ["abort"]
+    assert session.on_abort is None
+    assert session.close_code == CloseCode.SLOW_CONSUMER  # the first close code is kept
+
+
+def test_abort_without_a_close_closes_1011_and_tolerates_no_hook() -> None:
+    session = make_session()
+    session.abort()
+    assert session.close_code == CloseCode.INTERNAL_ERROR
+    assert not session.send({"type": "late"})
+
+
+async def test_sweep_aborts_a_session_whose_close_never_completes(
+    make_hub: MakeHub, clock: FakeClock
+) -> None:
+    hub = make_hub(limits=LimitsConfig(idle_timeout=30))
+    stuck, fine = join(hub, "stuck"), join(hub, "fine")
+    aborted: list[str] = []
+    stuck.on_abort = lambda: aborted.append("stuck")
+    fine.on_abort = lambda: aborted.append("fine")
+    grace = min(Session.ABORT_GRACE, 30)
+    stuck.close(CloseCode.SLOW_CONSUMER, "send queue full")
+    hub.sweep(clock.now)
+    assert stuck.closing_since == clock.now  # the upkeep notes when it first saw the close
+    assert fine.closing_since is None
+    clock.advance(grace - 0.1)
+    hub.sweep(clock.now)
+    assert aborted == []  # a close gets its grace
+    clock.advance(0.2)
+    hub.sweep(clock.now)
+    assert aborted == ["stuck"]
+    clock.advance(grace)
+    hub.sweep(clock.now)
+    assert aborted == ["stuck"]  # once
+    assert not fine.closing
+
+
+async def test_an_idle_close_is_aborted_after_its_grace_too(
+    make_hub: MakeHub, clock: FakeClock
+) -> None:
+    hub = make_hub(limits=LimitsConfig(idle_timeout=1))
+    quiet = join(hub, "quiet")
+    aborted: list[bool] = []
+    quiet.on_abort = lambda: aborted.append(True)
+    clock.advance(1)
+    hub.sweep(clock.now)
+    assert quiet.close_code == CloseCode.IDLE_TIMEOUT
+    assert quiet.closing_since == clock.now
+    clock.advance(0.9)
+    hub.sweep(clock.now)
+    assert aborted == []
+    clock.advance(0.2)  # the grace is capped by idle_timeout (1 s here)
+    hub.sweep(clock.now)
+    assert aborted == [True]

@@ -133,3 +133,19 @@ async def test_start_is_idempotent_and_close_stops_upkeep(hub: Hub) -> None:
     await hub.close()
     assert hub._maintenance is None
     assert task is not None and task.cancelled()
+
+
+async def test_sse_streams_are_kept_alive_not_closed_for_silence(
+    make_hub: MakeHub, clock: FakeClock
+) -> None:
+    from praison_push.gateway import ANONYMOUS
+    from praison_push.gateway.encoding import SSE_EXECUTION
+
+    hub = make_hub(limits=LimitsConfig(idle_timeout=10))
+    stream = hub.connect(
+        client_id=None, principal=ANONYMOUS, peer="127.0.0.1", dialect=SSE_EXECUTION, greet=False
+    )
+    clock.advance(60)
+    hub.sweep(clock())
+    assert not stream.closing
+    assert stream.drain() == [": keepalive\n\n"]

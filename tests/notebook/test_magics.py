@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +13,7 @@ from conftest import timeout
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from praison_push.notebook import gateway as gateway_module
+from praison_push.notebook import display as display_module
 from praison_push.notebook import magics as magics_module
 from praison_push.notebook.gateway import NotebookGateway, start_gateway
 from praison_push.notebook.widgets import ChannelLog, ExecutionView, PresenceList
@@ -24,7 +26,7 @@ def shown(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Everything the magics display, in order."""
     displayed: list[Any] = []
     monkeypatch.setattr(magics_module, "show", displayed.append)
-    monkeypatch.setattr(gateway_module, "show", displayed.append)
+    monkeypatch.setattr(display_module, "show", displayed.append)
     return displayed
 
 
@@ -150,6 +152,62 @@ def test_gateway_status_and_stop(
     assert isinstance(gateway, NotebookGateway)
     shell.run_line_magic("push", "gateway stop")
     assert not gateway.running
+
+
+def test_a_reconnecting_client_is_kept_and_a_closed_one_replaced(
+    shell: InteractiveShell, shown: list[Any]
+) -> None:
+    magics = magics_of(shell)
+    first = magics.client
+    first.async_client._up = False  # as while reconnecting after a network blip
+    try:
+        assert magics.client is first
+    finally:
+        first.async_client._up = True
+    first.disconnect()
+    assert first.closed
+    second = magics.client
+    assert second is not first and second.is_connected
+
+
+def test_rerunning_subscribe_or_presence_closes_the_previous_widget(
+    shell: InteractiveShell, shown: list[Any]
+) -> None:
+    shell.run_line_magic("push", "subscribe alerts")
+    old_log = shown[-1]
+    shell.run_line_magic("push", "presence")
+    old_presence = shown[-1]
+    shell.run_line_magic("push", "subscribe alerts")
+    shell.run_line_magic("push", "presence")
+    new_log, new_presence = shown[-2], shown[-1]
+    assert isinstance(new_log, ChannelLog) and isinstance(new_presence, PresenceList)
+    assert old_log._closed and old_presence._closed
+    assert not new_log._closed and not new_presence._closed
+    client = magics_of(shell).client.async_client
+    assert len(client._dispatcher._callbacks.get("alerts", [])) <= 1
+    shell.run_line_magic("push", "gateway stop")  # closes the widgets it showed
+    assert new_log._closed and new_presence._closed
+
+
+def test_a_bad_output_variable_publishes_nothing(shell: InteractiveShell, shown: list[Any]) -> None:
+    with pytest.raises(UsageError, match="needs a variable name"):
+        shell.run_cell_magic("push", "guarded -o 1bad", "{}")
+    assert shown == []
+    assert magics_of(shell)._client is None  # validated before connecting
+
+
+def test_start_gateway_imports_and_works_without_ipython() -> None:
+    code = (
+        "import sys; sys.modules['IPython'] = None\n"
+        "from praison_push import start_gateway\n"
+        "gw = start_gateway(); c = gw.client()\n"
+        "print(c.publish('x', 1).delivered); c.disconnect(); gw.stop()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout(60)
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig
 from praison_push.gateway import Hub
 from praison_push.protocol import CloseCode
-from praison_push.server.websocket import WebSocketEndpoint, _redact_token, bearer_token
+from praison_push.server.websocket import WebSocketEndpoint, bearer_token, redact_token
 
 Message = dict[str, Any]
 
@@ -207,7 +207,7 @@ def test_bearer_token(headers: list[tuple[bytes, bytes]], token: str | None) -> 
 )
 def test_the_token_is_removed_from_the_logged_query(query: bytes, redacted: bytes) -> None:
     sc = scope(query)
-    _redact_token(sc)
+    redact_token(sc)
     assert sc["query_string"] == redacted
 
 

@@ -151,6 +151,28 @@ def test_off_removes_a_sync_handler(
     assert removed.calls == []
 
 
+def test_on_twice_registers_once_and_off_removes_it(
+    sync_client: PushClient, factory: MemoryTransportFactory
+) -> None:
+    twice, kept = ThreadRecorder(), ThreadRecorder()
+    sync_client.on("channel_message")(twice)
+    sync_client.on("channel_message")(twice)
+    sync_client.on("channel_message")(kept)
+    feed(factory, channel_message("a", 1, event_id="e1"))
+    kept.wait()
+    assert len(twice.calls) == 1
+    assert sync_client.off("channel_message", twice)
+    feed(factory, channel_message("a", 2, event_id="e2"))
+    kept.wait(2)
+    assert len(twice.calls) == 1
+
+
+def test_closed_follows_the_async_client(sync_client: PushClient) -> None:
+    assert not sync_client.closed
+    sync_client.disconnect()
+    assert sync_client.closed and sync_client.async_client.closed
+
+
 def test_wait_for_blocks_until_a_message_or_times_out(
     sync_client: PushClient, factory: MemoryTransportFactory
 ) -> None:
