@@ -26,7 +26,9 @@ class PresenceList(StreamWidget):
     ``presence_join`` / ``presence_update`` / ``presence_leave`` frames. Those
     go to a channel's subscribers, so with a ``channel`` the client is
     subscribed to it. Without one, the list starts from every client of the
-    gateway and follows the channels this client is subscribed to.
+    gateway and follows the channels this client is subscribed to — so a
+    client leaving one of those channels drops out of the list even if it is
+    still connected elsewhere. Give a ``channel`` for exact tracking.
 
     Args:
         client: A blocking :class:`praison_push.sync.PushClient` or an
