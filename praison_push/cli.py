@@ -33,7 +33,10 @@ def encode_json(value: Any) -> str:
 
 
 def _print(line: str) -> None:
-    print(line, flush=True)
+    # One write per line: callbacks print from another thread, and print()'s
+    # separate newline write would let their lines run together.
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -229,7 +232,6 @@ def _shorten(value: Any, limit: int = 200) -> str:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """Start an in-process gateway, connect two clients, show pub/sub and presence."""
-    import threading
 
     from .server import GatewayThread
     from .sync import PushClient
@@ -242,18 +244,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         ):
             alice.set_status("online", {"role": "reader"})
             bob.set_status("busy", {"role": "writer"})
-            got = threading.Event()
-
-            def show(message: Any) -> None:
-                _print(f"alice received on {message.channel}: {encode_json(message.data)}")
-                got.set()
-
-            alice.subscribe("alerts", show)
+            inbox = alice.messages("alerts", timeout=10)
             bob.subscribe("alerts")
             receipt = bob.publish("alerts", {"level": "high", "text": "disk almost full"})
             _print(f"bob published to alerts, delivered to {receipt.delivered} subscriber(s)")
-            if not got.wait(10):
+            message = next(iter(inbox), None)
+            if message is None:
                 return _fail("the demo message did not arrive")
+            _print(f"alice received on {message.channel}: {encode_json(message.data)}")
             for entry in alice.get_presence("alerts"):
                 _print(
                     f"presence: {entry.client_id} is {entry.status} {encode_json(entry.metadata)}"
