@@ -10,6 +10,7 @@ on this client's :class:`~.worker.CallbackWorker` thread, in order.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 from collections.abc import Callable, Iterator
 from types import TracebackType
@@ -86,6 +87,7 @@ class PushClient:
 
         self._client = self._portal.call(build())
         self._worker = CallbackWorker(f"praison-push-callbacks-{self._client.client_id[:8]}")
+        self._reaper: concurrent.futures.Future[None] | None = None
         self._handlers: dict[tuple[str, Callable[..., Any]], Handler] = {}
 
     def __repr__(self) -> str:
@@ -124,6 +126,15 @@ class PushClient:
     def connect(self) -> None:
         """Connect and wait for the gateway's greeting (see ``AsyncPushClient.connect``)."""
         self._portal.call(self._client.connect())
+        if self._reaper is None or self._reaper.done():
+            self._reaper = self._portal.submit(self._stop_worker_when_closed())
+
+    async def _stop_worker_when_closed(self) -> None:
+        """End the callback thread once the client closes for good, however it closes
+        (``disconnect()``, or a terminal close by the gateway); a later ``connect()``
+        and the next callback start a fresh one."""
+        await self._client.wait_closed()
+        self._worker.stop()
 
     def disconnect(self) -> None:
         """Close for good, after queued callbacks ran; from a callback, only start closing."""

@@ -118,3 +118,24 @@ def test_echo_delivers_a_publication_to_its_own_subscribed_publisher(connect: Co
     assert client.publish("self-talk", {"n": 1}).delivered == 0  # left out by default
     assert client.publish("self-talk", {"n": 2}, echo=True).delivered == 1
     assert next(iter(stream)).data == {"n": 2}
+
+
+def test_the_callback_thread_ends_when_the_gateway_closes_the_client_for_good(
+    connect: Connect, gateway: GatewayThread
+) -> None:
+    from praison_push.protocol import CloseCode
+
+    client = connect(auto_reconnect=True)
+    seen = threading.Event()
+    client.subscribe("t", lambda message: seen.set())
+    connect().publish("t", 1)
+    assert seen.wait(WAIT)
+    workers = [t for t in threading.enumerate() if t.name.startswith("praison-push-callbacks-")]
+    mine = [t for t in workers if client.client_id[:8] in t.name]
+    assert mine and mine[0].is_alive()
+    hub = gateway.gateway.hub  # type: ignore[union-attr]
+    (session,) = [s for s in hub.sessions.values() if s.client_id == client.client_id]
+    gateway.call(lambda: session.close(CloseCode.POLICY_VIOLATION, "terminal"))  # no reconnect
+    client.wait_closed(WAIT)
+    mine[0].join(WAIT)
+    assert not mine[0].is_alive()
