@@ -730,10 +730,17 @@ class AsyncPushClient:
                 f"no reply to {request.kind} within {self._request_timeout}s"
             )
         else:
-            error = NotConnectedError(
+            message = (
                 f"{request.kind} not answered: no connection to the gateway "
                 f"within {self._request_timeout}s"
             )
+            if request.generation is not None and request.kind == "channel.publish":
+                # It went out before the drop: the gateway may have published it.
+                message += (
+                    f"; it may have been published already - publish again with "
+                    f"id={request.frame.get('id')!r} to publish it at most once"
+                )
+            error = NotConnectedError(message)
         request.future.set_exception(error)
 
     async def _send_request(self, request: PendingRequest) -> None:

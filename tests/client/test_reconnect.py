@@ -166,6 +166,24 @@ async def test_in_flight_request_gives_up_with_not_connected_while_reconnecting(
         await client.disconnect()
 
 
+async def test_a_publish_cut_off_in_flight_names_its_id_for_a_safe_retry() -> None:
+    scripted = ScriptedGateway()
+    scripted.hold.add("channel.publish")
+    factory = MemoryTransportFactory(responder=scripted)
+    client = make_client(factory, request_timeout=SHORT)
+    await client.connect()
+    try:
+        publish = asyncio.ensure_future(client.publish("a", 1, id="my-key"))
+        await factory.last.next_sent("channel.publish")
+        factory.connect_errors = [TransportError("down")] * 10_000
+        factory.last.close(1006)
+        with pytest.raises(NotConnectedError, match="may have been published already") as caught:
+            await publish
+        assert "id='my-key'" in str(caught.value)
+    finally:
+        await client.disconnect()
+
+
 @pytest.mark.parametrize("code", [1000, 1008, 1009, 4001, 4003, 4008, 4029])
 async def test_terminal_close_ends_the_client(
     factory: MemoryTransportFactory, scripted: ScriptedGateway, code: int
