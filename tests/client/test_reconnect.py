@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -149,39 +150,35 @@ async def test_request_made_while_reconnecting_gives_up_with_not_connected() -> 
         await client.disconnect()
 
 
-async def test_in_flight_request_gives_up_with_not_connected_while_reconnecting() -> None:
+async def cut_off_in_flight(kind: str, request: Callable[[AsyncPushClient], Any]) -> BaseException:
+    """Send a request the gateway holds, drop the connection for good, return the error."""
     scripted = ScriptedGateway()
-    scripted.hold.add("channel.list")
+    scripted.hold.add(kind)
     factory = MemoryTransportFactory(responder=scripted)
     client = make_client(factory, request_timeout=SHORT)
     await client.connect()
     try:
-        listing = asyncio.ensure_future(client.list_channels())
-        await factory.last.next_sent("channel.list")
+        pending = asyncio.ensure_future(request(client))
+        await factory.last.next_sent(kind)
         factory.connect_errors = [TransportError("down")] * 10_000
         factory.last.close(1006)
-        with pytest.raises(NotConnectedError):
-            await listing
+        with pytest.raises(NotConnectedError) as caught:
+            await pending
+        return caught.value
     finally:
         await client.disconnect()
+
+
+async def test_in_flight_request_gives_up_with_not_connected_while_reconnecting() -> None:
+    await cut_off_in_flight("channel.list", lambda client: client.list_channels())
 
 
 async def test_a_publish_cut_off_in_flight_names_its_id_for_a_safe_retry() -> None:
-    scripted = ScriptedGateway()
-    scripted.hold.add("channel.publish")
-    factory = MemoryTransportFactory(responder=scripted)
-    client = make_client(factory, request_timeout=SHORT)
-    await client.connect()
-    try:
-        publish = asyncio.ensure_future(client.publish("a", 1, id="my-key"))
-        await factory.last.next_sent("channel.publish")
-        factory.connect_errors = [TransportError("down")] * 10_000
-        factory.last.close(1006)
-        with pytest.raises(NotConnectedError, match="may have been published already") as caught:
-            await publish
-        assert "id='my-key'" in str(caught.value)
-    finally:
-        await client.disconnect()
+    error = await cut_off_in_flight(
+        "channel.publish", lambda client: client.publish("a", 1, id="my-key")
+    )
+    assert "may have been published already" in str(error)
+    assert "id='my-key'" in str(error)
 
 
 @pytest.mark.parametrize("code", [1000, 1008, 1009, 4001, 4003, 4008, 4029])
