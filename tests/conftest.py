@@ -1,8 +1,10 @@
-"""Shared fixtures: real gateways on 127.0.0.1 port 0, and the test time unit."""
+"""Shared fixtures: real gateways on 127.0.0.1 port 0 and spawned redis-servers.
+
+Helpers (time unit, waits, recorders, raw clients) live in the ``support`` package.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,13 +13,15 @@ import pytest
 from praison_push.config import GatewayConfig
 from praison_push.server import GatewayThread
 
-#: One time unit for every bounded wait in the tests; CI may scale it up.
-UNIT = float(os.environ.get("PRAISON_PUSH_TEST_TIMEOUT_SCALE", "1"))
+#: Fixtures that spawn a redis-server: a test using one (even indirectly) is marked ``redis``.
+_REDIS_FIXTURES = frozenset({"redis_server", "own_redis_server", "redis_server_factory"})
 
 
-def timeout(seconds: float) -> float:
-    """A wait bound of ``seconds`` scaled for slow machines."""
-    return seconds * UNIT
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by the real parts they need, so the inner loop can leave them out."""
+    for item in items:
+        if _REDIS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.redis)
 
 
 @pytest.fixture

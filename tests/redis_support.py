@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import timeout
+from support import timeout
 
 __all__ = ["RedisServer", "free_port", "redis_server_binary"]
 

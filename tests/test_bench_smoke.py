@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import timeout
+from support import timeout
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 

@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import timeout
+from support import timeout
 
 from praison_push.cli import main
 from praison_push.config import AuthConfig, GatewayConfig

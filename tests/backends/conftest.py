@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from conftest import timeout
+from support import timeout
 
 from praison_push.backends import (
     Broker,
@@ -98,7 +98,7 @@ def _redis_kit(url: str) -> BackendKit:
     )
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[BackendKit]:
     """A kit for each backend implementation under contract."""
     if request.param == "redis":

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio
-from conftest import timeout
+from support import timeout
 from pydantic import SecretStr
 from redis_support import RedisServer, free_port
 
@@ -33,6 +33,8 @@ from praison_push.config import HistoryConfig, RedisConfig
 from praison_push.protocol import Backoff
 
 from .conftest import wait_until
+
+pytestmark = pytest.mark.redis
 
 
 def message(n: int, channel: str = "c") -> dict[str, Any]:

@@ -18,12 +18,14 @@ from urllib.parse import urlencode
 
 import pytest
 from browser_support import launch_chromium
-from conftest import timeout
+from support import timeout
 from playwright.async_api import Browser, async_playwright
 
 from praison_push.server import GatewayThread
 
 from .helpers import ANSWER, WEATHER_RESULT
+
+pytestmark = pytest.mark.browser
 
 CLIENT_JS = Path(__file__).parent.parent / "fixtures" / "agent_framework_client.js"
 

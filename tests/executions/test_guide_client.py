@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import timeout
+from support import timeout
 
 from praison_push.server import GatewayThread
 

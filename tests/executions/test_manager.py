@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import timeout
+from support import timeout
 
 from praison_push.agents import AgentContext, AgentEvent, AgentRegistry, ToolCall, ToolResult, Usage
 from praison_push.gateway import Principal

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from conftest import timeout
+from support import timeout
 
 from praison_push.config import AuthConfig, GatewayConfig
 from praison_push.server import GatewayThread

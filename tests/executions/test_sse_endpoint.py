@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import timeout
+from support import timeout
 from starlette.requests import ClientDisconnect, Request
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore

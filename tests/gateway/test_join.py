@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from conftest import timeout
+from support import timeout
 
 from praison_push.backends import (
     BackendUnavailableError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from conftest import timeout
+from support import timeout
 
 from praison_push.config import LimitsConfig
 from praison_push.gateway import ANONYMOUS, Hub, Principal, Session

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import timeout
+from support import timeout
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import GatewayConfig, LimitsConfig, PresenceConfig, PushConfig

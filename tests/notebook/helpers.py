@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conftest import timeout
+from support import timeout
 
 from praison_push.client import PresenceInfo
 from praison_push.notebook.widgets import StreamWidget

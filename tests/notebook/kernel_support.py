@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import timeout
+from support import timeout
 from jupyter_client.manager import KernelManager, start_new_kernel
 
 from .helpers import WAIT

@@ -41,9 +41,11 @@ from typing import Any
 
 import pytest
 from browser_support import launch_chromium
-from conftest import timeout
+from support import timeout
 
 from .jupyter_env import NOTEBOOKS, make_jupyter_env
+
+pytestmark = [pytest.mark.browser, pytest.mark.kernel]
 
 NOTEBOOK = "02_agent_streaming.ipynb"
 WEATHER = "The weather in Paris is currently 18°C and partly cloudy."

@@ -11,9 +11,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import timeout
+from support import timeout
 
 from .kernel_support import Kernel, start_kernel
+
+pytestmark = pytest.mark.kernel
 
 SETUP = (
     "from praison_push import start_gateway\n"

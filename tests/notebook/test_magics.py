@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import timeout
+from support import timeout
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 

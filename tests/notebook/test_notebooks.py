@@ -18,12 +18,14 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import timeout
+from support import timeout
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
 from .jupyter_env import NOTEBOOKS, JupyterEnv, make_jupyter_env
+
+pytestmark = [pytest.mark.kernel, pytest.mark.e2e]
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "notebooks"
 #: The bound of one cell (the slowest takes a few seconds).

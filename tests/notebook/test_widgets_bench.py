@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import timeout
+from support import timeout
 
 BENCH = Path(__file__).resolve().parent.parent.parent / "bench" / "widgets.py"
 

@@ -27,6 +27,8 @@ from praison_push.notebook.widgets._base import STATIC
 
 from .helpers import WAIT
 
+pytestmark = pytest.mark.browser
+
 HARNESS = Path(__file__).resolve().parent / "js"
 
 

@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import timeout
+from support import timeout
 
 from .kernel_support import Kernel, start_kernel
+
+pytestmark = pytest.mark.kernel
 
 
 def comm_msgs(messages: list[dict[str, Any]], method: str) -> list[dict[str, Any]]:

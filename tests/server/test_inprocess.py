@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import timeout
+from support import timeout
 
 from praison_push.config import AuthConfig, GatewayConfig
 from praison_push.protocol import AuthenticationFailed

@@ -6,7 +6,7 @@ import asyncio
 import json
 import secrets
 
-from conftest import timeout
+from support import timeout
 
 from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig, TokenGrant
 from praison_push.protocol import CloseCode, should_reconnect

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
-from conftest import timeout
+from support import timeout
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route

@@ -6,7 +6,7 @@ import socket
 
 import httpx
 import pytest
-from conftest import timeout
+from support import timeout
 
 from praison_push.config import GatewayConfig
 from praison_push.server import Gateway, GatewayThread, bind_socket

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import timeout
+from support import timeout
 from redis_support import RedisServer, free_port
 
 from praison_push.config import DeliveryConfig, GatewayConfig, PushConfig, RedisConfig
@@ -23,6 +23,8 @@ from praison_push.server import Gateway, GatewayThread
 
 from .conftest import LogCapture, Serve
 from .helpers import ask, client, closed_with, expect, messages, works
+
+pytestmark = pytest.mark.redis
 
 Cluster = Callable[..., list[GatewayThread]]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import timeout
+from support import timeout
 from websockets.exceptions import InvalidStatus
 
 from praison_push.config import LimitsConfig
