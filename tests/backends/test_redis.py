@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 import redis.asyncio
-from support import timeout
 from pydantic import SecretStr
 from redis_support import RedisServer, free_port
+from support import timeout
 
 from praison_push.backends import (
     BackendUnavailableError,

@@ -18,8 +18,8 @@ from urllib.parse import urlencode
 
 import pytest
 from browser_support import launch_chromium
-from support import timeout
 from playwright.async_api import Browser, async_playwright
+from support import timeout
 
 from praison_push.server import GatewayThread
 

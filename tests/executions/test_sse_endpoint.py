@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from support import timeout
 from starlette.requests import ClientDisconnect, Request
+from support import timeout
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig, TokenGrant

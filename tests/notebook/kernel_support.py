@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support import timeout
 from jupyter_client.manager import KernelManager, start_new_kernel
+from support import timeout
 
 from .helpers import WAIT
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support import timeout
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
+from support import timeout
 
 from praison_push.notebook import display as display_module
 from praison_push.notebook import magics as magics_module

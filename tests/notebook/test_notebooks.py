@@ -18,10 +18,10 @@ from typing import Any
 
 import nbformat
 import pytest
-from support import timeout
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
+from support import timeout
 
 from .jupyter_env import NOTEBOOKS, JupyterEnv, make_jupyter_env
 

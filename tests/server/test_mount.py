@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
-from support import timeout
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
+from support import timeout
 
 from praison_push.config import GatewayConfig, LimitsConfig
 from praison_push.protocol import CloseCode, should_reconnect

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from support import timeout
 from redis_support import RedisServer, free_port
+from support import timeout
 
 from praison_push.config import DeliveryConfig, GatewayConfig, PushConfig, RedisConfig
 from praison_push.protocol import CloseCode, should_reconnect

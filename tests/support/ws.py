@@ -68,7 +68,8 @@ async def closed_with(ws: ClientConnection, seconds: float = 3.0) -> int | None:
     try:
         await asyncio.wait_for(drain(), timeout(seconds))
     except asyncio.TimeoutError:
-        raise AssertionError(f"the gateway did not close the connection within {seconds}s") from None
+        message = f"the gateway did not close the connection within {seconds}s"
+        raise AssertionError(message) from None
     return ws.close_code
 
 
