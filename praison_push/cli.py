@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .config import AuthConfig, GatewayConfig
+from .protocol.runs import RunEvent, RunState
 
 if TYPE_CHECKING:
     from .client import ExecutionEvent
@@ -167,23 +168,39 @@ class _JsonPrinter(_EventPrinter):
 
 
 class _RunPrinter(_EventPrinter):
-    """Tokens to stdout as they arrive; ``⚙ tool {args} → result`` lines to stderr."""
+    """Tokens to stdout as they arrive; ``⚙ tool {args} → result`` lines to stderr.
+
+    The run's state is the package's one reducer (:class:`RunState`); the
+    printer only decides what of each change goes to which stream.
+    """
 
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self._out = out or sys.stdout
         self._err = err or sys.stderr
+        self._state = RunState()
         self._printed = False  # any answer text on stdout
         self._mid_line = False  # stdout's last line is unfinished
         self._screen_mid_line = False  # ... and, on a terminal, no stderr line followed it
         self._open_tool: Any = None  # the id of a tool line awaiting its result
 
     def show(self, event: ExecutionEvent) -> None:
-        if event.token is not None:
-            self._write_answer(event.token)
-        elif event.tool_call is not None:
-            self._show_tool(event.tool_call)
-        elif event.output is not None and not self._printed:
-            self._write_answer(event.output)  # an answer that came without tokens
+        kind, data = event.kind, event.data
+        state = self._state
+        calls = len(state.tool_calls)
+        if not state.apply(kind, data):
+            return
+        if kind == RunEvent.TOKEN:
+            self._write_answer(state.tokens[-1])
+        elif kind == RunEvent.TOOL:
+            call = data.get("tool_call")
+            call_id = call.get("id") if isinstance(call, dict) else None
+            merged = state.tool_call(call_id) if isinstance(call_id, str) and call_id else None
+            if merged is None and len(state.tool_calls) > calls:
+                merged = state.tool_calls[-1]
+            if merged is not None:
+                self._show_tool(merged)
+        elif kind == RunEvent.COMPLETE and not self._printed:
+            self._write_answer(state.output)  # an answer that came without tokens
 
     def finish(self) -> None:
         self._close_tool()

@@ -28,10 +28,10 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "client": ({"client", "protocol", "config"}, {"websockets", "httpx"}),
     "sync": ({"sync", "client"}, set()),
     "notebook": (
-        {"notebook", "client", "sync", "server"},
+        {"notebook", "client", "sync", "server", "protocol"},
         {"anywidget", "ipywidgets", "IPython", "traitlets"},
     ),
-    "cli": ({"server", "sync", "client", "config"}, set()),
+    "cli": ({"server", "sync", "client", "config", "protocol"}, set()),
 }
 
 #: Standard-library modules the sans-I/O core must not touch (I/O, event loops, clocks).

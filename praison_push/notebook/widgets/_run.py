@@ -1,8 +1,11 @@
 """From a run's events (PROTOCOL.md §4) to widget parts.
 
 Shared by :class:`TokenStream`, :class:`ToolCalls` and :class:`ExecutionView`,
-which show the same run in different ways; each tracker owns the parts it
-fills and knows nothing of widgets or threads (the widget holds its lock).
+which show the same run in different ways. What a run *is* — its tokens, tool
+calls, status, usage and output — comes from the one reducer of the package,
+:class:`praison_push.protocol.runs.RunState`; the trackers here only add what a
+widget needs on top (timing, rates, display rows) and turn the reducer's state
+into parts. They know nothing of widgets or threads (the widget holds its lock).
 """
 
 from __future__ import annotations
@@ -10,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from praison_push.protocol.runs import RunEvent, RunState, RunStatus
+
 from ._parts import MetaPart, RowsPart, TextPart
 from ._sources import compact
 
-__all__ = ["TERMINAL", "RunTracker", "ToolTracker"]
+__all__ = ["RunTracker", "ToolTracker"]
 
-#: The events after which a run sends nothing more.
-TERMINAL = frozenset({"execution_complete", "execution_error"})
 #: Seconds of streaming before a live tokens-per-second figure is shown.
 MIN_RATE_SPAN = 0.1
 
@@ -27,15 +30,27 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def error_text(error: Mapping[str, Any] | None) -> str | None:
+    """``CODE: message`` of a run's error, for a status line."""
+    if error is None:
+        return None
+    text = ": ".join(str(part) for part in (error.get("code"), error.get("message")) if part)
+    return text or "failed"
+
+
 class RunTracker:
     """The streamed text and the run's facts: agent, status, token count, rate, latency.
 
     ``meta`` keys: ``execution_id``, ``agent``, ``status`` (``""`` until known,
     then ``running``/``completed``/``failed``/``cancelled``), ``tokens``,
     ``tokens_per_s``, ``latency_ms``, ``usage``, ``error``.
+
+    Args:
+        state: The reducer to feed (a fresh one by default).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, state: RunState | None = None) -> None:
+        self.state = state if state is not None else RunState()
         self.text = TextPart()
         self.meta = MetaPart(
             execution_id="",
@@ -47,83 +62,57 @@ class RunTracker:
             usage=None,
             error=None,
         )
-        self.tokens = 0
-        self._next_index = 0
         self._started: float | None = None
         self._last_token: float | None = None
 
     @property
+    def tokens(self) -> int:
+        """Agent tokens received (chunks count for as many tokens as they carry)."""
+        return self.state.token_count
+
+    @property
     def done(self) -> bool:
         """Whether the run has ended."""
-        return str(self.meta["status"]) in ("completed", "failed", "cancelled")
+        return self.state.done
 
     def describe(self, execution: Any) -> None:
         """Take what a run handle already knows (its id, agent, status) before any event."""
-        fields: dict[str, Any] = {}
-        for attribute, key in (("execution_id", "execution_id"), ("agent_id", "agent")):
-            value = getattr(execution, attribute, None)
-            if isinstance(value, str) and value:
-                fields[key] = value
-        status = getattr(execution, "status", None)
-        if status == "running":
-            fields["status"] = status
-        self.meta.update(**fields)
+        state = self.state
+        execution_id = getattr(execution, "execution_id", None)
+        agent_id = getattr(execution, "agent_id", None)
+        if not state.execution_id and isinstance(execution_id, str):
+            state.execution_id = execution_id
+        if not state.agent_id and isinstance(agent_id, str):
+            state.agent_id = agent_id
+        if not state.status and getattr(execution, "status", None) == RunStatus.RUNNING:
+            state.status = RunStatus.RUNNING.value
+        self._sync_meta()
 
     def handle(self, kind: str, data: Mapping[str, Any], when: float) -> None:
         """Apply one event; ``when`` is its publication time (seconds since the epoch)."""
-        if kind == "execution_token":
-            self._token(data, when)
+        if not self.state.apply(kind, data):
             return
-        execution_id = data.get("execution_id")
-        agent = data.get("agent_id")
-        if isinstance(execution_id, str) and execution_id:
-            self.meta.update(execution_id=execution_id)
-        if isinstance(agent, str) and agent:
-            self.meta.update(agent=agent)
-        if kind == "execution_start":
+        if kind == RunEvent.TOKEN:
+            if self._started is None:
+                self._started = when
+            self._last_token = when
+            self.text.append(self.state.tokens[-1])
+        elif kind == RunEvent.START:
             self._started = when
-            self.meta.update(status="running")
-        elif kind == "execution_complete":
-            output = data.get("output")
-            if isinstance(output, str) and output != self.text.value:
-                self.text.replace(output)  # tokens were missed: the output is the truth
-            usage = data.get("usage")
-            latency = _number(data.get("latency_ms"))
-            self.meta.update(
-                status="completed",
-                usage=dict(usage) if isinstance(usage, Mapping) else None,
-                latency_ms=None if latency is None else round(latency),
-            )
-        elif kind == "execution_error":
-            status = data.get("status")
-            error = data.get("error")
-            message = ""
-            if isinstance(error, Mapping):
-                code, text = error.get("code"), error.get("message")
-                message = ": ".join(str(p) for p in (code, text) if p)
-            self.meta.update(
-                status=status if status in ("failed", "cancelled") else "failed",
-                error=message or "failed",
-            )
+        elif kind == RunEvent.COMPLETE and self.state.output != self.text.value:
+            self.text.replace(self.state.output)  # tokens were missed: the output is the truth
+        self._sync_meta()
 
-    def _token(self, data: Mapping[str, Any], when: float) -> None:
-        token = data.get("token")
-        if not isinstance(token, str):
-            return
-        index = data.get("index")
-        if isinstance(index, int) and not isinstance(index, bool):
-            if index < self._next_index:
-                return  # already shown (a replay overlapping the live stream)
-            self._next_index = index + 1
-        if self._started is None:
-            self._started = when
-        self._last_token = when
-        # A fast agent's tokens come in chunks; ``count`` says how many (PROTOCOL.md §8).
-        count = data.get("count", 1)
-        self.tokens += count if isinstance(count, int) and count > 0 else 1
-        self.text.append(token)
-        if not self.meta["status"]:
-            self.meta.update(status="running")
+    def _sync_meta(self) -> None:
+        state = self.state
+        self.meta.update(
+            execution_id=state.execution_id,
+            agent=state.agent_id,
+            status=state.status,
+            usage=None if state.usage is None else dict(state.usage),
+            latency_ms=state.latency_ms,
+            error=error_text(state.error),
+        )
 
     def rate(self) -> float | None:
         """Tokens per second, or ``None`` while too early to tell.
@@ -132,7 +121,7 @@ class RunTracker:
         its start to the latest token, once that spans long enough
         (:data:`MIN_RATE_SPAN`) to mean something.
         """
-        latency = _number(self.meta["latency_ms"])
+        latency = _number(self.state.latency_ms)
         if latency:
             return round(self.tokens / (latency / 1000), 1)
         if self._started is not None and self._last_token is not None:
@@ -167,43 +156,62 @@ class ToolTracker:
     (``calling``/``completed``/``failed``), ``result`` (text, cut at
     :data:`~._sources.MAX_TEXT`), ``duration_ms`` (from ``calling`` to the
     outcome, measured kernel-side from the events' publication times).
+
+    Args:
+        state: A reducer that another tracker feeds already (the tool calls are
+            read from it); ``None``: this tracker feeds a reducer of its own.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, state: RunState | None = None) -> None:
+        self._feeds = state is None
+        self.state = state if state is not None else RunState()
         self.rows = RowsPart()
         self._began: dict[str, float] = {}
 
     def handle(self, kind: str, data: Mapping[str, Any], when: float) -> None:
-        """Apply one event (only ``execution_tool`` matters here)."""
-        if kind != "execution_tool":
+        """Apply one event (only ``execution_tool`` events make rows)."""
+        if kind != RunEvent.TOOL:
+            if self._feeds:
+                self.state.apply(kind, data)
             return
-        call = data.get("tool_call")
-        if not isinstance(call, Mapping):
+        count = len(self.state.tool_calls)
+        if self._feeds and not self.state.apply(kind, data):
             return
-        call_id = call.get("id")
-        key = call_id if isinstance(call_id, str) and call_id else f"#{len(self.rows)}"
+        calls = self.state.tool_calls
+        announced = data.get("tool_call")
+        call_id = announced.get("id") if isinstance(announced, Mapping) else None
+        if isinstance(call_id, str) and call_id:
+            key, call = call_id, self.state.tool_call(call_id)
+        elif len(calls) > count:  # an id-less call: the reducer gave it a row of its own
+            key, call = f"#{len(calls) - 1}", calls[-1]
+        else:
+            return
+        if call is None:
+            return
+        self.rows.upsert(self._row(key, call, when))
+
+    def _row(self, key: str, call: Mapping[str, Any], when: float) -> dict[str, Any]:
         status = str(call.get("status") or "calling")
-        row: dict[str, Any] = {"id": key, "status": status}
-        if "name" in call:
-            row["name"] = str(call["name"])
-        if "arguments" in call:
-            row["arguments"] = compact(call["arguments"])
-        if "result" in call:
-            row["result"] = compact(call["result"])
-        elif "error" in call:
-            row["result"] = compact(call["error"])
-        if key not in self.rows:
-            row.setdefault("name", "?")
-            row.setdefault("arguments", "")
-            row.setdefault("result", "")
-            row["duration_ms"] = None
+        outcome = call["result"] if "result" in call else call.get("error", "")
+        row: dict[str, Any] = {
+            "id": key,
+            "name": str(call.get("name", "?")),
+            "arguments": compact(call["arguments"]) if "arguments" in call else "",
+            "status": status,
+            "result": compact(outcome) if outcome not in (None, "") else "",
+        }
         if status == "calling":
             self._began.setdefault(key, when)
+            row["duration_ms"] = None
         else:
             began = self._began.get(key)
-            if began is not None:
-                row["duration_ms"] = max(0, round((when - began) * 1000))
-        self.rows.upsert(row)
+            kept = self.rows.get(key)
+            row["duration_ms"] = (
+                max(0, round((when - began) * 1000))
+                if began is not None
+                else (kept or {}).get("duration_ms")
+            )
+        return row
 
     def lines(self) -> list[str]:
         """One text line per call, for the plain-text repr."""

@@ -12,10 +12,12 @@ from typing import Any, TypeVar
 
 import traitlets
 
+from praison_push.protocol.runs import TERMINAL_EVENTS
+
 from ._base import StreamWidget
 from ._flusher import Flusher
 from ._parts import Part
-from ._run import TERMINAL, RunTracker, ToolTracker
+from ._run import RunTracker, ToolTracker
 from ._sources import read_event, watch_execution
 
 __all__ = ["ExecutionView", "TokenStream", "ToolCalls"]
@@ -61,7 +63,7 @@ class _RunWidget(StreamWidget):
                 return  # nothing follows a terminal event (PROTOCOL.md §4)
             self._apply(kind, data, when)
             self._changed()
-            ended = self._ended = kind in TERMINAL
+            ended = self._ended = kind in TERMINAL_EVENTS
         if ended:
             self._checkpoint()
 
@@ -85,8 +87,9 @@ class _TextRunWidget(_RunWidget):
         *,
         markdown: bool = False,
         flusher: Flusher | None = None,
+        run: RunTracker | None = None,
     ) -> None:
-        self._run = RunTracker()
+        self._run = run if run is not None else RunTracker()
         parts = {"text": self._run.text, "meta": self._run.meta, **parts}
         super().__init__(parts, execution, flusher=flusher, markdown=markdown)
 
@@ -184,8 +187,11 @@ class ExecutionView(_TextRunWidget):
     def __init__(
         self, execution: Any = None, *, markdown: bool = False, flusher: Flusher | None = None
     ) -> None:
-        self._tools = ToolTracker()
-        super().__init__({"calls": self._tools.rows}, execution, markdown=markdown, flusher=flusher)
+        run = RunTracker()
+        self._tools = ToolTracker(run.state)  # reads the tool calls the run tracker applies
+        super().__init__(
+            {"calls": self._tools.rows}, execution, markdown=markdown, flusher=flusher, run=run
+        )
 
     @property
     def calls(self) -> list[dict[str, Any]]:
