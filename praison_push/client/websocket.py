@@ -60,6 +60,8 @@ class WebSocketTransport:
         **connect_kwargs: Any,
     ) -> None:
         self._url = with_query(url, client_id=client_id) if client_id else url
+        # Messages name the URL as the user gave it: no generated client_id, no secrets.
+        self._where = redact_url(url)
         self._auth_token = auth_token
         self._open_timeout = open_timeout
         self._max_size = max_size
@@ -96,7 +98,7 @@ class WebSocketTransport:
         if self.is_connected:
             return
         headers = {"Authorization": f"Bearer {self._auth_token}"} if self._auth_token else None
-        where = redact_url(self._url)
+        where = self._where
         try:
             self._ws = await connect(
                 self._url,
@@ -106,17 +108,10 @@ class WebSocketTransport:
                 **self._connect_kwargs,
             )
         except InvalidStatus as exc:
-            status = exc.response.status_code
-            if status in (401, 403):
-                raise AuthenticationFailed(
-                    "unauthorized", f"{where} refused the credentials (HTTP {status})"
-                ) from exc
-            raise TransportError(f"cannot open {where}: HTTP {status}") from exc
-        except InvalidURI as exc:
-            # InvalidURI's own message repeats the URL, query token included.
-            raise TransportError(f"cannot open {where}: not a ws:// or wss:// URL") from (
-                None if where != self._url else exc
-            )
+            raise _refused(where, exc.response.status_code) from exc
+        except (InvalidURI, ValueError):
+            # Their messages repeat the URL, query token included.
+            raise TransportError(f"cannot open {where}: {_bad_url(url_of=self._url)}") from None
         except (OSError, WebSocketException, asyncio.TimeoutError) as exc:
             raise TransportError(f"cannot open {where}: {_describe(exc)}") from exc
         logger.debug("websocket open to %s", where)
@@ -165,6 +160,40 @@ class WebSocketTransport:
         except ConnectionClosed as exc:
             raise _closed(exc) from exc
         return decode_object(raw)
+
+
+def _refused(where: str, status: int) -> AuthenticationFailed | TransportError:
+    """Our error for an HTTP answer to the upgrade request, naming the likely cause.
+
+    A praison_push gateway never refuses a token with an HTTP status: it
+    accepts the WebSocket and closes it with 4001/4003. So 403 and 404 mean the
+    request reached something that has no WebSocket endpoint there (a wrong
+    path, or a proxy in the way); only 401 is about credentials.
+    """
+    if status == 401:
+        return AuthenticationFailed(
+            "unauthorized", f"{where} refused the credentials (HTTP 401)"
+        )
+    if status in (403, 404):
+        return TransportError(
+            f"cannot open {where}: HTTP {status}, no WebSocket endpoint at this path "
+            "(a praison_push gateway serves /ws)"
+        )
+    return TransportError(f"cannot open {where}: HTTP {status}")
+
+
+def _bad_url(url_of: str) -> str:
+    """Why a URL cannot be dialled, without repeating it (it may hold a token)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url_of)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return "the port is not a number"
+    if parts.scheme not in ("ws", "wss"):
+        return "not a ws:// or wss:// URL"
+    return "not a valid WebSocket URL"
 
 
 def _closed(exc: ConnectionClosed) -> ConnectionClosedError:

@@ -149,12 +149,24 @@ async def test_a_drop_without_close_frame_has_no_code(server: tuple[Server, Scri
     await transport.disconnect()
 
 
-async def test_http_403_is_an_authentication_failure(server: tuple[Server, Scripted]) -> None:
+async def test_http_403_names_the_path_not_the_token(server: tuple[Server, Scripted]) -> None:
+    # A gateway refuses a token by closing the accepted WebSocket (4001/4003), never
+    # with HTTP 403: a 403 is a wrong path (or a proxy), and the message says so.
     srv, _ = server
-    transport = WebSocketTransport(url_of(srv, "/forbidden?token=s3cret"), "s3cret")
-    with pytest.raises(AuthenticationFailed, match="403") as caught:
+    transport = WebSocketTransport(
+        url_of(srv, "/forbidden?token=s3cret"), "s3cret", client_id="generated-id"
+    )
+    with pytest.raises(TransportError, match="HTTP 403, no WebSocket endpoint") as caught:
         await transport.connect()
-    assert "s3cret" not in str(caught.value)
+    assert not isinstance(caught.value, AuthenticationFailed)
+    assert "s3cret" not in str(caught.value) and "generated-id" not in str(caught.value)
+    assert "a praison_push gateway serves /ws" in str(caught.value)
+
+
+async def test_a_port_that_is_not_a_number_says_so() -> None:
+    with pytest.raises(TransportError, match="the port is not a number") as caught:
+        await WebSocketTransport("ws://127.0.0.1:abc/ws?token=s3cret", client_id="x").connect()
+    assert "s3cret" not in str(caught.value) and "client_id" not in str(caught.value)
 
 
 async def test_other_http_errors_are_transport_errors(server: tuple[Server, Scripted]) -> None:
@@ -178,9 +190,8 @@ async def test_unreachable_gateway_is_a_transport_error_naming_the_url() -> None
 
 
 async def test_invalid_uri_is_a_transport_error_that_leaks_no_token() -> None:
-    with pytest.raises(TransportError, match="not a ws") as caught:
+    with pytest.raises(TransportError, match="not a ws"):
         await WebSocketTransport("http://127.0.0.1/ws").connect()
-    assert caught.value.__cause__ is not None
     with pytest.raises(TransportError) as caught:
         await WebSocketTransport("http://127.0.0.1/ws?token=s3cret").connect()
     assert "s3cret" not in str(caught.value)
