@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .config import AuthConfig, GatewayConfig
-from .protocol.runs import RunEvent, RunState
 
 if TYPE_CHECKING:
     from .client import ExecutionEvent
@@ -168,83 +167,18 @@ class _JsonPrinter(_EventPrinter):
 
 
 class _RunPrinter(_EventPrinter):
-    """Tokens to stdout as they arrive; ``⚙ tool {args} → result`` lines to stderr.
-
-    The run's state is the package's one reducer (:class:`RunState`); the
-    printer only decides what of each change goes to which stream.
-    """
+    """Tokens to stdout as they arrive; ``⚙ tool {args} → result`` lines to stderr."""
 
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
-        self._out = out or sys.stdout
-        self._err = err or sys.stderr
-        self._state = RunState()
-        self._printed = False  # any answer text on stdout
-        self._mid_line = False  # stdout's last line is unfinished
-        self._screen_mid_line = False  # ... and, on a terminal, no stderr line followed it
-        self._open_tool: Any = None  # the id of a tool line awaiting its result
+        from .client.transcript import RunPrinter
+
+        self._printer = RunPrinter(out or sys.stdout, err or sys.stderr)
 
     def show(self, event: ExecutionEvent) -> None:
-        kind, data = event.kind, event.data
-        state = self._state
-        calls = len(state.tool_calls)
-        if not state.apply(kind, data):
-            return
-        if kind == RunEvent.TOKEN:
-            self._write_answer(state.tokens[-1])
-        elif kind == RunEvent.TOOL:
-            call = data.get("tool_call")
-            call_id = call.get("id") if isinstance(call, dict) else None
-            merged = state.tool_call(call_id) if isinstance(call_id, str) and call_id else None
-            if merged is None and len(state.tool_calls) > calls:
-                merged = state.tool_calls[-1]
-            if merged is not None:
-                self._show_tool(merged)
-        elif kind == RunEvent.COMPLETE and not self._printed:
-            self._write_answer(state.output)  # an answer that came without tokens
+        self._printer.show(event.kind, event.data)
 
     def finish(self) -> None:
-        self._close_tool()
-        if self._mid_line:
-            self._out.write("\n")
-            self._out.flush()
-            self._mid_line = False
-
-    def _write_answer(self, text: str) -> None:
-        if not text:
-            return
-        self._close_tool()
-        self._out.write(text)
-        self._out.flush()
-        self._printed = True
-        self._mid_line = self._screen_mid_line = not text.endswith("\n")
-
-    def _show_tool(self, call: dict[str, Any]) -> None:
-        status = call.get("status")
-        if status == "calling" or self._open_tool != call.get("id"):
-            self._close_tool()
-            if self._screen_mid_line and self._err.isatty():
-                self._err.write("\n")  # a terminal shows both streams on one screen
-            self._screen_mid_line = False
-            self._err.write(f"⚙ {call.get('name')} {_shorten(call.get('arguments', {}))}")
-            self._open_tool = call.get("id")
-        if status == "completed":
-            self._err.write(f" → {_shorten(call.get('result'))}\n")
-            self._open_tool = None
-        elif status == "failed":
-            self._err.write(f" ✗ {_shorten(call.get('error'))}\n")
-            self._open_tool = None
-        self._err.flush()
-
-    def _close_tool(self) -> None:
-        if self._open_tool is not None:
-            self._err.write("\n")
-            self._err.flush()
-            self._open_tool = None
-
-
-def _shorten(value: Any, limit: int = 200) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        self._printer.finish()
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -171,9 +171,7 @@ def _refused(where: str, status: int) -> AuthenticationFailed | TransportError:
     path, or a proxy in the way); only 401 is about credentials.
     """
     if status == 401:
-        return AuthenticationFailed(
-            "unauthorized", f"{where} refused the credentials (HTTP 401)"
-        )
+        return AuthenticationFailed("unauthorized", f"{where} refused the credentials (HTTP 401)")
     if status in (403, 404):
         return TransportError(
             f"cannot open {where}: HTTP {status}, no WebSocket endpoint at this path "

@@ -40,6 +40,8 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext praison_push``: register the ``%push`` / ``%%push`` magics."""
+    from . import errors
     from .magics import PushMagics
 
     ipython.register_magics(PushMagics)
+    errors.install(ipython)

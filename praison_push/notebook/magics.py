@@ -26,10 +26,12 @@ from typing import Any, NoReturn
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
+from ..client import PushError
+from . import errors
 from .display import show
 from .gateway import NotebookClient, NotebookExecution, NotebookGateway, start_gateway
 
-__all__ = ["MAGICS_CLIENT_ID", "PushMagics"]
+__all__ = ["MAGICS_CLIENT_ID", "MagicError", "PushMagics"]
 
 #: The client id the magics use on the in-process gateway (shown in presence lists).
 MAGICS_CLIENT_ID = "notebook"
@@ -39,6 +41,30 @@ _USAGE = (
     "%push subscribe CHANNEL [--limit N] | %push presence [CHANNEL] | "
     "%%push CHANNEL [--json] [-o VAR] | %%push execute AGENT"
 )
+_MISSING_COMMAND = (
+    "%push needs a command: gateway start|stop|status, connect URL, subscribe CHANNEL "
+    "or presence [CHANNEL] (and %%push CHANNEL or %%push execute AGENT as cell magics)"
+)
+_MISSING_CHANNEL = (
+    "%%push needs the channel to publish the cell to (%%push CHANNEL), "
+    "or execute AGENT to run an agent on it (%%push execute AGENT)"
+)
+
+
+class MagicError(Exception):
+    """A failed ``%push`` command, shown as one line (IPython's ``_render_traceback_``).
+
+    The cell still counts as failed (*Run All* stops there), but the reader
+    sees what went wrong, not the package's insides.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31mpraison_push: {self}\x1b[0m"]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, PushError) else f"{type(exc).__name__}: {text}"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -142,7 +168,15 @@ class PushMagics(Magics):
         except ValueError as exc:
             raise UsageError(f"%push: {exc}") from None
         if not argv:
-            raise UsageError(_USAGE)
+            raise UsageError(_MISSING_COMMAND if cell is None else _MISSING_CHANNEL)
+        try:
+            return self._run(argv, cell)
+        except errors.USER_ERRORS as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise MagicError("interrupted (a run started here goes on)") from None
+            raise MagicError(_one_line(exc)) from None
+
+    def _run(self, argv: list[str], cell: str | None) -> Any:
         if cell is None:
             return self._line(argv)
         if argv[0] == "execute":
@@ -225,4 +259,7 @@ class PushMagics(Magics):
         execution = self.client.execute(agent, text)
         self.last_execution = execution
         execution.show()
+        # The cell runs as long as the run does (the view updates meanwhile), so *Run All*
+        # goes on with its answer in place; an interrupt stops the wait, not the run.
+        execution.wait()
         return None

@@ -15,6 +15,7 @@ from support import timeout
 
 from praison_push.notebook import display as display_module
 from praison_push.notebook import magics as magics_module
+from praison_push.notebook import saved as saved_module
 from praison_push.notebook.gateway import NotebookGateway, start_gateway
 from praison_push.notebook.widgets import ChannelLog, ExecutionView, PresenceList
 from praison_push.protocol import PublishReceipt
@@ -27,6 +28,8 @@ def shown(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     displayed: list[Any] = []
     monkeypatch.setattr(magics_module, "show", displayed.append)
     monkeypatch.setattr(display_module, "show", displayed.append)
+    # As in a notebook kernel: runs show as widgets (elsewhere they print live).
+    monkeypatch.setattr(saved_module, "in_kernel", lambda: True)
     return displayed
 
 
@@ -213,14 +216,14 @@ def test_start_gateway_imports_and_works_without_ipython() -> None:
 @pytest.mark.parametrize(
     ("line", "cell", "message"),
     [
-        ("", None, "usage: %push"),
+        ("", None, r"%push needs a command: gateway start\|stop\|status, connect URL"),
         ("frobnicate", None, "unknown command 'frobnicate'"),
         ("gateway reboot", None, "invalid choice"),
         ("subscribe", None, "required: channel"),
         ("subscribe alerts --limit many", None, "invalid int value"),
         ("execute demo-weather", None, "is a cell magic"),
         ('"unbalanced', None, "No closing quotation"),
-        ("", "body", "usage: %push"),
+        ("", "body", r"%%push needs the channel to publish the cell to"),
         ("alerts -o 1bad", "{}", "needs a variable name"),
         ("execute", "input", "required: agent"),
         ("execute demo-weather", "   ", "the cell body"),
@@ -235,3 +238,22 @@ def test_bad_arguments_are_usage_errors(
             shell.run_line_magic("push", line)
         else:
             shell.run_cell_magic("push", line, cell)
+
+
+def test_a_failing_command_is_one_line_not_a_traceback(
+    shell: InteractiveShell, shown: list[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(magics_module.MagicError) as refused:
+        shell.run_cell_magic("push", "execute no-such-agent", "hi\n")
+    (line,) = refused.value._render_traceback_()
+    assert "No agent with ID 'no-such-agent' exists" in line and line.count("\n") == 0
+    with pytest.raises(magics_module.MagicError) as unreachable:
+        shell.run_line_magic("push", "connect ws://127.0.0.1:9/ws")
+    (line,) = unreachable.value._render_traceback_()
+    assert "127.0.0.1:9" in line and "client_id" not in line
+    # As a cell, IPython prints exactly that one line (and the cell fails).
+    result = shell.run_cell("%push connect ws://127.0.0.1:9/ws")
+    assert isinstance(result.error_in_exec, magics_module.MagicError)
+    printed = capsys.readouterr()
+    shown_lines = [ln for ln in (printed.out + printed.err).splitlines() if ln.strip()]
+    assert len(shown_lines) == 1 and "praison_push:" in shown_lines[0], shown_lines

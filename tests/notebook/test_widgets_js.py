@@ -106,7 +106,7 @@ def test_deltas_in_order_show_the_text_cursor_and_status(page: Any) -> None:
     assert result["text"] == "Hello world"
     assert result["running"] == {"hidden": False, "blink": "pp-blink"}
     assert result["doneHidden"] is True
-    assert result["status"] == "demo · completed · 2 tokens · 40.5 tok/s · 50 ms"
+    assert result["status"] == "demo · completed · 2 tokens · 41 tok/s · 50 ms"
     assert result["sent"] == []
 
 
@@ -181,6 +181,7 @@ def test_execution_view_shows_text_tools_usage_and_latency(page: Any) -> None:
         "usage: 4 prompt + 1 completion = 5 tokens · latency 90 ms · error: AGENT_FAILED: boom"
     )
     assert result["footerError"] is True
+    assert result["statusError"] is True  # a failed run's status line is red like its footer
 
 
 def test_channel_log_pause_resume_and_clear(page: Any) -> None:
@@ -205,12 +206,13 @@ def test_channel_log_rendered_while_paused_and_cleared_while_paused(page: Any) -
 
 def test_presence_list_shows_clients_status_and_relative_time(page: Any) -> None:
     result = scenario(page, "presenceList")
+    # A connected client is "active"; one the gateway calls offline shows when it was seen.
     assert result["before"] == [
-        ["me (you)", "online", '{"role":"a"}', "just now"],
-        ["bob", "away", "", "2 min ago"],
+        ["me (you)", "online", '{"role":"a"}', "active"],
+        ["bob", "away", "", "active"],
     ]
     assert result["after"] == [
-        ["me (you)", "online", '{"role":"a"}', "just now"],
+        ["me (you)", "online", '{"role":"a"}', "active"],
         ["eve", "offline", "", "2 h ago"],
     ]
     assert result["title"] == "#alerts · 2 clients"
@@ -220,3 +222,40 @@ def test_presence_list_shows_clients_status_and_relative_time(page: Any) -> None
 def test_an_unknown_kind_says_so_and_a_store_is_made_even_without_initialize(page: Any) -> None:
     result = scenario(page, "unknownKindAndNoInitialize")
     assert result == {"unknown": "praison_push: unknown widget kind nope", "state": "✓ completed"}
+
+
+def test_the_text_follows_its_tail_until_the_reader_scrolls_up(page: Any) -> None:
+    result = scenario(page, "followsTheTail")
+    following = result["following"]
+    assert following["overflows"] and following["atEnd"] and following["endInSight"]
+    assert following["latest"] is False
+    scrolled = result["scrolledUp"]
+    assert scrolled["top"] == 0 and not scrolled["atEnd"] and scrolled["latest"] is True
+    assert result["back"]["atEnd"] and result["back"]["latest"] is False
+    assert result["again"]["atEnd"] and result["again"]["endInSight"]  # follows again
+    # A redrawn view of the same run keeps the reader where they were.
+    assert result["redrawn"]["top"] == 0 and result["redrawn"]["latest"] is True
+
+
+def test_a_widget_whose_client_is_gone_says_so(page: Any) -> None:
+    result = scenario(page, "connectionBanner")
+    assert result["live"] == {"hidden": True, "seen": "active", "stale": False}
+    gone = result["gone"]
+    assert gone["hidden"] is False and gone["stale"] is True
+    assert gone["text"] == "⚠ disconnected, reconnecting (the gateway went away)"
+    assert gone["seen"] == "5 min ago"  # no longer claimed active
+    assert float(gone["opacity"]) < 1
+    assert result["back"] == {"hidden": True, "stale": False}
+
+
+@pytest.mark.parametrize("width", [1400, 500, 300])
+def test_layout_keeps_words_whole_and_nothing_clipped(page: Any, width: int) -> None:
+    result = scenario(page, "layoutAt", width)
+    assert result["breakAll"] == 0
+    assert result["broken"] == [], result
+    assert result["clipped"] == [], result
+    assert result["stateLines"] == [1, 1, 1]  # "✓ completed" on one line
+    assert result["stacked"] is (width <= 520)
+    assert result["spinner"] == {"text": "", "animation": "pp-spin"}  # CSS, not an emoji
+    assert result["status"] == "demo-weather · running · 1,497 tokens · 1,498 tok/s"
+    assert all(w <= width for w in result["widths"])

@@ -109,5 +109,5 @@ def test_async_client_on_the_kernel_loop(kernel: Kernel) -> None:
         "await asyncio.sleep(0.2)\n"
         "print(view3.status, 'Paris' in view3.text)\n"
     )
-    assert printed(out) == '{"level":"high"} True\ncompleted True\n'
+    assert printed(out) == '{"level": "high"} True\ncompleted True\n'
     assert comm_msgs(out, "custom")

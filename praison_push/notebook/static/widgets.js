@@ -132,6 +132,14 @@ function rowsOf(part) {
 
 function notify(store, change) {
   for (const view of store.views) {
+    // A front end that redraws an output (an updated display) leaves the old view
+    // behind without disposing it: once its element has left the page, drop it.
+    if (view.el && view.el.isConnected) view.attached = true;
+    else if (view.el && view.attached) {
+      store.views.delete(view);
+      if (view.dispose) view.dispose();
+      continue;
+    }
     try {
       view.update(change);
     } catch (error) {
@@ -271,25 +279,100 @@ function ago(seconds) {
   return `${Math.floor(delta / 3600)} h ago`;
 }
 
-function statusLine(meta, tokenCount) {
+// Numbers read the same here as in the kernel's reprs (widgets/_format.py).
+const NUMBER = new Intl.NumberFormat("en-US");
+
+/** "1 token", "1,200 tokens". */
+export function count(n, noun, plural) {
+  return `${NUMBER.format(n)} ${n === 1 ? noun : plural || noun + "s"}`;
+}
+
+/** "7.5 tok/s" below 10, "80 tok/s" and "1,498 tok/s" above. */
+export function rate(perSecond) {
+  return perSecond < 10 ? `${perSecond.toFixed(1)} tok/s` : `${NUMBER.format(Math.round(perSecond))} tok/s`;
+}
+
+function millis(ms) {
+  return `${NUMBER.format(Math.round(ms))} ms`;
+}
+
+function statusLine(meta) {
   const parts = [meta.agent || "run", meta.status || "waiting"];
-  const tokens = meta.tokens ?? tokenCount ?? 0;
-  parts.push(`${tokens} token${tokens === 1 ? "" : "s"}`);
-  if (meta.tokens_per_s != null) parts.push(`${meta.tokens_per_s} tok/s`);
-  if (meta.latency_ms != null) parts.push(`${meta.latency_ms} ms`);
+  parts.push(count(meta.tokens ?? 0, "token"));
+  if (meta.tokens_per_s != null) parts.push(rate(meta.tokens_per_s));
+  if (meta.latency_ms != null) parts.push(millis(meta.latency_ms));
   return parts.join(" · ");
+}
+
+/** The warning a client-fed widget shows once its client is no longer connected. */
+function connectionWarning(meta) {
+  const state = meta.connection || "connected";
+  if (state === "connected") return "";
+  const note = meta.connection_note ? ` (${meta.connection_note})` : "";
+  return state === "reconnecting" ? `⚠ disconnected, reconnecting${note}` : `⚠ not live${note}`;
+}
+
+/** A banner under a widget's title: empty and hidden while the client is connected. */
+function connectionPiece(store, root) {
+  const banner = h("div", "pp-conn");
+  banner.hidden = true;
+  return {
+    el: banner,
+    update() {
+      const warning = connectionWarning(metaOf(store));
+      banner.textContent = warning;
+      banner.hidden = !warning;
+      root.classList.toggle("pp-stale", Boolean(warning));
+    },
+  };
 }
 
 // --- pieces shared by the run widgets --------------------------------------------
 
-/** The live text with its cursor; appends deltas instead of redrawing. */
+/** Pixels from the bottom that still count as "at the end" of the text. */
+const AT_END_PX = 8;
+
+/** The live text with its cursor; appends deltas instead of redrawing.
+ *
+ * Once the text outgrows its box, the box follows the end (the newest text and
+ * the cursor stay in sight) until the reader scrolls up; then it stays where
+ * the reader is and a "↓ latest" button offers the way back. Whether it
+ * follows is kept in the store, so a view drawn again keeps the reader's place. */
 function textPiece(store) {
   const root = h("div", "pp-text");
+  const scroller = h("div", "pp-scroll");
   const body = h("div", "pp-body");
   const cursor = h("span", "pp-cursor");
-  root.append(body, cursor);
+  const latest = h("button", "pp-button pp-latest", "↓ latest");
+  latest.type = "button";
+  latest.hidden = true;
+  scroller.append(body, cursor);
+  root.append(scroller, latest);
+  if (store.follow === undefined) store.follow = true;
   let node = null; // the text node deltas append to (plain mode)
   let markdown = null; // the mode last drawn
+  const atEnd = () =>
+    scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight <= AT_END_PX;
+  const overflows = () => scroller.scrollHeight > scroller.clientHeight + AT_END_PX;
+  const place = () => {
+    if (store.follow) {
+      scroller.scrollTop = scroller.scrollHeight;
+    } else if (store.scrollTop != null && !root.dataset.placed) {
+      scroller.scrollTop = store.scrollTop;
+    }
+    if (root.isConnected) root.dataset.placed = "1";
+    latest.hidden = store.follow || !overflows();
+  };
+  scroller.addEventListener("scroll", () => {
+    if (!root.isConnected) return;
+    store.follow = atEnd();
+    store.scrollTop = scroller.scrollTop;
+    latest.hidden = store.follow || !overflows();
+  });
+  latest.addEventListener("click", () => {
+    store.follow = true;
+    place();
+  });
   const draw = () => {
     markdown = Boolean(store.model.get("markdown"));
     root.classList.toggle("pp-markdown", markdown);
@@ -313,13 +396,52 @@ function textPiece(store) {
       } else if (op && op.append) {
         node.appendData(op.append); // plain text: only the new part is touched
       }
+      place();
+      // A view is laid out after its first draw: place it again once it is.
+      if (!root.dataset.placed) requestAnimationFrame(place);
     },
   };
 }
 
+/** A table with fixed column widths (`widths`: CSS widths, "" for the rest), so columns
+ * do not jump as rows arrive; below ~520 px the CSS stacks each row. */
+function fixedTable(className, titles, widths) {
+  const root = table(className, titles);
+  const columns = h("colgroup");
+  for (const width of widths) {
+    const col = h("col");
+    if (width) col.style.width = width;
+    columns.append(col);
+  }
+  root.prepend(columns);
+  return root;
+}
+
+/** A cell that carries its column's title (shown as a label in the stacked layout). */
+function cell(label, className, text) {
+  const td = h("td", className, text);
+  td.dataset.label = label;
+  return td;
+}
+
+/** The indicator of a tool call's state: a CSS spinner while calling (no emoji font needed). */
+function stateCell(status) {
+  const td = cell("Status", `pp-state pp-state-${status}`);
+  const mark = h("span", `pp-mark pp-mark-${status}`);
+  if (status === "completed") mark.textContent = "✓";
+  else if (status === "failed") mark.textContent = "✗";
+  mark.setAttribute("aria-hidden", "true");
+  td.append(mark, document.createTextNode(` ${status}`));
+  return td;
+}
+
 /** The tool-call table. */
 function toolsPiece(store) {
-  const root = table("pp-tools", ["Tool", "Arguments", "Status", "Result", "Duration"]);
+  const root = fixedTable(
+    "pp-tools",
+    ["Tool", "Arguments", "Status", "Result", "Duration"],
+    ["18%", "30%", "7.5em", "", "5.5em"],
+  );
   const body = root.tBodies[0];
   return {
     el: root,
@@ -332,15 +454,14 @@ function toolsPiece(store) {
           const result = String(call.result ?? "");
           const cut =
             result.length > RESULT_CHARS ? result.slice(0, RESULT_CHARS - 1) + "…" : result;
-          const icon = { calling: "⏳", completed: "✓", failed: "✗" }[call.status] || "";
-          const resultCell = h("td", "pp-result", cut);
+          const resultCell = cell("Result", "pp-result", cut);
           resultCell.title = result;
           tr.append(
-            h("td", "pp-name", call.name),
-            h("td", "pp-args", call.arguments),
-            h("td", `pp-state pp-state-${call.status}`, `${icon} ${call.status}`),
+            cell("Tool", "pp-name", call.name),
+            cell("Arguments", "pp-args", call.arguments),
+            stateCell(call.status),
             resultCell,
-            h("td", "pp-duration", call.duration_ms == null ? "" : `${call.duration_ms} ms`),
+            cell("Duration", "pp-duration", call.duration_ms == null ? "" : millis(call.duration_ms)),
           );
           return tr;
         }),
@@ -351,6 +472,11 @@ function toolsPiece(store) {
 
 // --- renderers, one per kind --------------------------------------------------------
 
+/** Whether a run's status line says it failed (red, like its footer). */
+function failed(meta) {
+  return Boolean(meta.error) || meta.status === "failed" || meta.status === "cancelled";
+}
+
 function tokenStreamView(store, el) {
   const status = h("div", "pp-status");
   const text = textPiece(store);
@@ -359,7 +485,7 @@ function tokenStreamView(store, el) {
     update(change) {
       const meta = metaOf(store);
       status.textContent = statusLine(meta);
-      status.classList.toggle("pp-error", Boolean(meta.error));
+      status.classList.toggle("pp-error", failed(meta));
       if (meta.error) status.textContent += ` · ${meta.error}`;
       text.update(change);
     },
@@ -382,6 +508,7 @@ function executionView(store, el) {
     update(change) {
       const meta = metaOf(store);
       status.textContent = statusLine(meta);
+      status.classList.toggle("pp-error", failed(meta));
       if (meta.execution_id) status.title = meta.execution_id;
       tools.update(change);
       text.update(change);
@@ -393,7 +520,7 @@ function executionView(store, el) {
             `completion = ${usage.total_tokens ?? "?"} tokens`,
         );
       }
-      if (meta.latency_ms != null) notes.push(`latency ${meta.latency_ms} ms`);
+      if (meta.latency_ms != null) notes.push(`latency ${millis(meta.latency_ms)}`);
       if (meta.error) notes.push(`error: ${meta.error}`);
       footer.textContent = notes.join(" · ");
       footer.classList.toggle("pp-error", Boolean(meta.error));
@@ -404,25 +531,34 @@ function executionView(store, el) {
 
 function presenceView(store, el) {
   const title = h("div", "pp-status");
-  const clients = table("pp-presence", ["Client", "Status", "Metadata", "Last seen"]);
-  el.append(title, clients);
+  const conn = connectionPiece(store, el);
+  const clients = fixedTable(
+    "pp-presence",
+    ["Client", "Status", "Metadata", "Last seen"],
+    ["30%", "8em", "", "7.5em"],
+  );
+  el.append(title, conn.el, clients);
   const draw = () => {
     const meta = metaOf(store);
     const rows = rowsOf(store.parts.clients);
+    const live = (meta.connection || "connected") === "connected";
     title.textContent =
-      `${meta.channel ? `#${meta.channel}` : "gateway"} · ${rows.length} ` +
-      `client${rows.length === 1 ? "" : "s"}${meta.error ? ` · ${meta.error}` : ""}`;
+      `${meta.channel ? `#${meta.channel}` : "gateway"} · ${count(rows.length, "client")}` +
+      `${meta.error ? ` · ${meta.error}` : ""}`;
+    conn.update();
     clients.tBodies[0].replaceChildren(
       ...rows.map((row) => {
         const tr = h("tr", "pp-client");
-        const name = h("td", "pp-name", row.client_id);
+        const name = cell("Client", "pp-name", row.client_id);
         if (row.client_id === meta.self_id) name.append(h("span", "pp-you", " (you)"));
         if (row.user_id) name.title = row.user_id;
-        const status = h("td", `pp-presence-${row.status}`);
+        const status = cell("Status", `pp-presence-${row.status}`);
         status.append(h("span", "pp-dot"), document.createTextNode(` ${row.status}`));
-        const seen = h("td", "pp-seen", ago(row.last_seen));
+        // A connected client is seen now; the gateway says "offline" once it goes silent.
+        const active = live && row.status !== "offline";
+        const seen = cell("Last seen", "pp-seen", active ? "active" : ago(row.last_seen));
         seen.title = clock(row.last_seen);
-        tr.append(name, status, h("td", "pp-args", row.metadata), seen);
+        tr.append(name, status, cell("Metadata", "pp-args", row.metadata), seen);
         return tr;
       }),
     );
@@ -434,13 +570,20 @@ function presenceView(store, el) {
 function channelLogView(store, el) {
   const bar = h("div", "pp-toolbar");
   const title = h("span", "pp-status");
+  const badge = h("span", "pp-badge");
   const pause = h("button", "pp-button pp-pause", "Pause");
   const clear = h("button", "pp-button pp-clear", "Clear");
-  const badge = h("span", "pp-badge");
-  bar.append(title, pause, clear, badge);
-  const log = h("table", "pp-table pp-log");
-  log.append(h("tbody"));
-  el.append(bar, log);
+  pause.type = clear.type = "button";
+  // The badge keeps its room when empty, so the buttons never move.
+  bar.append(title, badge, pause, clear);
+  const conn = connectionPiece(store, el);
+  const log = fixedTable("pp-log", ["Time", "Channel", "From", "Message"], [
+    "7em",
+    "18%",
+    "15%",
+    "",
+  ]);
+  el.append(bar, conn.el, log);
   pause.addEventListener("click", () => {
     store.model.set("paused", !store.model.get("paused"));
     store.model.save_changes();
@@ -463,22 +606,24 @@ function channelLogView(store, el) {
       const newest = shown.reduce((top, row) => Math.max(top, row.id), 0);
       const waiting = live.filter((row) => row.id > newest).length;
       title.textContent =
-        `${(meta.channels || []).map((c) => `#${c}`).join(" ")} · ${shown.length} ` +
-        `message${shown.length === 1 ? "" : "s"}${meta.error ? ` · ${meta.error}` : ""}`;
+        `${(meta.channels || []).map((c) => `#${c}`).join(" ")} · ${count(shown.length, "message")}` +
+        `${meta.error ? ` · ${meta.error}` : ""}`;
+      conn.update();
       pause.textContent = paused ? "Resume" : "Pause";
-      badge.textContent = paused && waiting ? `${waiting} new` : "";
+      badge.textContent = paused && waiting ? `${NUMBER.format(waiting)} new` : "";
+      log.tHead.hidden = shown.length === 0;
       log.tBodies[0].replaceChildren(
         ...shown
           .slice()
           .reverse()
           .map((row) => {
             const tr = h("tr", "pp-message");
-            const data = h("td", "pp-data", row.data);
+            const data = cell("Message", "pp-data", row.data);
             data.title = row.data;
             tr.append(
-              h("td", "pp-time", clock(row.time)),
-              h("td", "pp-channel", row.channel),
-              h("td", "pp-source", row.source),
+              cell("Time", "pp-time", clock(row.time)),
+              cell("Channel", "pp-channel", row.channel),
+              cell("From", "pp-source", row.source),
               data,
             );
             return tr;
@@ -517,6 +662,7 @@ function render({ model, el }) {
     return undefined;
   }
   const view = make(store, el);
+  view.el = el;
   store.views.add(view);
   view.update({ reset: true });
   return () => {

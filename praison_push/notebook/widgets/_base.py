@@ -23,6 +23,7 @@ anywidget's ``initialize``, so every view of a model shows the same state.
 
 from __future__ import annotations
 
+import html
 import logging
 import threading
 import time
@@ -34,6 +35,7 @@ from typing import Any, ClassVar
 import anywidget
 import traitlets
 
+from .. import saved as _saved
 from ._flusher import Flusher, get_flusher
 from ._parts import Part
 
@@ -46,6 +48,8 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 
 #: Longest plain-text repr, in characters (a terminal shows the end of a long text).
 REPR_CHARS = 20_000
+#: The MIME type of a live widget view in a display bundle.
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 class StreamWidget(anywidget.AnyWidget):
@@ -80,6 +84,7 @@ class StreamWidget(anywidget.AnyWidget):
         self, parts: Mapping[str, Part], *, flusher: Flusher | None = None, **traits: Any
     ) -> None:
         self._lock = threading.RLock()
+        self._publish_lock = threading.Lock()
         self._parts = dict(parts)
         self._seq = 0
         self._published_seq = 0
@@ -87,6 +92,12 @@ class StreamWidget(anywidget.AnyWidget):
         self._closed = False
         self._detachers: list[Callable[[], None]] = []
         self._flusher = flusher or get_flusher()
+        #: Set once displayed: every output of this widget shares it (see ``notebook/saved.py``).
+        self._display_id: str | None = None
+        self._saved_sent: tuple[str, str] | None = None  # the fallback last published
+        self._saved_confirmed: tuple[str, str] | None = None  # ... while a cell ran
+        #: Why the widget no longer follows anything (shown in its saved fallback).
+        self._final_note = ""
         self.ready_at = time.monotonic() + self.open_grace
         super().__init__(_kind=self.KIND, _uid=uuid.uuid4().hex, snapshot=self._state(), **traits)
         self.on_msg(self._on_front_end_message)
@@ -125,6 +136,14 @@ class StreamWidget(anywidget.AnyWidget):
         """The plain-text description behind ``repr()`` (lock held)."""
         return f"{type(self).__name__}()"
 
+    def _describe_html(self) -> str:
+        """The HTML transcript of the state, for the saved fallback (lock held)."""
+        return f"<pre>{html.escape(self._describe())}</pre>"
+
+    def _note_final(self, note: str) -> None:
+        """Hook (lock held): the widget stops following its source (closed, kernel exit)."""
+        self._final_note = self._final_note or note
+
     # --- public ----------------------------------------------------------------------------
 
     @property
@@ -153,8 +172,11 @@ class StreamWidget(anywidget.AnyWidget):
             return
         with lock:
             detachers, self._detachers = self._detachers, []
+            if not self._closed:
+                self._note_final("closed")
             self._closed = True
         self._flusher.forget(self)
+        self._publish_static()
         for detach in detachers:
             try:
                 detach()
@@ -162,14 +184,91 @@ class StreamWidget(anywidget.AnyWidget):
                 logger.debug("detaching %s failed: %r", type(self).__name__, exc)
         super().close()
 
+    # --- the saved fallback (see ._saved) --------------------------------------------
+
+    def _ipython_display_(self) -> None:
+        """Display with a ``display_id``, so the saved fallback can follow the state."""
+        data, metadata = self._bundle(live=True)
+        if not _saved.in_kernel():
+            # A terminal IPython: no widget view, and no output to update later.
+            _saved.publish_text(data["text/plain"])
+            return
+        if self._display_id is None:
+            self._display_id = f"praison-push-{self._uid}"
+        with self._lock:
+            self._saved_sent = self._saved_confirmed = (data["text/plain"], data["text/html"])
+        _saved.publish(data, metadata, self._display_id, update=False)
+        _saved.get_saved_outputs().track(self)
+
+    def _bundle(self, *, live: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The display bundle: text and HTML fallbacks, plus the widget view when ``live``."""
+        with self._lock:
+            data: dict[str, Any] = {
+                "text/plain": self._plain(),
+                "text/html": self._describe_html(),
+            }
+            closed = self._closed
+        metadata: dict[str, Any] = {}
+        if live and not closed:
+            bundle = super()._repr_mimebundle_()
+            if bundle is not None:
+                view, metadata = bundle
+                data[WIDGET_MIME] = view[WIDGET_MIME]
+        return data, metadata
+
+    def _refresh_saved(self, *, in_cell: bool | None = None) -> None:
+        """Rewrite this widget's outputs if their fallback no longer says what it shows.
+
+        ``in_cell``: whether a cell runs now (then every front end records the
+        update); by default, as the registry knows it.
+        """
+        if self._display_id is None:
+            return
+        if in_cell is None:
+            in_cell = _saved.get_saved_outputs().in_cell
+        # One refresh at a time: a bundle read earlier must never be published after a later one.
+        with self._publish_lock:
+            data, metadata = self._bundle(live=True)
+            signature = (data["text/plain"], data["text/html"])
+            with self._lock:
+                if self._closed:
+                    return
+                if signature == (self._saved_confirmed if in_cell else self._saved_sent):
+                    return
+                self._saved_sent = signature
+                if in_cell:
+                    self._saved_confirmed = signature
+            _saved.publish(data, metadata, self._display_id, update=True)
+
+    def _finish_saved(self, reason: str) -> None:
+        """The kernel exits: say so in the fallback and drop the dead widget view."""
+        with self._lock:
+            self._note_final(reason)
+        self._publish_static()
+
+    def _publish_static(self) -> None:
+        """Replace every output of this widget by its final transcript (its model is gone)."""
+        if self._display_id is None:
+            return
+        _saved.get_saved_outputs().forget(self)
+        with self._publish_lock:
+            data, metadata = self._bundle(live=False)
+            try:
+                _saved.publish(data, metadata, self._display_id, update=True)
+            except Exception as exc:  # the kernel may be half torn down at exit
+                logger.debug("publishing the final output of %s failed: %r", type(self), exc)
+
+    def _plain(self) -> str:
+        text = self._describe()
+        if len(text) > REPR_CHARS:
+            text = "…" + text[-REPR_CHARS:]
+        return text
+
     def __repr__(self) -> str:
         if "_lock" not in self.__dict__:  # the constructor failed early
             return object.__repr__(self)
         with self._lock:
-            text = self._describe()
-        if len(text) > REPR_CHARS:
-            text = "…" + text[-REPR_CHARS:]
-        return text
+            return self._plain()
 
     # --- the protocol --------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from praison_push.protocol.runs import RunEvent, RunState, RunStatus
 
+from ._format import count, escape, millis, rate
 from ._parts import MetaPart, RowsPart, TextPart
 from ._sources import compact
 
@@ -138,15 +139,39 @@ class RunTracker:
         """One status line, as the front end shows it."""
         meta = self.meta
         parts = [str(meta["agent"] or "run"), str(meta["status"] or "waiting")]
-        parts.append(f"{self.tokens} token{'' if self.tokens == 1 else 's'}")
-        rate = self.rate()
-        if rate is not None:
-            parts.append(f"{rate} tok/s")
+        parts.append(count(self.tokens, "token"))
+        per_second = self.rate()
+        if per_second is not None:
+            parts.append(rate(per_second))
         if meta["latency_ms"] is not None:
-            parts.append(f"{meta['latency_ms']} ms")
+            parts.append(millis(meta["latency_ms"]))
         if meta["error"]:
             parts.append(str(meta["error"]))
         return " · ".join(parts)
+
+    def usage_text(self) -> str:
+        """``usage: 5 prompt + 12 completion = 17 tokens``, once completed."""
+        usage = self.meta["usage"]
+        if not usage:
+            return ""
+        parts = [usage.get(key, "?") for key in ("prompt_tokens", "completion_tokens")]
+        total = usage.get("total_tokens", "?")
+        return f"usage: {parts[0]} prompt + {parts[1]} completion = {total} tokens"
+
+    def html_head(self) -> str:
+        """The status line as HTML (red when the run failed)."""
+        failed = self.meta["status"] in ("failed", "cancelled")
+        style = " style='color:#cf222e'" if failed else ""
+        return f"<div{style}><b>{escape(self.summary())}</b></div>"
+
+    def html_text(self, limit: int) -> str:
+        """The streamed text as a preformatted block (its last ``limit`` characters)."""
+        text = self.text.value
+        if not text:
+            return ""
+        if len(text) > limit:
+            text = "…" + text[-limit:]
+        return f"<pre style='white-space:pre-wrap'>{escape(text)}</pre>"
 
 
 class ToolTracker:
@@ -213,11 +238,31 @@ class ToolTracker:
             )
         return row
 
+    def html(self) -> str:
+        """The calls as an HTML table (empty without calls)."""
+        rows = self.rows.rows
+        if not rows:
+            return ""
+        body = "".join(
+            "<tr>"
+            f"<td>{escape(row['name'])}</td>"
+            f"<td><code>{escape(row['arguments'][:500])}</code></td>"
+            f"<td>{escape(row['status'])}</td>"
+            f"<td><code>{escape(row['result'][:500])}</code></td>"
+            f"<td>{'' if row.get('duration_ms') is None else millis(row['duration_ms'])}</td>"
+            "</tr>"
+            for row in rows
+        )
+        return (
+            "<table><thead><tr><th>Tool</th><th>Arguments</th><th>Status</th><th>Result</th>"
+            f"<th>Duration</th></tr></thead><tbody>{body}</tbody></table>"
+        )
+
     def lines(self) -> list[str]:
         """One text line per call, for the plain-text repr."""
         out = []
         for row in self.rows.rows:
-            duration = "" if row.get("duration_ms") is None else f" {row['duration_ms']} ms"
+            duration = "" if row.get("duration_ms") is None else f" {millis(row['duration_ms'])}"
             result = f" → {row['result'][:80]}" if row.get("result") else ""
             out.append(f"⚙ {row['name']}({row['arguments']}) {row['status']}{duration}{result}")
         return out

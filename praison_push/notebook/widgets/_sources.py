@@ -57,7 +57,10 @@ MAX_TEXT = 5_000
 
 
 def compact(value: Any, limit: int = MAX_TEXT) -> str:
-    """``value`` as display text: strings as they are, anything else as compact JSON.
+    """``value`` as display text: strings as they are, anything else as one-line JSON.
+
+    The JSON keeps a space after ``,`` and ``:``: a narrow column then wraps
+    between its items instead of in the middle of a word.
 
     Cut at ``limit`` characters: the front end only shows the start, and the
     rest would cost bytes on every snapshot.
@@ -73,7 +76,7 @@ def compact(value: Any, limit: int = MAX_TEXT) -> str:
 
 
 def _encode(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False, default=str)
 
 
 def read_event(event: Any) -> tuple[str, Mapping[str, Any], float]:
@@ -263,6 +266,14 @@ class ClientLink:
             _spawn(self.client, lambda: setup(self.client), what)
         else:
             _run_inline(setup(self.client))
+
+    def run(self, work: Callable[[Any], Coroutine[Any, Any, None]], what: str) -> None:
+        """Run ``work(client)`` as :meth:`start` runs its setup: here for the blocking
+        client (from a callback thread too), on the client's loop for the async one."""
+        if self.is_async:
+            _spawn(self.client, lambda: work(self.client), what)
+        else:
+            _run_inline(work(self.client))
 
     def stop(self) -> None:
         """Remove the handlers (channels stay subscribed: other code may rely on them)."""

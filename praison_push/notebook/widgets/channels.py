@@ -12,10 +12,11 @@ import traitlets
 
 from praison_push.client import ChannelMessage, PushError
 
-from ._base import StreamWidget
+from ._client_widget import ClientWidget
 from ._flusher import Flusher
+from ._format import clock, count, escape
 from ._parts import MetaPart, RowsPart
-from ._sources import ClientLink, compact, resolve
+from ._sources import compact, resolve
 
 __all__ = ["ChannelLog"]
 
@@ -25,13 +26,15 @@ logger = logging.getLogger("praison_push.notebook")
 SEEN_IDS = 1_000
 
 
-class ChannelLog(StreamWidget):
+class ChannelLog(ClientWidget):
     """The latest ``limit`` messages of some channels, newest first, with Pause and Clear.
 
     Subscribes ``client`` to the channels and starts from their history (when
     the gateway keeps one). Pause freezes the rows on screen while messages
     keep arriving (resume shows them); Clear empties the screen and the
     kernel's buffer. Both act in the browser at once, even while a cell runs.
+    When the client loses its connection the log says so until it is back
+    (the gateway then replays what was missed).
 
     Args:
         client: A blocking :class:`praison_push.sync.PushClient` or an
@@ -66,17 +69,18 @@ class ChannelLog(StreamWidget):
         self._channels = tuple(dict.fromkeys(names))
         self._history = history
         self._rows = RowsPart(limit)
-        self._meta = MetaPart(channels=list(self._channels), error=None)
+        meta = MetaPart(
+            channels=list(self._channels), error=None, connection="connected", connection_note=""
+        )
         self._next_id = 1
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._early: list[ChannelMessage] | None = []  # held back until the backlog is in
-        super().__init__({"messages": self._rows, "meta": self._meta}, flusher=flusher)
+        super().__init__({"messages": self._rows, "meta": meta}, meta, flusher=flusher)
         self._follow(lambda: self._start(client))
 
     def _start(self, client: Any) -> None:
-        link = ClientLink(client)
-        self._add_detacher(link.stop)
-        link.start({"channel_message": self._on_message}, self._setup, "following channels")
+        handlers = {"channel_message": self._on_message}
+        self._link(client, handlers, self._setup, "following channels")
 
     # --- public ----------------------------------------------------------------------------
 
@@ -177,14 +181,39 @@ class ChannelLog(StreamWidget):
             self.clear(through if valid else None)
 
     def _describe(self) -> str:
-        count = len(self._rows)
         head = (
-            f"ChannelLog {', '.join(self._channels)}: {count} message{'' if count == 1 else 's'}"
+            f"ChannelLog {', '.join(self._channels)}: {count(len(self._rows), 'message')}"
             f" (newest first){' [paused]' if self.paused else ''}"
         )
         lines = [head]
+        warning = self._connection_text()
+        if warning:
+            lines.append(warning)
         for row in self._rows.rows[::-1]:
-            stamp = time.strftime("%H:%M:%S", time.localtime(row["time"]))
             source = f" {row['source']}" if row["source"] else ""
-            lines.append(f"  {stamp} {row['channel']}{source}: {row['data'][:200]}")
+            lines.append(f"  {clock(row['time'])} {row['channel']}{source}: {row['data'][:200]}")
         return "\n".join(lines)
+
+    def _describe_html(self) -> str:
+        names = " ".join(f"#{name}" for name in self._channels)
+        rows = "".join(
+            "<tr>"
+            f"<td>{escape(clock(row['time']))}</td>"
+            f"<td>{escape(row['channel'])}</td>"
+            f"<td>{escape(row['source'])}</td>"
+            f"<td><code>{escape(row['data'][:1000])}</code></td>"
+            "</tr>"
+            for row in self._rows.rows[::-1]
+        )
+        table = (
+            "<table><thead><tr><th>Time</th><th>Channel</th><th>From</th><th>Message</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>"
+            if rows
+            else ""
+        )
+        return (
+            "<div class='praison-push-channel-log'>"
+            f"<div><b>ChannelLog</b> {escape(names)} · "
+            f"{escape(count(len(self._rows), 'message'))} (newest first)</div>"
+            f"{self._connection_html()}{table}</div>"
+        )

@@ -2,33 +2,48 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from praison_push.client import PresenceInfo
 
-from ._base import StreamWidget
+from ._client_widget import ClientWidget
 from ._flusher import Flusher
+from ._format import ago, count, escape
 from ._parts import MetaPart, RowsPart
-from ._sources import ClientLink, compact, resolve
+from ._sources import EventHandler, compact, resolve
 
 __all__ = ["PresenceList"]
 
+logger = logging.getLogger("praison_push.notebook")
+
 #: The presence frames the widget follows (PROTOCOL.md §2).
 PRESENCE_EVENTS = ("presence_join", "presence_update", "presence_leave")
+#: The gateway's answer to this client's own ``set_status`` (and to its heartbeats).
+OWN_STATUS_ACK = "presence.heartbeat_ack"
 
 
-class PresenceList(StreamWidget):
+class PresenceList(ClientWidget):
     """The clients present on a channel (or on the gateway), kept live.
 
     Starts from ``get_presence(channel)`` and then follows the gateway's
     ``presence_join`` / ``presence_update`` / ``presence_leave`` frames. Those
-    go to a channel's subscribers, so with a ``channel`` the client is
-    subscribed to it. Without one, the list starts from every client of the
-    gateway and follows the channels this client is subscribed to — so a
-    client leaving one of those channels drops out of the list even if it is
-    still connected elsewhere. Give a ``channel`` for exact tracking.
+    go to a channel's *other* subscribers, so the widget's own client is
+    followed through the gateway's answer to its ``set_status`` and heartbeats:
+    each one re-reads the list, which also refreshes when every client was last
+    seen. A client that is connected shows as *active*; the gateway marks one
+    that went silent ``offline`` (``PresenceConfig.offline_timeout``).
+
+    With a ``channel`` the client is subscribed to it. Without one, the list
+    starts from every client of the gateway and follows the channels this
+    client is subscribed to — so a client leaving one of those channels drops
+    out of the list even if it is still connected elsewhere. Give a
+    ``channel`` for exact tracking.
+
+    When the widget's client loses its connection the list is marked as not
+    live (the rows are what was known then), and re-read once it is back.
 
     Args:
         client: A blocking :class:`praison_push.sync.PushClient` or an
@@ -49,18 +64,21 @@ class PresenceList(StreamWidget):
             raise ValueError(f"channel must be a channel name or None, got {channel!r}")
         self._channel = channel
         self._rows = RowsPart()
-        self._meta = MetaPart(
-            channel=channel, self_id=str(getattr(client, "client_id", "") or ""), error=None
+        meta = MetaPart(
+            channel=channel,
+            self_id=str(getattr(client, "client_id", "") or ""),
+            error=None,
+            connection="connected",
+            connection_note="",
         )
         self._early: list[Mapping[str, Any]] | None = []  # held back until the list is in
-        super().__init__({"clients": self._rows, "meta": self._meta}, flusher=flusher)
+        super().__init__({"clients": self._rows, "meta": meta}, meta, flusher=flusher)
         self._follow(lambda: self._start(client))
 
     def _start(self, client: Any) -> None:
-        link = ClientLink(client)
-        self._add_detacher(link.stop)
-        handlers = dict.fromkeys(PRESENCE_EVENTS, self._on_frame)
-        link.start(handlers, self._setup, "following presence")
+        handlers: dict[str, EventHandler] = dict.fromkeys(PRESENCE_EVENTS, self._on_frame)
+        handlers[OWN_STATUS_ACK] = self._on_own_status
+        self._link(client, handlers, self._setup, "following presence")
 
     @property
     def channel(self) -> str | None:
@@ -72,6 +90,8 @@ class PresenceList(StreamWidget):
         """One dict per present client: ``client_id``, ``status``, ``metadata``, ``last_seen``."""
         with self._lock:
             return self._rows.rows
+
+    # --- feeding ---------------------------------------------------------------------
 
     async def _setup(self, client: Any) -> None:
         entries: list[PresenceInfo] = []
@@ -90,19 +110,49 @@ class PresenceList(StreamWidget):
     def _seed(self, entries: list[PresenceInfo]) -> None:
         with self._lock:
             for entry in entries:
-                self._rows.upsert(
-                    {
-                        "id": entry.client_id,
-                        "client_id": entry.client_id,
-                        "user_id": entry.user_id or "",
-                        "status": entry.status,
-                        "metadata": compact(entry.metadata, 500) if entry.metadata else "",
-                        "last_seen": entry.last_seen or time.time(),
-                    }
-                )
+                self._rows.upsert(self._entry_row(entry))
             early, self._early = self._early or [], None
             for frame in early:
                 self._apply(frame)
+            self._changed()
+
+    @staticmethod
+    def _entry_row(entry: PresenceInfo) -> dict[str, Any]:
+        return {
+            "id": entry.client_id,
+            "client_id": entry.client_id,
+            "user_id": entry.user_id or "",
+            "status": entry.status,
+            "metadata": compact(entry.metadata, 500) if entry.metadata else "",
+            "last_seen": entry.last_seen or time.time(),
+        }
+
+    def _on_own_status(self, _ack: Any) -> None:
+        self._reread()
+
+    def _reconnected(self) -> None:
+        self._reread()
+
+    def _reread(self) -> None:
+        """Read the whole list again (the own client's status, everyone's last seen)."""
+        link = self._client_link
+        if link is None or self._closed:
+            return
+        link.run(self._fetch, "re-reading presence")
+
+    async def _fetch(self, client: Any) -> None:
+        try:
+            entries = await resolve(client.get_presence(self._channel))
+        except Exception as exc:  # e.g. the connection dropped again meanwhile
+            logger.debug("re-reading presence failed: %r", exc)
+            return
+        with self._lock:
+            if self._early is not None:
+                return  # the first read is still under way
+            present = {entry.client_id for entry in entries}
+            self._rows.remove([row["id"] for row in self._rows.rows if row["id"] not in present])
+            for entry in entries:
+                self._rows.upsert(self._entry_row(entry))
             self._changed()
 
     def _on_frame(self, frame: Any) -> None:
@@ -140,14 +190,50 @@ class PresenceList(StreamWidget):
             row["user_id"] = ""
         self._rows.upsert(row)
 
+    # --- text ------------------------------------------------------------------------
+
+    def _seen(self, row: Mapping[str, Any], now: float) -> str:
+        live = self._meta.get("connection", "connected") == "connected"
+        if live and row["status"] != "offline":
+            return "active"
+        return ago(row["last_seen"], now)
+
     def _describe(self) -> str:
-        where = self._channel or "gateway"
-        count = len(self._rows)
-        lines = [f"PresenceList {where}: {count} client{'' if count == 1 else 's'}"]
+        where = f"#{self._channel}" if self._channel else "gateway"
+        lines = [f"PresenceList {where}: {count(len(self._rows), 'client')}"]
+        warning = self._connection_text()
+        if warning:
+            lines.append(warning)
         now = time.time()
         for row in self._rows.rows:
-            ago = max(0, round(now - row["last_seen"]))
             you = " (you)" if row["client_id"] == self._meta["self_id"] else ""
             metadata = f" {row['metadata']}" if row["metadata"] else ""
-            lines.append(f"  {row['client_id']}{you} {row['status']}{metadata} · {ago}s ago")
+            seen = self._seen(row, now)
+            lines.append(f"  {row['client_id']}{you} {row['status']}{metadata} · {seen}")
         return "\n".join(lines)
+
+    def _describe_html(self) -> str:
+        where = f"#{self._channel}" if self._channel else "gateway"
+        now = time.time()
+        rows = []
+        for row in self._rows.rows:
+            you = " (you)" if row["client_id"] == self._meta["self_id"] else ""
+            rows.append(
+                "<tr>"
+                f"<td>{escape(row['client_id'])}{escape(you)}</td>"
+                f"<td>{escape(row['status'])}</td>"
+                f"<td><code>{escape(row['metadata'])}</code></td>"
+                f"<td>{escape(self._seen(row, now))}</td>"
+                "</tr>"
+            )
+        table = (
+            "<table><thead><tr><th>Client</th><th>Status</th><th>Metadata</th>"
+            f"<th>Last seen</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            if rows
+            else ""
+        )
+        return (
+            "<div class='praison-push-presence'>"
+            f"<div><b>PresenceList</b> {escape(where)} · {escape(count(len(self._rows), 'client'))}"
+            f"</div>{self._connection_html()}{table}</div>"
+        )

@@ -16,6 +16,7 @@ from praison_push.protocol.runs import TERMINAL_EVENTS
 
 from ._base import StreamWidget
 from ._flusher import Flusher
+from ._format import escape
 from ._parts import Part
 from ._run import RunTracker, ToolTracker
 from ._sources import read_event, watch_execution
@@ -23,6 +24,9 @@ from ._sources import read_event, watch_execution
 __all__ = ["ExecutionView", "TokenStream", "ToolCalls"]
 
 W = TypeVar("W", bound="_RunWidget")
+
+#: Characters of a run's text kept in its saved HTML fallback (the end of it).
+HTML_TEXT = 100_000
 
 
 class _RunWidget(StreamWidget):
@@ -66,6 +70,7 @@ class _RunWidget(StreamWidget):
             ended = self._ended = kind in TERMINAL_EVENTS
         if ended:
             self._checkpoint()
+            self._refresh_saved()  # a saved notebook shows how the run ended
 
     def _describe_run(self, execution: Any) -> None:
         """Hook (lock held): take what the handle knows before its first event."""
@@ -143,6 +148,10 @@ class TokenStream(_TextRunWidget):
     def _describe(self) -> str:
         return f"[{self._run.summary()}]\n{self._run.text.value}"
 
+    def _describe_html(self) -> str:
+        run = self._run
+        return f"<div class='praison-push-run'>{run.html_head()}{run.html_text(HTML_TEXT)}</div>"
+
 
 class ToolCalls(_RunWidget):
     """A run's tool calls as a table: name, arguments, status, result, duration.
@@ -169,6 +178,9 @@ class ToolCalls(_RunWidget):
     def _describe(self) -> str:
         lines = self._tools.lines()
         return "\n".join(lines) if lines else "(no tool calls)"
+
+    def _describe_html(self) -> str:
+        return f"<div class='praison-push-run'>{self._tools.html() or '(no tool calls)'}</div>"
 
 
 class ExecutionView(_TextRunWidget):
@@ -205,8 +217,17 @@ class ExecutionView(_TextRunWidget):
 
     def _describe(self) -> str:
         lines = [f"[{self._run.summary()}]", *self._tools.lines()]
-        usage = self._run.meta["usage"]
+        usage = self._run.usage_text()
         if usage:
-            lines.append("usage: " + ", ".join(f"{k}={v}" for k, v in usage.items()))
+            lines.append(usage)
         lines.append(self._run.text.value)
         return "\n".join(lines)
+
+    def _describe_html(self) -> str:
+        run = self._run
+        usage = run.usage_text()
+        notes = f"<div>{escape(usage)}</div>" if usage else ""
+        return (
+            f"<div class='praison-push-run'>{run.html_head()}{self._tools.html()}"
+            f"{run.html_text(HTML_TEXT)}{notes}</div>"
+        )

@@ -224,6 +224,7 @@ export function executionView(h) {
     text: el.querySelector(".pp-body").textContent,
     footer: footer.textContent,
     footerError: footer.classList.contains("pp-error"),
+    statusError: status.classList.contains("pp-error"),
   };
 }
 
@@ -349,4 +350,148 @@ export function unknownKindAndNoInitialize(h) {
   direct.kernelDelta(4, { calls: { upsert: [{ id: 1, status: "completed" }] } });
   unknown.kernelDelta(1, { nothing: { values: {} } });
   return { unknown: el.textContent, state: el2.querySelector(".pp-state").textContent };
+}
+
+const frame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+
+/** Where the text box is scrolled, and whether its newest line and cursor are in sight. */
+function tailState(el) {
+  const scroller = el.querySelector(".pp-scroll");
+  const box = scroller.getBoundingClientRect();
+  const cursor = el.querySelector(".pp-cursor");
+  const last = cursor.hidden ? el.querySelector(".pp-body") : cursor;
+  const rect = last.getBoundingClientRect();
+  return {
+    overflows: scroller.scrollHeight > scroller.clientHeight,
+    atEnd: scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight <= 8,
+    top: scroller.scrollTop,
+    endInSight: rect.bottom <= box.bottom + 1 && rect.bottom >= box.top,
+    latest: !el.querySelector(".pp-latest").hidden,
+  };
+}
+
+export async function followsTheTail(h) {
+  const model = h.makeModel("token_stream", tokenParts());
+  const { el } = h.makeView(model);
+  let seq = 0;
+  const lines = (n) => {
+    for (let i = 0; i < n; i++) model.kernelDelta(++seq, { text: { append: `token ${seq}\n` } });
+  };
+  lines(200);
+  await frame();
+  const following = tailState(el);
+  // The reader scrolls up: the box stays where the reader is, and offers the way back.
+  el.querySelector(".pp-scroll").scrollTop = 0;
+  await frame();
+  lines(50);
+  await frame();
+  const scrolledUp = tailState(el);
+  el.querySelector(".pp-latest").click();
+  await frame();
+  const back = tailState(el);
+  lines(10);
+  await frame();
+  const again = tailState(el);
+  // A second view of the same model (a redrawn output) keeps the reader's choice.
+  el.querySelector(".pp-scroll").scrollTop = 0;
+  await frame();
+  const redrawn = h.makeView(model);
+  await frame();
+  return { following, scrolledUp, back, again, redrawn: tailState(redrawn.el) };
+}
+
+export function connectionBanner(h) {
+  const now = Date.now() / 1000;
+  const row = { id: "a", client_id: "a", user_id: "", status: "online", metadata: "" };
+  const model = h.makeModel("presence_list", {
+    clients: { upsert: [{ ...row, last_seen: now - 300 }] },
+    meta: { values: { channel: "c", self_id: "a", connection: "connected" } },
+  });
+  const { el } = h.makeView(model);
+  const banner = () => el.querySelector(".pp-conn");
+  const live = { hidden: banner().hidden, seen: cells(el)[0][3], stale: el.classList.contains("pp-stale") };
+  model.kernelDelta(1, {
+    meta: { values: { connection: "reconnecting", connection_note: "the gateway went away" } },
+  });
+  const gone = {
+    hidden: banner().hidden,
+    text: banner().textContent,
+    seen: cells(el)[0][3],
+    stale: el.classList.contains("pp-stale"),
+    opacity: getComputedStyle(el.querySelector("tbody")).opacity,
+  };
+  model.kernelDelta(2, { meta: { values: { connection: "connected", connection_note: "" } } });
+  return { live, gone, back: { hidden: banner().hidden, stale: el.classList.contains("pp-stale") } };
+}
+
+/** Words (of at most `longest` characters) that the layout split over two lines. */
+function brokenWords(root, longest = 16) {
+  const broken = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const match of node.data.matchAll(/\S+/g)) {
+      if (match[0].length > longest) continue;
+      const range = document.createRange();
+      range.setStart(node, match.index);
+      range.setEnd(node, match.index + match[0].length);
+      const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+      if (tops.size > 1) broken.push(match[0]);
+    }
+  }
+  return broken;
+}
+
+/** Cells whose content overflows their box (clipped). */
+function clipped(root) {
+  return [...root.querySelectorAll("td, th, .pp-status")]
+    .filter((node) => node.offsetParent !== null)
+    .filter((node) => node.scrollWidth > node.clientWidth + 1)
+    .map((node) => node.textContent.trim());
+}
+
+export function layoutAt(h, width) {
+  const host = document.getElementById("views");
+  host.style.width = `${width}px`;
+  const calls = [
+    { id: "1", name: "get_weather", arguments: '{"city": "Paris", "unit": "celsius"}', status: "completed", result: '{"temperature": 18, "condition": "partly cloudy"}', duration_ms: 1234 },
+    { id: "2", name: "search_documents", arguments: '{"query": "kernel restarts", "top_k": 5}', status: "calling", result: "", duration_ms: null },
+    { id: "3", name: "fetch", arguments: '{"url": "https://example.org/a/very/long/path/that/has/no/spaces/at/all"}', status: "failed", result: "timeout after 30 s", duration_ms: 30001 },
+  ];
+  const model = h.makeModel("execution_view", {
+    text: { text: "The weather in Paris is currently 18°C and partly cloudy." },
+    meta: { values: { agent: "demo-weather", status: "running", tokens: 1497, tokens_per_s: 1497.8 } },
+    calls: { upsert: calls, limit: null },
+  });
+  const { el } = h.makeView(model);
+  const presence = h.makeModel("presence_list", {
+    clients: { upsert: [{ id: "notebook", client_id: "notebook", user_id: "", status: "online", metadata: '{"role": "analyst", "team": "platform"}', last_seen: Date.now() / 1000 }] },
+    meta: { values: { channel: "lobby", self_id: "notebook", connection: "connected" } },
+  });
+  const people = h.makeView(presence);
+  const log = h.makeModel("channel_log", {
+    messages: { upsert: [{ id: 1, channel: "alerts", time: 1700000000, source: "deploy-bot", data: '{"step": "ship", "ok": true}' }], limit: 10 },
+    meta: { values: { channels: ["alerts"], connection: "connected" } },
+  });
+  const logView = h.makeView(log);
+  const roots = [el, people.el, logView.el];
+  const breakAll = [...document.querySelectorAll("#views *")].filter(
+    (node) => getComputedStyle(node).wordBreak === "break-all",
+  ).length;
+  const spinner = el.querySelector(".pp-mark-calling");
+  const result = {
+    broken: roots.flatMap((root) => brokenWords(root)),
+    clipped: roots.flatMap((root) => clipped(root)),
+    breakAll,
+    stacked: getComputedStyle(el.querySelector("td")).display === "block",
+    stateLines: [...el.querySelectorAll(".pp-state")].map((td) => {
+      const range = document.createRange();
+      range.selectNodeContents(td.lastChild); // the status word after the indicator
+      return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+    }),
+    spinner: { text: spinner.textContent, animation: getComputedStyle(spinner).animationName },
+    status: el.querySelector(".pp-status").textContent,
+    widths: roots.map((root) => Math.round(root.getBoundingClientRect().width)),
+  };
+  host.style.width = "";
+  return result;
 }
