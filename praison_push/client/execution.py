@@ -465,11 +465,25 @@ class Execution:
     # --- display -------------------------------------------------------------------
 
     def __repr__(self) -> str:
+        if self.done:
+            return self.transcript()  # a finished run reads as what happened
         count = self.token_count
         return (
             f"<Execution {self.execution_id} {self.agent_id or '?'} {self.status} "
             f"{count} token{'' if count == 1 else 's'}>"
         )
+
+    def __str__(self) -> str:
+        return self.transcript() if self.done else repr(self)
+
+    def transcript(self) -> str:
+        """The run as text so far: status line, tool calls, the answer, usage."""
+        from .transcript import replay, transcript
+
+        state = replay((event.kind, event.data) for event in self.events)
+        state.execution_id = state.execution_id or self.execution_id
+        state.agent_id = state.agent_id or self.agent_id
+        return transcript(state)
 
     def _summary(self) -> str:
         count = self.token_count

@@ -47,6 +47,13 @@ class SyncExecution:
     def __repr__(self) -> str:
         return repr(self._execution)
 
+    def __str__(self) -> str:
+        return str(self._execution)
+
+    def transcript(self) -> str:
+        """The run as text so far: status line, tool calls, the answer, usage."""
+        return self._execution.transcript()
+
     def _repr_markdown_(self) -> str:
         return self._execution._repr_markdown_()
 

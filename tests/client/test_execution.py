@@ -167,7 +167,14 @@ async def test_handle_records_a_run_as_its_events_arrive() -> None:
         "Hello world!",
         True,
     )
-    assert repr(execution) == "<Execution exec_x a completed 3 tokens>"
+    # A finished run's repr and str are its transcript.
+    assert repr(execution) == str(execution) == (
+        "✓ a completed · 3 tokens · 3 tool calls\n"
+        '⚙ get_weather {"city": "P"} → 1\n'
+        "⚙ anonymous {} …\n"
+        "⚙ anonymous {} …\n"
+        "Hello world!"
+    )
     assert (execution.usage, execution.latency_ms) == (None, None)
     assert [e.kind for e in execution.events][-1] == "execution_complete"
 

@@ -104,9 +104,10 @@ async def test_demo_weather_result_tokens_tool_calls_and_usage(connect: Connect)
         execution.usage["prompt_tokens"] + execution.usage["completion_tokens"]
     )
     assert isinstance(execution.latency_ms, int) and execution.error is None
-    assert repr(execution) == (
-        f"<Execution {execution.execution_id} demo-weather completed 10 tokens>"
-    )
+    lines = repr(execution).splitlines()  # a finished run reads as its transcript
+    assert lines[0].startswith("✓ demo-weather completed · 10 tokens · 1 tool call · ")
+    assert lines[1].startswith('⚙ get_weather {"city": "Paris", "unit": "celsius"} → ')
+    assert lines[2] == execution.output and lines[3].startswith("usage: ")
 
 
 async def test_events_arrive_in_order(connect: Connect) -> None:

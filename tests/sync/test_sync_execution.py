@@ -47,7 +47,8 @@ def test_execute_streams_events_and_returns_the_answer(connect: Connect) -> None
     run.tokens.clear()
     run.tool_calls[0]["status"] = "edited"
     assert run.token_count == 10 and run.tool_calls[0]["status"] == "completed"
-    assert repr(run) == f"<Execution {run.execution_id} demo-weather completed 10 tokens>"
+    assert repr(run) == str(run) == run.transcript()
+    assert repr(run).startswith("✓ demo-weather completed · 10 tokens · 1 tool call · ")
     assert "get_weather" in run._repr_html_() and "get_weather" in run._repr_markdown_()
 
 
