@@ -33,7 +33,7 @@ import random
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from praison_push.protocol import (
     AuthenticationFailed,
@@ -308,6 +308,10 @@ class AsyncPushClient:
         await self._finished.wait()
         await self._dispatcher.wait_stopped(None)
 
+    async def aclose(self) -> None:
+        """Close for good: the conventional name of :meth:`disconnect`."""
+        await self.disconnect()
+
     async def __aenter__(self) -> AsyncPushClient:
         await self.connect()
         return self
@@ -322,8 +326,18 @@ class AsyncPushClient:
 
     # --- handlers ------------------------------------------------------------------
 
-    def on(self, event: str) -> Callable[[H], H]:
-        """Decorator: call the function for every ``event`` (sync or async; see class doc)."""
+    @overload
+    def on(self, event: str) -> Callable[[H], H]: ...
+
+    @overload
+    def on(self, event: str, handler: H) -> H: ...
+
+    def on(self, event: str, handler: H | None = None) -> Callable[[H], H] | H:
+        """Call ``handler`` for every ``event`` (sync or async; see class doc).
+
+        ``client.on("channel_message", handler)`` registers and returns
+        ``handler``; without it, ``@client.on("channel_message")`` is a decorator.
+        """
         if not isinstance(event, str) or not event:
             raise ValueError(f"event must be a non-empty string, got {event!r}")
 
@@ -333,7 +347,7 @@ class AsyncPushClient:
             self._dispatcher.add_handler(event, handler)
             return handler
 
-        return register
+        return register if handler is None else register(handler)
 
     def off(self, event: str, handler: Handler) -> bool:
         """Remove a handler added with :meth:`on`; tell whether it was registered."""
@@ -377,12 +391,19 @@ class AsyncPushClient:
             raise
         self._subscriptions.add(channel)
 
-    async def unsubscribe(self, channel: str) -> None:
+    async def unsubscribe(
+        self, channel: str, callback: Callable[[ChannelMessage], Any] | None = None
+    ) -> None:
         """Stop receiving ``channel``: forget its callbacks and end its ``messages()`` streams.
 
+        With ``callback``, only that callback is forgotten and the channel stays
+        subscribed (a notebook cell run again replaces its callback this way).
         Pending :meth:`wait_for` calls on ``channel`` fail with :class:`PushError`.
         """
         check_channel(channel)
+        if callback is not None:
+            self._dispatcher.remove_callback(channel, callback)
+            return
         self._subscriptions.discard(channel)
         self._run_channels.discard(channel)
         self._dispatcher.clear_callbacks(channel)
@@ -1008,6 +1029,7 @@ class AsyncPushClient:
         message = ChannelMessage.from_event_dict(frame)
         self._tracker.advance(message.channel, message.epoch, message.offset)
         execution = self._executions.get(message.channel)
+        run_only = message.channel in self._run_channels  # (a run's last event ends that)
         if execution is not None:
             # Before the client-wide check: a run attached again after it was
             # watched once is replayed with event ids this client saw already.
@@ -1022,6 +1044,11 @@ class AsyncPushClient:
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(message)
+        if run_only and message.event_id:
+            # Subscribed only to follow a run: its events go to the run handle, not
+            # to every ``channel_message`` handler (subscribe to the channel to get them).
+            self._dispatcher.post_ack(message.event_id)
+            return
         self._dispatcher.post_message(message)
 
     def _on_subscribed(self, frame: dict[str, Any]) -> None:

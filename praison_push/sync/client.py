@@ -14,7 +14,7 @@ import concurrent.futures
 import inspect
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from praison_push.client import (
     AsyncPushClient,
@@ -89,6 +89,8 @@ class PushClient:
         self._worker = CallbackWorker(f"praison-push-callbacks-{self._client.client_id[:8]}")
         self._reaper: concurrent.futures.Future[None] | None = None
         self._handlers: dict[tuple[str, Callable[..., Any]], Handler] = {}
+        #: What ``subscribe(channel, callback)`` registered, so one callback can be removed.
+        self._callbacks: dict[tuple[str, Callable[..., Any]], list[Handler]] = {}
 
     def __repr__(self) -> str:
         return repr(self._client).replace("<AsyncPushClient", "<PushClient", 1)
@@ -144,6 +146,10 @@ class PushClient:
         self._portal.call(self._client.disconnect())
         self._worker.stop()
 
+    def close(self) -> None:
+        """Close for good: the conventional name of :meth:`disconnect`."""
+        self.disconnect()
+
     def wait_closed(self, timeout: float | None = None) -> None:
         """Block until the client has closed for good.
 
@@ -167,9 +173,17 @@ class PushClient:
 
     # --- handlers ----------------------------------------------------------------
 
-    def on(self, event: str) -> Callable[[F], F]:
-        """Decorator: call the function for every ``event`` (on the callback thread).
+    @overload
+    def on(self, event: str) -> Callable[[F], F]: ...
 
+    @overload
+    def on(self, event: str, handler: F) -> F: ...
+
+    def on(self, event: str, handler: F | None = None) -> Callable[[F], F] | F:
+        """Call ``handler`` for every ``event`` (on the callback thread).
+
+        ``client.on("channel_message", handler)`` registers and returns
+        ``handler``; without it, ``@client.on(event)`` is a decorator.
         Registering the same function for the same event again is a no-op.
         """
 
@@ -181,7 +195,7 @@ class PushClient:
             self._handlers[(event, handler)] = adapted
             return handler
 
-        return register
+        return register if handler is None else register(handler)
 
     def off(self, event: str, handler: Callable[..., Any]) -> bool:
         """Remove a handler added with :meth:`on`; tell whether it was registered."""
@@ -198,10 +212,20 @@ class PushClient:
         """Subscribe to ``channel``; ``callback`` gets each message (on the callback thread)."""
         adapted = None if callback is None else self._adapt(callback)
         self._portal.call(self._client.subscribe(channel, adapted))
+        if callback is not None and adapted is not None:
+            self._callbacks.setdefault((channel, callback), []).append(adapted)
 
-    def unsubscribe(self, channel: str) -> None:
-        """Stop receiving ``channel``."""
-        self._portal.call(self._client.unsubscribe(channel))
+    def unsubscribe(
+        self, channel: str, callback: Callable[[ChannelMessage], Any] | None = None
+    ) -> None:
+        """Stop receiving ``channel``; with ``callback``, only forget that callback."""
+        if callback is None:
+            for key in [key for key in self._callbacks if key[0] == channel]:
+                del self._callbacks[key]
+            self._portal.call(self._client.unsubscribe(channel))
+            return
+        for adapted in self._callbacks.pop((channel, callback), []):
+            self._portal.call(self._client.unsubscribe(channel, adapted))
 
     def publish(
         self, channel: str, data: Any, *, id: str | None = None, echo: bool = False

@@ -629,3 +629,31 @@ async def test_transport_plugged_in_directly_is_checked_against_the_protocol() -
     assert isinstance(MemoryTransport(), PushTransportProtocol)
     assert isinstance(WebSocketTransport("ws://x/ws"), PushTransportProtocol)
     assert not isinstance(object(), PushTransportProtocol)
+
+
+async def test_on_without_decorator_close_names_and_removing_one_callback(
+    connect: Any,
+) -> None:
+    """``client.on(event, handler)``, ``aclose()``, and ``unsubscribe(channel, callback)``."""
+    from praison_push.client import AsyncPushClient
+
+    client = await connect()
+    assert isinstance(client, AsyncPushClient)
+    seen: list[Any] = []
+    record = seen.append
+    assert client.on("presence_list", record) is record
+    await client.get_presence()
+    first: list[Any] = []
+    second: list[Any] = []
+    await client.subscribe("news", first.append)
+    await client.subscribe("news", second.append)
+    await client.unsubscribe("news", first.append)
+    assert "news" in client.subscriptions  # only the callback went
+    await client.publish("news", {"n": 1}, echo=True)
+    for _ in range(500):
+        if second:
+            break
+        await asyncio.sleep(0.01)
+    assert [m.data for m in second] == [{"n": 1}] and first == []
+    await client.aclose()
+    assert client.closed and seen

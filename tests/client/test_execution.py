@@ -168,12 +168,16 @@ async def test_handle_records_a_run_as_its_events_arrive() -> None:
         True,
     )
     # A finished run's repr and str are its transcript.
-    assert repr(execution) == str(execution) == (
-        "✓ a completed · 3 tokens · 3 tool calls\n"
-        '⚙ get_weather {"city": "P"} → 1\n'
-        "⚙ anonymous {} …\n"
-        "⚙ anonymous {} …\n"
-        "Hello world!"
+    assert (
+        repr(execution)
+        == str(execution)
+        == (
+            "✓ a completed · 3 tokens · 3 tool calls\n"
+            '⚙ get_weather {"city": "P"} → 1\n'
+            "⚙ anonymous {} …\n"
+            "⚙ anonymous {} …\n"
+            "Hello world!"
+        )
     )
     assert (execution.usage, execution.latency_ms) == (None, None)
     assert [e.kind for e in execution.events][-1] == "execution_complete"
@@ -442,10 +446,11 @@ async def test_run_channel_is_a_subscription_while_the_run_goes_on(
     runs.emit("exec_1", {"event": "execution_token", "token": "a", "index": 0})
     runs.emit("exec_1", {"event": "execution_complete", "status": "completed", "output": "a"})
     assert await execution.result(timeout=WAIT) == "a"
-    # The run's messages are channel messages like any other: handlers see them, acks go out.
-    await handled.wait(3)
+    # The run's messages go to its handle and are acknowledged; the client-wide
+    # ``channel_message`` handler is not flooded with them (PROTOCOL.md §4).
     await wait_until(lambda: run_factory.last.sent_of("message_ack") != [])
     await wait_until(lambda: execution.channel not in client.subscriptions)
+    assert handled.calls == []
 
 
 async def test_a_run_channel_subscribed_by_the_user_stays_subscribed(

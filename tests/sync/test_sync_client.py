@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -277,3 +278,37 @@ async def test_blocking_calls_work_inside_a_running_event_loop(
 def test_constructor_errors_surface_in_the_calling_thread() -> None:
     with pytest.raises(ValueError, match="url"):
         PushClient("")
+
+
+def test_sync_on_without_decorator_close_and_removing_one_callback(gateway: Any) -> None:
+    from praison_push.sync import PushClient
+
+    client = PushClient(gateway.url)
+    client.connect()
+    first: list[Any] = []
+    second: list[Any] = []
+
+    def record_first(message: Any) -> None:
+        first.append(message.data)
+
+    def record_second(message: Any) -> None:
+        second.append(message.data)
+
+    seen: list[Any] = []
+
+    def on_list(frame: Any) -> None:
+        seen.append(frame)
+
+    assert client.on("presence_list", on_list) is on_list
+    client.subscribe("news", record_first)
+    client.subscribe("news", record_second)
+    client.unsubscribe("news", record_first)
+    assert "news" in client.subscriptions
+    client.publish("news", {"n": 1}, echo=True)
+    client.get_presence()
+    deadline = time.monotonic() + 5
+    while not (second and seen) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert second == [{"n": 1}] and first == [] and seen
+    client.close()
+    assert client.closed
