@@ -6,16 +6,21 @@ import html
 import logging
 import secrets
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
 
+from ..client import ChannelMessage
 from ..server import GatewayConfig, InProcessGateway, start_in_process
 from ..sync import PushClient
 from ..sync.execution import SyncExecution
 from . import saved
+from .cells import Replacer
 
 __all__ = ["NotebookClient", "NotebookExecution", "NotebookGateway", "start_gateway"]
 
 logger = logging.getLogger("praison_push.notebook")
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class NotebookExecution(SyncExecution):
@@ -57,9 +62,46 @@ class NotebookExecution(SyncExecution):
 
 
 class NotebookClient(PushClient):
-    """A blocking client whose runs display as live widgets (``client.execute(...).show()``)."""
+    """A blocking client whose runs display as live widgets (``client.execute(...).show()``).
+
+    Follows the notebook re-run rule (:mod:`.cells`): a callback given to
+    :meth:`subscribe` or :meth:`on` from a cell replaces the one that cell
+    registered (for the same channel or event) the last time it ran.
+    """
 
     execution_class = NotebookExecution
+
+    def subscribe(
+        self, channel: str, callback: Callable[[ChannelMessage], Any] | None = None
+    ) -> None:
+        """Subscribe to ``channel``; ``callback`` gets each message (on the callback thread).
+
+        Run again from the same cell, the new ``callback`` replaces the old one.
+        """
+        super().subscribe(channel, callback)
+        if callback is not None:
+            _cells.made(
+                (id(self), "subscribe", channel),
+                callback,
+                lambda old: self.unsubscribe(channel, old),
+            )
+
+    @overload
+    def on(self, event: str) -> Callable[[F], F]: ...
+
+    @overload
+    def on(self, event: str, handler: F) -> F: ...
+
+    def on(self, event: str, handler: F | None = None) -> Callable[[F], F] | F:
+        """Call ``handler`` for every ``event``; run again from the same cell, it replaces
+        the handler that cell registered before. Works as a decorator too."""
+
+        def register(handler: F) -> F:
+            PushClient.on(self, event, handler)
+            _cells.made((id(self), "on", event), handler, lambda old: self.off(event, old))
+            return handler
+
+        return register if handler is None else register(handler)
 
     def execute(
         self, agent_id: str, input: str, *, session_id: str | None = None
@@ -70,6 +112,17 @@ class NotebookClient(PushClient):
     def attach(self, execution_id: str) -> NotebookExecution:
         """Watch an existing run from its start; ``.show()`` displays it live."""
         return _notebook(super().attach(execution_id))
+
+
+def _close_quietly(client: PushClient) -> None:
+    try:
+        client.close()
+    except Exception as exc:  # a client that is already gone
+        logger.debug("closing a replaced client failed: %r", exc)
+
+
+#: What each notebook cell made, for the re-run rule.
+_cells = Replacer()
 
 
 def _notebook(execution: SyncExecution) -> NotebookExecution:
@@ -158,8 +211,15 @@ class NotebookGateway(InProcessGateway):
             logger.debug("updating the gateway's output failed: %r", exc)
 
     def client(self, *, client_id: str | None = None, **options: Any) -> NotebookClient:
-        """A connected blocking client for this gateway (its token filled in)."""
+        """A connected blocking client for this gateway (its token filled in).
+
+        In a notebook, running the same cell again closes the clients its
+        previous run made (the re-run rule, :mod:`.cells`): re-running the cell
+        keeps the gateway's connection count where it was.
+        """
         client = NotebookClient(self.url, auth_token=self.token, client_id=client_id, **options)
+        # The old clients go first, so a fixed client_id is never connected twice.
+        _cells.made((id(self), "client"), client, _close_quietly, weak=True)
         client.connect()
         return client
 

@@ -24,8 +24,11 @@ class Kernel:
         self.manager = manager
         self.client = client
 
-    def run(self, code: str, seconds: float = WAIT) -> list[dict[str, Any]]:
-        msg_id = self.client.execute(code)
+    def run(
+        self, code: str, seconds: float = WAIT, *, cell_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Run ``code``; with ``cell_id``, as the cell of that id (as JupyterLab sends it)."""
+        msg_id = self.client.execute(code) if cell_id is None else self._execute(code, cell_id)
         messages: list[dict[str, Any]] = []
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -41,6 +44,19 @@ class Kernel:
             if mine and msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 return messages
         pytest.fail(f"the cell did not finish within {seconds}s:\n{code}")
+
+    def _execute(self, code: str, cell_id: str) -> str:
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
+        msg = self.client.session.msg("execute_request", content, metadata={"cellId": cell_id})
+        self.client.shell_channel.send(msg)
+        return str(msg["header"]["msg_id"])
 
     def drain(self, seconds: float) -> list[dict[str, Any]]:
         """Whatever IOPub carries during the next ``seconds`` (between cells)."""
