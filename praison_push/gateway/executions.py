@@ -67,6 +67,8 @@ class Execution:
     last_flush: float = float("-inf")
     flush_timer: asyncio.TimerHandle | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: The latest tool result, when it failed (an agent that then raises gave up on it).
+    failed_tool: ToolResult | None = None
 
     @property
     def channel(self) -> str:
@@ -252,12 +254,8 @@ class ExecutionManager:
             await self._finish(run, "execution_error", {"status": "cancelled", "error": error})
         except Exception as exc:
             run.status = "failed"
-            code = "TOOL_EXECUTION_FAILED" if isinstance(exc, _ToolFailed) else "AGENT_FAILED"
             logger.info("agent %s failed in %s: %r", run.agent_id, run.execution_id, exc)
-            failure: dict[str, Any] = {"code": code, "message": str(exc) or type(exc).__name__}
-            details = getattr(exc, "details", None)
-            if details:
-                failure["details"] = details
+            failure = _failure(exc, run.failed_tool)
             await self._finish(run, "execution_error", {"status": "failed", "error": failure})
         else:
             run.status = "completed"
@@ -343,9 +341,13 @@ class ExecutionManager:
                 "status": item.status,
             }
             if item.error is not None:
+                # An event of the run, not its end: the agent may retry, use another tool
+                # or answer without it. The run fails only if the agent does (PROTOCOL.md §8).
                 done["error"] = item.error
+                run.failed_tool = item
                 await self._emit(run, "execution_tool", {"tool_call": done})
-                raise _ToolFailed(item)
+                return
+            run.failed_tool = None
             done["result"] = item.result
             await self._emit(run, "execution_tool", {"tool_call": done})
         elif isinstance(item, Usage):
@@ -395,9 +397,22 @@ def _conversation(principal: Principal, session_id: str | None) -> _Conversation
     return (principal.org_id, principal.user_id or "", session_id)
 
 
-class _ToolFailed(Exception):
-    """A tool reported failure; the run ends with ``TOOL_EXECUTION_FAILED``."""
+def _failure(exc: Exception, failed_tool: ToolResult | None) -> dict[str, Any]:
+    """The ``error`` of a run whose agent raised ``exc``.
 
-    def __init__(self, result: ToolResult) -> None:
-        super().__init__(f"tool {result.call.name!r} failed: {result.error}")
-        self.details = {"tool_name": result.call.name, "tool_call_id": result.call.id}
+    ``TOOL_EXECUTION_FAILED`` when the agent's latest tool result had failed
+    (the agent gave up on it), naming the tool; ``AGENT_FAILED`` otherwise.
+    """
+    message = str(exc) or type(exc).__name__
+    if failed_tool is None:
+        failure: dict[str, Any] = {"code": "AGENT_FAILED", "message": message}
+        details = getattr(exc, "details", None)
+        if details:
+            failure["details"] = details
+        return failure
+    call = failed_tool.call
+    return {
+        "code": "TOOL_EXECUTION_FAILED",
+        "message": f"tool {call.name!r} failed: {failed_tool.error}; the agent gave up: {message}",
+        "details": {"tool_name": call.name, "tool_call_id": call.id},
+    }

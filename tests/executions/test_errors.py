@@ -46,12 +46,14 @@ async def test_an_agent_that_raises_fails_the_run(gateway: GatewayThread) -> Non
     await serves_a_run(gateway.url)
 
 
-async def test_a_failed_tool_fails_the_run(gateway: GatewayThread) -> None:
+async def test_a_failed_tool_is_an_event_and_the_run_goes_on(gateway: GatewayThread) -> None:
+    """A tool error does not end the run: the agent may answer without the tool."""
+
     async def flaky(text: str) -> AsyncIterator[AgentEvent]:
         call = ToolCall("get_weather", {"city": "Paris"}, id="tool_001")
         yield call
         yield ToolResult(call, error="down")
-        yield "never sent"
+        yield "The weather service is down; try again later."
 
     register(gateway, "flaky", flaky)
     async with native(gateway.url) as ws:
@@ -61,7 +63,8 @@ async def test_a_failed_tool_fails_the_run(gateway: GatewayThread) -> None:
         "execution_start",
         "execution_tool",
         "execution_tool",
-        "execution_error",
+        "execution_token",
+        "execution_complete",
     ]
     assert events[2]["tool_call"] == {
         "id": "tool_001",
@@ -69,10 +72,28 @@ async def test_a_failed_tool_fails_the_run(gateway: GatewayThread) -> None:
         "status": "failed",
         "error": "down",
     }
+    assert events[-1]["status"] == "completed"
+    assert events[-1]["output"] == "The weather service is down; try again later."
+
+
+async def test_an_agent_that_gives_up_after_a_failed_tool_names_the_tool(
+    gateway: GatewayThread,
+) -> None:
+    async def gives_up(text: str) -> AsyncIterator[AgentEvent]:
+        call = ToolCall("get_weather", {"city": "Paris"}, id="tool_001")
+        yield call
+        yield ToolResult(call, error="down")
+        raise RuntimeError("no weather without the tool")
+
+    register(gateway, "gives-up", gives_up)
+    async with native(gateway.url) as ws:
+        await start_run(ws, "gives-up", "weather?")
+        events = await run_events(ws)
     error = events[-1]
-    assert error["status"] == "failed"
+    assert error["event"] == "execution_error" and error["status"] == "failed"
     assert error["error"]["code"] == "TOOL_EXECUTION_FAILED"
     assert "down" in error["error"]["message"]
+    assert "no weather without the tool" in error["error"]["message"]
     assert error["error"]["details"] == {"tool_name": "get_weather", "tool_call_id": "tool_001"}
     await serves_a_run(gateway.url)
 

@@ -224,18 +224,42 @@ async def test_failures(setup: Setup) -> None:
         "status": "failed",
         "error": "down",
     }
-    assert events[3] == {
+    # A failed tool is an event of the run; the run ends as the agent does.
+    assert events[3]["event"] == "execution_complete" and run.status == "completed"
+
+    async def tool_fails_then_gives_up(text: str) -> AsyncIterator[AgentEvent]:
+        call = ToolCall("search", {"q": text}, id="t9")
+        yield call
+        yield ToolResult(call, error="down")
+        raise LookupError("nothing to go on")
+
+    registry.register("gives-up", tool_fails_then_gives_up)
+    run = await go(manager, "gives-up", "q")
+    assert published.on(run.channel)[3] == {
         "event": "execution_error",
         "execution_id": run.execution_id,
-        "agent_id": "tool",
+        "agent_id": "gives-up",
         "status": "failed",
         "error": {
             "code": "TOOL_EXECUTION_FAILED",
-            "message": "tool 'search' failed: down",
+            "message": "tool 'search' failed: down; the agent gave up: nothing to go on",
             "details": {"tool_name": "search", "tool_call_id": "t9"},
         },
     }
     assert run.status == "failed"
+
+    async def recovers(text: str) -> AsyncIterator[AgentEvent]:
+        failed = ToolCall("search", {"q": text}, id="a")
+        yield failed
+        yield ToolResult(failed, error="down")
+        retried = ToolCall("search", {"q": text}, id="b")
+        yield retried
+        yield ToolResult(retried, "found it")
+        raise ValueError("then something else broke")
+
+    registry.register("recovers", recovers)
+    run = await go(manager, "recovers", "q")
+    assert published.on(run.channel)[-1]["error"]["code"] == "AGENT_FAILED"
 
 
 async def test_an_agent_removed_before_its_run_starts(setup: Setup) -> None:

@@ -89,6 +89,7 @@ async def test_a_failing_tool_is_the_same_everywhere(gateway: GatewayThread) -> 
         call = ToolCall("lookup", {"q": text}, id="tool_9")
         yield call
         yield ToolResult(call, error="down")
+        raise RuntimeError("gave up")  # a failed tool alone would not end the run
 
     register(gateway, "flaky", flaky)
     runs = [
