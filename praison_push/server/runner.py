@@ -41,7 +41,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def build_server(gateway: Gateway, **overrides: Any) -> uvicorn.Server:
+def build_server(
+    gateway: Gateway, *, server_class: type[uvicorn.Server] | None = None, **overrides: Any
+) -> uvicorn.Server:
     """A uvicorn server for ``gateway`` with the gateway's frame limit applied."""
     import uvicorn
 
@@ -58,7 +60,20 @@ def build_server(gateway: Gateway, **overrides: Any) -> uvicorn.Server:
         "ws_per_message_deflate": False,
     }
     options.update(overrides)
-    return uvicorn.Server(uvicorn.Config(gateway.asgi_app(), **options))
+    return (server_class or uvicorn.Server)(uvicorn.Config(gateway.asgi_app(), **options))
+
+
+def _started_hook(on_ready: Callable[[str], None] | None, url: str) -> type[uvicorn.Server]:
+    """A uvicorn server class that calls ``on_ready(url)`` once it has started."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if on_ready is not None and self.started and not self.should_exit:
+                on_ready(url)
+
+    return Server
 
 
 def ws_url(sock: socket.socket, path: str = "/ws") -> str:
@@ -72,18 +87,28 @@ def run_gateway(
     config: GatewayConfig | None = None,
     *,
     on_ready: Callable[[str], None] | None = None,
+    prepare: Callable[[Gateway], None] | None = None,
+    log_level: str = "warning",
 ) -> None:
     """Serve a gateway in the foreground until SIGINT/SIGTERM.
 
     Args:
         config: Gateway configuration (host and port included).
-        on_ready: Called with the WebSocket URL once the socket listens.
+        on_ready: Called with the WebSocket URL once the server has started
+            (the socket listens and the app is up), so a signal after it finds
+            the server ready to shut down cleanly.
+        prepare: Called with the gateway before it serves (register agents …).
+        log_level: uvicorn's log level.
+
+    Raises:
+        OSError: The address cannot be bound (e.g. ``EADDRINUSE``).
     """
     gateway = Gateway(config)
+    if prepare is not None:
+        prepare(gateway)
     sock = bind_socket(gateway.config.host, gateway.config.port)
-    server = build_server(gateway)
-    if on_ready is not None:
-        on_ready(ws_url(sock))
+    url = ws_url(sock)
+    server = build_server(gateway, log_level=log_level, server_class=_started_hook(on_ready, url))
     # A dedicated gateway process: keep start-up objects out of every GC pass and
     # collect young objects less often. Fan-out allocates a frame dict per
     # publication; default thresholds gave p99 spikes of tens of ms (bench/agents.py).
