@@ -826,6 +826,9 @@ class AsyncPushClient:
         if isinstance(client_id, str) and client_id and client_id != self._client_id:
             logger.info("gateway assigned client_id %s", client_id)
             self._client_id = client_id
+        limit = self._greeting.get("max_message_size")
+        if hasattr(transport, "max_message_size") and isinstance(limit, int) and limit > 0:
+            transport.max_message_size = limit  # refuses oversized frames before sending
         interval = self._greeting.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL)
         if isinstance(interval, bool) or not isinstance(interval, (int, float)):
             interval = DEFAULT_HEARTBEAT_INTERVAL
@@ -915,11 +918,15 @@ class AsyncPushClient:
             return
         self._up = False
         self._transport = None
+        if code == CloseCode.MESSAGE_TOO_BIG:
+            why = f"the gateway closed the connection: message too large (1009 {reason})".strip()
+        else:
+            why = "the connection dropped before the gateway answered"
         self._requests.fail_sent(
             self._generation,
             lambda request: TransportError(
-                f"{request.kind}: the connection dropped before the gateway answered; not "
-                "sent again, as the gateway may already have acted on it"
+                f"{request.kind}: {why}; not sent again, as the gateway may already have "
+                "acted on it"
             ),
         )
         for task in self._connection_tasks:

@@ -17,6 +17,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, W
 from praison_push.protocol import (
     AuthenticationFailed,
     ConnectionClosedError,
+    ErrorCode,
+    FrameError,
     NotConnectedError,
     TransportError,
     decode_object,
@@ -67,6 +69,9 @@ class WebSocketTransport:
         self._max_size = max_size
         self._connect_kwargs = connect_kwargs
         self._ws: ClientConnection | None = None
+        #: The largest frame the gateway accepts, in bytes (from its greeting; ``None``:
+        #: unknown). A larger frame is refused here, before it would close the connection.
+        self.max_message_size: int | None = None
 
     def __repr__(self) -> str:
         state = "open" if self.is_connected else "closed"
@@ -138,6 +143,15 @@ class WebSocketTransport:
         if ws is None:
             raise NotConnectedError("the WebSocket transport is not connected")
         text = encode_json(data)
+        limit = self.max_message_size
+        if limit is not None and len(text) > limit // 4 and len(text.encode()) > limit:
+            size = len(text.encode())
+            raise FrameError(
+                ErrorCode.TOO_LARGE,
+                f"message too large: {size:,} bytes, the gateway's limit is "
+                f"{_size(limit)} (LimitsConfig.max_message_size)",
+                limit="max_message_size",
+            )
         try:
             await ws.send(text)
         except ConnectionClosed as exc:
@@ -192,6 +206,13 @@ def _bad_url(url_of: str) -> str:
     if parts.scheme not in ("ws", "wss"):
         return "not a ws:// or wss:// URL"
     return "not a valid WebSocket URL"
+
+
+def _size(limit: int) -> str:
+    """``64 KiB (65,536 bytes)``."""
+    if limit % 1024 == 0:
+        return f"{limit // 1024:,} KiB ({limit:,} bytes)"
+    return f"{limit:,} bytes"
 
 
 def _closed(exc: ConnectionClosed) -> ConnectionClosedError:

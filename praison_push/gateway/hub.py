@@ -237,6 +237,9 @@ class Hub:
             "protocol": PROTOCOL_VERSION,
             "heartbeat_interval": self.config.push.presence.heartbeat_interval,
             "resumed": False,
+            # ★ So a client can refuse an oversized frame itself, with a clear error,
+            # instead of sending it and being closed with 1009.
+            "max_message_size": self.config.limits.max_message_size,
         }
         if ref is not None:
             frame["ref"] = ref

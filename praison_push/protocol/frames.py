@@ -258,6 +258,8 @@ class ConnectedFrame(_Reply):
     protocol: str = "praison-push/1"
     heartbeat_interval: float
     resumed: bool = False
+    #: ★ The largest frame the gateway accepts, in bytes.
+    max_message_size: int | None = None
 
 
 class HelloErrorFrame(_Reply):

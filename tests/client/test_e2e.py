@@ -180,3 +180,18 @@ def _subscribed_channels(gateway: GatewayThread, client_id: str) -> set[str]:
         if entry["client_id"] == client_id:
             return set(entry.get("channels", []))
     return set()
+
+
+async def test_a_message_over_the_gateways_limit_is_refused_here_and_the_client_lives(
+    connect: Connect,
+) -> None:
+    from praison_push.client import FrameError
+
+    client = await connect()
+    with pytest.raises(FrameError) as caught:
+        await client.publish("big", {"blob": "x" * 100_000})
+    assert caught.value.code.value == "too_large" and caught.value.limit == "max_message_size"
+    assert "message too large: 100," in str(caught.value)
+    assert "limit is 64 KiB (65,536 bytes)" in str(caught.value)
+    assert client.is_connected  # nothing was sent: the connection was not closed with 1009
+    assert (await client.publish("big", {"blob": "small"})).channel == "big"

@@ -29,6 +29,7 @@ async def test_greeting(hub: Hub) -> None:
         "protocol": PROTOCOL_VERSION,
         "heartbeat_interval": 15,
         "resumed": False,
+        "max_message_size": 65536,
     }
     f.ConnectedFrame.model_validate(greeting)
     assert hub.sessions[session.session_id] is session
