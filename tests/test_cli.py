@@ -71,7 +71,9 @@ def test_unreachable_gateway_is_one_line_and_exit_1() -> None:
     result = run_cli("publish", "alerts", "{}", "--url", "ws://127.0.0.1:9/ws")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("praison-push: error: cannot reach the gateway")
+    assert len(lines) == 1
+    assert lines[0].startswith("praison-push: error: cannot open ws://127.0.0.1:9/ws: ")
+    assert "client_id" not in lines[0]
 
 
 def test_bad_json_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -136,16 +138,17 @@ def test_gateway_command_serves_until_ctrl_c() -> None:
 
 def test_gateway_warns_when_open_on_a_public_address(monkeypatch: pytest.MonkeyPatch) -> None:
     from praison_push import cli
+    from praison_push.cli import gateway as cli_gateway
 
     calls: list[Any] = []
     monkeypatch.setattr(
-        "praison_push.server.run_gateway", lambda config, on_ready: calls.append(config)
+        "praison_push.server.run_gateway", lambda config, **options: calls.append(config)
     )
     args = cli.build_parser().parse_args(["gateway", "--host", "0.0.0.0", "--port", "0"])
-    assert cli._cmd_gateway(args) == 0
+    assert cli_gateway.cmd_gateway(args) == 0
     assert calls and calls[0].host == "0.0.0.0"
-    assert cli._is_loopback("localhost") and cli._is_loopback("::1")
-    assert not cli._is_loopback("example.org") and not cli._is_loopback("10.0.0.1")
+    assert cli_gateway.is_loopback("localhost") and cli_gateway.is_loopback("::1")
+    assert not cli_gateway.is_loopback("example.org") and not cli_gateway.is_loopback("10.0.0.1")
 
 
 def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,7 +31,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
         {"notebook", "client", "sync", "server", "protocol"},
         {"anywidget", "ipywidgets", "IPython", "traitlets"},
     ),
-    "cli": ({"server", "sync", "client", "config", "protocol"}, set()),
+    "cli": ({"cli", "server", "sync", "client", "config", "protocol"}, set()),
 }
 
 #: Standard-library modules the sans-I/O core must not touch (I/O, event loops, clocks).

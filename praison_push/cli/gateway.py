@@ -1,0 +1,122 @@
+"""``praison-push gateway``: serve a gateway in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import importlib
+import ipaddress
+import logging
+import os
+import signal
+import sys
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from ..config import AuthConfig, GatewayConfig, PushConfig, RedisConfig
+from ._common import UsageProblem, fail, out
+
+if TYPE_CHECKING:
+    from ..server import Gateway
+
+__all__ = ["TOKEN_ENV", "cmd_gateway", "is_loopback"]
+
+TOKEN_ENV = "PRAISON_PUSH_TOKEN"
+
+
+class _Terminated(Exception):
+    """SIGTERM: stop as cleanly as Ctrl-C."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _load_agents(spec: str) -> dict[str, Any]:
+    """``module:attr`` → agents by name: a mapping of them, or one agent named ``attr``."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise UsageProblem(f"--agents {spec!r}: use MODULE:ATTRIBUTE (e.g. myagents:agents)")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as uvicorn does: the user's modules are here
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageProblem(f"--agents {spec!r}: cannot import {module_name!r} ({exc})") from None
+    try:
+        found = getattr(module, attr)
+    except AttributeError:
+        raise UsageProblem(f"--agents {spec!r}: {module_name} has no {attr!r}") from None
+    if isinstance(found, dict):
+        return dict(found)
+    if callable(found):
+        return {attr: found}
+    raise UsageProblem(
+        f"--agents {spec!r}: expected an agent or a dict of agents, got {type(found).__name__}"
+    )
+
+
+def _gateway_config(args: argparse.Namespace, tokens: list[str]) -> GatewayConfig:
+    push = PushConfig(enabled=True)
+    if args.redis_url:
+        push = PushConfig(enabled=True, redis=RedisConfig(url=args.redis_url))
+    return GatewayConfig(host=args.host, port=args.port, auth=AuthConfig(tokens=tokens), push=push)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from ..server import run_gateway
+
+    env_token = os.environ.get(TOKEN_ENV)
+    tokens: list[str] = args.token or ([env_token] if env_token else [])
+    agents: dict[str, Any] = {}
+    for spec in args.agents or []:
+        agents.update(_load_agents(spec))
+    if args.log_level != "warning":
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("praison_push").setLevel(args.log_level.upper())
+    config = _gateway_config(args, tokens)
+
+    def prepare(gateway: Gateway) -> None:
+        for name, agent in agents.items():
+            gateway.register_agent(name, agent)
+
+    def ready(url: str) -> None:
+        out(f"praison-push gateway listening on {url}")
+        if tokens:
+            count = f"{len(tokens)} token{'' if len(tokens) == 1 else 's'}"
+            out(f"auth: on ({count}); clients pass --token or set {TOKEN_ENV}")
+        else:
+            out(f"auth: off, any client can connect (pass --token or set {TOKEN_ENV})")
+        if agents:
+            out(f"agents: {', '.join(sorted(agents))} (and the demo agents)")
+
+    if not tokens and not is_loopback(args.host):
+        print(
+            "praison-push: warning: serving without a token on a non-loopback address; "
+            "pass --token",
+            file=sys.stderr,
+            flush=True,
+        )
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        # uvicorn re-raises Ctrl-C (and SIGTERM) after its graceful shutdown.
+        with contextlib.suppress(KeyboardInterrupt, _Terminated):
+            run_gateway(config, on_ready=ready, prepare=prepare, log_level=args.log_level)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return fail(f"cannot listen on {args.host}:{args.port}: the address is already in use")
+        return fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    out("praison-push gateway stopped")
+    return 0
