@@ -90,7 +90,15 @@ def _backends(config: GatewayConfig) -> tuple[HistoryStore, Broker, str]:
                 "store_backend='memory'"
             )
         return MemoryHistoryStore(config.history), MemoryBroker(), "memory"
-    from ..backends.redis import create_redis_backends
+    try:
+        from ..backends.redis import create_redis_backends
 
-    history, broker = create_redis_backends(push.redis, config.history)
+        history, broker = create_redis_backends(push.redis, config.history)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "redis":
+            raise
+        raise ModuleNotFoundError(
+            "PushConfig.redis needs the redis extra: pip install 'praison-push[redis]'",
+            name=exc.name,
+        ) from None
     return history, broker, "redis"
