@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import errno
 import importlib
+import importlib.util
 import ipaddress
 import logging
 import os
@@ -64,6 +65,8 @@ def _load_agents(spec: str) -> dict[str, Any]:
 
 def _gateway_config(args: argparse.Namespace, tokens: list[str]) -> GatewayConfig:
     push = PushConfig(enabled=True)
+    if args.redis_url and importlib.util.find_spec("redis") is None:
+        raise UsageProblem("--redis-url needs the redis extra: pip install 'praison-push[redis]'")
     if args.redis_url:
         push = PushConfig(enabled=True, redis=RedisConfig(url=args.redis_url))
     return GatewayConfig(host=args.host, port=args.port, auth=AuthConfig(tokens=tokens), push=push)

@@ -30,9 +30,23 @@ __all__ = [
 _WIDGETS = {"ChannelLog", "ExecutionView", "PresenceList", "TokenStream", "ToolCalls"}
 
 
+#: What the widgets need beyond the runtime dependencies: the ``notebook`` extra.
+_NOTEBOOK_EXTRA = ("anywidget", "ipywidgets", "traitlets", "IPython")
+
+
 def __getattr__(name: str) -> Any:
     if name in _WIDGETS:
-        value = getattr(importlib.import_module("praison_push.notebook.widgets"), name)
+        try:
+            module = importlib.import_module("praison_push.notebook.widgets")
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in _NOTEBOOK_EXTRA:
+                raise
+            raise ModuleNotFoundError(
+                f"{name} needs the notebook extra ({exc.name} is not installed): "
+                "pip install 'praison-push[notebook]'",
+                name=exc.name,
+            ) from None
+        value = getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'praison_push.notebook' has no attribute {name!r}")
