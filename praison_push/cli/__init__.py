@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..config import GatewayConfig
 from ._common import UsageProblem, encode_json, fail, out
-from .gateway import TOKEN_ENV, cmd_gateway
+from .gateway import TOKEN_ENV, URL_ENV, cmd_gateway
 
 if TYPE_CHECKING:
     from ..client import ChannelMessage, ExecutionEvent
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 DEFAULT_URL = "ws://127.0.0.1:8765/ws"
-URL_ENV = "PRAISON_PUSH_URL"
 
 
 # --- client commands --------------------------------------------------------------------
@@ -279,8 +278,17 @@ def build_parser() -> argparse.ArgumentParser:
         "token. The demo agents (echo, demo-weather, demo-long) are always there.",
         cmd_gateway,
     )
-    gateway.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    gateway.add_argument("--port", type=int, default=8765, help="port to listen on; 0 picks one")
+    gateway.add_argument(
+        "--host",
+        default=None,
+        help="address to listen on (default: from PRAISON_PUSH_URL, else 127.0.0.1)",
+    )
+    gateway.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port to listen on, 0 picks one (default: from PRAISON_PUSH_URL, else 8765)",
+    )
     gateway.add_argument(
         "--token",
         action="append",

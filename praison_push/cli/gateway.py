@@ -14,6 +14,7 @@ import signal
 import sys
 from types import FrameType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ..config import AuthConfig, GatewayConfig, PushConfig, RedisConfig
 from ._common import UsageProblem, fail, out
@@ -21,9 +22,12 @@ from ._common import UsageProblem, fail, out
 if TYPE_CHECKING:
     from ..server import Gateway
 
-__all__ = ["TOKEN_ENV", "cmd_gateway", "is_loopback"]
+__all__ = ["TOKEN_ENV", "URL_ENV", "cmd_gateway", "is_loopback", "listen_address"]
 
 TOKEN_ENV = "PRAISON_PUSH_TOKEN"
+URL_ENV = "PRAISON_PUSH_URL"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
 
 
 class _Terminated(Exception):
@@ -63,13 +67,33 @@ def _load_agents(spec: str) -> dict[str, Any]:
     )
 
 
+def listen_address(args: argparse.Namespace) -> tuple[str, int]:
+    """``--host``/``--port``, else the host and port of ``PRAISON_PUSH_URL``, else the defaults.
+
+    One variable then names the gateway for both sides: the client commands
+    connect to it and the gateway listens on it.
+    """
+    host, port = DEFAULT_HOST, DEFAULT_PORT
+    url = os.environ.get(URL_ENV)
+    if url:
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname or host, parts.port or port
+        except ValueError:
+            raise UsageProblem(f"{URL_ENV}={url!r} is not a valid URL") from None
+        if parts.path != "/ws":
+            raise UsageProblem(f"{URL_ENV}={url!r}: the gateway serves /ws, not {parts.path!r}")
+    return (args.host or host, port if args.port is None else args.port)
+
+
 def _gateway_config(args: argparse.Namespace, tokens: list[str]) -> GatewayConfig:
     push = PushConfig(enabled=True)
     if args.redis_url and importlib.util.find_spec("redis") is None:
         raise UsageProblem("--redis-url needs the redis extra: pip install 'praison-push[redis]'")
     if args.redis_url:
         push = PushConfig(enabled=True, redis=RedisConfig(url=args.redis_url))
-    return GatewayConfig(host=args.host, port=args.port, auth=AuthConfig(tokens=tokens), push=push)
+    host, port = listen_address(args)
+    return GatewayConfig(host=host, port=port, auth=AuthConfig(tokens=tokens), push=push)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -103,7 +127,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         if agents:
             out(f"agents: {', '.join(sorted(agents))} (and the demo agents)")
 
-    if not tokens and not is_loopback(args.host):
+    if not tokens and not is_loopback(config.host):
         print(
             "praison-push: warning: serving without a token on a non-loopback address; "
             "pass --token",
@@ -117,8 +141,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
             run_gateway(config, on_ready=ready, prepare=prepare, log_level=args.log_level)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            return fail(f"cannot listen on {args.host}:{args.port}: the address is already in use")
-        return fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+            where = f"{config.host}:{config.port}"
+            return fail(f"cannot listen on {where}: the address is already in use")
+        return fail(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}")
     finally:
         signal.signal(signal.SIGTERM, previous)
     out("praison-push gateway stopped")
