@@ -226,6 +226,81 @@ def test_notebook_runs_clean(jupyter: JupyterEnv, workdir: Path, path: Path) -> 
     for fragment, expected in EXPECTED[path.stem]:
         shown = outputs_of(executed, fragment)
         assert expected in shown, f"the cell with {fragment!r} did not show {expected!r}:\n{shown}"
+    # What the saved file shows without a kernel: every widget's final state.
+    for fragment, expected in SAVED.get(path.stem, []):
+        fallbacks = saved_fallbacks(executed, fragment)
+        assert fallbacks, f"the cell with {fragment!r} saved no fallback"
+        for mime, text in fallbacks:
+            assert expected in text, f"{fragment!r} saved {mime} without {expected!r}:\n{text}"
+    for mime, text in saved_fallbacks(executed, ""):
+        assert "waiting" not in text and "· 0 tokens" not in text, f"a stale {mime}:\n{text}"
+    if path.stem == "02_agent_streaming":
+        html = converted_to_html(executed, workdir)
+        for expected in (WEATHER, "get_weather", "completed", "3,000 tokens"):
+            assert expected in html, f"nbconvert's HTML does not show {expected!r}"
+
+
+#: What the saved fallbacks (``text/plain`` and ``text/html``) of widget outputs must show.
+SAVED: dict[str, list[tuple[str, str]]] = {
+    "01_quickstart": [
+        ("start_gateway()", "stopped"),
+        ("ChannelLog(alice", "4 messages"),
+        ("ChannelLog(alice", "high priority check"),
+        ("PresenceList(alice", "3 clients"),
+        ("PresenceList(alice", "carol"),
+    ],
+    "02_agent_streaming": [
+        ("run.show()", WEATHER),
+        ("run.show()", "get_weather"),
+        ("run.show()", "demo-weather · completed"),
+        ('client.execute("shouter"', "shouter · completed"),
+        ("TokenStream(long_run)", "demo-long · completed · 3,000 tokens"),
+        ("ExecutionView(replayed)", WEATHER),
+        ('PresenceList(client, "lobby")', "watching"),
+    ],
+    "03_magics": [
+        ("%push subscribe alerts", "5 messages"),
+        ("%%push execute demo-weather", "demo-weather · completed"),
+        ("%%push execute demo-weather", "Tokyo"),
+        ("%push gateway status", "● running"),
+    ],
+}
+
+
+def saved_fallbacks(notebook: Any, fragment: str) -> list[tuple[str, str]]:
+    """``(mime, text)`` of the text fallbacks of praison_push outputs in cells with ``fragment``."""
+    found = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or fragment not in cell.source:
+            continue
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "text/html" not in data or "praison" not in str(data["text/html"]):
+                continue
+            for mime in ("text/plain", "text/html"):
+                found.append((mime, str(data[mime])))
+    return found
+
+
+def converted_to_html(notebook: Any, workdir: Path) -> str:
+    """``jupyter nbconvert --to html`` of ``notebook`` saved as JupyterLab saves by default
+    (without the widget state), as GitHub, nbviewer and a reopened notebook render it."""
+    import copy
+    import subprocess
+
+    plain = copy.deepcopy(notebook)
+    plain.metadata.pop("widgets", None)
+    source = workdir / "saved.ipynb"
+    nbformat.write(plain, source)
+    subprocess.run(
+        [sys.executable, "-m", "nbconvert", "--to", "html", str(source)],
+        capture_output=True,
+        timeout=timeout(120),
+        check=True,
+    )
+    html = (workdir / "saved.html").read_text(encoding="utf-8")
+    (ARTIFACTS / "02_agent_streaming.html").write_text(html, encoding="utf-8")
+    return html
 
 
 def test_scale_out_skips_cleanly_without_redis(
