@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -42,3 +43,12 @@ def widgets() -> Iterator[list[StreamWidget]]:
     yield made
     for widget in made:
         widget.close()
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One Jupyter server (JupyterLab 4 and Notebook 7) for every browser test of the session."""
+    from .jupyter_server import start_lab
+
+    with start_lab(tmp_path_factory) as server:
+        yield server

@@ -28,14 +28,7 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,147 +36,16 @@ import pytest
 from browser_support import launch_chromium
 from support import timeout
 
-from .jupyter_env import NOTEBOOKS, make_jupyter_env
+from .jupyter_server import ARTIFACTS, STARTUP, Lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel]
 
 NOTEBOOK = "02_agent_streaming.ipynb"
 WEATHER = "The weather in Paris is currently 18°C and partly cloudy."
 REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "tests" / "artifacts"
 DOCS_IMAGE = REPO / "docs" / "images" / "execution-view.png"
-#: Bound for the server to answer, the page to load, the kernel to start.
-STARTUP = timeout(60)
 #: Bound for all cells to run and the widgets to show their final state.
 RUN = timeout(60)
-#: User settings: no news or update checks (no network, no toast over the page).
-SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false",
-        "checkForUpdates": False,
-    },
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=2) as response:
-        return json.loads(response.read() or b"null")
-
-
-@dataclass
-class Lab:
-    """A running ``jupyter lab`` and where its log goes."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    children: list[Any] = field(default_factory=list)
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def wait_ready(self, seconds: float) -> None:
-        """Poll ``/api/status`` (every 0.1 s at most) until it answers, within ``seconds``."""
-        deadline = time.monotonic() + seconds
-        while True:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"jupyter lab exited with {self.process.returncode}:\n{self.log_tail()}"
-                )
-            try:
-                _get(f"{self.url}/api/status")
-                return
-            except (OSError, urllib.error.URLError):
-                if time.monotonic() > deadline:
-                    raise AssertionError(
-                        f"jupyter lab did not answer within {seconds:.0f}s:\n{self.log_tail()}"
-                    ) from None
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        """Shut the server down (it stops its kernels); kill whatever it leaves behind."""
-        import psutil
-
-        with contextlib.suppress(psutil.NoSuchProcess):
-            self.children = psutil.Process(self.process.pid).children(recursive=True)
-        if self.process.poll() is None:
-            try:
-                request = urllib.request.Request(f"{self.url}/api/shutdown", method="POST")
-                urllib.request.urlopen(request, timeout=5).close()
-            except OSError:
-                pass
-            try:
-                self.process.wait(timeout(20))
-            except subprocess.TimeoutExpired:
-                self.process.terminate()
-                try:
-                    self.process.wait(timeout(5))
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait(timeout(5))
-        for child in self.children:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                child.kill()
-        psutil.wait_procs(self.children, timeout=timeout(5))
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """``jupyter lab`` on a temp copy of ``notebooks/``; stopped, with its kernels, at the end."""
-    try:
-        import jupyterlab  # noqa: F401
-    except ImportError:
-        pytest.fail("JupyterLab is needed: `pip install -e '.[dev]'` installs it")
-    root = tmp_path_factory.mktemp("lab")
-    jupyter = make_jupyter_env(root / "jupyter")
-    notebooks = root / "notebooks"
-    shutil.copytree(NOTEBOOKS, notebooks)
-    settings = root / "settings"
-    for name, values in SETTINGS.items():
-        path = settings / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
-    (root / "workspaces").mkdir()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = ARTIFACTS / "jupyterlab-server.log"
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        "--IdentityProvider.token=",
-        "--ServerApp.password=",
-        "--ServerApp.disable_check_xsrf=True",
-        "--ServerApp.allow_root=True",  # CI containers run as root
-        f"--ServerApp.root_dir={notebooks}",
-        f"--LabApp.user_settings_dir={settings}",
-        f"--LabApp.workspaces_dir={root / 'workspaces'}",
-    ]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command, env=jupyter.env, stdout=sink, stderr=subprocess.STDOUT, cwd=root
-        )
-    server = Lab(url=f"http://127.0.0.1:{port}", process=process, log=log)
-    try:
-        server.wait_ready(STARTUP)
-        # The notebooks' python3 kernel is this interpreter (where praison_push is installed).
-        spec = _get(f"{server.url}/api/kernelspecs")["kernelspecs"]["python3"]["spec"]
-        assert spec["argv"][0] == sys.executable, spec
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
