@@ -222,7 +222,7 @@ def test_widgets_follow_tell_the_truth_and_fit(lab: Lab, browser: Any, host: str
     drive = Host(page, host)
     try:
         page.goto(lab.url + HOSTS[host].format(name=name), timeout=STARTUP * 1000)
-        drive.wait("() => pp.prompts().length === %d" % len(CELLS), "the notebook open", STARTUP)
+        drive.wait(f"() => pp.prompts().length === {len(CELLS)}", "the notebook open", STARTUP)
         drive.run_cell(0)
 
         # --- a 1,200-token stream follows its tail, then ends with its last token in sight.
