@@ -251,3 +251,28 @@ def test_publish_from_stdin_history_since_and_subscribe_since(
 def test_presence_leaves_out_its_own_connection(open_gateway: GatewayProcess) -> None:
     result = cli("presence", "--url", open_gateway.url)
     assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_log_level_shows_the_gateways_logs() -> None:
+    with gateway_process("--log-level", "debug") as running:
+        assert cli("presence", "--url", running.url).returncode == 0
+        out, err = running.stop(signal.SIGINT)
+    assert "praison_push" in err and ("DEBUG" in err or "INFO" in err), err
+
+
+@pytest.mark.redis
+def test_two_gateways_share_a_channel_over_redis_url(redis_server: Any) -> None:
+    import json
+    import uuid
+
+    channel = f"cli-{uuid.uuid4().hex[:8]}"
+    with (
+        gateway_process("--redis-url", redis_server.url) as first,
+        gateway_process("--redis-url", redis_server.url) as second,
+    ):
+        published = cli("publish", channel, '{"via": "first"}', "--url", first.url)
+        assert published.returncode == 0, published.stderr
+        history = cli("history", channel, "--url", second.url)
+        assert [json.loads(line)["data"] for line in history.stdout.splitlines()] == [
+            {"via": "first"}
+        ]

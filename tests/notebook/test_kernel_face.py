@@ -7,6 +7,7 @@ and survives a kernel where the user applied it.
 from __future__ import annotations
 
 import queue
+import re
 import time
 from collections.abc import Iterator
 
@@ -63,6 +64,10 @@ def test_the_blocking_face_works_in_a_cell_and_a_kernel_interrupt_returns_contro
             break
     assert waiting, "the cell never started waiting"
     assert error is not None and error["ename"] == "KeyboardInterrupt"
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error["traceback"]))
+    assert "client.wait_for('never', 300)" in shown  # the user's line
+    for internal in ("concurrent", "threading", "portal", "praison_push"):
+        assert internal not in shown, shown  # not the portal thread's insides
     assert time.monotonic() - interrupted_at < timeout(10)
     # The client is still usable afterwards.
     assert printed(kernel, "print(client.publish('after', 1).event_id != '')") == "True\n"
@@ -88,3 +93,33 @@ def test_it_works_where_the_user_applied_nest_asyncio(kernel: Kernel) -> None:
         "await async_client.disconnect()\n",
     )
     assert out == "x\n"
+
+
+def test_errors_show_the_message_and_the_users_frames_not_the_package(kernel: Kernel) -> None:
+    """A ``wait_for`` timeout and a refused request read as the user's line and the message."""
+    kernel.run(SETUP)
+    for code, ename, message in (
+        ("client.wait_for('quiet', 0.2)", "TimeoutError", "no message on channel 'quiet'"),
+        ("client.execute('no-such-agent', 'hi')", "RequestRefused", "No agent with ID"),
+        ("client.publish('bad name!', 1)", "ValueError", "invalid channel 'bad name!'"),
+    ):
+        msg_id = kernel.client.execute(code)
+        error = None
+        deadline = time.monotonic() + timeout(30)
+        while time.monotonic() < deadline:
+            try:
+                msg = kernel.client.get_iopub_msg(timeout=0.1)
+            except queue.Empty:
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "error":
+                error = msg["content"]
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        assert error is not None and error["ename"] == ename, error
+        shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error["traceback"]))  # no colours
+        assert message in shown and code in shown  # the message, and the user's own line
+        for internal in ("praison_push", "concurrent", "asyncio", "threading", "portal"):
+            assert internal not in shown.replace("praison_push:", ""), shown
+        assert len(shown.splitlines()) <= 8, shown

@@ -111,3 +111,34 @@ def test_async_client_on_the_kernel_loop(kernel: Kernel) -> None:
     )
     assert printed(out) == '{"level": "high"} True\ncompleted True\n'
     assert comm_msgs(out, "custom")
+
+
+def test_a_closed_widget_leaves_its_final_transcript_in_its_output(kernel: Kernel) -> None:
+    """Closing a widget (or the kernel exiting) rewrites its outputs as the static transcript:
+    the view's model is gone, so a saved notebook shows the text instead of "model not found"."""
+    out = kernel.run(
+        "from praison_push.notebook.gateway import start_gateway\n"
+        "from praison_push.notebook.widgets import ChannelLog\n"
+        "gw = start_gateway()\n"
+        "closer = gw.client()\n"
+        "log = ChannelLog(closer, 'closing')\n"
+        "closer.publish('closing', {'n': 1}, echo=True)\n"
+        "log\n"
+    )
+    (shown,) = [m for m in out if m["msg_type"] == "display_data"]
+    display_id = shown["content"]["transient"]["display_id"]
+    assert "text/html" in shown["content"]["data"]
+    out = kernel.run(
+        "import time\n"
+        "deadline = time.monotonic() + 10\n"
+        "while not log.messages and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "log.close()\n"
+    )
+    updates = [m for m in out if m["msg_type"] == "update_display_data"]
+    final = updates[-1]["content"]
+    assert final["transient"]["display_id"] == display_id
+    assert "application/vnd.jupyter.widget-view+json" not in final["data"]
+    assert final["data"]["text/plain"].startswith("ChannelLog closing: 1 message")
+    assert "not live (closed)" in final["data"]["text/plain"]
+    assert "&quot;n&quot;: 1" in final["data"]["text/html"]
