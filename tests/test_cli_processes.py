@@ -256,7 +256,7 @@ def test_presence_leaves_out_its_own_connection(open_gateway: GatewayProcess) ->
 def test_log_level_shows_the_gateways_logs() -> None:
     with gateway_process("--log-level", "debug") as running:
         assert cli("presence", "--url", running.url).returncode == 0
-        out, err = running.stop(signal.SIGINT)
+        _, err = running.stop(signal.SIGINT)
     assert "praison_push" in err and ("DEBUG" in err or "INFO" in err), err
 
 
