@@ -18,6 +18,7 @@ wait is bounded and waits on a condition in the page.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -61,7 +62,8 @@ CELLS = [
 ]
 
 HOSTS = {
-    "jupyterlab": "/lab/tree/{name}",
+    # A workspace of its own: the shared server may have others with other notebooks open.
+    "jupyterlab": "/lab/workspaces/hosts/tree/{name}?reset",
     "notebook7": "/notebooks/{name}",
 }
 
@@ -178,11 +180,26 @@ class Host:
             ) from None
 
     def run_cell(self, index: int) -> None:
-        """Click into cell ``index`` and press Shift+Enter; wait for its execution count."""
+        """Click into cell ``index`` and press Shift+Enter; wait for its execution count.
+
+        Right after a notebook opens, JupyterLab sometimes drops the very first
+        run request while its session settles (the prompt stays ``[ ]``, never
+        ``[*]``); the request is then made again. A request that was taken shows
+        ``[*]`` at once, so nothing runs twice.
+        """
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         cell = self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").nth(index)
-        cell.scroll_into_view_if_needed()
-        cell.locator(".jp-InputArea-editor").click()
-        self.page.keyboard.press("Shift+Enter")
+        taken = f"() => (pp.prompts()[{index}] || '[ ]:') !== '[ ]:'"
+        for _ in range(3):
+            cell.scroll_into_view_if_needed()
+            cell.locator(".jp-InputArea-editor").click()
+            self.page.keyboard.press("Shift+Enter")
+            try:
+                self.page.wait_for_function(taken, timeout=timeout(5) * 1000, polling=50)
+                break
+            except PlaywrightTimeout:
+                continue
         self.wait(
             f"() => /^\\[\\d+\\]:$/.test(pp.prompts()[{index}] || '')",
             f"cell {index} ran",
@@ -223,6 +240,13 @@ def test_widgets_follow_tell_the_truth_and_fit(lab: Lab, browser: Any, host: str
     try:
         page.goto(lab.url + HOSTS[host].format(name=name), timeout=STARTUP * 1000)
         drive.wait(f"() => pp.prompts().length === {len(CELLS)}", "the notebook open", STARTUP)
+        # Both hosts show the kernel's state here; a cell run before it is idle may be lost.
+        drive.wait(
+            "() => Boolean(document.querySelector("
+            "'.jp-Notebook-ExecutionIndicator[data-status=\"idle\"]'))",
+            "the kernel started and connected",
+            STARTUP,
+        )
         drive.run_cell(0)
 
         # --- a 1,200-token stream follows its tail, then ends with its last token in sight.
@@ -333,6 +357,19 @@ def test_widgets_follow_tell_the_truth_and_fit(lab: Lab, browser: Any, host: str
         assert layout["wider"] == 0, layout
         drive.page.locator(".pp-presence-list").first.scroll_into_view_if_needed()
         drive.shot("narrow-500")
+
+        # --- a kernel restart: the views on the page say they no longer follow anything.
+        page.set_viewport_size({"width": 1200, "height": 1000})
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Kernel$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Restart Kernel")).first.click()
+        page.locator(".jp-Dialog-button.jp-mod-accept").click()
+        drive.wait(
+            "() => ['presence-list', 'channel-log'].every((kind) =>"
+            " pp.widgets(kind)[0].querySelector('.pp-conn').textContent.includes('not live'))",
+            "the widgets say they are not live after a kernel restart",
+        )
+        drive.page.locator(".pp-presence-list").first.scroll_into_view_if_needed()
+        drive.shot("after-restart")
         assert [e for e in errors if "praison" in e or "anywidget" in e] == [], errors
     finally:
         context.close()

@@ -142,7 +142,11 @@ def test_agent_streaming_notebook_runs_live_in_jupyterlab(lab: Lab, browser: Any
         lambda route: route.continue_() if route.request.url.startswith(local) else route.abort(),
     )
     try:
-        page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}", timeout=STARTUP * 1000)
+        # A workspace of its own: the shared server may have others with other notebooks open.
+        page.goto(
+            f"{lab.url}/lab/workspaces/agent-streaming/tree/{NOTEBOOK}?reset",
+            timeout=STARTUP * 1000,
+        )
         _wait_for(
             page,
             _predicate("s.prompts.length > 0 && s.kernel === 'Python 3 | Idle'"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "praison_push"
 #: The surfaces this test owns: the notebook widgets and the command line.
-SURFACES = [*sorted((PACKAGE / "notebook").rglob("*.py")), PACKAGE / "cli.py"]
+SURFACES = [*sorted((PACKAGE / "notebook").rglob("*.py")), *sorted((PACKAGE / "cli").rglob("*.py"))]
 
 EVENT_LITERAL = re.compile(r"""["']execution_(start|token|tool|complete|error)["']""")
 TERMINAL_SET = re.compile(r"frozenset\(\s*\{[^}]*execution_(complete|error)")

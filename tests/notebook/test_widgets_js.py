@@ -259,3 +259,19 @@ def test_layout_keeps_words_whole_and_nothing_clipped(page: Any, width: int) -> 
     assert result["spinner"] == {"text": "", "animation": "pp-spin"}  # CSS, not an emoji
     assert result["status"] == "demo-weather · running · 1,497 tokens · 1,498 tok/s"
     assert all(w <= width for w in result["widths"])
+
+
+def test_views_of_a_model_that_is_gone_say_they_are_not_live(page: Any) -> None:
+    result = scenario(page, "modelGone")
+    assert result["before"] is True
+    assert result["banner"] == "⚠ not live (its kernel stopped, or the widget was closed)"
+    assert result["stale"] is True and result["seen"] != "active"
+
+
+def test_views_say_not_live_when_the_kernel_restarts(page: Any) -> None:
+    result = scenario(page, "kernelRestarted")
+    gone = result["gone"]
+    assert gone["banner"] == "⚠ not live (its kernel stopped, or the widget was closed)"
+    assert gone["seen"] != "active" and gone["cursor"] is True
+    assert "not live (its kernel stopped)" in gone["status"]
+    assert result["back"] is True

@@ -177,6 +177,7 @@ function applyDelta(store, message) {
     applyOp(store.parts[name], op);
   }
   store.seq = message.seq;
+  store.gone = false; // the kernel speaks: alive after all
   notify(store, { reset: false, parts: message.parts || {} });
 }
 
@@ -221,7 +222,14 @@ function createStore(model) {
     notify(store, { reset: true });
   };
   const onMarkdown = () => notify(store, { reset: true });
+  // ipywidgets marks every model's comm dead when its kernel restarts or dies; the
+  // views stay on the page, so they must say they no longer follow anything.
+  const onCommLive = () => {
+    store.gone = true;
+    notify(store, { reset: true });
+  };
   model.on("msg:custom", onMessage);
+  model.on("comm_live_update", onCommLive);
   model.on("change:snapshot", onSnapshot);
   model.on("change:paused", onPaused);
   model.on("change:markdown", onMarkdown);
@@ -230,6 +238,7 @@ function createStore(model) {
     model.off("change:snapshot", onSnapshot);
     model.off("change:paused", onPaused);
     model.off("change:markdown", onMarkdown);
+    model.off("comm_live_update", onCommLive);
     endResync(store);
   };
   applySnapshot(store, model.get("snapshot"));
@@ -296,8 +305,11 @@ function millis(ms) {
   return `${NUMBER.format(Math.round(ms))} ms`;
 }
 
-function statusLine(meta) {
+function statusLine(meta, store) {
   const parts = [meta.agent || "run", meta.status || "waiting"];
+  if (store && store.gone && (meta.status || "running") === "running") {
+    parts.push("not live (its kernel stopped)");
+  }
   parts.push(count(meta.tokens ?? 0, "token"));
   if (meta.tokens_per_s != null) parts.push(rate(meta.tokens_per_s));
   if (meta.latency_ms != null) parts.push(millis(meta.latency_ms));
@@ -305,7 +317,8 @@ function statusLine(meta) {
 }
 
 /** The warning a client-fed widget shows once its client is no longer connected. */
-function connectionWarning(meta) {
+function connectionWarning(meta, store) {
+  if (store && store.gone) return "⚠ not live (its kernel stopped, or the widget was closed)";
   const state = meta.connection || "connected";
   if (state === "connected") return "";
   const note = meta.connection_note ? ` (${meta.connection_note})` : "";
@@ -319,7 +332,7 @@ function connectionPiece(store, root) {
   return {
     el: banner,
     update() {
-      const warning = connectionWarning(metaOf(store));
+      const warning = connectionWarning(metaOf(store), store);
       banner.textContent = warning;
       banner.hidden = !warning;
       root.classList.toggle("pp-stale", Boolean(warning));
@@ -388,7 +401,7 @@ function textPiece(store) {
   return {
     el: root,
     update(change) {
-      cursor.hidden = metaOf(store).status !== "running";
+      cursor.hidden = metaOf(store).status !== "running" || Boolean(store.gone);
       const op = change.parts && change.parts.text;
       const mode = Boolean(store.model.get("markdown"));
       if (change.reset || mode !== markdown || (op && "text" in op) || (op && markdown)) {
@@ -484,7 +497,7 @@ function tokenStreamView(store, el) {
   return {
     update(change) {
       const meta = metaOf(store);
-      status.textContent = statusLine(meta);
+      status.textContent = statusLine(meta, store);
       status.classList.toggle("pp-error", failed(meta));
       if (meta.error) status.textContent += ` · ${meta.error}`;
       text.update(change);
@@ -507,7 +520,7 @@ function executionView(store, el) {
   return {
     update(change) {
       const meta = metaOf(store);
-      status.textContent = statusLine(meta);
+      status.textContent = statusLine(meta, store);
       status.classList.toggle("pp-error", failed(meta));
       if (meta.execution_id) status.title = meta.execution_id;
       tools.update(change);
@@ -541,7 +554,7 @@ function presenceView(store, el) {
   const draw = () => {
     const meta = metaOf(store);
     const rows = rowsOf(store.parts.clients);
-    const live = (meta.connection || "connected") === "connected";
+    const live = (meta.connection || "connected") === "connected" && !store.gone;
     title.textContent =
       `${meta.channel ? `#${meta.channel}` : "gateway"} · ${count(rows.length, "client")}` +
       `${meta.error ? ` · ${meta.error}` : ""}`;
@@ -647,6 +660,10 @@ const RENDERERS = {
 function initialize({ model }) {
   const store = storeFor(model);
   return () => {
+    // The model is gone (widget closed, kernel restarted): views still on the page
+    // must not keep claiming to be live.
+    store.gone = true;
+    notify(store, { reset: true });
     store.dispose();
     STORES.delete(model.get("_uid"));
   };

@@ -495,3 +495,42 @@ export function layoutAt(h, width) {
   host.style.width = "";
   return result;
 }
+
+export function modelGone(h) {
+  const row = { id: "a", client_id: "a", user_id: "", status: "online", metadata: "", last_seen: Date.now() / 1000 };
+  const model = h.makeModel("presence_list", {
+    clients: { upsert: [row] },
+    meta: { values: { channel: "c", self_id: "a", connection: "connected" } },
+  });
+  const { el } = h.makeView(model);
+  const before = el.querySelector(".pp-conn").hidden;
+  model.dispose(); // what anywidget does when the model is closed (kernel restart, close())
+  return {
+    before,
+    banner: el.querySelector(".pp-conn").textContent,
+    seen: cells(el)[0][3],
+    stale: el.classList.contains("pp-stale"),
+  };
+}
+
+export function kernelRestarted(h) {
+  const row = { id: "a", client_id: "a", user_id: "", status: "online", metadata: "", last_seen: Date.now() / 1000 };
+  const presence = h.makeModel("presence_list", {
+    clients: { upsert: [row] },
+    meta: { values: { channel: "c", self_id: "a", connection: "connected" } },
+  });
+  const run = h.makeModel("token_stream", tokenParts());
+  const people = h.makeView(presence);
+  const stream = h.makeView(run);
+  // ipywidgets' manager on a kernel restart: every model's comm is marked dead.
+  presence.emit("comm_live_update");
+  run.emit("comm_live_update");
+  const gone = {
+    banner: people.el.querySelector(".pp-conn").textContent,
+    seen: cells(people.el)[0][3],
+    status: stream.el.querySelector(".pp-status").textContent,
+    cursor: stream.el.querySelector(".pp-cursor").hidden,
+  };
+  presence.kernelDelta(1, { meta: { values: { connection: "connected" } } }); // it speaks again
+  return { gone, back: people.el.querySelector(".pp-conn").hidden };
+}
