@@ -246,6 +246,8 @@ export function channelLogPauseResumeClear(h) {
   const shown = (view = { el }) => texts(view.el, ".pp-data");
   const click = (selector) => el.querySelector(selector).click();
   const initial = shown();
+  const pauseAt = () => Math.round(el.querySelector(".pp-clear").getBoundingClientRect().left);
+  const buttonBefore = pauseAt();
   click(".pp-pause");
   const paused = {
     flag: model.get("paused"),
@@ -257,6 +259,8 @@ export function channelLogPauseResumeClear(h) {
     rows: shown(),
     other: shown(other),
     badge: el.querySelector(".pp-badge").textContent,
+    buttonMoved: pauseAt() - buttonBefore,
+    header: [...el.querySelectorAll("thead th")].map((th) => th.textContent),
   };
   click(".pp-pause");
   const resumed = shown();
