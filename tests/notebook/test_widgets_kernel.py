@@ -142,3 +142,35 @@ def test_a_closed_widget_leaves_its_final_transcript_in_its_output(kernel: Kerne
     assert final["data"]["text/plain"].startswith("ChannelLog closing: 1 message")
     assert "not live (closed)" in final["data"]["text/plain"]
     assert "&quot;n&quot;: 1" in final["data"]["text/html"]
+
+
+def test_when_the_kernel_exits_its_widgets_outputs_become_their_transcripts() -> None:
+    """A kernel shut down by its front end (restart, close) says so in every widget output."""
+    import queue
+    import time
+
+    with start_kernel() as own:
+        out = own.run(
+            "from praison_push import start_gateway\n"
+            "from praison_push.notebook import ChannelLog\n"
+            "gw = start_gateway()\n"
+            "log = ChannelLog(gw.client(), 'exiting')\n"
+            "log\n"
+        )
+        (shown,) = [m for m in out if m["msg_type"] == "display_data"]
+        display_id = shown["content"]["transient"]["display_id"]
+        own.client.shutdown()  # a shutdown_request, as a front end sends it
+        final = None
+        deadline = time.monotonic() + timeout(20)
+        while final is None and time.monotonic() < deadline:
+            try:
+                msg = own.client.get_iopub_msg(timeout=0.1)
+            except queue.Empty:
+                continue
+            if msg["msg_type"] == "update_display_data":
+                final = msg["content"]
+    assert final is not None, "no output update while the kernel exited"
+    assert final["transient"]["display_id"] == display_id
+    assert "application/vnd.jupyter.widget-view+json" not in final["data"]
+    assert "⚠ not live (kernel stopped)" in final["data"]["text/plain"]
+    assert "not live (kernel stopped)" in final["data"]["text/html"]
