@@ -19,6 +19,11 @@ without flooding Jupyter's IOPub channel. So:
 
 The front end (``static/widgets.js``) keeps one store per model, built in
 anywidget's ``initialize``, so every view of a model shows the same state.
+
+* **Saved fallback.** A widget is displayed with a ``display_id`` and a
+  ``text/html`` transcript beside its ``text/plain``; both are rewritten when
+  what they say changes, so a saved notebook shows the final state
+  (``notebook/saved.py``).
 """
 
 from __future__ import annotations
@@ -184,7 +189,7 @@ class StreamWidget(anywidget.AnyWidget):
                 logger.debug("detaching %s failed: %r", type(self).__name__, exc)
         super().close()
 
-    # --- the saved fallback (see ._saved) --------------------------------------------
+    # --- the saved fallback (see notebook/saved.py) ----------------------------------
 
     def _ipython_display_(self) -> None:
         """Display with a ``display_id``, so the saved fallback can follow the state."""
