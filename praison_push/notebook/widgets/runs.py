@@ -72,6 +72,16 @@ class _RunWidget(StreamWidget):
             self._checkpoint()
             self._refresh_saved()  # a saved notebook shows how the run ended
 
+    def _refresh_saved(self, *, in_cell: bool | None = None) -> None:
+        """Rewrite the saved fallback once the run has ended, not while it streams.
+
+        A front end redraws a widget view whose output is rewritten; doing that
+        after every cell while a run streams would make the view flicker, for a
+        fallback that would be stale a moment later anyway.
+        """
+        if self._ended:
+            super()._refresh_saved(in_cell=in_cell)
+
     def _describe_run(self, execution: Any) -> None:
         """Hook (lock held): take what the handle knows before its first event."""
 
