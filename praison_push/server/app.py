@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..gateway import Hub
+from ..hub import Hub
 from .sse import ExecutionStream
 from .websocket import WebSocketEndpoint
 

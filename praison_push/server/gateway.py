@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..backends import Broker, HistoryStore, MemoryBroker, MemoryHistoryStore, RedisBroker
 from ..config import GatewayConfig
-from ..gateway import Hub
+from ..hub import Hub
 from ..protocol import CloseCode
 
 if TYPE_CHECKING:

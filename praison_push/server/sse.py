@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from ..gateway import Hub, LimitExceeded, Session
-from ..gateway.encoding import SSE_EXECUTION
+from ..hub import Hub, LimitExceeded, Session
+from ..hub.encoding import SSE_EXECUTION
 from ..protocol import ErrorCode, FrameError, decode_object
 from ..protocol.sse import SSE_DONE, SSE_RETRY_MS
 from .websocket import bearer_token, redact_token

@@ -14,7 +14,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode
 
-from ..gateway import Hub, LimitExceeded, Session
+from ..hub import Hub, LimitExceeded, Session
 from ..protocol import CloseCode, ErrorCode, encode_json
 from ..protocol.dialects import Dialect, detect_dialect
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig, TokenGrant
-from praison_push.gateway import Hub
+from praison_push.hub import Hub
 from praison_push.server import GatewayThread
 
 #: Tokens of the org-scoping tests: the agent platform spec's user and org, and a second org.

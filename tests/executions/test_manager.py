@@ -10,8 +10,8 @@ import pytest
 from support import timeout
 
 from praison_push.agents import AgentContext, AgentEvent, AgentRegistry, ToolCall, ToolResult, Usage
-from praison_push.gateway import Principal
-from praison_push.gateway.executions import (
+from praison_push.hub import Principal
+from praison_push.hub.executions import (
     EXECUTIONS_FEED,
     MAX_INPUT_CHARS,
     Execution,
@@ -393,7 +393,7 @@ async def test_a_burst_of_tokens_is_sent_in_fewer_events() -> None:
 async def test_sessions_are_bounded_least_recently_used_first(
     setup: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from praison_push.gateway import executions
+    from praison_push.hub import executions
 
     monkeypatch.setattr(executions, "MAX_SESSIONS", 2)
     manager, registry, _, _ = setup

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from praison_push.gateway import Principal
-from praison_push.gateway.scopes import ORG_SCOPED, display_name, resolve_channel
+from praison_push.hub import Principal
+from praison_push.hub.scopes import ORG_SCOPED, display_name, resolve_channel
 from praison_push.protocol import ErrorCode, FrameError
 
 ACME = Principal(user_id="alice", org_id="acme")

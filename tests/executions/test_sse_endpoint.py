@@ -13,8 +13,8 @@ from support import timeout
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig, TokenGrant
-from praison_push.gateway import Hub, Principal
-from praison_push.gateway.encoding import SSE_EXECUTION
+from praison_push.hub import Hub, Principal
+from praison_push.hub.encoding import SSE_EXECUTION
 from praison_push.protocol import CloseCode, ErrorCode, FrameError
 from praison_push.protocol.sse import SSE_DONE, sse_record
 from praison_push.server.app import create_app

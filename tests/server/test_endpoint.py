@@ -12,7 +12,7 @@ from support import timeout
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig
-from praison_push.gateway import Hub
+from praison_push.hub import Hub
 from praison_push.protocol import CloseCode
 from praison_push.server.websocket import WebSocketEndpoint, bearer_token, redact_token
 

@@ -22,7 +22,7 @@ from support import timeout
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import GatewayConfig, HistoryConfig, LimitsConfig
-from praison_push.gateway import Hub, Session
+from praison_push.hub import Hub, Session
 from praison_push.protocol import CloseCode
 from praison_push.server import GatewayThread, websocket
 from praison_push.server.websocket import WebSocketEndpoint

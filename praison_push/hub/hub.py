@@ -45,7 +45,7 @@ from .session import Principal, Session
 
 __all__ = ["Hub"]
 
-logger = logging.getLogger("praison_push.gateway")
+logger = logging.getLogger("praison_push.hub")
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 _Handler = Callable[[Session, Any], Awaitable[None]]

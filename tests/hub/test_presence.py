@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from praison_push.config import GatewayConfig, LimitsConfig, PresenceConfig, PushConfig
-from praison_push.gateway import Hub, Principal
+from praison_push.hub import Hub, Principal
 from praison_push.protocol import frames as f
 
 from .conftest import MakeHub

@@ -9,7 +9,7 @@ import pytest
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import GatewayConfig
-from praison_push.gateway import Hub
+from praison_push.hub import Hub
 
 from .helpers import FakeClock
 

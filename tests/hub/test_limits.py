@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from praison_push.config import LimitsConfig
-from praison_push.gateway import ANONYMOUS, ConnectionLimiter, LimitExceeded, Principal
+from praison_push.hub import ANONYMOUS, ConnectionLimiter, LimitExceeded, Principal
 
 from .conftest import MakeHub
 from .helpers import join

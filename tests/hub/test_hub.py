@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from praison_push.config import GatewayConfig, HistoryConfig, LimitsConfig, PushConfig
-from praison_push.gateway import ANONYMOUS, Hub
+from praison_push.hub import ANONYMOUS, Hub
 from praison_push.protocol import PROTOCOL_VERSION, CloseCode
 from praison_push.protocol import frames as f
 
@@ -568,7 +568,7 @@ async def test_internal_errors_answer_internal_without_raising(
     hub = Hub(GatewayConfig(), history=_BrokenHistory(), broker=MemoryBroker())
     try:
         alice = join(hub, "alice")
-        with caplog.at_level(logging.ERROR, logger="praison_push.gateway"):
+        with caplog.at_level(logging.ERROR, logger="praison_push.hub"):
             (error,) = await send(
                 hub, alice, {"type": "channel.publish", "channel": "c", "data": 1, "ref": "p"}
             )

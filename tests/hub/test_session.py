@@ -8,7 +8,7 @@ import json
 from support import timeout
 
 from praison_push.config import LimitsConfig
-from praison_push.gateway import ANONYMOUS, Hub, Principal, Session
+from praison_push.hub import ANONYMOUS, Hub, Principal, Session
 from praison_push.protocol import CloseCode
 
 from .conftest import MakeHub

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from praison_push.gateway import ANONYMOUS, Hub, Principal, Session
+from praison_push.hub import ANONYMOUS, Hub, Principal, Session
 
 
 class FakeClock:

@@ -11,7 +11,7 @@ from support import timeout
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import GatewayConfig, LimitsConfig, PresenceConfig, PushConfig
-from praison_push.gateway import Hub
+from praison_push.hub import Hub
 from praison_push.protocol import CloseCode
 
 from .conftest import MakeHub
@@ -118,7 +118,7 @@ async def test_upkeep_survives_a_failing_sweep(
         raise RuntimeError("sweep broke")
 
     monkeypatch.setattr(hub, "sweep", sweep)
-    with caplog.at_level(logging.ERROR, logger="praison_push.gateway"):
+    with caplog.at_level(logging.ERROR, logger="praison_push.hub"):
         join(hub, "a")  # starts the upkeep task
         await asyncio.wait_for(failed.wait(), timeout(3))
     assert len(calls) >= 2  # it kept going after the first failure
@@ -138,8 +138,8 @@ async def test_start_is_idempotent_and_close_stops_upkeep(hub: Hub) -> None:
 async def test_sse_streams_are_kept_alive_not_closed_for_silence(
     make_hub: MakeHub, clock: FakeClock
 ) -> None:
-    from praison_push.gateway import ANONYMOUS
-    from praison_push.gateway.encoding import SSE_EXECUTION
+    from praison_push.hub import ANONYMOUS
+    from praison_push.hub.encoding import SSE_EXECUTION
 
     hub = make_hub(limits=LimitsConfig(idle_timeout=10))
     stream = hub.connect(

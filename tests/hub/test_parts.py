@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from praison_push.gateway import ANONYMOUS, ChannelRegistry, Session
-from praison_push.gateway.channels import matches_filters
-from praison_push.gateway.dedup import DedupWindow
-from praison_push.gateway.ids import IdFactory, _base36
+from praison_push.hub import ANONYMOUS, ChannelRegistry, Session
+from praison_push.hub.channels import matches_filters
+from praison_push.hub.dedup import DedupWindow
+from praison_push.hub.ids import IdFactory, _base36
 
 
 def session(client_id: str) -> Session:

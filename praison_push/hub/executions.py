@@ -25,7 +25,7 @@ from .session import ANONYMOUS, Principal
 
 __all__ = ["EXECUTIONS_FEED", "Execution", "ExecutionManager", "execution_channel"]
 
-logger = logging.getLogger("praison_push.gateway")
+logger = logging.getLogger("praison_push.hub")
 
 EXECUTIONS_FEED = "executions"
 #: Longest accepted agent input, in characters.

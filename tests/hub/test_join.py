@@ -27,7 +27,7 @@ from praison_push.backends import (
     MemoryHistoryStore,
 )
 from praison_push.config import GatewayConfig, HistoryConfig
-from praison_push.gateway import Hub, Session
+from praison_push.hub import Hub, Session
 
 from .helpers import drain, join, publish
 
@@ -232,7 +232,7 @@ async def test_an_unavailable_backend_is_an_error_frame_and_holds_nothing(
 ) -> None:
     hub = make_hub(BrokenHistory(HistoryConfig()), MemoryBroker())
     subscriber = join(hub, "sub")
-    with caplog.at_level(logging.WARNING, "praison_push.gateway"):
+    with caplog.at_level(logging.WARNING, "praison_push.hub"):
         await hub.receive(subscriber, subscribe_text("news", ref=7))
     [error] = drain(subscriber)
     assert (error["type"], error["code"], error["ref"]) == ("error", "internal", 7)

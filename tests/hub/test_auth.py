@@ -7,7 +7,7 @@ import hmac
 import pytest
 
 from praison_push.config import AuthConfig, GatewayConfig, TokenGrant
-from praison_push.gateway import ANONYMOUS, Authenticator, Principal
+from praison_push.hub import ANONYMOUS, Authenticator, Principal
 
 from .conftest import MakeHub
 
