@@ -22,7 +22,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "agents": ({"agents", "protocol"}, {"praisonaiagents"}),
     "hub": ({"hub", "protocol", "config", "backends.base", "agents"}, set()),
     "server": (
-        {"server", "hub", "backends", "protocol", "config"},
+        {"server", "hub", "backends", "agents", "protocol", "config"},
         {"starlette", "uvicorn"},
     ),
     "client": ({"client", "protocol", "config"}, {"websockets", "httpx"}),

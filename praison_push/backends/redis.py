@@ -60,7 +60,14 @@ from urllib.parse import urlsplit, urlunsplit
 from ..config import HistoryConfig, RedisConfig
 from ..protocol import encode_json
 from ..protocol.backoff import Backoff
-from .base import BackendUnavailableError, HistoryRead, HistoryStore, PublicationHandler
+from .base import (
+    MIN_META_TTL,
+    BackendUnavailableError,
+    HistoryRead,
+    HistoryStore,
+    PublicationHandler,
+    ReconnectHandler,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -74,9 +81,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("praison_push.backends")
-
-#: How long a channel's meta (epoch and offset counter) outlives its last append, at least.
-MIN_META_TTL = 86_400.0
 
 _APPEND = """
 local epoch = redis.call("HGET", KEYS[1], "epoch")
@@ -352,6 +356,8 @@ class RedisBroker:
         on_reconnect: Called (on the loop) after the listener reconnected.
     """
 
+    name = "redis"
+
     def __init__(
         self,
         client: Redis,
@@ -361,7 +367,7 @@ class RedisBroker:
         echo_timeout: float = 5.0,
         connect_timeout: float = 5.0,
         backoff: Backoff | None = None,
-        on_reconnect: Callable[[], None] | None = None,
+        on_reconnect: ReconnectHandler | None = None,
     ) -> None:
         self.client = client
         self.prefix = prefix

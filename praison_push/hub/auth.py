@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 
 from ..config import AuthConfig, TokenGrant
-from .session import ANONYMOUS, Principal
+from .principal import ANONYMOUS, Principal
 
 __all__ = ["Authenticator"]
 

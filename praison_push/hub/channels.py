@@ -15,7 +15,7 @@ from typing import Any
 
 from ..protocol import encode_json
 from ..protocol.frames import Filters
-from .session import Session
+from .connection import Connection
 
 __all__ = ["Channel", "ChannelRegistry", "matches_filters"]
 
@@ -39,8 +39,8 @@ class Channel:
     """A named channel and who listens to it on this node.
 
     Attributes:
-        subscribers: Session → its filters (``None``: everything).
-        members: ``client_id`` → number of its sessions subscribed, so presence
+        subscribers: Connection → its filters (``None``: everything).
+        members: ``client_id`` → number of its connections subscribed, so presence
             joins and leaves are announced once per client, not per connection.
     """
 
@@ -49,19 +49,19 @@ class Channel:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: Made by ``channel.create``: kept while empty (others go with their last subscriber).
     explicit: bool = False
-    subscribers: dict[Session, Filters | None] = field(default_factory=dict)
+    subscribers: dict[Connection, Filters | None] = field(default_factory=dict)
     members: Counter[str] = field(default_factory=Counter)
 
     def fan_out(
         self,
         frame: dict[str, Any],
         source: str | None,
-        skip: Callable[[Session], bool] | None = None,
+        skip: Callable[[Connection], bool] | None = None,
     ) -> int:
         """Queue ``frame`` to every subscriber but the publisher's; return how many.
 
         Native connections share one encoded string; other dialects get theirs
-        encoded once per dialect. ``skip`` leaves out sessions it returns true for.
+        encoded once per dialect. ``skip`` leaves out connections it returns true for.
         """
         subscribers = self.subscribers
         if not subscribers:
@@ -70,22 +70,22 @@ class Channel:
         foreign: dict[str, tuple[str, ...]] = {}
         data = frame.get("data")
         delivered = 0
-        for session, filters in subscribers.items():
-            if session.client_id == source:
+        for connection, filters in subscribers.items():
+            if connection.client_id == source:
                 continue
             if filters is not None and not matches_filters(filters, data):
                 continue
-            if skip is not None and skip(session):
+            if skip is not None and skip(connection):
                 continue
-            if session.dialect == "praison":
+            if connection.dialect == "praison":
                 if native is None:
                     native = encode_json(frame)
-                queued = session.send_text(native)
+                queued = connection.send_text(native)
             else:
-                texts = foreign.get(session.dialect)
+                texts = foreign.get(connection.dialect)
                 if texts is None:
-                    texts = foreign[session.dialect] = session.encode(frame)
-                queued = all([session.send_text(text) for text in texts])
+                    texts = foreign[connection.dialect] = connection.encode(frame)
+                queued = all([connection.send_text(text) for text in texts])
             if queued:
                 delivered += 1
         return delivered
@@ -130,28 +130,28 @@ class ChannelRegistry:
     def names(self) -> list[str]:
         return sorted(self._channels)
 
-    def subscribe(self, channel: Channel, session: Session, filters: Filters | None) -> bool:
-        """Add ``session``; ``True`` when its client is new to the channel."""
-        if session in channel.subscribers:
+    def subscribe(self, channel: Channel, connection: Connection, filters: Filters | None) -> bool:
+        """Add ``connection``; ``True`` when its client is new to the channel."""
+        if connection in channel.subscribers:
             # A repeated subscribe replaces the filters on both sides, so the
-            # session's record (what a resubscribe would send) matches the fan-out.
-            channel.subscribers[session] = filters
-            session.subscriptions[channel.name] = filters
+            # connection's record (what a resubscribe would send) matches the fan-out.
+            channel.subscribers[connection] = filters
+            connection.subscriptions[channel.name] = filters
             return False
-        channel.subscribers[session] = filters
-        session.subscriptions[channel.name] = filters
-        channel.members[session.client_id] += 1
-        return channel.members[session.client_id] == 1
+        channel.subscribers[connection] = filters
+        connection.subscriptions[channel.name] = filters
+        channel.members[connection.client_id] += 1
+        return channel.members[connection.client_id] == 1
 
-    def unsubscribe(self, channel: Channel, session: Session) -> bool:
-        """Remove ``session``; ``True`` when its client has left the channel."""
-        if channel.subscribers.pop(session, _MISSING) is _MISSING:
+    def unsubscribe(self, channel: Channel, connection: Connection) -> bool:
+        """Remove ``connection``; ``True`` when its client has left the channel."""
+        if channel.subscribers.pop(connection, _MISSING) is _MISSING:
             return False
-        session.subscriptions.pop(channel.name, None)
+        connection.subscriptions.pop(channel.name, None)
         members = channel.members
-        members[session.client_id] -= 1
-        if members[session.client_id] <= 0:
-            del members[session.client_id]
+        members[connection.client_id] -= 1
+        if members[connection.client_id] <= 0:
+            del members[connection.client_id]
             return True
         return False
 

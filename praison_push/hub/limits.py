@@ -6,7 +6,7 @@ import ipaddress
 from collections import Counter
 
 from ..config import LimitsConfig
-from .session import Principal
+from .principal import Principal
 
 __all__ = ["ConnectionLimiter", "LimitExceeded"]
 

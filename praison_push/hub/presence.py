@@ -12,14 +12,11 @@ from typing import Any
 
 from ..config import PresenceConfig
 from .channels import Channel, ChannelRegistry
+from .connection import Connection
 from .ids import IdFactory
-from .scopes import display_name
-from .session import Session
+from .scopes import display_name, is_run_name
 
 __all__ = ["Presence"]
-
-#: Run channels and run feeds carry run events only, never presence.
-_RUN_CHANNELS = "executions"
 
 
 class Presence:
@@ -27,7 +24,7 @@ class Presence:
 
     Args:
         config: Whether presence is on and whether changes are broadcast.
-        channels: The node's channels (to reach a session's co-subscribers).
+        channels: The node's channels (to reach a connection's co-subscribers).
         ids: Event ids for the announcements.
         clock: Wall-clock time for their timestamps.
     """
@@ -45,53 +42,53 @@ class Presence:
         self._clock = clock
 
     @staticmethod
-    def status(session: Session, kind: str = "") -> str:
-        """The status shown for ``session`` (``offline`` once stale or leaving)."""
-        return "offline" if kind == "presence_leave" or session.stale else session.status
+    def status(connection: Connection, kind: str = "") -> str:
+        """The status shown for ``connection`` (``offline`` once stale or leaving)."""
+        return "offline" if kind == "presence_leave" or connection.stale else connection.status
 
-    def entry(self, session: Session) -> dict[str, Any]:
-        """``PresenceInfo`` of a session (PROTOCOL.md §2)."""
+    def entry(self, connection: Connection) -> dict[str, Any]:
+        """``PresenceInfo`` of a connection (PROTOCOL.md §2)."""
         return {
-            "client_id": session.client_id,
-            "user_id": session.principal.user_id,
-            "status": self.status(session),
-            "last_seen": session.last_seen,
-            "metadata": session.metadata,
-            "channels": sorted(display_name(name) for name in session.subscriptions),
+            "client_id": connection.client_id,
+            "user_id": connection.principal.user_id,
+            "status": self.status(connection),
+            "last_seen": connection.last_seen,
+            "metadata": connection.metadata,
+            "channels": sorted(display_name(name) for name in connection.subscriptions),
         }
 
-    def entries(self, sessions: Iterable[Session]) -> list[dict[str, Any]]:
-        """One entry per client among ``sessions`` (its most recently seen connection)."""
-        found: dict[str, Session] = {}
-        for session in sessions:
-            current = found.get(session.client_id)
-            if current is None or session.last_seen > current.last_seen:
-                found[session.client_id] = session
-        return [self.entry(session) for session in found.values()]
+    def entries(self, connections: Iterable[Connection]) -> list[dict[str, Any]]:
+        """One entry per client among ``connections`` (its most recently seen connection)."""
+        found: dict[str, Connection] = {}
+        for connection in connections:
+            current = found.get(connection.client_id)
+            if current is None or connection.last_seen > current.last_seen:
+                found[connection.client_id] = connection
+        return [self.entry(connection) for connection in found.values()]
 
-    def announce(self, channel: Channel, kind: str, session: Session) -> None:
-        """Tell ``channel``'s other subscribers that ``session``'s client joined/left/changed."""
+    def announce(self, channel: Channel, kind: str, connection: Connection) -> None:
+        """Tell ``channel``'s other subscribers that ``connection``'s client joined/left/changed."""
         config = self._config
         if not (config.enabled and config.broadcast_changes):
             return
-        if channel.name.startswith(_RUN_CHANNELS):
-            return
+        if is_run_name(channel.name):
+            return  # run channels and run feeds carry run events only
         frame = {
             "type": kind,
             "channel": display_name(channel.name),
             "data": {
-                "client_id": session.client_id,
-                "status": self.status(session, kind),
-                "metadata": session.metadata,
+                "client_id": connection.client_id,
+                "status": self.status(connection, kind),
+                "metadata": connection.metadata,
             },
             "event_id": self._ids.next(),
             "timestamp": self._clock(),
         }
-        channel.fan_out(frame, session.client_id)
+        channel.fan_out(frame, connection.client_id)
 
-    def announce_everywhere(self, session: Session, kind: str) -> None:
-        """Announce a change of ``session`` on every channel it is subscribed to."""
-        for name in session.subscriptions:
+    def announce_everywhere(self, connection: Connection, kind: str) -> None:
+        """Announce a change of ``connection`` on every channel it is subscribed to."""
+        for name in connection.subscriptions:
             channel = self._channels.get(name)
             if channel is not None:
-                self.announce(channel, kind, session)
+                self.announce(channel, kind, connection)

@@ -13,21 +13,46 @@ another gateway.
 from __future__ import annotations
 
 from ..protocol import ErrorCode, FrameError
-from .session import Principal
+from ..protocol.runs import RUN_CHANNEL_PREFIX, RUN_FEED, run_channel
+from .principal import Principal
 
-__all__ = ["ORG_SCOPED", "display_name", "resolve_channel", "scoped_name", "visible_names"]
+__all__ = [
+    "ORG_SCOPED",
+    "display_name",
+    "is_run_name",
+    "resolve_channel",
+    "scoped_name",
+    "scoped_run_channel",
+    "visible_names",
+]
 
-ORG_SCOPED = frozenset({"executions", "agents", "notifications", "billing"})
-_RUN_PREFIX = "executions:"
+ORG_SCOPED = frozenset({RUN_FEED, "agents", "notifications", "billing"})
+
+
+def is_run_name(name: str) -> bool:
+    """Whether ``name`` (an org scope suffix allowed) is the run feed or lies in the
+    run channels' namespace (``executions:…``).
+
+    Only the gateway writes there, and those channels carry run events, never
+    presence. Exactly these names: a user channel such as ``executions-log`` is
+    an ordinary channel.
+    """
+    base = name.partition("#")[0]
+    return base == RUN_FEED or base.startswith(RUN_CHANNEL_PREFIX)
 
 
 def _is_scoped(base: str) -> bool:
-    return base in ORG_SCOPED or base.startswith(_RUN_PREFIX)
+    return base in ORG_SCOPED or base.startswith(RUN_CHANNEL_PREFIX)
 
 
 def scoped_name(name: str, org_id: str | None) -> str:
     """The internal name of a scoped channel for ``org_id`` (unchanged without an org)."""
     return name if org_id is None else f"{name}#{org_id}"
+
+
+def scoped_run_channel(execution_id: str, org_id: str | None) -> str:
+    """The internal channel of one run, scoped to its requester's org."""
+    return scoped_name(run_channel(execution_id), org_id)
 
 
 def resolve_channel(name: str, principal: Principal) -> str:
@@ -65,7 +90,7 @@ def visible_names(names: list[str], principal: Principal) -> list[str]:
     visible: set[str] = set()
     for name in names:
         base, sep, org = name.partition("#")
-        if name.startswith("$") or base.startswith(_RUN_PREFIX):
+        if name.startswith("$") or base.startswith(RUN_CHANNEL_PREFIX):
             continue
         if base in ORG_SCOPED:
             if (org if sep else None) != principal.org_id:

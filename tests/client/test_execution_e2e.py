@@ -35,7 +35,7 @@ def gateway_subscriptions(gateway: GatewayThread, client_id: str) -> set[str]:
     def read() -> set[str]:
         return {
             name
-            for session in hub.sessions.values()
+            for session in hub.connections.values()
             if session.client_id == client_id
             for name in session.subscriptions
         }
@@ -50,7 +50,7 @@ def drop_connection(gateway: GatewayThread, client_id: str) -> None:
     hub = gateway.gateway.hub
 
     def close() -> int:
-        sessions = [s for s in hub.sessions.values() if s.client_id == client_id]
+        sessions = [s for s in hub.connections.values() if s.client_id == client_id]
         for session in sessions:
             session.close(1001, "going away (test)")
         return len(sessions)

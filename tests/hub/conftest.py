@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from support import FakeClock
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import GatewayConfig
 from praison_push.hub import Hub
 
-from .helpers import FakeClock
-
-MakeHub = Callable[..., Hub]
+from .helpers import MakeHub
 
 
 @pytest.fixture

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from praison_push.hub import ANONYMOUS, Hub, Principal, Session
+from praison_push.hub import ANONYMOUS, Connection, Hub, Principal
+
+#: The ``make_hub`` fixture: ``make_hub(config=None, **GatewayConfig fields)``.
+MakeHub = Callable[..., Hub]
 
 
-class FakeClock:
-    """A settable wall clock: ``clock()`` reads it, ``advance()`` moves it."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
-
-
-def drain(session: Session) -> list[dict[str, Any]]:
-    """Every frame queued to ``session``, decoded, oldest first."""
-    return [json.loads(text) for text in session.drain()]
+def drain(connection: Connection) -> list[dict[str, Any]]:
+    """Every frame queued to ``connection``, decoded, oldest first."""
+    return [json.loads(text) for text in connection.drain()]
 
 
 def join(
@@ -33,38 +23,42 @@ def join(
     *,
     principal: Principal = ANONYMOUS,
     peer: str = "127.0.0.1",
-) -> Session:
-    """Connect a session and consume its ``connected`` greeting."""
-    session = hub.connect(client_id=client_id, principal=principal, peer=peer)
-    greeting = drain(session)
+) -> Connection:
+    """Open a connection and consume its ``connected`` greeting."""
+    connection = hub.connect(client_id=client_id, principal=principal, peer=peer)
+    greeting = drain(connection)
     assert [frame["type"] for frame in greeting] == ["connected"]
-    return session
+    return connection
 
 
-async def send(hub: Hub, session: Session, frame: dict[str, Any] | str) -> list[dict[str, Any]]:
-    """Feed one frame (a dict is JSON-encoded) and return everything ``session`` was sent."""
+async def send(
+    hub: Hub, connection: Connection, frame: dict[str, Any] | str
+) -> list[dict[str, Any]]:
+    """Feed one frame (a dict is JSON-encoded) and return everything ``connection`` was sent."""
     text = frame if isinstance(frame, str) else json.dumps(frame)
-    await hub.receive(session, text)
-    return drain(session)
+    await hub.receive(connection, text)
+    return drain(connection)
 
 
-async def request(hub: Hub, session: Session, kind: str, **fields: Any) -> dict[str, Any]:
+async def request(hub: Hub, connection: Connection, kind: str, **fields: Any) -> dict[str, Any]:
     """Send a ``kind`` frame and return its single reply."""
-    replies = await send(hub, session, {"type": kind, **fields})
+    replies = await send(hub, connection, {"type": kind, **fields})
     assert len(replies) == 1, replies
     return replies[0]
 
 
-async def subscribe(hub: Hub, session: Session, channel: str, **fields: Any) -> dict[str, Any]:
-    reply = await request(hub, session, "channel.subscribe", channel=channel, **fields)
+async def subscribe(
+    hub: Hub, connection: Connection, channel: str, **fields: Any
+) -> dict[str, Any]:
+    reply = await request(hub, connection, "channel.subscribe", channel=channel, **fields)
     assert reply["type"] == "channel.subscribed", reply
     return reply
 
 
 async def publish(
-    hub: Hub, session: Session, channel: str, data: Any = None, **fields: Any
+    hub: Hub, connection: Connection, channel: str, data: Any = None, **fields: Any
 ) -> dict[str, Any]:
-    reply = await request(hub, session, "channel.publish", channel=channel, data=data, **fields)
+    reply = await request(hub, connection, "channel.publish", channel=channel, data=data, **fields)
     assert reply["type"] == "channel.published", reply
     return reply
 

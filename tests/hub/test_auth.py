@@ -9,7 +9,7 @@ import pytest
 from praison_push.config import AuthConfig, GatewayConfig, TokenGrant
 from praison_push.hub import ANONYMOUS, Authenticator, Principal
 
-from .conftest import MakeHub
+from .helpers import MakeHub
 
 
 def test_no_tokens_means_open() -> None:

@@ -7,21 +7,21 @@ import logging
 from typing import Any
 
 import pytest
+from support import FakeClock
 
 from praison_push.config import GatewayConfig, HistoryConfig, LimitsConfig, PushConfig
 from praison_push.hub import ANONYMOUS, Hub
 from praison_push.protocol import PROTOCOL_VERSION, CloseCode
 from praison_push.protocol import frames as f
 
-from .conftest import MakeHub
-from .helpers import FakeClock, drain, join, of_type, publish, request, send, subscribe
+from .helpers import MakeHub, drain, join, of_type, publish, request, send, subscribe
 
 # --- greeting ------------------------------------------------------------------------------------
 
 
 async def test_greeting(hub: Hub) -> None:
-    session = hub.connect(client_id="alice", principal=ANONYMOUS, peer="127.0.0.1")
-    (greeting,) = drain(session)
+    connection = hub.connect(client_id="alice", principal=ANONYMOUS, peer="127.0.0.1")
+    (greeting,) = drain(connection)
     assert greeting == {
         "type": "connected",
         "client_id": "alice",
@@ -31,7 +31,7 @@ async def test_greeting(hub: Hub) -> None:
         "resumed": False,
     }
     f.ConnectedFrame.model_validate(greeting)
-    assert hub.sessions[session.session_id] is session
+    assert hub.connections[connection.connection_id] is connection
 
 
 @pytest.mark.parametrize("client_id", [None, "", "has space", "x" * 129, "semi;colon"])
@@ -45,13 +45,13 @@ async def test_missing_or_invalid_client_ids_are_replaced(hub: Hub, client_id: s
 
 async def test_greeting_uses_the_configured_heartbeat(make_hub: MakeHub) -> None:
     config = GatewayConfig(push=PushConfig(enabled=True, presence={"heartbeat_interval": 3}))
-    session = make_hub(config).connect(client_id="a", principal=ANONYMOUS, peer="::1")
-    assert drain(session)[0]["heartbeat_interval"] == 3
+    connection = make_hub(config).connect(client_id="a", principal=ANONYMOUS, peer="::1")
+    assert drain(connection)[0]["heartbeat_interval"] == 3
 
 
 async def test_auth_frame_after_authentication_repeats_the_greeting(hub: Hub) -> None:
-    session = join(hub, "a")
-    reply = await request(hub, session, "auth", token="whatever", ref="r")
+    connection = join(hub, "a")
+    reply = await request(hub, connection, "auth", token="whatever", ref="r")
     assert reply["type"] == "connected"
     assert reply["client_id"] == "a"
     assert reply["ref"] == "r"
@@ -59,15 +59,15 @@ async def test_auth_frame_after_authentication_repeats_the_greeting(hub: Hub) ->
 
 async def test_repr(hub: Hub) -> None:
     join(hub, "a")
-    assert repr(hub) == f"<Hub {hub.server_id} sessions=1 channels=0>"
+    assert repr(hub) == f"<Hub {hub.server_id} connections=1 channels=0>"
 
 
 # --- subscribe, publish, fan-out -----------------------------------------------------------------
 
 
 async def test_subscribe_reply(hub: Hub) -> None:
-    session = join(hub, "a")
-    reply = await subscribe(hub, session, "news", ref=1)
+    connection = join(hub, "a")
+    reply = await subscribe(hub, connection, "news", ref=1)
     assert reply == {
         "type": "channel.subscribed",
         "channel": "news",
@@ -79,21 +79,21 @@ async def test_subscribe_reply(hub: Hub) -> None:
     }
     f.ChannelSubscribedFrame.model_validate(reply)
     assert "news" in hub.channels
-    assert session.subscriptions == {"news": None}
+    assert connection.subscriptions == {"news": None}
 
 
 async def test_publish_fans_out_to_everyone_but_the_publisher(hub: Hub, clock: FakeClock) -> None:
     alice, bob, carol, dave = (join(hub, name) for name in ("alice", "bob", "carol", "dave"))
-    for session in (alice, bob, carol):
-        await subscribe(hub, session, "news")
+    for connection in (alice, bob, carol):
+        await subscribe(hub, connection, "news")
     drain(alice), drain(bob), drain(carol)  # presence joins
     receipt = await publish(hub, alice, "news", {"headline": "hi"}, ref="p1")
     assert receipt["delivered"] == 2
     assert receipt["offset"] == 1
     assert receipt["ref"] == "p1"
     f.ChannelPublishedFrame.model_validate(receipt)
-    for session in (bob, carol):
-        (message,) = drain(session)
+    for connection in (bob, carol):
+        (message,) = drain(connection)
         assert message == {
             "type": "channel_message",
             "channel": "news",
@@ -118,7 +118,7 @@ async def test_publish_without_subscribers(hub: Hub) -> None:
     assert first["event_id"] != second["event_id"]
 
 
-async def test_another_session_of_the_publishing_client_is_excluded(hub: Hub) -> None:
+async def test_another_connection_of_the_publishing_client_is_excluded(hub: Hub) -> None:
     # Exclusion is by client_id: a client never hears its own publications echoed.
     first, second = join(hub, "alice"), join(hub, "alice")
     await subscribe(hub, second, "c")
@@ -158,7 +158,7 @@ async def test_gateway_publish_reaches_everyone(hub: Hub) -> None:
     assert (unheard["delivered"], unheard["offset"]) == (0, 1)
 
 
-async def test_bad_input_does_not_disturb_other_sessions(hub: Hub) -> None:
+async def test_bad_input_does_not_disturb_other_connections(hub: Hub) -> None:
     alice, bob = join(hub, "alice"), join(hub, "bob")
     await subscribe(hub, bob, "c")
     assert (await request(hub, alice, "nonsense"))["code"] == "unknown_type"
@@ -587,33 +587,6 @@ async def test_internal_errors_answer_internal_without_raising(
         await hub.close()
 
 
-# --- auth frame parsing --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "token"),
-    [
-        ('{"type":"auth","token":"t1"}', "t1"),
-        ('{"type":"auth","payload":{"token":"t2"}}', "t2"),
-        ('{"type":"auth","token":"t1","payload":{"token":"t2"}}', "t1"),
-        ('{"type":"auth"}', None),
-        ('{"type":"auth","token":5}', None),
-        ('{"type":"auth","payload":"t"}', None),
-        ('{"type":"ping","token":"t1"}', None),
-        ("not json", None),
-        ("[]", None),
-    ],
-)
-def test_token_from_auth_frame(hub: Hub, text: str, token: str | None) -> None:
-    assert hub.token_from_auth_frame(text) == token
-
-
-def test_token_from_an_oversized_auth_frame(make_hub: MakeHub) -> None:
-    hub = make_hub(limits=LimitsConfig(max_message_size=256))
-    oversized = json.dumps({"type": "auth", "token": "t" * 300})
-    assert hub.token_from_auth_frame(oversized) is None
-
-
 # --- disconnect ----------------------------------------------------------------------------------
 
 
@@ -625,7 +598,7 @@ async def test_disconnect_cleans_up(make_hub: MakeHub) -> None:
     await subscribe(hub, bob, "a")
     drain(alice), drain(bob)
     hub.disconnect(alice)
-    assert alice.session_id not in hub.sessions
+    assert alice.connection_id not in hub.connections
     assert alice.close_code == CloseCode.NORMAL
     channel_a = hub.channels.get("a")
     assert channel_a is not None
@@ -643,7 +616,7 @@ async def test_disconnect_cleans_up(make_hub: MakeHub) -> None:
     # The connection slot was released (max_connections=2), and a second disconnect is a no-op.
     join(hub, "carol")
     hub.disconnect(alice)
-    assert len(hub.sessions) == 2
+    assert len(hub.connections) == 2
 
 
 async def test_disconnect_keeps_an_earlier_close_code(hub: Hub) -> None:
@@ -653,7 +626,7 @@ async def test_disconnect_keeps_an_earlier_close_code(hub: Hub) -> None:
     assert (alice.close_code, alice.close_reason) == (CloseCode.IDLE_TIMEOUT, "idle")
 
 
-async def test_close_closes_every_session_going_away(hub: Hub) -> None:
+async def test_close_closes_every_connection_going_away(hub: Hub) -> None:
     alice, bob = join(hub, "alice"), join(hub, "bob")
     await hub.close()
     assert alice.close_code == bob.close_code == CloseCode.GOING_AWAY
@@ -701,13 +674,14 @@ async def test_max_runs_per_connection(make_hub: MakeHub) -> None:
     )
     cancelled = await request(hub, alice, "execution.cancel", execution_id=first["execution_id"])
     assert cancelled["ok"] is True
-    run = hub.executions.runs[first["execution_id"]]
+    run = hub.runs.get(first["execution_id"])
+    assert run is not None
     assert run.task is not None
     await asyncio.wait_for(asyncio.shield(run.task), 5)
     drain(alice)
     again = await request(hub, alice, "execute", agent_id="forever", input="4")
     assert again["type"] == "execute.accepted"
-    await hub.executions.close()
+    await hub.runs.close()
 
 
 def test_demo_long_is_capped() -> None:

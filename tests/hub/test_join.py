@@ -27,7 +27,7 @@ from praison_push.backends import (
     MemoryHistoryStore,
 )
 from praison_push.config import GatewayConfig, HistoryConfig
-from praison_push.hub import Hub, Session
+from praison_push.hub import Connection, Hub
 
 from .helpers import drain, join, publish
 
@@ -114,9 +114,11 @@ def summary(frames: list[dict[str, Any]]) -> list[Any]:
     return shown
 
 
-async def start_joining(hub: Hub, history: GatedHistory, session: Session, **fields: Any) -> Any:
+async def start_joining(
+    hub: Hub, history: GatedHistory, connection: Connection, **fields: Any
+) -> Any:
     """Send a subscribe and return its task once it waits inside the history read."""
-    task = asyncio.create_task(hub.receive(session, subscribe_text("news", **fields)))
+    task = asyncio.create_task(hub.receive(connection, subscribe_text("news", **fields)))
     await asyncio.wait_for(history.reading.wait(), timeout(2))
     return task
 
@@ -145,7 +147,7 @@ async def test_recovery_joins_live_without_gap_or_duplicate(
     assert summary(drain(subscriber)) == [("subscribed", offset, True), 2, 3, 4]
     await publish(hub, publisher, "news", 5)
     assert summary(drain(subscriber)) == [5]
-    assert hub._joining == {}
+    assert hub.node.joining == 0
 
 
 @pytest.mark.parametrize("snapshot_first", [True, False])
@@ -184,16 +186,16 @@ async def test_held_publications_follow_the_rules_of_live_ones(make_hub: MakeHub
     history = GatedHistory(snapshot_first=True)
     hub = make_hub(history, MemoryBroker())
     publisher, subscriber = join(hub, "pub"), join(hub, "sub")
-    other_session_of_sub = join(hub, "sub")
+    other_connection_of_sub = join(hub, "sub")
     task = await start_joining(hub, history, subscriber, filters={"kind": "a"})
     await publish(hub, publisher, "news", {"kind": "a"})
     await publish(hub, publisher, "news", {"kind": "b"})  # filtered out
-    await publish(hub, other_session_of_sub, "news", {"kind": "a", "own": True})  # own client
+    await publish(hub, other_connection_of_sub, "news", {"kind": "a", "own": True})  # own client
     await finish(history, task)
     assert summary(drain(subscriber)) == [("subscribed", 0, True), {"kind": "a"}]
 
 
-async def test_a_session_that_closes_during_the_read_is_not_subscribed(
+async def test_a_connection_that_closes_during_the_read_is_not_subscribed(
     make_hub: MakeHub,
 ) -> None:
     history = GatedHistory(snapshot_first=True)
@@ -204,7 +206,7 @@ async def test_a_session_that_closes_during_the_read_is_not_subscribed(
     await finish(history, task)
     assert hub.channels.get("news") is None  # nobody listens: not kept
     assert subscriber.subscriptions == {}
-    assert hub._joining == {}
+    assert hub.node.joining == 0
 
 
 async def test_a_resubscribe_gets_live_publications_live(make_hub: MakeHub) -> None:
@@ -219,7 +221,7 @@ async def test_a_resubscribe_gets_live_publications_live(make_hub: MakeHub) -> N
     task = await start_joining(
         hub, history, subscriber, since={"offset": 0, "epoch": history.epoch}
     )
-    assert hub._joining == {}  # nothing is held for a session that is already subscribed
+    assert hub.node.joining == 0  # nothing is held for a connection that is already subscribed
     await publish(hub, publisher, "news", 2)
     await finish(history, task)
     # 1 and 2 came live at once; the replay asked for with since repeats what was read.
@@ -237,6 +239,6 @@ async def test_an_unavailable_backend_is_an_error_frame_and_holds_nothing(
     [error] = drain(subscriber)
     assert (error["type"], error["code"], error["ref"]) == ("error", "internal", 7)
     assert "backend unavailable" in error["message"]
-    assert hub._joining == {}
+    assert hub.node.joining == 0
     assert subscriber.subscriptions == {}
     assert not any(record.exc_info for record in caplog.records)  # one line, no traceback

@@ -7,8 +7,7 @@ import pytest
 from praison_push.config import LimitsConfig
 from praison_push.hub import ANONYMOUS, ConnectionLimiter, LimitExceeded, Principal
 
-from .conftest import MakeHub
-from .helpers import join
+from .helpers import MakeHub, join
 
 
 def refused(limiter: ConnectionLimiter, peer: str, principal: Principal = ANONYMOUS) -> str:
@@ -132,6 +131,6 @@ async def test_hub_connect_enforces_and_disconnect_releases(make_hub: MakeHub) -
     with pytest.raises(LimitExceeded) as info:
         hub.connect(client_id="a2", principal=alice, peer="127.0.0.1")
     assert info.value.limit == "max_connections_per_user"
-    assert len(hub.sessions) == 1  # the refused connection left no session behind
+    assert len(hub.connections) == 1  # the refused connection left no connection behind
     hub.disconnect(first)
     join(hub, "a2", principal=alice)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from praison_push.hub import ANONYMOUS, ChannelRegistry, Session
+from praison_push.hub import ANONYMOUS, ChannelRegistry, Connection
 from praison_push.hub.channels import matches_filters
 from praison_push.hub.dedup import DedupWindow
 from praison_push.hub.ids import IdFactory, _base36
 
 
-def session(client_id: str) -> Session:
-    return Session(
+def connection(client_id: str) -> Connection:
+    return Connection(
         f"s-{client_id}",
         client_id,
         principal=ANONYMOUS,
@@ -49,7 +49,7 @@ def test_registry_create_get_and_names() -> None:
 def test_registry_subscribe_counts_members_per_client() -> None:
     registry = ChannelRegistry()
     channel = registry.create("c", 0.0)
-    one, two, other = session("bob"), session("bob"), session("ann")
+    one, two, other = connection("bob"), connection("bob"), connection("ann")
     assert registry.subscribe(channel, one, None) is True
     assert registry.subscribe(channel, two, {"k": "v"}) is False
     assert registry.subscribe(channel, one, {"k": "w"}) is False  # refresh, not a new member

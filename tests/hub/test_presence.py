@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from support import FakeClock
 
 from praison_push.config import GatewayConfig, LimitsConfig, PresenceConfig, PushConfig
 from praison_push.hub import Hub, Principal
 from praison_push.protocol import frames as f
 
-from .conftest import MakeHub
-from .helpers import FakeClock, drain, join, of_type, request, send, subscribe
+from .helpers import MakeHub, drain, join, of_type, request, send, subscribe
 
 
 def presence_config(**fields: object) -> GatewayConfig:
@@ -65,15 +65,15 @@ async def test_joins_and_leaves_are_per_client_not_per_connection(hub: Hub) -> N
 
 async def test_heartbeat_updates_status_and_metadata(hub: Hub) -> None:
     alice, bob, carol = join(hub, "alice"), join(hub, "bob"), join(hub, "carol")
-    for session, channel in ((alice, "a"), (bob, "a"), (bob, "b"), (carol, "b")):
-        await subscribe(hub, session, channel)
+    for connection, channel in ((alice, "a"), (bob, "a"), (bob, "b"), (carol, "b")):
+        await subscribe(hub, connection, channel)
     drain(alice), drain(bob), drain(carol)
     ack = await request(
         hub, bob, "presence.heartbeat", status="away", metadata={"mood": "busy"}, ref=3
     )
     assert ack == {"type": "presence.heartbeat_ack", "ok": True, "ref": 3}
-    for session, channel in ((alice, "a"), (carol, "b")):
-        (event,) = drain(session)
+    for connection, channel in ((alice, "a"), (carol, "b")):
+        (event,) = drain(connection)
         assert event["type"] == "presence_update"
         assert event["channel"] == channel
         assert event["data"] == {"client_id": "bob", "status": "away", "metadata": {"mood": "busy"}}
@@ -209,3 +209,23 @@ async def test_any_status_string_is_carried(hub: Hub, status: str) -> None:
     alice = join(hub, "alice")
     await request(hub, alice, "presence.heartbeat", status=status)
     assert hub.presence()[0]["status"] == status
+
+
+@pytest.mark.parametrize("channel", ["executions-log", "executionsnotes", "executions.eu"])
+async def test_a_user_channel_named_like_the_run_feed_has_presence(hub: Hub, channel: str) -> None:
+    alice, bob = join(hub, "alice"), join(hub, "bob")
+    await subscribe(hub, alice, channel)
+    await subscribe(hub, bob, channel)
+    (event,) = drain(alice)
+    assert (event["type"], event["channel"]) == ("presence_join", channel)
+    await request(hub, bob, "channel.unsubscribe", channel=channel)
+    assert [e["type"] for e in drain(alice)] == ["presence_leave"]
+
+
+@pytest.mark.parametrize("channel", ["executions", "executions:exec_1"])
+async def test_run_feeds_and_run_channels_carry_no_presence(hub: Hub, channel: str) -> None:
+    alice, bob = join(hub, "alice"), join(hub, "bob")
+    await subscribe(hub, alice, channel)
+    await subscribe(hub, bob, channel)
+    await request(hub, bob, "presence.heartbeat", status="away")
+    assert drain(alice) == []

@@ -7,15 +7,14 @@ import logging
 from typing import Any
 
 import pytest
-from support import timeout
+from support import FakeClock, timeout
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import GatewayConfig, LimitsConfig, PresenceConfig, PushConfig
 from praison_push.hub import Hub
 from praison_push.protocol import CloseCode
 
-from .conftest import MakeHub
-from .helpers import FakeClock, drain, join, request
+from .helpers import MakeHub, drain, join, request
 
 
 def config(idle: float = 300.0, heartbeat: int = 15, offline: int = 45) -> GatewayConfig:
@@ -28,7 +27,7 @@ def config(idle: float = 300.0, heartbeat: int = 15, offline: int = 45) -> Gatew
     )
 
 
-async def test_idle_sessions_are_closed_with_4002(make_hub: MakeHub, clock: FakeClock) -> None:
+async def test_idle_connections_are_closed_with_4002(make_hub: MakeHub, clock: FakeClock) -> None:
     hub = make_hub(config(idle=0.5))
     quiet, lively = join(hub, "quiet"), join(hub, "lively")
     clock.advance(0.4)
@@ -84,7 +83,7 @@ def test_tick_interval_follows_the_tightest_timer() -> None:
         hub = Hub(
             config(**kwargs), history=MemoryHistoryStore(config().history), broker=MemoryBroker()
         )
-        return hub._tick_interval()
+        return hub.upkeep.tick_interval()
 
     assert tick() == 1.0
     assert tick(idle=0.5) == 0.125
@@ -93,7 +92,7 @@ def test_tick_interval_follows_the_tightest_timer() -> None:
 
 
 async def test_the_background_loop_enforces_idle_timeout() -> None:
-    # Real clock: the hub's own upkeep task must close the session, nobody calls sweep().
+    # Real clock: the hub's own upkeep task must close the connection, nobody calls sweep().
     cfg = config(idle=0.2)
     hub = Hub(cfg, history=MemoryHistoryStore(cfg.history), broker=MemoryBroker())
     try:
@@ -117,7 +116,7 @@ async def test_upkeep_survives_a_failing_sweep(
             failed.set()
         raise RuntimeError("sweep broke")
 
-    monkeypatch.setattr(hub, "sweep", sweep)
+    monkeypatch.setattr(hub.upkeep, "sweep", sweep)
     with caplog.at_level(logging.ERROR, logger="praison_push.hub"):
         join(hub, "a")  # starts the upkeep task
         await asyncio.wait_for(failed.wait(), timeout(3))
@@ -125,14 +124,20 @@ async def test_upkeep_survives_a_failing_sweep(
     assert any(r.getMessage() == "hub upkeep failed" and r.exc_info for r in caplog.records)
 
 
+def upkeep_tasks() -> list[asyncio.Task[Any]]:
+    return [task for task in asyncio.all_tasks() if task.get_name() == "praison-push-hub-upkeep"]
+
+
 async def test_start_is_idempotent_and_close_stops_upkeep(hub: Hub) -> None:
     hub.start()
-    task = hub._maintenance
+    (task,) = upkeep_tasks()
     hub.start()
-    assert hub._maintenance is task
+    assert upkeep_tasks() == [task]
+    assert hub.upkeep.running
     await hub.close()
-    assert hub._maintenance is None
-    assert task is not None and task.cancelled()
+    assert not hub.upkeep.running
+    assert task.cancelled()
+    assert upkeep_tasks() == []
 
 
 async def test_sse_streams_are_kept_alive_not_closed_for_silence(

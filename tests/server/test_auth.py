@@ -128,7 +128,7 @@ async def test_a_client_that_leaves_during_auth_is_forgotten(serve: Serve) -> No
     async with dial(f"{gateway.url}?token={TOKEN}") as other:
         await expect(other, "connected")
         await works(other)
-    assert len(gateway.gateway.hub.sessions) <= 1  # type: ignore[union-attr]
+    assert len(gateway.gateway.hub.connections) <= 1  # type: ignore[union-attr]
 
 
 async def test_tokens_never_reach_the_logs(serve: Serve, logs: LogCapture) -> None:

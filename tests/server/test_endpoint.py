@@ -103,7 +103,7 @@ async def test_a_binary_auth_frame_is_read(make_endpoint: Any) -> None:
     assert sock.frames()[1] == {"type": "pong"}
     sock.push({"type": "websocket.disconnect", "code": 1000})
     await asyncio.wait_for(task, timeout(3))
-    assert endpoint.hub.sessions == {}
+    assert endpoint.hub.connections == {}
 
 
 async def test_a_disconnect_while_waiting_for_auth_refuses(make_endpoint: Any) -> None:
@@ -116,7 +116,7 @@ async def test_a_disconnect_while_waiting_for_auth_refuses(make_endpoint: Any) -
         {"type": "hello_error", "code": "auth_required", "message": "a valid token is required"}
     ]
     assert sock.sent[-1] == {"type": "websocket.close", "code": CloseCode.AUTH_REQUIRED}
-    assert endpoint.hub.sessions == {}
+    assert endpoint.hub.connections == {}
 
 
 async def test_a_failing_send_ends_the_writer_quietly(
@@ -132,7 +132,7 @@ async def test_a_failing_send_ends_the_writer_quietly(
             await asyncio.sleep(0)
         sock.push({"type": "websocket.disconnect", "code": 1006})
         await asyncio.wait_for(task, timeout(3))
-    assert endpoint.hub.sessions == {}
+    assert endpoint.hub.connections == {}
     failures = [r for r in caplog.records if "failed" in r.getMessage()]
     assert failures and all(r.exc_info is None and r.levelname == "DEBUG" for r in failures)
 
@@ -166,7 +166,7 @@ async def test_a_server_side_close_is_sent_after_the_backlog(make_endpoint: Any)
     sock.push({"type": "websocket.connect"})
     task = run(endpoint, sock, scope())
     await sock.wait_for(lambda: len(sock.frames()) == 1)
-    (session,) = endpoint.hub.sessions.values()
+    (session,) = endpoint.hub.connections.values()
     session.send({"type": "last"})
     session.close(CloseCode.IDLE_TIMEOUT, "idle timeout")
     await sock.wait_for(lambda: sock.sent[-1]["type"] == "websocket.close")

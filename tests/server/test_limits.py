@@ -21,7 +21,7 @@ async def wait_for_sessions(gateway: GatewayThread, count: int) -> None:
     hub = gateway.gateway.hub  # type: ignore[union-attr]
 
     async def poll() -> None:
-        while len(hub.sessions) != count:
+        while len(hub.connections) != count:
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(poll(), timeout(3))
@@ -213,7 +213,7 @@ async def test_a_reader_that_stops_reading_is_cut_off(serve: Serve) -> None:
     ):
         await expect(stalled, "connected")
         await ask(stalled, "channel.subscribe", channel="firehose")
-        session = next(s for s in hub.sessions.values() if s.subscriptions)
+        session = next(s for s in hub.connections.values() if s.subscriptions)
         sent = 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout(15)

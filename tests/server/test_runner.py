@@ -72,7 +72,7 @@ async def test_thread_lifecycle(logs: LogCapture) -> None:
             await works(ws)
             assert thread.gateway is not None
             hub = thread.gateway.hub
-            assert thread.call(lambda: len(hub.sessions), timeout=timeout(5)) == 1
+            assert thread.call(lambda: len(hub.connections), timeout=timeout(5)) == 1
         async with httpx.AsyncClient(timeout=timeout(5)) as http:
             assert (await http.get(thread.http_url + "/health")).json()["status"] == "ok"
     assert not thread.running

@@ -2,7 +2,7 @@
 
 Its session is closed 1013 when its send queue overflows, but the close frame
 cannot be written to a socket nobody reads: the hub's upkeep aborts the
-connection after ``Session.ABORT_GRACE`` (capped by ``idle_timeout``), so the
+connection after ``Connection.ABORT_GRACE`` (capped by ``idle_timeout``), so the
 session leaves the hub, its limiter slot is freed and shutdown stays graceful.
 """
 
@@ -22,7 +22,7 @@ from support import timeout
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import GatewayConfig, HistoryConfig, LimitsConfig
-from praison_push.hub import Hub, Session
+from praison_push.hub import Connection, Hub
 from praison_push.protocol import CloseCode
 from praison_push.server import GatewayThread, websocket
 from praison_push.server.websocket import WebSocketEndpoint
@@ -79,9 +79,9 @@ async def wait_until(condition: object, seconds: float) -> None:
         await asyncio.sleep(0.05)
 
 
-def session_of(gateway: GatewayThread, client_id: str) -> Session | None:
+def session_of(gateway: GatewayThread, client_id: str) -> Connection | None:
     hub = gateway.gateway.hub  # type: ignore[union-attr]
-    for session in list(hub.sessions.values()):
+    for session in list(hub.connections.values()):
         if session.client_id == client_id:
             return session
     return None
@@ -124,7 +124,7 @@ async def test_a_client_that_stops_reading_is_dropped(serve: Serve, logs: LogCap
                     await asyncio.sleep(0.05)
 
             await asyncio.wait_for(gone(), timeout(8))
-            assert stuck not in hub.sessions.values()
+            assert stuck not in hub.connections.values()
             assert stuck.close_code == CloseCode.SLOW_CONSUMER
             # The healthy subscriber got the flood, and the gateway still serves.
             received = 0
@@ -134,7 +134,7 @@ async def test_a_client_that_stops_reading_is_dropped(serve: Serve, logs: LogCap
             async with client(gateway.url) as fresh:
                 await works(fresh)
         # Every session is gone and its limiter slot released.
-        await wait_until(lambda: not hub.sessions and hub._limiter.total == 0, 3)
+        await wait_until(lambda: not hub.connections and hub.node.limiter.total == 0, 3)
         # Stop while the non-reading peer is still connected: no forced shutdown.
         await asyncio.to_thread(gateway.stop)
     finally:
@@ -168,11 +168,11 @@ async def test_without_a_reachable_transport_abort_ends_the_read_loop(
     endpoint = asyncio.ensure_future(WebSocketEndpoint(hub)(scope, receive, send))
     try:
         await wait_until(lambda: sent == ["websocket.accept", "websocket.send"], 3)
-        (session,) = hub.sessions.values()
+        (session,) = hub.connections.values()
         session.close(CloseCode.SLOW_CONSUMER, "send queue full")
         session.abort()
         await asyncio.wait_for(endpoint, timeout(3))
-        assert not hub.sessions
+        assert not hub.connections
         assert sent[-1] == "websocket.close"  # tried, then gave up
     finally:
         endpoint.cancel()

@@ -160,7 +160,7 @@ async def test_disconnect_is_noticed(serve: Serve) -> None:
             await expect(watcher, "presence_join", channel="room")
         leave = await expect(watcher, "presence_leave", channel="room")
         assert leave["data"]["client_id"] == "leaver"
-        assert len(hub.sessions) == 1
+        assert len(hub.connections) == 1
 
 
 async def test_an_abrupt_drop_is_cleaned_up(serve: Serve) -> None:

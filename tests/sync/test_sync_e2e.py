@@ -134,7 +134,7 @@ def test_the_callback_thread_ends_when_the_gateway_closes_the_client_for_good(
     mine = [t for t in workers if client.client_id[:8] in t.name]
     assert mine and mine[0].is_alive()
     hub = gateway.gateway.hub  # type: ignore[union-attr]
-    (session,) = [s for s in hub.sessions.values() if s.client_id == client.client_id]
+    (session,) = [s for s in hub.connections.values() if s.client_id == client.client_id]
     gateway.call(lambda: session.close(CloseCode.POLICY_VIOLATION, "terminal"))  # no reconnect
     client.wait_closed(WAIT)
     mine[0].join(WAIT)

@@ -1,50 +1,31 @@
 """One client connection as the hub sees it, whatever the transport.
 
 A transport adapter moves text frames: it feeds received text to the hub and
-drains :meth:`Session.drain` into its socket. Sending never awaits: the hub
+drains :meth:`Connection.drain` into its socket. Sending never awaits: the hub
 appends to a bounded outbox and wakes the adapter's writer, so one slow
 subscriber cannot slow a publish down (PROTOCOL.md §3, slow consumers). Past
-the bound the session is closed with 1013 and the client recovers from history.
+the bound the connection is closed with 1013 and the client recovers from history.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..protocol import CloseCode
 from ..protocol.frames import Filters
 from .encoding import Encoder, encoder_for
+from .principal import Principal
 
-__all__ = ["Principal", "Session"]
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who a connection authenticated as; ``None`` fields mean "not known".
-
-    Per-user and per-org connection limits apply only when the identity is
-    known (PROTOCOL.md §7).
-    """
-
-    user_id: str | None = None
-    org_id: str | None = None
-
-    @property
-    def anonymous(self) -> bool:
-        return self.user_id is None and self.org_id is None
+__all__ = ["Connection"]
 
 
-ANONYMOUS = Principal()
-
-
-class Session:
+class Connection:
     """State of one connection: identity, subscriptions, presence and the outbox.
 
     Attributes:
-        session_id: Unique per connection.
+        connection_id: Unique per connection.
         last_seen: When the client last sent anything (liveness, presence).
         stale: Whether presence shows the client offline for its silence.
         client_id: The client's stable identity (kept across reconnects).
@@ -52,9 +33,10 @@ class Session:
         peer: The remote address, for per-IP limits.
         subscriptions: Channel name → filters (``None`` for no filter).
         dialect: The wire dialect (``praison`` until the first frame says otherwise).
-        chat_session: The agent-chat session of ``/ws/{session_id}`` connections.
+        conversation_id: The conversation of an agent-chat ``/ws/{session_id}`` connection
+            (its runs share their turns).
         closing_since: When the hub's upkeep first saw the close request (hub clock),
-            ``None`` while open; a session still here long after that is aborted.
+            ``None`` while open; a connection still here long after that is aborted.
         on_abort: Set by the transport adapter: drop the connection without waiting
             for the peer (its writer may be stuck behind a socket the peer stopped reading).
     """
@@ -63,7 +45,7 @@ class Session:
     """Seconds a requested close may take before the hub aborts the connection.
 
     A close normally completes within milliseconds (the close frame is written,
-    the transport ends the connection). A session still open long after is stuck:
+    the transport ends the connection). A connection still open long after is stuck:
     its peer stopped reading, so the transport cannot write even the close frame
     and nothing else would ever end the connection (there are no protocol-level
     pings). The hub's upkeep uses ``min(ABORT_GRACE, idle_timeout)``, and at least
@@ -77,12 +59,13 @@ class Session:
         "_outbox",
         "_outbox_bytes",
         "_waiter",
-        "chat_session",
         "client_id",
         "close_code",
         "close_reason",
         "closing_since",
         "connected_at",
+        "connection_id",
+        "conversation_id",
         "dialect",
         "dialect_fixed",
         "encode",
@@ -93,7 +76,6 @@ class Session:
         "on_ready",
         "peer",
         "principal",
-        "session_id",
         "stale",
         "status",
         "subscriptions",
@@ -101,7 +83,7 @@ class Session:
 
     def __init__(
         self,
-        session_id: str,
+        connection_id: str,
         client_id: str,
         *,
         principal: Principal,
@@ -111,9 +93,9 @@ class Session:
         max_bytes: int,
         dialect: str = "praison",
         dialect_fixed: bool = False,
-        chat_session: str | None = None,
+        conversation_id: str | None = None,
     ) -> None:
-        self.session_id = session_id
+        self.connection_id = connection_id
         self.client_id = client_id
         self.principal = principal
         self.peer = peer
@@ -135,7 +117,7 @@ class Session:
         self._waiter: asyncio.Future[None] | None = None
         self.on_ready: Callable[[], None] | None = None
         self.on_abort: Callable[[], None] | None = None
-        self.chat_session = chat_session
+        self.conversation_id = conversation_id
         self.dialect_fixed = dialect_fixed
         self.dialect = dialect
         self.encode: Encoder = encoder_for(dialect)
@@ -147,7 +129,8 @@ class Session:
         self.encode = encoder_for(dialect)
 
     def __repr__(self) -> str:
-        return f"<Session {self.session_id} client={self.client_id} subs={len(self.subscriptions)}>"
+        subscriptions = len(self.subscriptions)
+        return f"<Connection {self.connection_id} client={self.client_id} subs={subscriptions}>"
 
     @property
     def closing(self) -> bool:
@@ -157,7 +140,7 @@ class Session:
     def send_text(self, text: str) -> bool:
         """Queue one encoded frame without waiting; ``False`` if it was not queued.
 
-        Overflowing the outbox closes the session with 1013 (slow consumer).
+        Overflowing the outbox closes the connection with 1013 (slow consumer).
         """
         if self.close_code is not None:
             return False
@@ -172,7 +155,7 @@ class Session:
         return True
 
     def _notify(self) -> None:
-        """Wake whoever moves this session's frames: a waiting writer, or the on-ready hook."""
+        """Wake whoever moves this connection's frames: a waiting writer, or the on-ready hook."""
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

@@ -1,22 +1,21 @@
-"""Sessions: a bounded outbox that never waits, and 1013 for slow consumers (PROTOCOL.md §3)."""
+"""Connections: a bounded outbox that never waits, and 1013 for slow consumers (PROTOCOL.md §3)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
-from support import timeout
+from support import FakeClock, timeout
 
 from praison_push.config import LimitsConfig
-from praison_push.hub import ANONYMOUS, Hub, Principal, Session
+from praison_push.hub import ANONYMOUS, Connection, Hub, Principal
 from praison_push.protocol import CloseCode
 
-from .conftest import MakeHub
-from .helpers import FakeClock, drain, join, publish, request, subscribe
+from .helpers import MakeHub, drain, join, publish, request, subscribe
 
 
-def make_session(max_frames: int = 100, max_bytes: int = 10_000) -> Session:
-    return Session(
+def make_connection(max_frames: int = 100, max_bytes: int = 10_000) -> Connection:
+    return Connection(
         "s1",
         "client",
         principal=ANONYMOUS,
@@ -28,74 +27,74 @@ def make_session(max_frames: int = 100, max_bytes: int = 10_000) -> Session:
 
 
 def test_send_queues_encoded_frames_in_order() -> None:
-    session = make_session()
-    assert session.send({"type": "a", "x": "é"})
-    assert session.send_text('{"type":"b"}')
-    assert session.pending() == 2
-    assert session.drain() == ['{"type":"a","x":"é"}', '{"type":"b"}']
-    assert session.pending() == 0
-    assert session.drain() == []
+    connection = make_connection()
+    assert connection.send({"type": "a", "x": "é"})
+    assert connection.send_text('{"type":"b"}')
+    assert connection.pending() == 2
+    assert connection.drain() == ['{"type":"a","x":"é"}', '{"type":"b"}']
+    assert connection.pending() == 0
+    assert connection.drain() == []
 
 
 def test_overflowing_the_frame_bound_closes_1013_and_drops_the_backlog() -> None:
-    session = make_session(max_frames=3)
-    assert all(session.send_text(f"{n}") for n in range(3))
-    assert not session.send_text("3")
-    assert (session.close_code, session.close_reason) == (
+    connection = make_connection(max_frames=3)
+    assert all(connection.send_text(f"{n}") for n in range(3))
+    assert not connection.send_text("3")
+    assert (connection.close_code, connection.close_reason) == (
         CloseCode.SLOW_CONSUMER,
         "send queue full",
     )
-    assert session.closing
-    assert session.pending() == 0
-    assert not session.send_text("late")  # closed sessions take nothing more
+    assert connection.closing
+    assert connection.pending() == 0
+    assert not connection.send_text("late")  # closed connections take nothing more
 
 
 def test_overflowing_the_byte_bound_closes_1013() -> None:
-    session = make_session(max_bytes=1024)
-    assert session.send_text("x" * 1000)
-    assert session.send_text("x" * 24)  # exactly at the bound
-    assert not session.send_text("x")
-    assert session.close_code == CloseCode.SLOW_CONSUMER
-    assert session.drain() == []
+    connection = make_connection(max_bytes=1024)
+    assert connection.send_text("x" * 1000)
+    assert connection.send_text("x" * 24)  # exactly at the bound
+    assert not connection.send_text("x")
+    assert connection.close_code == CloseCode.SLOW_CONSUMER
+    assert connection.drain() == []
 
 
 def test_draining_frees_room() -> None:
-    session = make_session(max_frames=2, max_bytes=1024)
+    connection = make_connection(max_frames=2, max_bytes=1024)
     for _ in range(10):
-        assert session.send_text("x" * 600)
-        session.drain()
-    assert not session.closing
+        assert connection.send_text("x" * 600)
+        connection.drain()
+    assert not connection.closing
 
 
 def test_other_closes_keep_the_backlog_and_the_first_code() -> None:
-    session = make_session()
-    session.send_text("last words")
-    session.close(CloseCode.IDLE_TIMEOUT, "idle")
-    session.close(CloseCode.NORMAL, "later")
-    assert (session.close_code, session.close_reason) == (CloseCode.IDLE_TIMEOUT, "idle")
-    assert session.drain() == ["last words"]
+    connection = make_connection()
+    connection.send_text("last words")
+    connection.close(CloseCode.IDLE_TIMEOUT, "idle")
+    connection.close(CloseCode.NORMAL, "later")
+    assert (connection.close_code, connection.close_reason) == (CloseCode.IDLE_TIMEOUT, "idle")
+    assert connection.drain() == ["last words"]
 
 
 async def test_wait_outgoing_wakes_on_send_and_on_close() -> None:
-    session = make_session()
-    waiter = asyncio.ensure_future(session.wait_outgoing())
+    connection = make_connection()
+    waiter = asyncio.ensure_future(connection.wait_outgoing())
     await asyncio.sleep(0)
     assert not waiter.done()
-    session.send_text("x")
+    connection.send_text("x")
     await asyncio.wait_for(waiter, timeout(1))
-    session.drain()
-    waiter = asyncio.ensure_future(session.wait_outgoing())
+    connection.drain()
+    waiter = asyncio.ensure_future(connection.wait_outgoing())
     await asyncio.sleep(0)
-    session.close(CloseCode.NORMAL)
+    connection.close(CloseCode.NORMAL)
     await asyncio.wait_for(waiter, timeout(1))
-    await asyncio.wait_for(session.wait_outgoing(), timeout(1))  # closed: returns at once
+    await asyncio.wait_for(connection.wait_outgoing(), timeout(1))  # closed: returns at once
 
 
 def test_principal_and_repr() -> None:
     assert ANONYMOUS.anonymous
     assert not Principal("u").anonymous
     assert not Principal(None, "o").anonymous
-    assert repr(make_session()) == "<Session s1 client=client subs=0>"
+    assert repr(make_connection()) == "<Connection s1 client=client subs=0>"
 
 
 # --- slow consumers through the hub --------------------------------------------------------------
@@ -144,7 +143,7 @@ async def test_a_replay_larger_than_the_queue_closes_1013(make_hub: MakeHub) -> 
     assert drain(late) == []
 
 
-async def test_a_closed_session_still_gets_no_error_for_its_frames(hub: Hub) -> None:
+async def test_a_closed_connection_still_gets_no_error_for_its_frames(hub: Hub) -> None:
     alice = join(hub, "alice")
     alice.close(CloseCode.IDLE_TIMEOUT)
     await hub.receive(alice, '{"type":"ping"}')  # nowhere to answer; must not raise
@@ -156,26 +155,26 @@ async def test_a_closed_session_still_gets_no_error_for_its_frames(hub: Hub) -> 
 
 
 def test_abort_calls_the_transport_hook_once() -> None:
-    session = make_session()
+    connection = make_connection()
     calls: list[str] = []
-    session.on_abort = lambda: calls.append("abort")
-    assert session.closing_since is None
-    session.close(CloseCode.SLOW_CONSUMER, "send queue full")
-    session.abort()
-    session.abort()
+    connection.on_abort = lambda: calls.append("abort")
+    assert connection.closing_since is None
+    connection.close(CloseCode.SLOW_CONSUMER, "send queue full")
+    connection.abort()
+    connection.abort()
     assert calls == ["abort"]
-    assert session.on_abort is None
-    assert session.close_code == CloseCode.SLOW_CONSUMER  # the first close code is kept
+    assert connection.on_abort is None
+    assert connection.close_code == CloseCode.SLOW_CONSUMER  # the first close code is kept
 
 
 def test_abort_without_a_close_closes_1011_and_tolerates_no_hook() -> None:
-    session = make_session()
-    session.abort()
-    assert session.close_code == CloseCode.INTERNAL_ERROR
-    assert not session.send({"type": "late"})
+    connection = make_connection()
+    connection.abort()
+    assert connection.close_code == CloseCode.INTERNAL_ERROR
+    assert not connection.send({"type": "late"})
 
 
-async def test_sweep_aborts_a_session_whose_close_never_completes(
+async def test_sweep_aborts_a_connection_whose_close_never_completes(
     make_hub: MakeHub, clock: FakeClock
 ) -> None:
     hub = make_hub(limits=LimitsConfig(idle_timeout=30))
@@ -183,7 +182,7 @@ async def test_sweep_aborts_a_session_whose_close_never_completes(
     aborted: list[str] = []
     stuck.on_abort = lambda: aborted.append("stuck")
     fine.on_abort = lambda: aborted.append("fine")
-    grace = min(Session.ABORT_GRACE, 30)
+    grace = min(Connection.ABORT_GRACE, 30)
     stuck.close(CloseCode.SLOW_CONSUMER, "send queue full")
     hub.sweep(clock.now)
     assert stuck.closing_since == clock.now  # the upkeep notes when it first saw the close

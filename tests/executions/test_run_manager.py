@@ -1,4 +1,4 @@
-"""``ExecutionManager`` on its own: a registry, a recording publish, a fake clock."""
+"""``RunManager`` on its own: a registry, a recording publish, a fake clock."""
 
 from __future__ import annotations
 
@@ -7,76 +7,64 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from support import timeout
+from support import FakeClock, Recorder, timeout
 
 from praison_push.agents import AgentContext, AgentEvent, AgentRegistry, ToolCall, ToolResult, Usage
-from praison_push.hub import Principal
-from praison_push.hub.executions import (
-    EXECUTIONS_FEED,
-    MAX_INPUT_CHARS,
-    Execution,
-    ExecutionManager,
-    execution_channel,
-)
+from praison_push.hub import Principal, RunManager, RunRecord
+from praison_push.hub.conversations import Conversations
+from praison_push.hub.run_manager import MAX_INPUT_CHARS
 from praison_push.protocol import ErrorCode, FrameError
+from praison_push.protocol.runs import RUN_FEED
 
 ALICE = Principal(user_id="alice", org_id="acme")
 BOB = Principal(user_id="bob", org_id="globex")
 NOBODY = Principal()
 
 
-class Recorder:
-    """The hub's publish, recorded: ``(channel, data)`` per call."""
+class Published(Recorder):
+    """The hub's publish, recorded: each call of :meth:`publish` records ``(channel, data)``."""
 
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    async def __call__(self, channel: str, data: dict[str, Any]) -> None:
-        self.calls.append((channel, data))
+    async def publish(self, channel: str, data: dict[str, Any]) -> None:
+        self(channel, data)
 
     def on(self, channel: str) -> list[dict[str, Any]]:
         return [data for name, data in self.calls if name == channel]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+Setup = tuple[RunManager, AgentRegistry, Published, FakeClock]
 
 
-Setup = tuple[ExecutionManager, AgentRegistry, Recorder, Clock]
+def manager_of(registry: AgentRegistry, published: Published, **options: Any) -> RunManager:
+    return RunManager(registry, published.publish, **options)
 
 
 @pytest.fixture
 def setup() -> Setup:
     registry = AgentRegistry()
-    published = Recorder()
-    clock = Clock()
-    return ExecutionManager(registry, published, monotonic=clock), registry, published, clock
+    published = Published()
+    clock = FakeClock(100.0)
+    return manager_of(registry, published, monotonic=clock), registry, published, clock
 
 
-async def finish(run: Execution) -> None:
+async def finish(run: RunRecord) -> None:
     assert run.task is not None
     await asyncio.wait_for(run.task, timeout(3))
 
 
-async def go(manager: ExecutionManager, agent: str, text: str, **kw: Any) -> Execution:
+async def go(manager: RunManager, agent: str, text: str, **kw: Any) -> RunRecord:
     run = manager.prepare(agent, text, principal=kw.pop("principal", NOBODY), **kw)
     manager.start(run)
     await finish(run)
     return run
 
 
-def test_execution_channel_and_feed() -> None:
-    assert execution_channel("exec_1") == "executions:exec_1"
-    run = Execution("exec_1", "a", "hi", ALICE, None, None, AgentContext("exec_1", "a"), 0.0)
+def test_run_channel_and_feed() -> None:
+    run = RunRecord("exec_1", "a", "hi", ALICE, None, None, AgentContext("exec_1", "a"), 0.0)
     assert run.channel == "executions:exec_1#acme"  # scoped by name, like the feed
     assert run.feed == "executions#acme"
-    anonymous = Execution("e", "a", "hi", NOBODY, None, None, AgentContext("e", "a"), 0.0)
+    anonymous = RunRecord("e", "a", "hi", NOBODY, None, None, AgentContext("e", "a"), 0.0)
     assert anonymous.channel == "executions:e"
-    assert anonymous.feed == EXECUTIONS_FEED
+    assert anonymous.feed == RUN_FEED
 
 
 def test_prepare_refuses_unknown_agents_and_bad_input(setup: Setup) -> None:
@@ -104,16 +92,21 @@ def test_prepare_refuses_unknown_agents_and_bad_input(setup: Setup) -> None:
     assert caught.value.field == "input"
     assert caught.value.details["max_length"] == MAX_INPUT_CHARS
     manager.prepare("echo", "x" * MAX_INPUT_CHARS, principal=NOBODY)  # the limit itself is fine
-    assert manager.runs and len(manager) == 1  # prepared runs count as running
+    assert len(manager.records()) == 1 and len(manager) == 1  # prepared runs count as running
 
 
 def test_prepare_builds_the_agents_context(setup: Setup) -> None:
     manager, registry, _, clock = setup
     registry.register("echo", lambda text: text)
-    run = manager.prepare("echo", "hi", principal=ALICE, client_id="c1", session_id="s1")
+    run = manager.prepare("echo", "hi", principal=ALICE, client_id="c1", conversation_id="s1")
     assert run.execution_id.startswith("exec_") and len(run.execution_id) == 21
-    assert manager.runs[run.execution_id] is run
-    assert (run.agent_id, run.input, run.client_id, run.session_id) == ("echo", "hi", "c1", "s1")
+    assert manager.get(run.execution_id) is run
+    assert (run.agent_id, run.input, run.client_id, run.conversation_id) == (
+        "echo",
+        "hi",
+        "c1",
+        "s1",
+    )
     assert run.started == clock.now
     assert run.status == "running" and run.task is None
     ctx = run.context
@@ -129,7 +122,7 @@ async def test_a_run_publishes_on_its_channel_and_its_orgs_feed(setup: Setup) ->
         yield "Hello"
         yield ""  # empty tokens are not events
         yield ", world"
-        clock.now += 0.25
+        clock.advance(0.25)
         yield Usage(prompt_tokens=7, completion_tokens=3)
 
     registry.register("hello", agent)
@@ -178,7 +171,7 @@ async def test_usage_defaults_and_odd_items(setup: Setup) -> None:
     }
     assert events[3]["token"] == "42"
     assert events[-1]["usage"] == {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
-    assert published.on(EXECUTIONS_FEED) == events  # no org: the shared feed
+    assert published.on(RUN_FEED) == events  # no org: the shared feed
 
 
 async def test_failures(setup: Setup) -> None:
@@ -302,13 +295,13 @@ def test_only_the_runs_requester_may_cancel_it(setup: Setup) -> None:
     assert manager.cancel(acme.execution_id, ALICE)
 
 
-async def test_identified_users_do_not_share_sessions(setup: Setup) -> None:
+async def test_identified_users_do_not_share_conversations(setup: Setup) -> None:
     manager, registry, _, _ = setup
     registry.register("echo", lambda text: text)
-    await go(manager, "echo", "alice's secret", session_id="s", principal=ALICE)
-    assert len(manager.session_history("s", ALICE)) == 2
-    assert manager.session_history("s", BOB) == []
-    assert manager.session_history("s") == []  # nor anonymous callers
+    await go(manager, "echo", "alice's secret", conversation_id="s", principal=ALICE)
+    assert len(manager.conversations.history("s", ALICE)) == 2
+    assert manager.conversations.history("s", BOB) == []
+    assert manager.conversations.history("s") == []  # nor anonymous callers
 
 
 async def test_close_cancels_running_runs(setup: Setup) -> None:
@@ -330,7 +323,7 @@ async def test_close_cancels_running_runs(setup: Setup) -> None:
     assert published.on(run.channel)[-1]["status"] == "cancelled"
 
 
-async def test_sessions_keep_the_last_hundred_turns(setup: Setup) -> None:
+async def test_conversations_keep_the_last_hundred_turns(setup: Setup) -> None:
     manager, registry, _, _ = setup
     seen: list[list[dict[str, Any]]] = []
 
@@ -339,22 +332,22 @@ async def test_sessions_keep_the_last_hundred_turns(setup: Setup) -> None:
         return f"re: {text}"
 
     registry.register("remember", remember)
-    await go(manager, "remember", "one", session_id="s")
-    await go(manager, "remember", "two", session_id="s")
+    await go(manager, "remember", "one", conversation_id="s")
+    await go(manager, "remember", "two", conversation_id="s")
     assert seen[1] == [
         {"role": "user", "content": "one"},
         {"role": "assistant", "content": "re: one"},
     ]
-    history = manager.session_history("s")
+    history = manager.conversations.history("s")
     assert len(history) == 4
     history.clear()  # a copy: the manager's record is untouched
-    assert len(manager.session_history("s")) == 4
-    assert manager.session_history("unknown") == []
+    assert len(manager.conversations.history("s")) == 4
+    assert manager.conversations.history("unknown") == []
 
-    await go(manager, "remember", "no session")  # runs outside a session keep nothing
+    await go(manager, "remember", "no conversation")  # runs outside a conversation keep nothing
     for index in range(50):
-        await go(manager, "remember", f"turn {index}", session_id="s")
-    kept = manager.session_history("s")
+        await go(manager, "remember", f"turn {index}", conversation_id="s")
+    kept = manager.conversations.history("s")
     assert len(kept) == 100
     assert kept[0] == {"role": "user", "content": "turn 0"}
     assert kept[-1] == {"role": "assistant", "content": "re: turn 49"}
@@ -363,9 +356,9 @@ async def test_sessions_keep_the_last_hundred_turns(setup: Setup) -> None:
 async def test_finished_runs_are_forgotten_beyond_keep_finished() -> None:
     registry = AgentRegistry()
     registry.register("echo", lambda text: text)
-    manager = ExecutionManager(registry, Recorder(), keep_finished=2)
+    manager = manager_of(registry, Published(), keep_finished=2)
     runs = [await go(manager, "echo", f"run {index}") for index in range(3)]
-    assert list(manager.runs) == [runs[1].execution_id, runs[2].execution_id]
+    assert manager.records() == [runs[1], runs[2]]
     # A forgotten run is "unknown": cancelling it is refused, not an error.
     assert manager.cancel(runs[0].execution_id, NOBODY) is False
 
@@ -379,8 +372,8 @@ async def test_a_burst_of_tokens_is_sent_in_fewer_events() -> None:
             yield f"w{index} "
 
     registry.register("burst", burst)
-    published = Recorder()
-    manager = ExecutionManager(registry, published, token_interval=0.05)
+    published = Published()
+    manager = manager_of(registry, published, token_interval=0.05)
     run = await go(manager, "burst", "go")
     tokens = [data for data in published.on(run.channel) if data["event"] == "execution_token"]
     assert [token["index"] for token in tokens] == list(range(len(tokens)))
@@ -390,18 +383,15 @@ async def test_a_burst_of_tokens_is_sent_in_fewer_events() -> None:
     assert published.on(run.channel)[-1]["output"] == "".join(run.output)
 
 
-async def test_sessions_are_bounded_least_recently_used_first(
-    setup: Setup, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from praison_push.hub import executions
-
-    monkeypatch.setattr(executions, "MAX_SESSIONS", 2)
-    manager, registry, _, _ = setup
+async def test_conversations_are_bounded_least_recently_used_first() -> None:
+    registry = AgentRegistry()
     registry.register("echo", lambda text: text)
-    await go(manager, "echo", "a", session_id="s1")
-    await go(manager, "echo", "b", session_id="s2")
-    await go(manager, "echo", "c", session_id="s1")  # s1 is now the most recent
-    await go(manager, "echo", "d", session_id="s3")  # evicts s2
-    assert manager.session_history("s2") == []
-    assert len(manager.session_history("s1")) == 4
-    assert len(manager.session_history("s3")) == 2
+    conversations = Conversations(max_conversations=2)
+    manager = manager_of(registry, Published(), conversations=conversations)
+    await go(manager, "echo", "a", conversation_id="s1")
+    await go(manager, "echo", "b", conversation_id="s2")
+    await go(manager, "echo", "c", conversation_id="s1")  # s1 is now the most recent
+    await go(manager, "echo", "d", conversation_id="s3")  # evicts s2
+    assert manager.conversations.history("s2") == []
+    assert len(manager.conversations.history("s1")) == 4
+    assert len(manager.conversations.history("s3")) == 2

@@ -1,10 +1,12 @@
 """Agent runs: start, stream, cancel — each run's events are channel publications.
 
-A run publishes every event on ``executions:<id>`` (kept in history, so a late
-or reconnecting watcher replays the whole run) and on the ``executions`` feed
-(``executions#<org>`` when the requester has an org, so an org never sees
-another's runs) — PROTOCOL.md §4. The run belongs to the gateway, not to the
-connection that asked for it: it keeps going if the requester disconnects.
+A run publishes every event on its run channel ``executions:<id>`` (kept in
+history, so a late or reconnecting watcher replays the whole run) and on the
+run feed ``executions`` (``executions#<org>`` when the requester has an org, so
+an org never sees another's runs) — PROTOCOL.md §4. The run belongs to the
+gateway, not to the connection that asked for it: it keeps going if the
+requester disconnects. The event names, statuses and error codes are those of
+:mod:`praison_push.protocol.runs`.
 """
 
 from __future__ import annotations
@@ -13,50 +15,48 @@ import asyncio
 import logging
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..agents import AgentContext, AgentRegistry, ToolCall, ToolResult, Usage, iterate_agent
 from ..protocol import ErrorCode, FrameError
-from .scopes import scoped_name
-from .session import ANONYMOUS, Principal
+from ..protocol.runs import RUN_FEED, RunErrorCode, RunEvent, RunStatus
+from .conversations import Conversations
+from .principal import Principal
+from .scopes import scoped_name, scoped_run_channel
 
-__all__ = ["EXECUTIONS_FEED", "Execution", "ExecutionManager", "execution_channel"]
+__all__ = ["MAX_INPUT_CHARS", "RunManager", "RunRecord"]
 
 logger = logging.getLogger("praison_push.hub")
 
-EXECUTIONS_FEED = "executions"
 #: Longest accepted agent input, in characters.
 MAX_INPUT_CHARS = 32_768
-#: Conversation sessions remembered (least recently used dropped first), and turns per session.
-MAX_SESSIONS = 10_000
-MAX_SESSION_TURNS = 100
 
-#: ``(channel, data, display_channel) -> receipt`` — the hub's publish.
+#: ``(channel, data) -> receipt`` — the hub's publish.
 Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
-
-def execution_channel(execution_id: str) -> str:
-    """The channel carrying one run's events."""
-    return f"executions:{execution_id}"
+_RUNNING = RunStatus.RUNNING.value
 
 
 @dataclass
-class Execution:
-    """One agent run and what it produced so far."""
+class RunRecord:
+    """The hub's record of one agent run: what it was asked and what it produced so far.
+
+    (The client's view of a run is :class:`praison_push.client.Execution`; this
+    is the gateway's bookkeeping, with the agent task and the token buffer.)
+    """
 
     execution_id: str
     agent_id: str
     input: str
     principal: Principal
     client_id: str | None
-    session_id: str | None
+    conversation_id: str | None
     context: AgentContext
     started: float
-    status: str = "running"
-    #: Whether the run's task has started (see :meth:`ExecutionManager.cancel`).
+    status: str = _RUNNING
+    #: Whether the run's task has started (see :meth:`RunManager.cancel`).
     begun: bool = False
     tokens: int = 0
     chunks: int = 0
@@ -69,17 +69,21 @@ class Execution:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
+    def running(self) -> bool:
+        return self.status == _RUNNING
+
+    @property
     def channel(self) -> str:
         """The run's internal channel (scoped to the requester's org, if any)."""
-        return scoped_name(execution_channel(self.execution_id), self.principal.org_id)
+        return scoped_run_channel(self.execution_id, self.principal.org_id)
 
     @property
     def feed(self) -> str:
-        """The internal feed channel this run also publishes on."""
-        return scoped_name(EXECUTIONS_FEED, self.principal.org_id)
+        """The internal run feed this run also publishes on."""
+        return scoped_name(RUN_FEED, self.principal.org_id)
 
 
-class ExecutionManager:
+class RunManager:
     """Runs agents for the hub and publishes their events.
 
     Args:
@@ -92,6 +96,7 @@ class ExecutionManager:
             chunk (``count`` says how many), so a 5,000 tokens/s agent watched
             by 100 clients costs 100 × (1/token_interval) frames per second
             instead of 500,000. Slower agents are not delayed at all.
+        conversations: Where conversation turns are kept (a fresh store by default).
     """
 
     def __init__(
@@ -102,27 +107,33 @@ class ExecutionManager:
         monotonic: Callable[[], float] = time.monotonic,
         keep_finished: int = 1_000,
         token_interval: float = 0.005,
+        conversations: Conversations | None = None,
     ) -> None:
         self.registry = registry
+        self.conversations = conversations if conversations is not None else Conversations()
         self._publish = publish
         self._monotonic = monotonic
         self._keep_finished = keep_finished
         self._token_interval = token_interval
-        self.runs: dict[str, Execution] = {}
+        self._records: dict[str, RunRecord] = {}
         self._finished: list[str] = []
-        # Conversation turns per session, least recently used first; bounded so
-        # clients inventing session ids cannot grow it without limit.
-        self._sessions: OrderedDict[_ConversationKey, list[dict[str, Any]]] = OrderedDict()
 
     def __len__(self) -> int:
-        return sum(1 for run in self.runs.values() if run.status == "running")
+        """Runs still running."""
+        return sum(1 for run in self._records.values() if run.running)
+
+    def get(self, execution_id: str) -> RunRecord | None:
+        """The record of a running or recently finished run."""
+        return self._records.get(execution_id)
+
+    def records(self) -> list[RunRecord]:
+        """Every run remembered (running, then up to ``keep_finished`` finished), oldest first."""
+        return list(self._records.values())
 
     def running_for(self, client_id: str) -> int:
         """How many runs requested by ``client_id`` are still running."""
         return sum(
-            1
-            for run in self.runs.values()
-            if run.status == "running" and run.client_id == client_id
+            1 for run in self._records.values() if run.running and run.client_id == client_id
         )
 
     def prepare(
@@ -132,8 +143,8 @@ class ExecutionManager:
         *,
         principal: Principal,
         client_id: str | None = None,
-        session_id: str | None = None,
-    ) -> Execution:
+        conversation_id: str | None = None,
+    ) -> RunRecord:
         """Validate a request and create its run (not yet started).
 
         Raises:
@@ -161,30 +172,28 @@ class ExecutionManager:
                 details={"max_length": MAX_INPUT_CHARS},
             )
         execution_id = f"exec_{secrets.token_hex(8)}"
-        key = _conversation(principal, session_id)
-        history = self._sessions.get(key, []) if key else []
         context = AgentContext(
             execution_id,
             agent_id,
-            session_id=session_id,
+            session_id=conversation_id,
             user_id=principal.user_id,
             org_id=principal.org_id,
-            history=list(history),
+            history=self.conversations.history(conversation_id, principal),
         )
-        run = Execution(
+        run = RunRecord(
             execution_id,
             agent_id,
             text,
             principal,
             client_id,
-            session_id,
+            conversation_id,
             context,
             started=self._monotonic(),
         )
-        self.runs[execution_id] = run
+        self._records[execution_id] = run
         return run
 
-    def start(self, run: Execution) -> None:
+    def start(self, run: RunRecord) -> None:
         """Start a prepared run on the running loop."""
         run.task = asyncio.get_running_loop().create_task(
             self._run(run), name=f"praison-push-{run.execution_id}"
@@ -197,8 +206,8 @@ class ExecutionManager:
         anonymous callers, who share one identity — the same ``client_id``.
         Run ids are visible on the feed, so knowing one proves nothing.
         """
-        run = self.runs.get(execution_id)
-        if run is None or run.status != "running" or run.principal != principal:
+        run = self._records.get(execution_id)
+        if run is None or not run.running or run.principal != principal:
             return False
         if principal.anonymous and run.client_id is not None and run.client_id != client_id:
             return False
@@ -211,25 +220,25 @@ class ExecutionManager:
 
     async def close(self) -> None:
         """Cancel every run (gateway shutdown)."""
-        tasks = [run.task for run in self.runs.values() if run.task and not run.task.done()]
+        tasks = [run.task for run in self._records.values() if run.task and not run.task.done()]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _emit(self, run: Execution, event: str, fields: dict[str, Any]) -> None:
-        data = {"event": event, "execution_id": run.execution_id, "agent_id": run.agent_id}
+    async def _emit(self, run: RunRecord, event: RunEvent, fields: dict[str, Any]) -> None:
+        data = {"event": event.value, "execution_id": run.execution_id, "agent_id": run.agent_id}
         if run.principal.user_id is not None:
             data["user_id"] = run.principal.user_id
         data.update(fields)
         await self._publish(run.channel, data)
         await self._publish(run.feed, data)
 
-    async def _run(self, run: Execution) -> None:
+    async def _run(self, run: RunRecord) -> None:
         spec = self.registry.get(run.agent_id)
         run.begun = True
         try:
-            await self._emit(run, "execution_start", {"status": "running"})
+            await self._emit(run, RunEvent.START, {"status": _RUNNING})
             if run.context.cancelled:  # cancelled before it began
                 raise asyncio.CancelledError
             if spec is None:  # unregistered between prepare and start
@@ -247,30 +256,28 @@ class ExecutionManager:
                 # writers (and everyone else) run between its items.
                 await asyncio.sleep(0)
         except asyncio.CancelledError:
-            run.status = "cancelled"
-            error = {"code": "CANCELLED", "message": "cancelled"}
-            await self._finish(run, "execution_error", {"status": "cancelled", "error": error})
+            await self._fail(run, RunStatus.CANCELLED, RunErrorCode.CANCELLED, "cancelled")
         except Exception as exc:
-            run.status = "failed"
-            code = "TOOL_EXECUTION_FAILED" if isinstance(exc, _ToolFailed) else "AGENT_FAILED"
+            code = (
+                RunErrorCode.TOOL_EXECUTION_FAILED
+                if isinstance(exc, _ToolFailed)
+                else RunErrorCode.AGENT_FAILED
+            )
             logger.info("agent %s failed in %s: %r", run.agent_id, run.execution_id, exc)
-            failure: dict[str, Any] = {"code": code, "message": str(exc) or type(exc).__name__}
-            details = getattr(exc, "details", None)
-            if details:
-                failure["details"] = details
-            await self._finish(run, "execution_error", {"status": "failed", "error": failure})
+            message = str(exc) or type(exc).__name__
+            await self._fail(run, RunStatus.FAILED, code, message, getattr(exc, "details", None))
         else:
-            run.status = "completed"
+            run.status = RunStatus.COMPLETED.value
             output = "".join(run.output)
             usage = run.usage or Usage(
                 prompt_tokens=len(run.input.split()), completion_tokens=run.tokens
             )
-            self._remember_turn(run, output)
+            self.conversations.remember(run.principal, run.conversation_id, run.input, output)
             await self._finish(
                 run,
-                "execution_complete",
+                RunEvent.COMPLETE,
                 {
-                    "status": "completed",
+                    "status": run.status,
                     "output": output,
                     "usage": usage.to_dict(),
                     "latency_ms": round((self._monotonic() - run.started) * 1000),
@@ -279,7 +286,22 @@ class ExecutionManager:
         finally:
             self._retire(run)
 
-    async def _finish(self, run: Execution, event: str, fields: dict[str, Any]) -> None:
+    async def _fail(
+        self,
+        run: RunRecord,
+        status: RunStatus,
+        code: RunErrorCode,
+        message: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """End ``run`` with ``execution_error``."""
+        run.status = status.value
+        error: dict[str, Any] = {"code": code.value, "message": message}
+        if details:
+            error["details"] = details
+        await self._finish(run, RunEvent.ERROR, {"status": status.value, "error": error})
+
+    async def _finish(self, run: RunRecord, event: RunEvent, fields: dict[str, Any]) -> None:
         """Send what is pending, then the run's last event."""
         if run.flush_timer is not None:
             run.flush_timer.cancel()
@@ -288,7 +310,7 @@ class ExecutionManager:
             await self._flush_tokens(run)
             await self._emit(run, event, fields)
 
-    def _add_token(self, run: Execution, token: str) -> bool:
+    def _add_token(self, run: RunRecord, token: str) -> bool:
         """Queue a token; ``True`` when it is due now, else a timer sends it soon.
 
         Tokens within ``token_interval`` of the last sent chunk wait for that
@@ -308,14 +330,14 @@ class ExecutionManager:
         run.flush_timer = loop.call_later(wait, lambda: loop.create_task(self._timed_flush(run)))
         return False
 
-    async def _timed_flush(self, run: Execution) -> None:
+    async def _timed_flush(self, run: RunRecord) -> None:
         run.flush_timer = None
-        if run.status != "running":
+        if not run.running:
             return
         async with run.lock:
             await self._flush_tokens(run)
 
-    async def _flush_tokens(self, run: Execution) -> None:
+    async def _flush_tokens(self, run: RunRecord) -> None:
         """Publish the queued tokens as one ``execution_token`` (caller holds ``run.lock``)."""
         if not run.pending:
             return
@@ -328,14 +350,14 @@ class ExecutionManager:
         fields: dict[str, Any] = {"token": text, "index": index}
         if count > 1:
             fields["count"] = count
-        await self._emit(run, "execution_token", fields)
+        await self._emit(run, RunEvent.TOKEN, fields)
 
-    async def _handle(self, run: Execution, item: Any) -> None:
+    async def _handle(self, run: RunRecord, item: Any) -> None:
         if isinstance(item, ToolCall):
             call: dict[str, Any] = {"id": item.id, "name": item.name, "status": "calling"}
             if item.arguments is not None:
                 call["arguments"] = item.arguments
-            await self._emit(run, "execution_tool", {"tool_call": call})
+            await self._emit(run, RunEvent.TOOL, {"tool_call": call})
         elif isinstance(item, ToolResult):
             done: dict[str, Any] = {
                 "id": item.call.id,
@@ -344,55 +366,19 @@ class ExecutionManager:
             }
             if item.error is not None:
                 done["error"] = item.error
-                await self._emit(run, "execution_tool", {"tool_call": done})
+                await self._emit(run, RunEvent.TOOL, {"tool_call": done})
                 raise _ToolFailed(item)
             done["result"] = item.result
-            await self._emit(run, "execution_tool", {"tool_call": done})
+            await self._emit(run, RunEvent.TOOL, {"tool_call": done})
         elif isinstance(item, Usage):
             run.usage = item
         elif self._add_token(run, str(item)):
             await self._flush_tokens(run)
 
-    def _remember_turn(self, run: Execution, output: str) -> None:
-        key = _conversation(run.principal, run.session_id)
-        if key is None:
-            return
-        turns = self._sessions.setdefault(key, [])
-        self._sessions.move_to_end(key)
-        turns.append({"role": "user", "content": run.input})
-        turns.append({"role": "assistant", "content": output})
-        del turns[:-MAX_SESSION_TURNS]
-        while len(self._sessions) > MAX_SESSIONS:
-            self._sessions.popitem(last=False)
-
-    def session_history(
-        self, session_id: str, principal: Principal = ANONYMOUS
-    ) -> list[dict[str, Any]]:
-        """The turns kept for ``session_id`` of this caller (at most the last 100)."""
-        key = _conversation(principal, session_id)
-        return list(self._sessions.get(key, [])) if key else []
-
-    def _retire(self, run: Execution) -> None:
+    def _retire(self, run: RunRecord) -> None:
         self._finished.append(run.execution_id)
         while len(self._finished) > self._keep_finished:
-            self.runs.pop(self._finished.pop(0), None)
-
-
-_ConversationKey = tuple[str | None, str, str]
-
-
-def _conversation(principal: Principal, session_id: str | None) -> _ConversationKey | None:
-    """Whose conversation ``session_id`` is: a session id alone would let anyone
-    who guesses it read another user's turns (they reach the agent as history).
-
-    Identified users (a ``TokenGrant`` with ``user_id``/``org_id``) each have
-    their own sessions. Anonymous callers share one trust domain (an open
-    gateway or one shared token), so they share sessions by id — which is what
-    lets a reconnecting agent-chat client continue ``/ws/{session_id}``.
-    """
-    if not session_id:
-        return None
-    return (principal.org_id, principal.user_id or "", session_id)
+            self._records.pop(self._finished.pop(0), None)
 
 
 class _ToolFailed(Exception):
