@@ -7,14 +7,15 @@ from collections.abc import AsyncIterator
 from praison_push.agents import AgentEvent, ToolCall, ToolResult
 from praison_push.server import GatewayThread
 
-from .conftest import hub_of, register
 from .helpers import execute as start_run
 from .helpers import (
     has_token,
+    hub_of,
     long_output,
     native,
     of_type,
     recv,
+    register,
     run_event,
     run_events,
     send,

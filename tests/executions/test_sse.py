@@ -10,14 +10,15 @@ from support import timeout
 from praison_push.config import AuthConfig, GatewayConfig
 from praison_push.server import GatewayThread
 
-from .conftest import Factory, hub_of
 from .helpers import (
     ANSWER,
     QUESTION,
     RUN_END,
     WEATHER_CALL,
     WEATHER_RESULT,
+    Factory,
     SSEParser,
+    hub_of,
     native,
     send,
     sse_run,

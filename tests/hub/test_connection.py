@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from support import FakeClock, timeout
+from support import SHORT, FakeClock, timeout
 
 from praison_push.config import LimitsConfig
 from praison_push.hub import ANONYMOUS, Connection, Hub, Principal
@@ -75,16 +75,21 @@ def test_other_closes_keep_the_backlog_and_the_first_code() -> None:
     assert connection.drain() == ["last words"]
 
 
+async def blocked(connection: Connection) -> asyncio.Future[None]:
+    """A ``wait_outgoing`` shown to be waiting: still pending after ``SHORT``."""
+    waiter = asyncio.ensure_future(connection.wait_outgoing())
+    done, _ = await asyncio.wait({waiter}, timeout=SHORT)
+    assert not done, "wait_outgoing returned with nothing queued"
+    return waiter
+
+
 async def test_wait_outgoing_wakes_on_send_and_on_close() -> None:
     connection = make_connection()
-    waiter = asyncio.ensure_future(connection.wait_outgoing())
-    await asyncio.sleep(0)
-    assert not waiter.done()
+    waiter = await blocked(connection)
     connection.send_text("x")
     await asyncio.wait_for(waiter, timeout(1))
     connection.drain()
-    waiter = asyncio.ensure_future(connection.wait_outgoing())
-    await asyncio.sleep(0)
+    waiter = await blocked(connection)
     connection.close(CloseCode.NORMAL)
     await asyncio.wait_for(waiter, timeout(1))
     await asyncio.wait_for(connection.wait_outgoing(), timeout(1))  # closed: returns at once

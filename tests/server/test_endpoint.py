@@ -14,7 +14,8 @@ from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig
 from praison_push.hub import Hub
 from praison_push.protocol import CloseCode
-from praison_push.server.websocket import WebSocketEndpoint, bearer_token, redact_token
+from praison_push.server.asgi import bearer_token, redact_token
+from praison_push.server.websocket import WebSocketEndpoint
 
 Message = dict[str, Any]
 
@@ -25,6 +26,7 @@ class FakeSocket:
     def __init__(self, fail_sends: bool = False) -> None:
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
         self.sent: list[Message] = []
+        self.failed_sends = 0
         self._changed = asyncio.Event()
         self._fail_sends = fail_sends
 
@@ -33,6 +35,8 @@ class FakeSocket:
 
     async def send(self, message: Message) -> None:
         if self._fail_sends and message["type"] == "websocket.send":
+            self.failed_sends += 1
+            self._changed.set()
             raise OSError("peer went away")
         self.sent.append(message)
         self._changed.set()
@@ -128,8 +132,7 @@ async def test_a_failing_send_ends_the_writer_quietly(
     with caplog.at_level("DEBUG", logger="praison_push.server"):
         task = run(endpoint, sock, scope())
         await sock.wait_for(lambda: bool(sock.sent))  # the accept went through
-        for _ in range(20):
-            await asyncio.sleep(0)
+        await sock.wait_for(lambda: sock.failed_sends == 1)  # the greeting did not
         sock.push({"type": "websocket.disconnect", "code": 1006})
         await asyncio.wait_for(task, timeout(3))
     assert endpoint.hub.connections == {}

@@ -6,14 +6,13 @@ import socket
 
 import httpx
 import pytest
-from support import timeout
+from support import raw_client, timeout, works
 
 from praison_push.config import GatewayConfig
 from praison_push.server import Gateway, GatewayThread, bind_socket
 from praison_push.server.runner import build_server, ws_url
 
-from .conftest import LogCapture
-from .helpers import client, works
+from .helpers import LogCapture
 
 
 def test_gateway_defaults_and_repr() -> None:
@@ -68,7 +67,7 @@ async def test_thread_lifecycle(logs: LogCapture) -> None:
         assert thread.port != 0
         assert thread.url == f"ws://127.0.0.1:{thread.port}/ws"
         assert thread.http_url == f"http://127.0.0.1:{thread.port}"
-        async with client(thread.url) as ws:
+        async with raw_client(thread.url) as ws:
             await works(ws)
             assert thread.gateway is not None
             hub = thread.gateway.hub
