@@ -3,7 +3,7 @@
 The fan-out is the gateway's hot path. A publication is encoded to text once
 (per dialect, when more dialects subscribe) and the same string object is
 appended to each subscriber's outbox; nothing on this path awaits, so a publish
-costs one ``list.append`` per subscriber (DESIGN.md, Fan-out).
+costs one ``list.append`` per subscriber (docs/ARCHITECTURE.md, "Hot path: a publication").
 """
 
 from __future__ import annotations

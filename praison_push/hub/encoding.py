@@ -1,7 +1,8 @@
 """Native frames to wire text, per dialect: one encoder per connection kind.
 
 A publication is encoded once per dialect present among its subscribers
-(DESIGN.md, Fan-out); a connection's own replies go through the same table.
+(docs/ARCHITECTURE.md, "Hot path: a publication"); a connection's own replies
+go through the same table.
 """
 
 from __future__ import annotations

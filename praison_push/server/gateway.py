@@ -2,7 +2,7 @@
 
 With ``PushConfig(redis=RedisConfig(...))`` the hub runs on the Redis backends,
 so any number of gateways on one Redis share history and publications
-(DESIGN.md, Scale-out); otherwise on the in-process memory backends.
+(docs/ARCHITECTURE.md, "Scale-out"); otherwise on the in-process memory backends.
 """
 
 from __future__ import annotations

@@ -688,3 +688,32 @@ def test_demo_long_is_capped() -> None:
     from praison_push.agents import demo
 
     assert demo.MAX_DEMO_TOKENS == 100_000
+
+
+# --- the node's face to the server ---------------------------------------------------------------
+
+
+async def test_stats(hub: Hub) -> None:
+    assert hub.stats() == {"connections": 0, "channels": 0, "runs": 0, "backend": "memory"}
+    alice = join(hub, "alice")
+    await subscribe(hub, alice, "a")
+    await request(hub, alice, "channel.create", channel="b")
+    assert hub.stats() == {"connections": 1, "channels": 2, "runs": 0, "backend": "memory"}
+
+
+async def test_resync_closes_subscribed_connections_going_away(hub: Hub) -> None:
+    listener, idle = join(hub, "listener"), join(hub, "idle")
+    await subscribe(hub, listener, "news")
+    assert hub.resync() == 1
+    assert listener.close_code == CloseCode.GOING_AWAY  # reconnect, recover from history
+    assert listener.close_reason == "missed publications while Redis was away"
+    assert not idle.closing  # nothing was missed by a connection that listens to nothing
+    assert hub.resync() == 0  # closing already
+
+
+async def test_a_hub_runs_only_the_agents_it_is_given(make_hub: MakeHub) -> None:
+    hub = make_hub()
+    alice = join(hub, "alice")
+    refused = await request(hub, alice, "execute", agent_id="echo", input="hi")
+    assert (refused["code"], refused["details"]) == ("unknown_agent", {"field": "agent_id"})
+    assert "(known: none)" in refused["message"]

@@ -1,4 +1,6 @@
-"""Scale-out: gateways on one Redis share publications and history (DESIGN.md, Scale-out).
+"""Scale-out: gateways on one Redis share publications and history.
+
+See docs/ARCHITECTURE.md, "Scale-out".
 
 Every gateway here is a real uvicorn server on its own thread and port; Redis is
 a ``redis-server`` spawned for the tests (never the system one), under a key
