@@ -113,11 +113,6 @@ class Commands:
             "auth": self._on_auth,
         }
 
-    @property
-    def kinds(self) -> frozenset[str]:
-        """The native frame types handled."""
-        return frozenset(self._handlers)
-
     async def receive(self, connection: Connection, text: str | bytes) -> None:
         """Handle one frame from ``connection``; problems become ``error`` frames.
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..agents import AgentRegistry
@@ -153,9 +153,13 @@ class Hub:
         logger.debug("connection %s opened for client %s", connection.connection_id, client_id)
         return connection
 
-    async def receive(self, connection: Connection, text: str | bytes) -> None:
-        """Handle one frame from ``connection``; problems become ``error`` frames."""
-        await self.commands.receive(connection, text)
+    def receive(self, connection: Connection, text: str | bytes) -> Awaitable[None]:
+        """Handle one frame from ``connection`` (await it); problems become ``error`` frames.
+
+        The commands' coroutine is returned as is: no extra coroutine frame per
+        received frame on the hot path.
+        """
+        return self.commands.receive(connection, text)
 
     def disconnect(self, connection: Connection) -> None:
         """Forget a closed connection: leave its channels, announce, release limits."""

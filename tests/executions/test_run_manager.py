@@ -392,6 +392,7 @@ async def test_conversations_are_bounded_least_recently_used_first() -> None:
     await go(manager, "echo", "b", conversation_id="s2")
     await go(manager, "echo", "c", conversation_id="s1")  # s1 is now the most recent
     await go(manager, "echo", "d", conversation_id="s3")  # evicts s2
+    assert len(conversations) == 2
     assert manager.conversations.history("s2") == []
     assert len(manager.conversations.history("s1")) == 4
     assert len(manager.conversations.history("s3")) == 2

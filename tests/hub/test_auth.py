@@ -8,8 +8,9 @@ import pytest
 
 from praison_push.config import AuthConfig, GatewayConfig, TokenGrant
 from praison_push.hub import ANONYMOUS, Authenticator, Principal
+from praison_push.protocol import CloseCode
 
-from .helpers import MakeHub
+from .helpers import MakeHub, drain, join
 
 
 def test_no_tokens_means_open() -> None:
@@ -90,3 +91,17 @@ async def test_hub_authenticate_delegates(make_hub: MakeHub) -> None:
     assert hub.authenticate("t") == Principal("u")
     assert hub.authenticate("x") is None
     assert make_hub().auth_required is False
+
+
+async def test_a_bad_token_in_a_later_auth_frame_closes_the_connection(make_hub: MakeHub) -> None:
+    hub = make_hub(GatewayConfig(auth=AuthConfig(tokens=["right"])))
+    alice = join(hub, "alice")
+    await hub.receive(alice, '{"type":"auth","token":"wrong","ref":"a"}')
+    assert drain(alice) == [
+        {"type": "hello_error", "code": "auth_required", "message": "invalid token"}
+    ]
+    assert (alice.close_code, alice.close_reason) == (CloseCode.AUTH_REQUIRED, "invalid token")
+    bob = join(hub, "bob")
+    await hub.receive(bob, '{"type":"auth","token":"right","ref":"b"}')
+    (greeting,) = drain(bob)
+    assert (greeting["type"], greeting["ref"]) == ("connected", "b")
