@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from praison_push.protocol import CHANNEL_NAME_PATTERN, ChannelMessage
+from praison_push.protocol import CHANNEL_NAME_PATTERN
+
+from .values import ChannelMessage
 
 __all__ = [
+    "MAX_EXECUTION_ID_LENGTH",
     "MAX_HISTORY_LIMIT",
     "MAX_ID_LENGTH",
     "MAX_STATUS_LENGTH",
@@ -28,6 +31,8 @@ __all__ = [
 MAX_ID_LENGTH = 128
 MAX_STATUS_LENGTH = 64
 MAX_HISTORY_LIMIT = 10_000
+#: Longest agent, execution and session id the gateway accepts.
+MAX_EXECUTION_ID_LENGTH = 200
 
 
 def check_channel(channel: object) -> str:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from support import WAIT, Recorder, wait_until
 
 from praison_push.client import (
     Backoff,
@@ -16,7 +17,7 @@ from praison_push.client import (
 )
 from praison_push.server import GatewayThread
 
-from .helpers import WAIT, Connect, Recorder, wait_until
+from .helpers import Connect
 
 WEATHER_ANSWER = "The weather in Paris is currently 18°C and partly cloudy."
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from praison_push.protocol import ChannelMessage, PresenceInfo, PublishReceipt
+from praison_push.client import ChannelMessage, PresenceInfo, PublishReceipt
 
 FULL_FRAME: dict[str, Any] = {
     "type": "channel_message",
@@ -183,7 +183,7 @@ def test_publish_receipt_tolerates_a_minimal_frame() -> None:
 
 
 def test_presence_snapshot_is_a_list_with_readable_reprs() -> None:
-    from praison_push.protocol import PresenceInfo, PresenceSnapshot
+    from praison_push.client import PresenceInfo, PresenceSnapshot
 
     empty = PresenceSnapshot()
     assert empty == [] and str(empty) == "nobody present"
@@ -202,7 +202,7 @@ def test_presence_snapshot_is_a_list_with_readable_reprs() -> None:
 
 
 def test_publish_receipt_html_is_escaped_and_notes_duplicates() -> None:
-    from praison_push.protocol import PublishReceipt
+    from praison_push.client import PublishReceipt
 
     receipt = PublishReceipt("a<b", "e1", 3, offset=7)
     html = receipt._repr_html_()
