@@ -40,6 +40,7 @@ from .validation import (
     check_channel,
     check_limit,
     check_metadata,
+    check_options,
     check_since,
     check_text,
     check_timeout,
@@ -98,13 +99,7 @@ class AsyncPushClient:
         backoff: Backoff | None = None,
         max_reconnect_attempts: int | None = None,
     ) -> None:
-        if not isinstance(url, str) or not url:
-            raise ValueError(f"url must be a non-empty string, got {url!r}")
-        if client_id is not None and (not isinstance(client_id, str) or not client_id):
-            raise ValueError(f"client_id must be a non-empty string or None, got {client_id!r}")
-        check_timeout(request_timeout, "request_timeout", allow_none=False)
-        if max_reconnect_attempts is not None and max_reconnect_attempts < 0:
-            raise ValueError(f"max_reconnect_attempts must be >= 0, got {max_reconnect_attempts!r}")
+        check_options(url, client_id, request_timeout, max_reconnect_attempts)
         self._url = url
         self._fallback_to_polling = fallback_to_polling
         self._request_timeout = float(request_timeout)
@@ -261,33 +256,16 @@ class AsyncPushClient:
             NotConnectedError: No connection (within ``request_timeout``).
         """
         check_channel(channel)
-        if callback is not None:
-            if not callable(callback):
-                raise TypeError(f"callback must be callable, got {callback!r}")
-            # Registered before the request, so messages replayed right after
-            # the reply cannot slip past it.
-            self._dispatcher.add_callback(channel, callback)
-        frame = self._session.subscribe(channel)
-        if frame is None:
-            return
-        try:
-            await self._request(frame)
-        except BaseException:
-            if callback is not None:
-                self._dispatcher.remove_callback(channel, callback)
-            raise
-        self._session.subscribed(channel)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {callback!r}")
+        await self._driver.subscribe(channel, callback)
 
     async def unsubscribe(self, channel: str) -> None:
         """Stop receiving ``channel``: forget its callbacks and end its ``messages()`` streams.
 
         Pending :meth:`wait_for` calls on ``channel`` fail with :class:`PushError`.
         """
-        check_channel(channel)
-        frame = self._session.unsubscribe(channel)
-        self._dispatcher.clear_callbacks(channel)
-        self._driver.drop_channel(channel)
-        await self._request(frame)
+        await self._driver.unsubscribe(check_channel(channel))
 
     async def publish(
         self, channel: str, data: Any, *, id: str | None = None, echo: bool = False
@@ -371,22 +349,7 @@ class AsyncPushClient:
         """
         check_channel(channel)
         check_timeout(timeout, "timeout", allow_none=True)
-        waiter = self._driver.add_waiter(channel)
-
-        async def subscribe_and_wait() -> ChannelMessage:
-            # Not when unsubscribe() already failed the waiter: it meant to leave.
-            if not waiter.done() and channel not in self._session.subscriptions:
-                await self.subscribe(channel)
-            return await waiter
-
-        try:
-            return await asyncio.wait_for(subscribe_and_wait(), timeout)
-        except asyncio.TimeoutError:
-            raise asyncio.TimeoutError(
-                f"no message on channel {channel!r} within {timeout}s"
-            ) from None
-        finally:
-            self._driver.remove_waiter(channel, waiter)
+        return await self._driver.next_message(channel, timeout)
 
     def messages(self, channel: str, *, maxsize: int = 1000) -> MessageStream:
         """``async for msg in client.messages(channel)``: subscribes, stays subscribed.
@@ -395,7 +358,7 @@ class AsyncPushClient:
         oldest (with a warning) beyond that.
         """
         check_channel(channel)
-        return self._driver.open_stream(channel, maxsize, self.subscribe)
+        return self._driver.open_stream(channel, maxsize)
 
     # --- presence ------------------------------------------------------------------
 

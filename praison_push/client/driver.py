@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from praison_push.protocol import (
@@ -35,7 +34,7 @@ from praison_push.protocol import (
 )
 
 from .connection import Connection, ConnectionHooks, ConnectionState
-from .dispatch import Dispatcher
+from .dispatch import Dispatcher, Handler
 from .execution import RunControls
 from .requests import Requester
 from .runs import RunRegistry
@@ -110,35 +109,29 @@ class SessionDriver:
     def __repr__(self) -> str:
         return f"<SessionDriver {self.connection!r}>"
 
-    # --- waiters and streams (for wait_for and messages) -----------------------------------
+    # --- subscriptions, waiters and streams (for the client's verbs) -------------------------
 
-    def add_waiter(self, channel: str) -> asyncio.Future[ChannelMessage]:
-        """A future for the next message on ``channel``; :meth:`remove_waiter` it when done."""
-        waiter: asyncio.Future[ChannelMessage] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(channel, []).append(waiter)
-        return waiter
+    async def subscribe(self, channel: str, callback: Handler | None) -> None:
+        """Subscribe ``channel`` unless subscribed; add ``callback`` either way."""
+        if callback is not None:
+            # Registered before the request, so messages replayed right after
+            # the reply cannot slip past it.
+            self.dispatcher.add_callback(channel, callback)
+        frame = self.session.subscribe(channel)
+        if frame is None:
+            return
+        try:
+            await self.requests.request(frame)
+        except BaseException:
+            if callback is not None:
+                self.dispatcher.remove_callback(channel, callback)
+            raise
+        self.session.subscribed(channel)
 
-    def remove_waiter(self, channel: str, waiter: asyncio.Future[ChannelMessage]) -> None:
-        """Stop routing to ``waiter`` (its caller has a result, gave up or failed)."""
-        if waiter.done() and not waiter.cancelled():
-            waiter.exception()  # retrieved, even when subscribing failed first
-        waiters = self._waiters.get(channel)
-        if waiters is not None and waiter in waiters:
-            waiters.remove(waiter)
-            if not waiters:
-                del self._waiters[channel]
-
-    def open_stream(
-        self, channel: str, maxsize: int, subscribe: Callable[[str], Any]
-    ) -> MessageStream:
-        """A :class:`MessageStream` fed from now on with ``channel``'s messages."""
-        stream = MessageStream(channel, maxsize, subscribe=subscribe, detach=self._detach_stream)
-        self._streams.add(stream)
-        self.dispatcher.add_callback(channel, stream.push)
-        return stream
-
-    def drop_channel(self, channel: str) -> None:
-        """Unsubscribed: fail ``channel``'s waiters and end its streams (their buffers drain)."""
+    async def unsubscribe(self, channel: str) -> None:
+        """Forget ``channel``, fail its waiters, end its streams, then tell the gateway."""
+        frame = self.session.unsubscribe(channel)
+        self.dispatcher.clear_callbacks(channel)
         for waiter in self._waiters.pop(channel, []):
             if not waiter.done():
                 waiter.set_exception(
@@ -147,6 +140,43 @@ class SessionDriver:
         for stream in [s for s in self._streams if s.channel == channel]:
             self._detach_stream(stream)
             stream.end()
+        await self.requests.request(frame)
+
+    async def next_message(self, channel: str, timeout: float | None) -> ChannelMessage:
+        """The next message on ``channel``, subscribing first if needed (``wait_for``)."""
+        waiter: asyncio.Future[ChannelMessage] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(channel, [])
+        waiters.append(waiter)
+
+        async def subscribe_and_wait() -> ChannelMessage:
+            # Not when unsubscribe() already failed the waiter: it meant to leave.
+            if not waiter.done() and channel not in self.session.subscriptions:
+                await self.subscribe(channel, None)
+            return await waiter
+
+        try:
+            return await asyncio.wait_for(subscribe_and_wait(), timeout)
+        except asyncio.TimeoutError:
+            raise asyncio.TimeoutError(
+                f"no message on channel {channel!r} within {timeout}s"
+            ) from None
+        finally:
+            if waiter.done() and not waiter.cancelled():
+                waiter.exception()  # retrieved, even when subscribing failed first
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters and self._waiters.get(channel) is waiters:
+                del self._waiters[channel]
+
+    def open_stream(self, channel: str, maxsize: int) -> MessageStream:
+        """A :class:`MessageStream` fed from now on with ``channel``'s messages."""
+        subscribe = self.subscribe
+        stream = MessageStream(
+            channel, maxsize, subscribe=lambda c: subscribe(c, None), detach=self._detach_stream
+        )
+        self._streams.add(stream)
+        self.dispatcher.add_callback(channel, stream.push)
+        return stream
 
     def _detach_stream(self, stream: MessageStream) -> None:
         self._streams.discard(stream)

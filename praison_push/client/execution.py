@@ -26,7 +26,6 @@ from .recorder import RunRecorder
 from .values import ExecutionEvent
 
 __all__ = [
-    "EXECUTION_STATUSES",
     "EventCallback",
     "Execution",
     "ExecutionIterator",
@@ -34,9 +33,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("praison_push.client")
-
-#: The values :attr:`Execution.status` takes.
-EXECUTION_STATUSES = tuple(status.value for status in RunStatus)
 
 #: Called with each :class:`ExecutionEvent`; may return an awaitable.
 EventCallback = Callable[[ExecutionEvent], Any]

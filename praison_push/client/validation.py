@@ -22,6 +22,7 @@ __all__ = [
     "check_channel",
     "check_limit",
     "check_metadata",
+    "check_options",
     "check_since",
     "check_text",
     "check_timeout",
@@ -91,3 +92,20 @@ def check_limit(limit: object) -> int:
     if not 1 <= limit <= MAX_HISTORY_LIMIT:
         raise ValueError(f"limit must be within 1-{MAX_HISTORY_LIMIT}, got {limit}")
     return limit
+
+
+def check_options(
+    url: object, client_id: object, request_timeout: object, max_reconnect_attempts: object
+) -> None:
+    """The client constructor's arguments that are checked before anything is built."""
+    if not isinstance(url, str) or not url:
+        raise ValueError(f"url must be a non-empty string, got {url!r}")
+    if client_id is not None and (not isinstance(client_id, str) or not client_id):
+        raise ValueError(f"client_id must be a non-empty string or None, got {client_id!r}")
+    check_timeout(request_timeout, "request_timeout", allow_none=False)
+    if max_reconnect_attempts is not None and (
+        isinstance(max_reconnect_attempts, bool)
+        or not isinstance(max_reconnect_attempts, int)
+        or max_reconnect_attempts < 0
+    ):
+        raise ValueError(f"max_reconnect_attempts must be >= 0, got {max_reconnect_attempts!r}")
