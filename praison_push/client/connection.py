@@ -5,16 +5,17 @@ the client (never running user code itself), and when the connection drops
 with a close code worth retrying (PROTOCOL.md §2) it dials again with jittered
 backoff. The whole lifecycle is one :class:`ConnectionState`::
 
-    IDLE ──connect()──▶ CONNECTING ──greeting──▶ OPEN ◀──┐
-                            │                      │ drop │ greeting
-                            │ failed               ▼      │
-                            │                 RECONNECTING┘
+    IDLE ──connect()──▶ CONNECTING ──greeting──▶ OPEN ◀───────┐
+                            │                      │ drop      │ greeting
+                            │ failed               ▼           │
+                            │                 RECONNECTING ────┘
                             ▼                      │ terminal close, auth refused,
     CLOSED ◀────────────────┴──────────────────────┘ out of attempts
       ▲
-      └── CLOSING ◀── disconnect() (from any state but IDLE and CLOSED)
+      └── CLOSING ◀── disconnect() from OPEN or RECONNECTING
 
-A later ``connect()`` leaves ``CLOSED`` for ``CONNECTING`` again. The client
+``disconnect()`` during ``connect()`` waits for it first. A later
+``connect()`` leaves ``CLOSED`` for ``CONNECTING`` again. The client
 hears about each step through narrow :class:`ConnectionHooks`, so this module
 knows nothing of requests, subscriptions or handlers.
 """
