@@ -62,12 +62,6 @@ class RunRegistry:
     def __repr__(self) -> str:
         return f"<RunRegistry {len(self._runs)} runs>"
 
-    def __contains__(self, channel: object) -> bool:
-        return channel in self._runs
-
-    def __len__(self) -> int:
-        return len(self._runs)
-
     def get(self, channel: str) -> Execution | None:
         """The handle of the run watched on ``channel``."""
         entry = self._runs.get(channel)

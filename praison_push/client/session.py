@@ -45,21 +45,21 @@ logger = logging.getLogger("praison_push.client")
 MAX_ACK_BATCH = 1000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Send:
     """Send ``frame`` now, without waiting (the answer to a ``ping``)."""
 
     frame: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reply:
     """Hand ``frame`` to the request whose ``ref`` it echoes; an ``error`` nobody awaits is news."""
 
     frame: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Received:
     """A channel message: for a run's handle, then (unless ``duplicate``) for waiters and handlers.
 
@@ -71,7 +71,7 @@ class Received:
     duplicate: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Emit:
     """Call the ``on(event)`` handlers with ``payload``."""
 
@@ -79,7 +79,7 @@ class Emit:
     payload: Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HistoryLost:
     """Messages missed on ``channel`` are gone from the gateway's history.
 

@@ -29,6 +29,8 @@ def test_verbs_forward_to_the_async_client(
     assert isinstance(sync_client.async_client, AsyncPushClient)
     assert sync_client.client_id == sync_client.async_client.client_id
     assert repr(sync_client).startswith("<PushClient ws://gateway.test/ws")
+    assert (sync_client.url, sync_client.fallback_to_polling) == ("ws://gateway.test/ws", True)
+    assert sync_client.close_code is None
     sync_client.create_channel("news", {"owner": "me"})
     receipt = sync_client.publish("news", {"n": 1}, id="once")
     assert receipt.channel == "news"
@@ -176,6 +178,7 @@ def test_closed_follows_the_async_client(sync_client: PushClient) -> None:
     assert not sync_client.closed
     sync_client.disconnect()
     assert sync_client.closed and sync_client.async_client.closed
+    assert sync_client.close_code == 1000
 
 
 def test_wait_for_blocks_until_a_message_or_times_out(
