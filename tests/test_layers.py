@@ -59,13 +59,6 @@ _TOP_LEVEL = {
     "__main__.py": "main",
 }
 
-#: Strict xfails to drop when the client split (branch ``client-split``) is merged:
-#: they pass then, and strict mode turns that into a failure that asks for it.
-AWAITING_CLIENT_SPLIT = pytest.mark.xfail(
-    strict=True, reason="client/ is being split on its own branch (issue 7, part 3)"
-)
-_OVERSIZED_UNTIL_CLIENT_SPLIT = {"client/client.py", "client/execution.py"}
-
 
 def _layer(path: Path) -> str:
     relative = path.relative_to(PACKAGE)
@@ -228,21 +221,12 @@ def test_cycles_are_found() -> None:
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-@AWAITING_CLIENT_SPLIT
 def test_the_import_graph_has_no_cycle() -> None:
     found = cycles(import_graph())
     assert not found, "import cycles:\n" + "\n".join(" -> ".join(c) for c in found)
 
 
-def _line_count_params() -> list[object]:
-    params: list[object] = []
-    for path in MODULES:
-        marks = [AWAITING_CLIENT_SPLIT] if _ids(path) in _OVERSIZED_UNTIL_CLIENT_SPLIT else []
-        params.append(pytest.param(path, id=_ids(path), marks=marks))
-    return params
-
-
-@pytest.mark.parametrize("path", _line_count_params())
+@pytest.mark.parametrize("path", MODULES, ids=_ids)
 def test_module_is_under_500_lines(path: Path) -> None:
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_MODULE_LINES, f"{_ids(path)} has {lines} lines; split it along a seam"

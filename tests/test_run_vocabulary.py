@@ -24,6 +24,8 @@ CHECKED = [
     *sorted((PACKAGE / "server").rglob("*.py")),
     *sorted((PACKAGE / "backends").rglob("*.py")),
     *sorted((PACKAGE / "agents").rglob("*.py")),
+    *sorted((PACKAGE / "client").rglob("*.py")),
+    *sorted((PACKAGE / "sync").rglob("*.py")),
     PACKAGE / "protocol" / "dialects.py",
     PACKAGE / "protocol" / "sse.py",
 ]

@@ -1,7 +1,8 @@
-"""The client's and the blocking face's shape: no import cycle, small modules, one run
-vocabulary, and a session core that does no I/O.
+"""The client's sans-I/O session core imports no I/O, however indirectly.
 
 Read from the source (``ast``), so ``TYPE_CHECKING`` imports count like any other.
+Import cycles, module sizes and the run vocabulary are checked package-wide by
+``tests/test_layers.py`` and ``tests/test_run_vocabulary.py``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from praison_push.protocol.runs import RUN_CHANNEL_PREFIX, RunEvent
-
 PACKAGE = Path(__file__).resolve().parents[2] / "praison_push"
-FACES = ("client", "sync")
-MAX_LINES = 500
 
 
 def module_name(path: Path) -> str:
@@ -50,68 +47,6 @@ def imported_modules(path: Path, known: set[str]) -> set[str]:
 def graph() -> dict[str, set[str]]:
     paths = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     return {name: imported_modules(path, set(paths)) for name, path in paths.items()}
-
-
-def face_modules() -> list[Path]:
-    return sorted(p for face in FACES for p in (PACKAGE / face).rglob("*.py"))
-
-
-def test_no_import_cycle_runs_through_the_client_or_the_blocking_face() -> None:
-    edges = graph()
-    cycles: list[list[str]] = []
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-
-    def visit(module: str, path: list[str]) -> None:
-        state[module] = 1
-        for target in sorted(edges[module]):
-            if state.get(target) == 1:
-                cycles.append([*path[path.index(target) :], target])
-            elif target not in state:
-                visit(target, [*path, target])
-        state[module] = 2
-
-    for module in sorted(edges):
-        if module not in state:
-            visit(module, [module])
-    ours = [c for c in cycles if any(m.split(".")[1] in FACES for m in c)]
-    assert not ours, "\n".join(" -> ".join(cycle) for cycle in ours)
-
-
-@pytest.mark.parametrize("path", face_modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_modules_stay_small(path: Path) -> None:
-    lines = len(path.read_text(encoding="utf-8").splitlines())
-    assert lines < MAX_LINES, f"{path.name} has {lines} lines"
-
-
-def string_constants(path: Path) -> list[tuple[int, str]]:
-    """String literals of ``path`` that are not docstrings."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    docstrings = {
-        id(node.body[0].value)
-        for node in ast.walk(tree)
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-        and node.body
-        and isinstance(node.body[0], ast.Expr)
-        and isinstance(node.body[0].value, ast.Constant)
-    }
-    return [
-        (node.lineno, node.value)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Constant)
-        and isinstance(node.value, str)
-        and id(node) not in docstrings
-    ]
-
-
-@pytest.mark.parametrize("path", face_modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_the_run_vocabulary_is_only_spelled_in_protocol_runs(path: Path) -> None:
-    words = {event.value for event in RunEvent}
-    spelled = [
-        (line, value)
-        for line, value in string_constants(path)
-        if value in words or value.startswith(RUN_CHANNEL_PREFIX)
-    ]
-    assert not spelled, f"use praison_push.protocol.runs instead: {spelled}"
 
 
 @pytest.mark.parametrize("module", ["session", "values", "display"])
