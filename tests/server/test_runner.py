@@ -6,9 +6,10 @@ import socket
 
 import httpx
 import pytest
-from support import raw_client, timeout, works
+from support import closed_with, dial, expect, raw_client, timeout, works
 
 from praison_push.config import GatewayConfig
+from praison_push.protocol import CloseCode
 from praison_push.server import Gateway, GatewayThread, bind_socket
 from praison_push.server.runner import build_server, ws_url
 
@@ -75,3 +76,23 @@ async def test_thread_lifecycle(logs: LogCapture) -> None:
         async with httpx.AsyncClient(timeout=timeout(5)) as http:
             assert (await http.get(thread.http_url + "/health")).json()["status"] == "ok"
     assert not thread.running
+
+
+async def test_stop_without_waiting_closes_at_once_and_join_finishes() -> None:
+    thread = GatewayThread(GatewayConfig(port=0)).start()
+    port = thread.port
+    async with dial(thread.url) as ws:
+        await expect(ws, "connected")
+        thread.stop(wait=False)
+        # The hub closed every connection before stop() returned.
+        assert await closed_with(ws) == CloseCode.GOING_AWAY
+    assert not thread.running
+    thread.join(timeout(5))
+    # The thread is gone and the port free: a restart binds it again.
+    thread.start()
+    try:
+        assert thread.port == port
+        async with raw_client(thread.url) as ws:
+            await works(ws)
+    finally:
+        thread.stop()
