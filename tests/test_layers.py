@@ -230,3 +230,53 @@ def test_the_import_graph_has_no_cycle() -> None:
 def test_module_is_under_500_lines(path: Path) -> None:
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_MODULE_LINES, f"{_ids(path)} has {lines} lines; split it along a seam"
+
+
+#: The only server modules (and names) the notebook layer may use: the in-process gateway.
+NOTEBOOK_SERVER_NAMES = {"start_in_process", "InProcessGateway", "GatewayConfig"}
+
+
+def test_the_notebook_uses_the_server_only_through_the_in_process_gateway() -> None:
+    offending = []
+    for path in MODULES:
+        if _layer(path) != "notebook":
+            continue
+        module_parts = _module_name(path).split(".")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                offending += [
+                    (path.name, alias.name)
+                    for alias in node.names
+                    if alias.name.startswith("praison_push.server")
+                ]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    keep = len(module_parts) - node.level + (path.name == "__init__.py")
+                    name = ".".join(module_parts[:keep] + ([node.module] if node.module else []))
+                else:
+                    name = node.module or ""
+                if name not in ("praison_push.server", "praison_push.server.inprocess"):
+                    if name.startswith("praison_push.server"):
+                        offending.append((path.name, name))
+                    continue
+                offending += [
+                    (path.name, f"{name}.{alias.name}")
+                    for alias in node.names
+                    if alias.name not in NOTEBOOK_SERVER_NAMES
+                ]
+    assert offending == []
+
+
+def test_importing_the_widgets_loads_no_hub_backend_or_agent() -> None:
+    import subprocess
+
+    code = (
+        "import sys, praison_push.notebook.widgets\n"
+        "print(sorted(m for m in sys.modules if m.startswith("
+        "('praison_push.hub', 'praison_push.backends', 'praison_push.agents', "
+        "'praison_push.server', 'uvicorn', 'starlette'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]", out.stdout

@@ -10,9 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .gateway import NotebookClient, NotebookGateway, start_gateway
-
 if TYPE_CHECKING:
+    from .gateway import NotebookClient, NotebookGateway, start_gateway
     from .widgets import ChannelLog, ExecutionView, PresenceList, TokenStream, ToolCalls
 
 __all__ = [
@@ -27,12 +26,23 @@ __all__ = [
     "start_gateway",
 ]
 
-_WIDGETS = {"ChannelLog", "ExecutionView", "PresenceList", "TokenStream", "ToolCalls"}
+#: Names loaded on first use: widgets need anywidget, the gateway needs the server layer,
+#: and ``import praison_push.notebook.widgets`` must load neither the hub nor uvicorn.
+_LAZY = {
+    **dict.fromkeys(
+        ("ChannelLog", "ExecutionView", "PresenceList", "TokenStream", "ToolCalls"),
+        "praison_push.notebook.widgets",
+    ),
+    **dict.fromkeys(
+        ("NotebookClient", "NotebookGateway", "start_gateway"), "praison_push.notebook.gateway"
+    ),
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _WIDGETS:
-        value = getattr(importlib.import_module("praison_push.notebook.widgets"), name)
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'praison_push.notebook' has no attribute {name!r}")
