@@ -74,6 +74,14 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _from_module(node: ast.ImportFrom, module_parts: list[str], path: Path) -> str:
+    """The absolute module a ``from … import`` in ``path`` names (relative levels resolved)."""
+    if not node.level:
+        return node.module or ""
+    keep = len(module_parts) - node.level + (path.name == "__init__.py")
+    return ".".join(module_parts[:keep] + ([node.module] if node.module else []))
+
+
 def _imports(path: Path) -> list[tuple[str, int]]:
     """Absolute module names imported by ``path``, anywhere in it (relative imports
     resolved; ``from X import y`` gives ``X.y`` when that is a module of the package)."""
@@ -84,11 +92,7 @@ def _imports(path: Path) -> list[tuple[str, int]]:
         if isinstance(node, ast.Import):
             found.extend((alias.name, node.lineno) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                keep = len(module_parts) - node.level + (path.name == "__init__.py")
-                name = ".".join(module_parts[:keep] + ([node.module] if node.module else []))
-            else:
-                name = node.module or ""
+            name = _from_module(node, module_parts, path)
             for alias in node.names:
                 submodule = f"{name}.{alias.name}"
                 found.append((submodule if submodule in MODULE_NAMES else name, node.lineno))
@@ -250,11 +254,7 @@ def test_the_notebook_uses_the_server_only_through_the_in_process_gateway() -> N
                     if alias.name.startswith("praison_push.server")
                 ]
             elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    keep = len(module_parts) - node.level + (path.name == "__init__.py")
-                    name = ".".join(module_parts[:keep] + ([node.module] if node.module else []))
-                else:
-                    name = node.module or ""
+                name = _from_module(node, module_parts, path)
                 if name not in ("praison_push.server", "praison_push.server.inprocess"):
                     if name.startswith("praison_push.server"):
                         offending.append((path.name, name))
