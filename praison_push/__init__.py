@@ -29,20 +29,25 @@ from .config import (
 )
 from .protocol import (
     AuthenticationFailed,
-    ChannelMessage,
     ConnectionClosedError,
     ExecutionFailed,
     FrameError,
     NotConnectedError,
-    PresenceInfo,
-    PublishReceipt,
     PushError,
     RequestRefused,
     TransportError,
 )
 
 if TYPE_CHECKING:
-    from .client import AsyncPushClient, PushClient, PushTransportProtocol, WebSocketTransport
+    from .client import (
+        AsyncPushClient,
+        ChannelMessage,
+        PresenceInfo,
+        PublishReceipt,
+        PushClient,
+        PushTransportProtocol,
+        WebSocketTransport,
+    )
     from .notebook import start_gateway
     from .server import Gateway, GatewayThread
 
@@ -50,6 +55,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "AsyncPushClient": "praison_push.client",
+    "ChannelMessage": "praison_push.client",
+    "PresenceInfo": "praison_push.client",
+    "PublishReceipt": "praison_push.client",
     "PushClient": "praison_push.client",
     "PushTransportProtocol": "praison_push.client",
     "WebSocketTransport": "praison_push.client",

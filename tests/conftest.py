@@ -24,9 +24,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.redis)
 
 
+@pytest.fixture(scope="session")
+def _stopping_gateways() -> Iterator[list[GatewayThread]]:
+    """Gateways told to stop whose last moments of shutdown run during later tests."""
+    stopping: list[GatewayThread] = []
+    yield stopping
+    for thread in stopping:
+        thread.join()
+
+
 @pytest.fixture
-def gateway_factory() -> Iterator[Callable[..., GatewayThread]]:
-    """Start gateways with custom config; all are stopped after the test."""
+def gateway_factory(
+    _stopping_gateways: list[GatewayThread],
+) -> Iterator[Callable[..., GatewayThread]]:
+    """Start gateways with custom config; all are stopped after the test.
+
+    The test's teardown closes each hub (every connection and run ends) and
+    tells uvicorn to exit, but does not wait out uvicorn's own ~0.2 s shutdown:
+    that finishes while the next tests run, and the session joins them all.
+    """
     started: list[GatewayThread] = []
 
     def start(config: GatewayConfig | None = None, **fields: Any) -> GatewayThread:
@@ -37,7 +53,8 @@ def gateway_factory() -> Iterator[Callable[..., GatewayThread]]:
 
     yield start
     for thread in started:
-        thread.stop()
+        thread.stop(wait=False)
+        _stopping_gateways.append(thread)
 
 
 @pytest.fixture

@@ -6,7 +6,14 @@ when they are built (``pip install praison-push[redis]``).
 
 from __future__ import annotations
 
-from .base import BackendUnavailableError, Broker, HistoryRead, HistoryStore, PublicationHandler
+from .base import (
+    BackendUnavailableError,
+    Broker,
+    HistoryRead,
+    HistoryStore,
+    PublicationHandler,
+    ReconnectHandler,
+)
 from .memory import MemoryBroker, MemoryHistoryStore
 from .redis import RedisBroker, RedisHistoryStore
 
@@ -18,6 +25,7 @@ __all__ = [
     "MemoryBroker",
     "MemoryHistoryStore",
     "PublicationHandler",
+    "ReconnectHandler",
     "RedisBroker",
     "RedisHistoryStore",
 ]

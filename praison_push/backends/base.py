@@ -14,15 +14,24 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
+    "MIN_META_TTL",
     "BackendUnavailableError",
     "Broker",
     "HistoryRead",
     "HistoryStore",
     "PublicationHandler",
+    "ReconnectHandler",
 ]
 
 #: Called on every node for every publication: ``(channel, frame) -> local deliveries``.
 PublicationHandler = Callable[[str, dict[str, Any]], int]
+
+#: Called (on the node's loop) when a broker got its connection back after losing it.
+ReconnectHandler = Callable[[], object]
+
+#: How long a channel's epoch and offset counter outlive its last append, at least
+#: (every history store keeps positions at least this long, seconds).
+MIN_META_TTL = 86_400.0
 
 
 class BackendUnavailableError(ConnectionError):
@@ -103,8 +112,18 @@ class Broker(Protocol):
       ``delivered`` of a receipt); it does not count other gateways'.
     * A broker that lost its connection says so by raising
       :class:`BackendUnavailableError` from :meth:`ready`, and keeps trying to
-      reconnect on its own.
+      reconnect on its own. Once it is back it calls :attr:`on_reconnect`:
+      publications made while it was away never reached this node, so the
+      composition root sets it to make clients recover from history. A broker
+      that never loses a connection (memory) never calls it.
+
+    Attributes:
+        name: The backend's name, as ``/health`` reports it (``memory``, ``redis``).
+        on_reconnect: Called after a lost connection came back (``None``: nobody to tell).
     """
+
+    name: str
+    on_reconnect: ReconnectHandler | None
 
     def set_handler(self, handler: PublicationHandler) -> None:
         """Install the node's local fan-out, called once per publication."""

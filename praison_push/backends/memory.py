@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import HistoryConfig
-from .base import HistoryRead, HistoryStore, PublicationHandler
-from .redis import MIN_META_TTL
+from .base import MIN_META_TTL, HistoryRead, HistoryStore, PublicationHandler, ReconnectHandler
 
 __all__ = ["MemoryBroker", "MemoryHistoryStore"]
 
@@ -185,10 +184,16 @@ class MemoryHistoryStore:
 
 
 class MemoryBroker:
-    """Delivers publications to this process only (see :class:`Broker`)."""
+    """Delivers publications to this process only (see :class:`Broker`).
+
+    It has no connection to lose, so it never calls :attr:`on_reconnect`.
+    """
+
+    name = "memory"
 
     def __init__(self) -> None:
         self._handler: PublicationHandler | None = None
+        self.on_reconnect: ReconnectHandler | None = None
 
     def set_handler(self, handler: PublicationHandler) -> None:
         self._handler = handler

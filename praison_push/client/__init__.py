@@ -10,14 +10,10 @@ from __future__ import annotations
 from praison_push.protocol import (
     AuthenticationFailed,
     Backoff,
-    ChannelMessage,
     ConnectionClosedError,
     ExecutionFailed,
     FrameError,
     NotConnectedError,
-    PresenceInfo,
-    PresenceSnapshot,
-    PublishReceipt,
     PushError,
     RequestRefused,
     TransportError,
@@ -25,9 +21,10 @@ from praison_push.protocol import (
 
 from .client import AsyncPushClient
 from .dispatch import Handler
-from .execution import EventCallback, Execution, ExecutionEvent, ExecutionIterator
+from .execution import EventCallback, Execution, ExecutionIterator
 from .streams import MessageStream
 from .transport import PushTransportProtocol, TransportFactory
+from .values import ChannelMessage, ExecutionEvent, PresenceInfo, PresenceSnapshot, PublishReceipt
 from .websocket import WebSocketTransport
 
 PushClient = AsyncPushClient

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from praison_push.protocol import ChannelMessage
+from .values import ChannelMessage
 
 __all__ = ["Dispatcher", "Handler"]
 

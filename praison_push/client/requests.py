@@ -14,17 +14,31 @@ A request may also carry an ``on_reply`` hook, run synchronously in the
 receive loop as its reply is matched. Frames that follow a reply (a run's
 events after ``execute.accepted``) can then be routed before the coroutine
 awaiting the reply gets to run again.
+
+:class:`Requester` is the layer the client's verbs call: it stamps, sends,
+times out and re-sends requests over the :class:`~.connection.Connection`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from praison_push.protocol import RequestRefused
+from praison_push.protocol import (
+    CloseCode,
+    ConnectionClosedError,
+    NotConnectedError,
+    RequestRefused,
+    TransportError,
+)
 
-__all__ = ["PendingRequest", "ReplyHook", "RequestTracker"]
+from .connection import Connection, ConnectionState
+
+__all__ = ["PendingRequest", "ReplyHook", "RequestTracker", "Requester", "refusal"]
+
+logger = logging.getLogger("praison_push.client")
 
 #: Runs in the receive loop as a reply is matched; what it raises fails the request.
 ReplyHook = Callable[[dict[str, Any]], None]
@@ -160,3 +174,116 @@ def refusal(frame: dict[str, Any]) -> RequestRefused:
         if key not in _ERROR_FIELDS:
             merged.setdefault(key, value)
     return RequestRefused(str(frame.get("code", "unknown")), str(frame.get("message", "")), merged)
+
+
+class Requester:
+    """Sends requests on a :class:`~.connection.Connection` and waits for their replies.
+
+    A request made while reconnecting is sent once the new connection is up;
+    one in flight when the connection dropped is sent again (publishes carry
+    an ``id``, so the gateway drops the duplicate) unless opened with
+    ``resend=False``. Either way it waits at most ``timeout`` seconds.
+
+    Args:
+        connection: Where requests go.
+        timeout: Seconds a request waits for its reply (and, while
+            reconnecting, for a connection).
+    """
+
+    def __init__(self, connection: Connection, timeout: float) -> None:
+        self._connection = connection
+        self._timeout = timeout
+        self._tracker = RequestTracker()
+
+    def __repr__(self) -> str:
+        return f"<Requester {len(self._tracker)} pending>"
+
+    async def request(
+        self, frame: dict[str, Any], *, on_reply: ReplyHook | None = None, resend: bool = True
+    ) -> dict[str, Any]:
+        """Send ``frame`` with a fresh ``ref`` and return the reply echoing it.
+
+        ``on_reply`` runs in the receive loop as the reply is matched;
+        ``resend=False`` keeps the request from being sent again after a reconnect.
+
+        Raises:
+            NotConnectedError: The client is not connected (or closed), or no
+                connection came back within the timeout.
+            RequestRefused: The gateway answered with an ``error`` frame.
+            TimeoutError: No reply within the timeout.
+            TransportError: A ``resend=False`` request was cut off in flight.
+            ConnectionClosedError: The client closed for good meanwhile.
+        """
+        if self._connection.state in (ConnectionState.IDLE, ConnectionState.CLOSED):
+            raise NotConnectedError(self._connection.why_not_connected())
+        request = self._tracker.open(frame, on_reply=on_reply, resend=resend)
+        timer = asyncio.get_running_loop().call_later(self._timeout, self._expire, request)
+        try:
+            if self._connection.is_open:
+                await self._send(request)
+            return await request.future
+        finally:
+            timer.cancel()
+            self._tracker.close(request)
+
+    def resolve(self, frame: dict[str, Any]) -> bool:
+        """Deliver a reply to its request; whether one took it (:meth:`RequestTracker.resolve`)."""
+        return self._tracker.resolve(frame)
+
+    async def resend(self, generation: int) -> None:
+        """On connection ``generation``: send what it has not seen, oldest first."""
+        for request in self._tracker.unsent(generation):
+            await self._send(request)
+
+    def connection_lost(self, generation: int, code: int | None = None, reason: str = "") -> None:
+        """Fail what must not be sent twice and went out on the dropped connection."""
+        if code == CloseCode.MESSAGE_TOO_BIG:
+            why = f"the gateway closed the connection: message too large (1009 {reason})".strip()
+        else:
+            why = "the connection dropped before the gateway answered"
+        self._tracker.fail_sent(
+            generation,
+            lambda request: TransportError(
+                f"{request.kind}: {why}; not sent again, as the gateway may already have "
+                "acted on it"
+            ),
+        )
+
+    def close(self, code: int | None, reason: str) -> None:
+        """Fail every waiting request: the client closed for good."""
+        self._tracker.fail_all(lambda: ConnectionClosedError(code, reason))
+
+    def _expire(self, request: PendingRequest) -> None:
+        if request.future.done():
+            return
+        if self._connection.is_open:
+            error: Exception = asyncio.TimeoutError(
+                f"no reply to {request.kind} within {self._timeout}s"
+            )
+        else:
+            message = (
+                f"{request.kind} not answered: no connection to the gateway within {self._timeout}s"
+            )
+            if request.generation is not None and request.kind == "channel.publish":
+                # It went out before the drop: the gateway may have published it.
+                message += (
+                    f"; it may have been published already - publish again with "
+                    f"id={request.frame.get('id')!r} to publish it at most once"
+                )
+            error = NotConnectedError(message)
+        request.future.set_exception(error)
+
+    async def _send(self, request: PendingRequest) -> None:
+        """Send on the open connection; a failed send is retried after the reconnect."""
+        if not self._connection.is_open:
+            return
+        request.generation = self._connection.generation
+        try:
+            await self._connection.send(request.frame)
+        except (TypeError, ValueError) as exc:
+            if not request.future.done():
+                error = TypeError(f"{request.kind}: data and metadata must be JSON-serialisable")
+                error.__cause__ = exc
+                request.future.set_exception(error)
+        except TransportError as exc:
+            logger.debug("%s not sent (%s); it is re-sent after reconnecting", request.kind, exc)

@@ -12,14 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from types import TracebackType
 
-from praison_push.protocol import ChannelMessage
-
-if TYPE_CHECKING:
-    from types import TracebackType
-
-    from .client import AsyncPushClient
+from .values import ChannelMessage
 
 __all__ = ["MessageStream"]
 
@@ -29,24 +25,38 @@ logger = logging.getLogger("praison_push.client")
 class MessageStream:
     """Async iterator over one channel's messages (from ``AsyncPushClient.messages``).
 
-    The channel callback is registered when the stream is created, so nothing
-    arriving after that is missed; the ``channel.subscribe`` request goes out on
-    the first ``__anext__`` (or :meth:`start`, or ``async with``). Iteration
-    ends when the stream is closed, the channel is unsubscribed or the client
-    closes for good. Closing the stream does not unsubscribe the channel.
+    The client registers :meth:`push` as a channel callback when it creates the
+    stream, so nothing arriving after that is missed; the ``channel.subscribe``
+    request goes out on the first ``__anext__`` (or :meth:`start`, or ``async
+    with``). Iteration ends when the stream is closed, the channel is
+    unsubscribed or the client closes for good. Closing the stream does not
+    unsubscribe the channel.
+
+    Args:
+        channel: The channel followed.
+        maxsize: Most messages buffered for a slow consumer.
+        subscribe: Subscribes the channel (the client's ``subscribe``).
+        detach: Stops feeding this stream (called once, on :meth:`aclose`).
     """
 
-    def __init__(self, client: AsyncPushClient, channel: str, maxsize: int) -> None:
+    def __init__(
+        self,
+        channel: str,
+        maxsize: int,
+        *,
+        subscribe: Callable[[str], Awaitable[None]],
+        detach: Callable[[MessageStream], None],
+    ) -> None:
         if maxsize < 1:
             raise ValueError(f"maxsize must be >= 1, got {maxsize!r}")
         self.channel = channel
-        self._client = client
+        self._subscribe = subscribe
+        self._detach = detach
         self._buffer: deque[ChannelMessage] = deque(maxlen=maxsize)
         self._ready = asyncio.Event()
         self._started = False
         self._ended = False
         self.dropped = 0
-        client._attach_stream(self)
 
     def __repr__(self) -> str:
         state = "ended" if self._ended else f"{len(self._buffer)} buffered"
@@ -76,7 +86,7 @@ class MessageStream:
     async def start(self) -> None:
         """Subscribe to the channel (once); the client keeps the subscription."""
         if not self._started:
-            await self._client.subscribe(self.channel)
+            await self._subscribe(self.channel)
             self._started = True
 
     async def get(self, timeout: float | None = None) -> ChannelMessage:
@@ -107,7 +117,7 @@ class MessageStream:
 
     async def aclose(self) -> None:
         """Stop receiving into this stream (the channel stays subscribed)."""
-        self._client._detach_stream(self)
+        self._detach(self)
         self.end()
 
     async def __aenter__(self) -> MessageStream:

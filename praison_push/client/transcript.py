@@ -11,7 +11,7 @@ read the run through the one reducer of the package,
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from praison_push.protocol.runs import RunEvent, RunState, RunStatus
@@ -73,14 +73,6 @@ def transcript(state: RunState) -> str:
             f"{usage.get('total_tokens', '?')} tokens"
         )
     return "\n".join(lines)
-
-
-def replay(events: Iterable[tuple[str, Mapping[str, Any]]]) -> RunState:
-    """A :class:`RunState` rebuilt from ``(kind, data)`` pairs."""
-    state = RunState()
-    for kind, data in events:
-        state.apply(kind, data)
-    return state
 
 
 class RunPrinter:

@@ -10,15 +10,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from praison_push.protocol import CHANNEL_NAME_PATTERN, ChannelMessage
+from praison_push.protocol import CHANNEL_NAME_PATTERN
+
+from .values import ChannelMessage
 
 __all__ = [
+    "MAX_EXECUTION_ID_LENGTH",
     "MAX_HISTORY_LIMIT",
     "MAX_ID_LENGTH",
     "MAX_STATUS_LENGTH",
     "check_channel",
     "check_limit",
     "check_metadata",
+    "check_options",
     "check_since",
     "check_text",
     "check_timeout",
@@ -28,6 +32,8 @@ __all__ = [
 MAX_ID_LENGTH = 128
 MAX_STATUS_LENGTH = 64
 MAX_HISTORY_LIMIT = 10_000
+#: Longest agent, execution and session id the gateway accepts.
+MAX_EXECUTION_ID_LENGTH = 200
 
 
 def check_channel(channel: object) -> str:
@@ -86,3 +92,20 @@ def check_limit(limit: object) -> int:
     if not 1 <= limit <= MAX_HISTORY_LIMIT:
         raise ValueError(f"limit must be within 1-{MAX_HISTORY_LIMIT}, got {limit}")
     return limit
+
+
+def check_options(
+    url: object, client_id: object, request_timeout: object, max_reconnect_attempts: object
+) -> None:
+    """The client constructor's arguments that are checked before anything is built."""
+    if not isinstance(url, str) or not url:
+        raise ValueError(f"url must be a non-empty string, got {url!r}")
+    if client_id is not None and (not isinstance(client_id, str) or not client_id):
+        raise ValueError(f"client_id must be a non-empty string or None, got {client_id!r}")
+    check_timeout(request_timeout, "request_timeout", allow_none=False)
+    if max_reconnect_attempts is not None and (
+        isinstance(max_reconnect_attempts, bool)
+        or not isinstance(max_reconnect_attempts, int)
+        or max_reconnect_attempts < 0
+    ):
+        raise ValueError(f"max_reconnect_attempts must be >= 0, got {max_reconnect_attempts!r}")

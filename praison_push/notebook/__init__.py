@@ -10,9 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .gateway import NotebookClient, NotebookGateway, start_gateway
-
 if TYPE_CHECKING:
+    from .gateway import NotebookClient, NotebookGateway, start_gateway
     from .widgets import ChannelLog, ExecutionView, PresenceList, TokenStream, ToolCalls
 
 __all__ = [
@@ -27,7 +26,17 @@ __all__ = [
     "start_gateway",
 ]
 
-_WIDGETS = {"ChannelLog", "ExecutionView", "PresenceList", "TokenStream", "ToolCalls"}
+#: Names loaded on first use: widgets need anywidget, the gateway needs the server layer,
+#: and ``import praison_push.notebook.widgets`` must load neither the hub nor uvicorn.
+_LAZY = {
+    **dict.fromkeys(
+        ("ChannelLog", "ExecutionView", "PresenceList", "TokenStream", "ToolCalls"),
+        "praison_push.notebook.widgets",
+    ),
+    **dict.fromkeys(
+        ("NotebookClient", "NotebookGateway", "start_gateway"), "praison_push.notebook.gateway"
+    ),
+}
 
 
 #: What the widgets need beyond the runtime dependencies: the ``notebook`` extra.
@@ -35,9 +44,10 @@ _NOTEBOOK_EXTRA = ("anywidget", "ipywidgets", "traitlets", "IPython")
 
 
 def __getattr__(name: str) -> Any:
-    if name in _WIDGETS:
+    module_name = _LAZY.get(name)
+    if module_name is not None:
         try:
-            module = importlib.import_module("praison_push.notebook.widgets")
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if (exc.name or "").split(".")[0] not in _NOTEBOOK_EXTRA:
                 raise

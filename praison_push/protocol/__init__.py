@@ -1,4 +1,4 @@
-"""Sans-I/O protocol core: frames, codec, codes, errors, backoff, receive state.
+"""Sans-I/O protocol core: frames, codec, codes, errors, backoff, receive state, runs.
 
 Imports only the standard library and pydantic; no asyncio, no sockets and no
 clock reads (time comes in as an argument). Everything above builds on it.
@@ -20,7 +20,6 @@ from .errors import (
     TransportError,
 )
 from .frames import CHANNEL_NAME_PATTERN, ClientFrame
-from .messages import ChannelMessage, PresenceInfo, PresenceSnapshot, PublishReceipt
 from .tracking import ReceiveTracker
 
 PROTOCOL_VERSION = "praison-push/1"
@@ -31,7 +30,6 @@ __all__ = [
     "RECONNECT_CLOSE_CODES",
     "AuthenticationFailed",
     "Backoff",
-    "ChannelMessage",
     "ClientFrame",
     "CloseCode",
     "ConnectionClosedError",
@@ -39,9 +37,6 @@ __all__ = [
     "ExecutionFailed",
     "FrameError",
     "NotConnectedError",
-    "PresenceInfo",
-    "PresenceSnapshot",
-    "PublishReceipt",
     "PushError",
     "ReceiveTracker",
     "RequestRefused",

@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
+from .runs import RUN_FEED, RunEvent
+
 __all__ = [
     "Dialect",
     "detect_dialect",
@@ -193,12 +195,12 @@ def from_agent_chat(frame: dict[str, Any], session_id: str | None = None) -> dic
         if not isinstance(agent_id, str) or not agent_id:
             return {
                 "type": "channel.subscribe",
-                "channel": "executions",
+                "channel": RUN_FEED,
                 "filters": {"agent_id": ""},
             }
         return {
             "type": "channel.subscribe",
-            "channel": "executions",
+            "channel": RUN_FEED,
             "filters": {"agent_id": agent_id},
         }
     if kind == "chat":
@@ -232,9 +234,9 @@ def to_agent_chat(frame: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     event = data.get("event")
     agent_id = data.get("agent_id")
-    if event == "execution_start":
+    if event == RunEvent.START:
         return [{"type": "agent_thinking", "agent_id": agent_id}]
-    if event == "execution_token":
+    if event == RunEvent.TOKEN:
         return [
             {
                 "type": "stream_chunk",
@@ -243,7 +245,7 @@ def to_agent_chat(frame: dict[str, Any]) -> list[dict[str, Any]]:
                 "done": False,
             }
         ]
-    if event == "execution_tool":
+    if event == RunEvent.TOOL:
         call = data.get("tool_call") or {}
         update: dict[str, Any] = {
             "type": "tool_update",
@@ -254,13 +256,13 @@ def to_agent_chat(frame: dict[str, Any]) -> list[dict[str, Any]]:
         if "result" in call:
             update["result"] = call["result"]
         return [update]
-    if event == "execution_complete":
+    if event == RunEvent.COMPLETE:
         return [
             {"type": "stream_chunk", "agent_id": agent_id, "chunk": "", "done": True},
             {"type": "response", "agent_id": agent_id, "message": data.get("output", "")},
             {"type": "agent_done", "agent_id": agent_id},
         ]
-    if event == "execution_error":
+    if event == RunEvent.ERROR:
         error = data.get("error") or {}
         return [
             {

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .codec import encode_json
+from .runs import RunEvent, RunStatus
 
 __all__ = ["SSE_DONE", "SSE_RETRY_MS", "sse_record", "to_sse_execution"]
 
@@ -44,27 +45,27 @@ def to_sse_execution(frame: dict[str, Any]) -> list[str]:
     if not isinstance(data, dict):
         return []
     event, event_id = data.get("event"), frame.get("event_id")
-    if event == "execution_start":
+    if event == RunEvent.START:
         payload = {key: data[key] for key in ("execution_id", "agent_id", "status") if key in data}
-        return [sse_record("execution_start", payload, event_id)]
-    if event == "execution_token":
+        return [sse_record(RunEvent.START.value, payload, event_id)]
+    if event == RunEvent.TOKEN:
         return [
             sse_record("token", {"token": data.get("token"), "index": data.get("index")}, event_id)
         ]
-    if event == "execution_tool":
+    if event == RunEvent.TOOL:
         call = data.get("tool_call") or {}
         kind = "tool_call" if call.get("status") == "calling" else "tool_result"
         return [sse_record(kind, call, event_id)]
-    if event == "execution_complete":
+    if event == RunEvent.COMPLETE:
         payload = {
             key: data[key] for key in ("status", "output", "usage", "latency_ms") if key in data
         }
         return [sse_record("complete", payload, event_id), SSE_DONE]
-    if event == "execution_error":
+    if event == RunEvent.ERROR:
         error = dict(data.get("error") or {})
         details = error.pop("details", None)
         if isinstance(details, dict) and "retry_after" in details:
             error.setdefault("retry_after", details["retry_after"])
-        error["status"] = data.get("status", "failed")
+        error["status"] = data.get("status", RunStatus.FAILED.value)
         return [sse_record("error", error, event_id), SSE_DONE]
     return []

@@ -10,15 +10,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..gateway import Hub
+from ..hub import Hub
 from .sse import ExecutionStream
 from .websocket import WebSocketEndpoint
 
-__all__ = ["GatewayApp", "create_app"]
+__all__ = ["AsgiApp", "create_app"]
+
+#: What ``/health`` reports of :meth:`Hub.stats`.
+_HEALTH_FIELDS = ("connections", "channels", "backend")
 
 
-class GatewayApp(WebSocketEndpoint):
-    """The gateway's ASGI app: ``/ws`` and ``/ws/{session_id}`` are served directly,
+class AsgiApp(WebSocketEndpoint):
+    """A gateway's ASGI app: ``/ws`` and ``/ws/{session_id}`` are served directly,
     everything else (health, SSE, the lifespan) by Starlette.
 
     Attributes:
@@ -30,7 +33,7 @@ class GatewayApp(WebSocketEndpoint):
         self.starlette = starlette
 
 
-def create_app(hub: Hub, *, backend: str = "memory") -> GatewayApp:
+def create_app(hub: Hub) -> AsgiApp:
     """Build the gateway's ASGI app around ``hub``.
 
     The hub starts its upkeep on the first connection rather than in the
@@ -39,14 +42,8 @@ def create_app(hub: Hub, *, backend: str = "memory") -> GatewayApp:
     """
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse(
-            {
-                "status": "ok",
-                "connections": len(hub.sessions),
-                "channels": len(hub.channels),
-                "backend": backend,
-            }
-        )
+        stats = hub.stats()
+        return JSONResponse({"status": "ok", **{key: stats[key] for key in _HEALTH_FIELDS}})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -59,4 +56,4 @@ def create_app(hub: Hub, *, backend: str = "memory") -> GatewayApp:
             "/v1/agents/{agent_id}/execute/stream", ExecutionStream(hub).handle, methods=["POST"]
         ),
     ]
-    return GatewayApp(hub, Starlette(routes=routes, lifespan=lifespan))
+    return AsgiApp(hub, Starlette(routes=routes, lifespan=lifespan))

@@ -2,7 +2,7 @@
 
 With ``PushConfig(redis=RedisConfig(...))`` the hub runs on the Redis backends,
 so any number of gateways on one Redis share history and publications
-(DESIGN.md, Scale-out); otherwise on the in-process memory backends.
+(docs/ARCHITECTURE.md, "Scale-out"); otherwise on the in-process memory backends.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..backends import Broker, HistoryStore, MemoryBroker, MemoryHistoryStore, RedisBroker
+from ..agents import AgentRegistry, register_demo_agents
+from ..backends import Broker, HistoryStore, MemoryBroker, MemoryHistoryStore
 from ..config import GatewayConfig
-from ..gateway import Hub
-from ..protocol import CloseCode
+from ..hub import Hub
 
 if TYPE_CHECKING:
-    from .app import GatewayApp
+    from .app import AsgiApp
 
 __all__ = ["Gateway"]
 
@@ -41,12 +41,16 @@ class Gateway:
 
     def __init__(self, config: GatewayConfig | None = None) -> None:
         self.config = config or GatewayConfig()
-        history, broker, self.backend = _backends(self.config)
-        self.hub = Hub(self.config, history=history, broker=broker)
-        if isinstance(broker, RedisBroker):
-            broker.on_reconnect = self._resync
-        self.agents = self.hub.agents
-        self._app: GatewayApp | None = None
+        history, broker = _backends(self.config)
+        self.backend = broker.name
+        self.agents = AgentRegistry()
+        if self.config.demo_agents:
+            register_demo_agents(self.agents)
+        self.hub = Hub(self.config, history=history, broker=broker, agents=self.agents)
+        # Publications made while the broker was away never reached this node:
+        # its subscribers reconnect and recover them from history.
+        broker.on_reconnect = self.hub.resync
+        self._app: AsgiApp | None = None
 
     def __repr__(self) -> str:
         return f"<Gateway {self.config.host}:{self.config.port} backend={self.backend}>"
@@ -59,28 +63,17 @@ class Gateway:
         """Register any callable, (async) generator or ``praisonaiagents.Agent``."""
         self.agents.register(name, agent, description=description)
 
-    def _resync(self) -> None:
-        """The broker reconnected to Redis: publications made meanwhile never reached us.
-
-        Subscribed connections are closed with 1001, so their clients reconnect,
-        resubscribe with ``since`` and recover the gap from history (or learn
-        ``recovered: false``) — never a silent gap (PROTOCOL.md §3).
-        """
-        for session in list(self.hub.sessions.values()):
-            if session.subscriptions:
-                session.close(CloseCode.GOING_AWAY, "missed publications while Redis was away")
-
-    def asgi_app(self) -> GatewayApp:
+    def asgi_app(self) -> AsgiApp:
         """The ASGI app (built once): ``/ws``, ``/ws/{session_id}``, SSE runs and ``/health``."""
         if self._app is None:
             from .app import create_app
 
-            self._app = create_app(self.hub, backend=self.backend)
+            self._app = create_app(self.hub)
         return self._app
 
 
-def _backends(config: GatewayConfig) -> tuple[HistoryStore, Broker, str]:
-    """The history store, broker and backend name (``/health``) ``config`` asks for."""
+def _backends(config: GatewayConfig) -> tuple[HistoryStore, Broker]:
+    """The history store and broker ``config`` asks for."""
     push = config.push
     if push.redis is None:
         if push.delivery.store_backend == "redis":
@@ -89,11 +82,11 @@ def _backends(config: GatewayConfig) -> tuple[HistoryStore, Broker, str]:
                 "(a RedisConfig saying which Redis to use); set it, or use "
                 "store_backend='memory'"
             )
-        return MemoryHistoryStore(config.history), MemoryBroker(), "memory"
+        return MemoryHistoryStore(config.history), MemoryBroker()
     try:
         from ..backends.redis import create_redis_backends
 
-        history, broker = create_redis_backends(push.redis, config.history)
+        return create_redis_backends(push.redis, config.history)
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] != "redis":
             raise
@@ -101,4 +94,3 @@ def _backends(config: GatewayConfig) -> tuple[HistoryStore, Broker, str]:
             "PushConfig.redis needs the redis extra: pip install 'praison-push[redis]'",
             name=exc.name,
         ) from None
-    return history, broker, "redis"

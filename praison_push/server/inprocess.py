@@ -83,12 +83,8 @@ class InProcessGateway:
         """Connections, channels and runs right now (read from the gateway's thread)."""
         if not self.running:
             return {"connections": 0, "channels": 0, "runs": 0}
-        hub = self.gateway.hub
-        return {
-            "connections": len(hub.sessions),
-            "channels": len(hub.channels),
-            "runs": len(hub.executions),
-        }
+        stats = self.gateway.hub.stats()
+        return {key: stats[key] for key in ("connections", "channels", "runs")}
 
     def start(self) -> InProcessGateway:
         self._thread.start()

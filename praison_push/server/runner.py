@@ -135,6 +135,7 @@ class GatewayThread:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -152,6 +153,7 @@ class GatewayThread:
         """Bind (reusing the previous port after a stop) and serve on a new thread."""
         if self.running:
             return self
+        self.join()  # a stop(wait=False) still finishing holds the port
         gateway = Gateway(self.config)
         sock = bind_socket(self.config.host, self.port)
         self.port = sock.getsockname()[1]
@@ -184,12 +186,19 @@ class GatewayThread:
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, *, wait: bool = True) -> None:
         """Shut down (clients see 1001 and reconnect) and wait for the thread.
 
         The hub is closed first, on its own loop: runs end with their final
         event and every stream (SSE included) is told to close, so uvicorn's
         graceful shutdown does not have to wait out open streams.
+
+        Args:
+            timeout: Seconds to wait for the hub to close, and for the thread.
+            wait: ``False`` returns once the hub is closed and the server told to
+                exit, leaving uvicorn's last ~0.2 s of shutdown to finish in the
+                background (:meth:`join` waits for it). The port may stay bound
+                until then, so restarting on it needs ``wait=True``.
         """
         loop, gateway = self._loop, self.gateway
         if loop is not None and gateway is not None and self.running:
@@ -198,9 +207,16 @@ class GatewayThread:
                 future.result(timeout)
         if self._server is not None:
             self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self._thread = self._server = self._loop = None
+        self._stopping, self._thread = self._thread, None
+        self._server = self._loop = None
+        if wait:
+            self.join(timeout)
+
+    def join(self, timeout: float = 10.0) -> None:
+        """Wait until a stopped gateway's thread has ended."""
+        thread, self._stopping = self._stopping, None
+        if thread is not None:
+            thread.join(timeout)
 
     def __enter__(self) -> GatewayThread:
         return self.start()

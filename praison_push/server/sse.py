@@ -2,9 +2,12 @@
 
 Exactly the agent platform spec's stream (PROTOCOL.md §5): ``retry: 3000``,
 then ``execution_start``, ``token``, ``tool_call``, ``tool_result``,
-``complete`` or ``error``, and ``done``. The stream is a hub session in the
+``complete`` or ``error``, and ``done``. The stream is a hub connection in the
 SSE pseudo-dialect watching the run's channel, so it gets exactly what a
-WebSocket watcher gets. A client that goes away stops its stream, never the run.
+WebSocket watcher gets; it starts its run the way a WebSocket ``execute`` does
+(the same limits, ``max_runs_per_connection`` included, counted per
+``?client_id=`` as for ``/ws``). A client that goes away stops its stream,
+never the run.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from ..gateway import Hub, LimitExceeded, Session
-from ..gateway.encoding import SSE_EXECUTION
+from ..hub import Connection, Hub, LimitExceeded
+from ..hub.encoding import SSE_EXECUTION
 from ..protocol import ErrorCode, FrameError, decode_object
 from ..protocol.sse import SSE_DONE, SSE_RETRY_MS
-from .websocket import bearer_token, redact_token
+from .asgi import bearer_token, peer_of, redact_token
 
 __all__ = ["ExecutionStream", "error_response"]
 
@@ -55,12 +58,11 @@ class ExecutionStream:
             body = await self._body(request)
         except FrameError as exc:
             return error_response(exc)
-        client = request.client
         try:
-            session = hub.connect(
-                client_id=None,
+            connection = hub.connect(
+                client_id=request.query_params.get("client_id"),
                 principal=principal,
-                peer=client.host if client else "",
+                peer=peer_of(request.scope),
                 dialect=SSE_EXECUTION,
                 greet=False,
             )
@@ -70,23 +72,21 @@ class ExecutionStream:
         # The run is prepared only once the connection is admitted: a prepared run
         # that never starts would stay "running" in the manager forever.
         try:
-            run = hub.executions.prepare(
+            hub.start_run(
+                connection,
                 request.path_params["agent_id"],
                 body["input"],
-                principal=principal,
-                session_id=body.get("session_id"),
+                conversation_id=body.get("session_id"),
             )
         except FrameError as exc:
-            hub.disconnect(session)
+            hub.disconnect(connection)
             return error_response(exc)
-        hub.watch(session, run)
-        hub.executions.start(run)
         headers = {
             "Cache-Control": "no-cache",
             "Connection": "keep-alive",
             "X-Accel-Buffering": "no",
         }
-        return _RunStream(self._stream(session), hub=hub, session=session, headers=headers)
+        return _RunStream(self._stream(connection), hub=hub, connection=connection, headers=headers)
 
     async def _body(self, request: Request) -> dict[str, Any]:
         limit = self.hub.config.limits.max_message_size
@@ -115,30 +115,30 @@ class ExecutionStream:
             )
         return body
 
-    async def _stream(self, session: Session) -> AsyncIterator[str]:
+    async def _stream(self, connection: Connection) -> AsyncIterator[str]:
         try:
             yield f"retry: {SSE_RETRY_MS}\n\n"
             while True:
-                await session.wait_outgoing()
+                await connection.wait_outgoing()
                 # Read before draining: nothing is queued after a close, so this
                 # drain flushes what came before it (a shutdown's cancelled-run
                 # ``error`` and ``done``) instead of dropping it.
-                closing = session.closing
-                records = session.drain()
+                closing = connection.closing
+                records = connection.drain()
                 if records:
                     yield "".join(records)
                 if closing or SSE_DONE in records:
                     return
         finally:
-            self.hub.disconnect(session)
+            self.hub.disconnect(connection)
 
 
 class _RunStream(StreamingResponse):
-    """A run's event stream whose hub session ends with the response, however it ends.
+    """A run's event stream whose hub connection ends with the response, however it ends.
 
     The body generator's own ``finally`` runs only once iteration has begun; a
     client gone before the first byte (``ClientDisconnect`` from an ASGI 2.4
-    server) would otherwise leave the session subscribed and its connection
+    server) would otherwise leave the connection subscribed and its connection
     slot taken for good.
     """
 
@@ -147,15 +147,15 @@ class _RunStream(StreamingResponse):
         content: AsyncIterator[str],
         *,
         hub: Hub,
-        session: Session,
+        connection: Connection,
         headers: dict[str, str],
     ) -> None:
         super().__init__(content, media_type="text/event-stream", headers=headers)
         self._hub = hub
-        self._session = session
+        self._connection = connection
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self._hub.disconnect(self._session)
+            self._hub.disconnect(self._connection)

@@ -10,62 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping, MutableMapping
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlencode
 
-from ..gateway import Hub, LimitExceeded, Session
+from ..hub import Connection, Hub, LimitExceeded, handshake
 from ..protocol import CloseCode, ErrorCode, encode_json
-from ..protocol.dialects import Dialect, detect_dialect
+from .asgi import Scope, bearer_token, peer_of, query_params, redact_token, route_path
 
-__all__ = ["WebSocketEndpoint", "bearer_token", "redact_token", "route_path"]
+__all__ = ["WebSocketEndpoint"]
 
 logger = logging.getLogger("praison_push.server")
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-
-
-def bearer_token(scope: Mapping[str, Any]) -> str | None:
-    """The token of an ``Authorization: Bearer …`` header, if any."""
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            header: str = value.decode("latin-1")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() == "bearer" and token:
-                return token.strip()
-    return None
-
-
-def _query(scope: Scope) -> dict[str, str]:
-    raw = scope.get("query_string", b"").decode("latin-1")
-    return {key: values[-1] for key, values in parse_qs(raw).items()}
-
-
-def redact_token(scope: MutableMapping[str, Any]) -> None:
-    """Drop ``token`` from the scope's query string once it has been read.
-
-    uvicorn logs each accepted WebSocket's path with its query string at INFO,
-    taken from this very scope dict, so a ``?token=`` would reach the logs.
-    """
-    raw: bytes = scope.get("query_string", b"")
-    if b"token" not in raw:
-        return
-    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
-    kept = [(key, value) for key, value in pairs if key != "token"]
-    scope["query_string"] = urlencode(kept).encode("ascii")
-
-
-_SESSION_PATH = re.compile(r"^/ws/([A-Za-z0-9_.:@-]{1,128})$")
-
-
-def route_path(scope: Scope) -> str:
-    """The path below the app's mount point (``root_path``)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        return path[len(root) :] or "/"
-    return path
+_CONVERSATION_PATH = re.compile(r"^/ws/([A-Za-z0-9_.:@-]{1,128})$")
 
 
 ABORT_CLOSE_TIMEOUT = 1.0
@@ -102,7 +57,7 @@ class WebSocketEndpoint:
         path = route_path(scope)
         if path == "/ws":
             return True
-        match = _SESSION_PATH.match(path)
+        match = _CONVERSATION_PATH.match(path)
         if match is None:
             return False
         scope["path_params"] = {"session_id": match.group(1)}
@@ -115,51 +70,57 @@ class WebSocketEndpoint:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        query = _query(scope)
+        query = query_params(scope)
         redact_token(scope)
-        chat_session = scope.get("path_params", {}).get("session_id")
-        requested = query.get("protocol") or ("agent-chat" if chat_session else None)
-        dialect: str | None = None
-        if requested is not None:
-            chosen = detect_dialect(requested, None)
-            if chosen is None:
-                # Before the accept, a close refuses the handshake (HTTP 403).
-                await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
-                return
-            dialect = chosen.value
+        conversation_id = scope.get("path_params", {}).get("session_id")
+        try:
+            dialect = handshake.requested_dialect(query.get("protocol"), conversation_id)
+        except handshake.UnknownDialect:
+            # Before the accept, a close refuses the handshake (HTTP 403).
+            await send({"type": "websocket.close", "code": CloseCode.POLICY_VIOLATION})
+            return
         await send({"type": "websocket.accept"})
+        opened = await self._open(scope, query, dialect, conversation_id, receive, send)
+        if opened is not None:
+            await self._serve(*opened, receive, send)
+
+    async def _open(
+        self,
+        scope: Scope,
+        query: dict[str, str],
+        dialect: str | None,
+        conversation_id: str | None,
+        receive: Any,
+        send: Any,
+    ) -> tuple[Connection, str | None] | None:
+        """Authenticate and admit an accepted WebSocket; ``None`` when it was refused.
+
+        Returns the connection, and the first frame it sent while being
+        authenticated when that was not its ``auth`` (to be handled as any frame).
+        """
         hub = self.hub
+        max_size = hub.config.limits.max_message_size
         token = query.get("token") or bearer_token(scope)
-        first: str | None = None
-        answered_auth_frame = False
-        if token is None and (hub.auth_required or dialect == Dialect.ENVELOPE.value):
+        first = None
+        if handshake.needs_first_frame(token, dialect, hub.auth_required):
             first = await self._first_frame(receive)
-            if first is not None:
-                if dialect is None:
-                    dialect = hub.detect(first)
-                token = hub.token_from_auth_frame(first)
-                if token is not None:
-                    first, answered_auth_frame = None, True
-        principal = hub.authenticate(token)
+        opening = handshake.opening(token, dialect, first, max_size)
+        principal = hub.authenticate(opening.token)
         if principal is None:
-            logger.info("refused a connection: %s", "bad token" if token else "no token")
-            text, code = hub.refuse(
-                dialect, "invalid token" if token else "a valid token is required"
-            )
+            logger.info("refused a connection: %s", "bad token" if opening.token else "no token")
+            message = "invalid token" if opening.token else "a valid token is required"
+            text, code = handshake.refusal(opening.dialect, message)
             await send({"type": "websocket.send", "text": text})
             await send({"type": "websocket.close", "code": code})
-            return
-        # An envelope client is greeted (auth_success) only in answer to its auth frame.
-        greet = dialect != Dialect.ENVELOPE.value or answered_auth_frame
-        client = scope.get("client")
+            return None
         try:
-            session = hub.connect(
+            connection = hub.connect(
                 client_id=query.get("client_id"),
                 principal=principal,
-                peer=client[0] if client else "",
-                dialect=dialect,
-                chat_session=chat_session,
-                greet=greet,
+                peer=peer_of(scope),
+                dialect=opening.dialect,
+                conversation_id=conversation_id,
+                greet=opening.greet,
             )
         except LimitExceeded as exc:
             error = {
@@ -170,11 +131,18 @@ class WebSocketEndpoint:
             }
             await send({"type": "websocket.send", "text": encode_json(error)})
             await send({"type": "websocket.close", "code": CloseCode.CONNECTION_LIMIT})
-            return
-        writer = _Writer(session, send)
+            return None
+        return connection, opening.first
+
+    async def _serve(
+        self, connection: Connection, first: str | None, receive: Any, send: Any
+    ) -> None:
+        """Feed received frames to the hub until the WebSocket ends; a writer sends."""
+        hub = self.hub
+        writer = _Writer(connection, send)
         try:
             if first is not None:
-                await hub.receive(session, first)
+                await hub.receive(connection, first)
             # The read loop is inlined: one coroutine frame per connection, not two.
             while True:
                 message = await receive()
@@ -182,7 +150,7 @@ class WebSocketEndpoint:
                 if kind == "websocket.receive":
                     text = message.get("text")
                     await hub.receive(
-                        session, text if text is not None else message.get("bytes", b"")
+                        connection, text if text is not None else message.get("bytes", b"")
                     )
                 elif kind == "websocket.disconnect":
                     return
@@ -192,7 +160,7 @@ class WebSocketEndpoint:
             if not writer.ended_reader:
                 raise
         finally:
-            hub.disconnect(session)
+            hub.disconnect(connection)
             writer.stop()
 
     async def _first_frame(self, receive: Any) -> str | None:
@@ -210,28 +178,28 @@ class WebSocketEndpoint:
 
 
 class _Writer:
-    """Moves a session's queued frames into its WebSocket.
+    """Moves a connection's queued frames into its WebSocket.
 
     The task exists only while there is something to send, or while the
-    session has subscriptions (fan-out will come): an idle connection keeps no
+    connection has subscriptions (fan-out will come): an idle connection keeps no
     task, which is most of the difference between ~20 KB and ~26 KB per
     connection at 5,000 idle connections (see ``bench/fanout.py``).
 
-    It also answers :meth:`Session.abort` (the hub's upkeep, for a close that
+    It also answers :meth:`Connection.abort` (the hub's upkeep, for a close that
     never completed): see :meth:`_abort`.
     """
 
-    __slots__ = ("_reader", "_send", "_session", "_task", "ended_reader")
+    __slots__ = ("_connection", "_reader", "_send", "_task", "ended_reader")
 
-    def __init__(self, session: Session, send: Any) -> None:
-        self._session = session
+    def __init__(self, connection: Connection, send: Any) -> None:
+        self._connection = connection
         self._send = send
         self._task: asyncio.Task[None] | None = None
         self._reader = asyncio.current_task()
         self.ended_reader = False
-        session.on_ready = self._kick
-        session.on_abort = self._abort
-        if session.pending() or session.closing:
+        connection.on_ready = self._kick
+        connection.on_abort = self._abort
+        if connection.pending() or connection.closing:
             self._kick()
 
     def _kick(self) -> None:
@@ -240,8 +208,8 @@ class _Writer:
 
     def stop(self) -> None:
         """The connection is gone: stop writing and drop the hooks."""
-        self._session.on_ready = None
-        self._session.on_abort = None
+        self._connection.on_ready = None
+        self._connection.on_abort = None
         if self._task is not None:
             self._task.cancel()
 
@@ -257,7 +225,7 @@ class _Writer:
         at once and ``hub.disconnect`` runs. Other servers get a bounded close, and
         if that does not go out, the read loop is ended by cancelling it.
         """
-        self._session.on_ready = None
+        self._connection.on_ready = None
         if self._task is not None:
             self._task.cancel()
         transport = _transport_of(self._send)
@@ -267,46 +235,46 @@ class _Writer:
         asyncio.get_running_loop().create_task(self._close_or_end_reader())
 
     async def _close_or_end_reader(self) -> None:
-        session = self._session
+        connection = self._connection
         message = {
             "type": "websocket.close",
-            "code": session.close_code or CloseCode.INTERNAL_ERROR,
-            "reason": session.close_reason,
+            "code": connection.close_code or CloseCode.INTERNAL_ERROR,
+            "reason": connection.close_reason,
         }
         try:
             await asyncio.wait_for(self._send(message), ABORT_CLOSE_TIMEOUT)
             return  # the server now ends the connection and tells the read loop
         except Exception as exc:  # timed out, or the peer is gone
-            logger.debug("close of %s failed: %r", session.session_id, exc)
+            logger.debug("close of %s failed: %r", connection.connection_id, exc)
         reader = self._reader
         if reader is not None and not reader.done():
             self.ended_reader = True
             reader.cancel()
 
     async def _run(self) -> None:
-        session, send = self._session, self._send
+        connection, send = self._connection, self._send
         try:
             while True:
-                frames = session.drain()
+                frames = connection.drain()
                 for text in frames:
                     await send({"type": "websocket.send", "text": text})
                 if frames:
                     continue
-                if session.closing:
+                if connection.closing:
                     await send(
                         {
                             "type": "websocket.close",
-                            "code": session.close_code,
-                            "reason": session.close_reason,
+                            "code": connection.close_code,
+                            "reason": connection.close_reason,
                         }
                     )
                     return
-                if not session.subscriptions:
+                if not connection.subscriptions:
                     return
-                await session.wait_outgoing()
+                await connection.wait_outgoing()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away mid-send; the reader will notice
-            logger.debug("send to %s failed: %r", session.session_id, exc)
+            logger.debug("send to %s failed: %r", connection.connection_id, exc)
         finally:
             self._task = None

@@ -3,8 +3,10 @@
 No protocol logic lives here. Each method ships the matching
 :class:`~praison_push.client.AsyncPushClient` coroutine to the shared portal
 loop (:mod:`.portal`) and blocks until it is done, so both faces behave the
-same by construction. Callbacks registered here are plain functions; they run
-on this client's :class:`~.worker.CallbackWorker` thread, in order.
+same by construction; their signatures and docstrings are the same too
+(:mod:`.mirror`), except where the faces differ on purpose. Callbacks
+registered here are plain functions; they run on this client's
+:class:`~.worker.CallbackWorker` thread, in order.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -20,6 +23,7 @@ from praison_push.client import (
     AsyncPushClient,
     Backoff,
     ChannelMessage,
+    Execution,
     Handler,
     MessageStream,
     PresenceSnapshot,
@@ -28,12 +32,13 @@ from praison_push.client import (
 )
 
 from .execution import SyncExecution
+from .mirror import mirrors
 from .portal import Portal, get_portal
 from .worker import CallbackWorker
 
 __all__ = ["MessageIterator", "PushClient"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+H = TypeVar("H", bound=Callable[..., Any])
 
 
 class PushClient:
@@ -70,27 +75,25 @@ class PushClient:
         max_reconnect_attempts: int | None = None,
     ) -> None:
         self._portal: Portal = get_portal()
-
-        async def build() -> AsyncPushClient:
-            # Built on the portal loop, where all of its coroutines will run.
-            return AsyncPushClient(
-                url,
-                auth_token,
-                client_id,
-                auto_reconnect,
-                fallback_to_polling,
-                transport_factory=transport_factory,
-                request_timeout=request_timeout,
-                backoff=backoff,
-                max_reconnect_attempts=max_reconnect_attempts,
-            )
-
-        self._client = self._portal.call(build())
+        # Built on the portal loop, where all of its coroutines will run.
+        self._client = self._portal.run_sync(
+            AsyncPushClient,
+            url,
+            auth_token,
+            client_id,
+            auto_reconnect,
+            fallback_to_polling,
+            transport_factory=transport_factory,
+            request_timeout=request_timeout,
+            backoff=backoff,
+            max_reconnect_attempts=max_reconnect_attempts,
+        )
         self._worker = CallbackWorker(f"praison-push-callbacks-{self._client.client_id[:8]}")
         self._reaper: concurrent.futures.Future[None] | None = None
         self._handlers: dict[tuple[str, Callable[..., Any]], Handler] = {}
         #: What ``subscribe(channel, callback)`` registered, so one callback can be removed.
         self._callbacks: dict[tuple[str, Callable[..., Any]], list[Handler]] = {}
+        self._runs: weakref.WeakValueDictionary[str, SyncExecution] = weakref.WeakValueDictionary()
 
     def __repr__(self) -> str:
         return repr(self._client).replace("<AsyncPushClient", "<PushClient", 1)
@@ -101,32 +104,44 @@ class PushClient:
         return self._client
 
     @property
+    @mirrors(AsyncPushClient.url)
+    def url(self) -> str:
+        return self._client.url
+
+    @property
+    @mirrors(AsyncPushClient.client_id)
     def client_id(self) -> str:
-        """This client's identity, stable across reconnects."""
         return self._client.client_id
 
     @property
+    @mirrors(AsyncPushClient.is_connected)
     def is_connected(self) -> bool:
-        """Whether a connection to the gateway is up right now."""
         return self._client.is_connected
 
     @property
-    def closed(self) -> bool:
-        """Whether the client closed for good (``disconnect()``, a terminal close).
+    @mirrors(AsyncPushClient.fallback_to_polling)
+    def fallback_to_polling(self) -> bool:
+        return self._client.fallback_to_polling
 
-        ``False`` before ``connect()`` and while reconnecting.
-        """
+    @property
+    @mirrors(AsyncPushClient.subscriptions)
+    def subscriptions(self) -> frozenset[str]:
+        return self._client.subscriptions
+
+    @property
+    @mirrors(AsyncPushClient.closed)
+    def closed(self) -> bool:
         return self._client.closed
 
     @property
-    def subscriptions(self) -> frozenset[str]:
-        """Channels subscribed to."""
-        return self._client.subscriptions
+    @mirrors(AsyncPushClient.close_code)
+    def close_code(self) -> int | None:
+        return self._client.close_code
 
     # --- lifecycle -------------------------------------------------------------
 
+    @mirrors(AsyncPushClient.connect)
     def connect(self) -> None:
-        """Connect and wait for the gateway's greeting (see ``AsyncPushClient.connect``)."""
         self._portal.call(self._client.connect())
         if self._reaper is None or self._reaper.done():
             self._reaper = self._portal.submit(self._stop_worker_when_closed())
@@ -139,7 +154,12 @@ class PushClient:
         self._worker.stop()
 
     def disconnect(self) -> None:
-        """Close for good, after queued callbacks ran; from a callback, only start closing."""
+        """Close for good, after queued callbacks ran; from a callback, only start closing.
+
+        Idempotent. ``wait_closed()`` returns afterwards and further requests
+        raise :class:`NotConnectedError`. A later ``connect()`` starts afresh:
+        ``on()`` handlers are kept, subscriptions and their callbacks are not.
+        """
         if self._worker.in_worker():
             self._portal.submit(self._client.disconnect())
             return
@@ -151,7 +171,9 @@ class PushClient:
         self.disconnect()
 
     def wait_closed(self, timeout: float | None = None) -> None:
-        """Block until the client has closed for good.
+        """Block until the client has closed for good and its handlers have run.
+
+        See ``AsyncPushClient.wait_closed``; refused inside a callback.
 
         Raises:
             TimeoutError: Still open after ``timeout`` seconds.
@@ -174,51 +196,63 @@ class PushClient:
     # --- handlers ----------------------------------------------------------------
 
     @overload
-    def on(self, event: str) -> Callable[[F], F]: ...
+    def on(self, event: str) -> Callable[[H], H]: ...
 
     @overload
-    def on(self, event: str, handler: F) -> F: ...
+    def on(self, event: str, handler: H) -> H: ...
 
-    def on(self, event: str, handler: F | None = None) -> Callable[[F], F] | F:
+    def on(self, event: str, handler: H | None = None) -> Callable[[H], H] | H:
         """Call ``handler`` for every ``event`` (on the callback thread).
 
         ``client.on("channel_message", handler)`` registers and returns
         ``handler``; without it, ``@client.on(event)`` is a decorator.
         Registering the same function for the same event again is a no-op.
+        Coroutine functions run on the portal loop instead.
         """
 
-        def register(handler: F) -> F:
+        def register(handler: H) -> H:
             if (event, handler) in self._handlers:
                 return handler  # registered already: once is enough (and off() removes it)
             adapted = self._adapt(handler)
-            self._portal.call(_run_sync(lambda: self._client.on(event)(adapted)))
+            self._portal.run_sync(self._client.on(event), adapted)
             self._handlers[(event, handler)] = adapted
             return handler
 
         return register if handler is None else register(handler)
 
-    def off(self, event: str, handler: Callable[..., Any]) -> bool:
-        """Remove a handler added with :meth:`on`; tell whether it was registered."""
+    @mirrors(AsyncPushClient.off)
+    def off(self, event: str, handler: Handler) -> bool:
         adapted = self._handlers.pop((event, handler), None)
         if adapted is None:
             return False
-        return bool(self._portal.call(_run_sync(lambda: self._client.off(event, adapted))))
+        return self._portal.run_sync(self._client.off, event, adapted)
 
     # --- channels ----------------------------------------------------------------
 
     def subscribe(
         self, channel: str, callback: Callable[[ChannelMessage], Any] | None = None
     ) -> None:
-        """Subscribe to ``channel``; ``callback`` gets each message (on the callback thread)."""
+        """Subscribe to ``channel``; ``callback`` gets each of its messages on the callback thread.
+
+        Idempotent: subscribing again only adds ``callback``. The subscription
+        is renewed after every reconnect, recovering what was missed. A
+        coroutine function runs on the portal loop instead.
+
+        Raises:
+            ValueError: ``channel`` is not a valid channel name.
+            RequestRefused: The gateway refused (e.g. ``forbidden``).
+            TimeoutError: No reply within ``request_timeout``.
+            NotConnectedError: No connection (within ``request_timeout``).
+        """
         adapted = None if callback is None else self._adapt(callback)
         self._portal.call(self._client.subscribe(channel, adapted))
         if callback is not None and adapted is not None:
             self._callbacks.setdefault((channel, callback), []).append(adapted)
 
+    @mirrors(AsyncPushClient.unsubscribe)
     def unsubscribe(
         self, channel: str, callback: Callable[[ChannelMessage], Any] | None = None
     ) -> None:
-        """Stop receiving ``channel``; with ``callback``, only forget that callback."""
         if callback is None:
             for key in [key for key in self._callbacks if key[0] == channel]:
                 del self._callbacks[key]
@@ -227,53 +261,52 @@ class PushClient:
         for adapted in self._callbacks.pop((channel, callback), []):
             self._portal.call(self._client.unsubscribe(channel, adapted))
 
+    @mirrors(AsyncPushClient.publish)
     def publish(
         self, channel: str, data: Any, *, id: str | None = None, echo: bool = False
     ) -> PublishReceipt:
-        """Publish ``data`` on ``channel``; returns the gateway's receipt.
-
-        With ``echo=True`` this client also receives it, when subscribed.
-        """
         return self._portal.call(self._client.publish(channel, data, id=id, echo=echo))
 
+    @mirrors(AsyncPushClient.create_channel)
     def create_channel(self, channel: str, metadata: dict[str, Any] | None = None) -> None:
-        """Create ``channel`` on the gateway."""
         self._portal.call(self._client.create_channel(channel, metadata))
 
+    @mirrors(AsyncPushClient.list_channels)
     def list_channels(self) -> list[str]:
-        """The channels the gateway knows."""
         return self._portal.call(self._client.list_channels())
 
+    @mirrors(AsyncPushClient.history)
     def history(
         self,
         channel: str,
         *,
-        since: ChannelMessage | dict[str, Any] | None = None,
+        since: ChannelMessage | Mapping[str, Any] | None = None,
         limit: int | None = None,
     ) -> list[ChannelMessage]:
-        """Messages kept in ``channel``'s history, oldest first."""
         return self._portal.call(self._client.history(channel, since=since, limit=limit))
 
+    @mirrors(AsyncPushClient.wait_for)
     def wait_for(self, channel: str, timeout: float | None = 30.0) -> ChannelMessage:
-        """Block until the next message on ``channel`` (subscribing first if needed).
-
-        Raises:
-            TimeoutError: Nothing arrived within ``timeout`` seconds.
-        """
         return self._portal.call(self._client.wait_for(channel, timeout))
 
-    def messages(self, channel: str, timeout: float | None = None) -> MessageIterator:
+    def messages(
+        self, channel: str, *, maxsize: int = 1000, timeout: float | None = None
+    ) -> MessageIterator:
         """``for msg in client.messages(channel)``: subscribes now, yields as messages arrive.
+
+        Buffers at most ``maxsize`` messages for a slow loop body, dropping the
+        oldest (with a warning) beyond that. Refused inside a callback.
 
         Args:
             channel: The channel to follow (it stays subscribed).
+            maxsize: The most messages buffered.
             timeout: End the iteration once no message arrived for this many
                 seconds (``None``: iterate until the client closes).
         """
         self._refuse_in_callback("messages()")
 
         async def open_stream() -> MessageStream:
-            stream = self._client.messages(channel)
+            stream = self._client.messages(channel, maxsize=maxsize)
             try:
                 await stream.start()
             except BaseException:
@@ -285,12 +318,12 @@ class PushClient:
 
     # --- presence ------------------------------------------------------------------
 
+    @mirrors(AsyncPushClient.set_status)
     def set_status(self, status: str = "online", metadata: dict[str, Any] | None = None) -> None:
-        """Set this client's presence status."""
         self._portal.call(self._client.set_status(status, metadata))
 
+    @mirrors(AsyncPushClient.get_presence)
     def get_presence(self, channel: str | None = None) -> PresenceSnapshot:
-        """Who is connected (to ``channel``, or to the gateway)."""
         return self._portal.call(self._client.get_presence(channel))
 
     # --- agent runs ----------------------------------------------------------------
@@ -298,21 +331,31 @@ class PushClient:
     def execute(self, agent_id: str, input: str, *, session_id: str | None = None) -> SyncExecution:
         """Start a run of agent ``agent_id``; returns its live handle once the gateway accepted it.
 
-        See ``AsyncPushClient.execute``. ``for event in run`` streams the
-        events, ``run.result()`` blocks for the answer.
+        ``for event in run`` streams the events, ``run.result()`` blocks for
+        the answer. Otherwise as ``AsyncPushClient.execute``: the run belongs
+        to the gateway, and ``execute`` is never sent twice.
+
+        Raises:
+            RequestRefused: ``unknown_agent``, or ``invalid_field`` (e.g. an empty input).
+            TransportError: The connection dropped before the gateway answered.
+            TimeoutError: No reply within ``request_timeout``.
         """
         execution = self._portal.call(self._client.execute(agent_id, input, session_id=session_id))
-        return self.execution_class(self._portal, execution, self._adapt)
+        return self._handle(execution)
 
+    @mirrors(AsyncPushClient.attach)
     def attach(self, execution_id: str) -> SyncExecution:
-        """Watch a run started elsewhere, replayed from its first event.
-
-        See ``AsyncPushClient.attach``.
-        """
-        execution = self._portal.call(self._client.attach(execution_id))
-        return self.execution_class(self._portal, execution, self._adapt)
+        return self._handle(self._portal.call(self._client.attach(execution_id)))
 
     # --- internals -----------------------------------------------------------------
+
+    def _handle(self, execution: Execution) -> SyncExecution:
+        """The blocking handle of ``execution``: the same one while the caller keeps it."""
+        handle = self._runs.get(execution.channel)
+        if handle is None or handle.async_execution is not execution:
+            handle = self.execution_class(self._portal, execution, self._adapt)
+            self._runs[execution.channel] = handle
+        return handle
 
     def _adapt(self, callback: Callable[..., Any]) -> Handler:
         """The handler the async client runs for a callback given to the blocking face.
@@ -381,8 +424,3 @@ class MessageIterator:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-async def _run_sync(fn: Callable[[], Any]) -> Any:
-    """Run a plain call on the portal loop (registry changes stay on the loop's thread)."""
-    return fn()

@@ -23,6 +23,7 @@ from praison_push.client import (
     Handler,
 )
 
+from .mirror import mirrors
 from .portal import Portal
 
 __all__ = ["SyncExecution", "SyncExecutionIterator"]
@@ -68,75 +69,75 @@ class SyncExecution:
         return self._execution
 
     @property
+    @mirrors(Execution.execution_id)
     def execution_id(self) -> str:
-        """The gateway's id of the run (``exec_…``)."""
         return self._execution.execution_id
 
     @property
+    @mirrors(Execution.agent_id)
     def agent_id(self) -> str:
-        """The agent that runs."""
         return self._execution.agent_id
 
     @property
+    @mirrors(Execution.channel)
     def channel(self) -> str:
-        """The run's channel, ``executions:<execution_id>``."""
         return self._execution.channel
 
     @property
+    @mirrors(Execution.status)
     def status(self) -> str:
-        """``"running"``, ``"completed"``, ``"failed"`` or ``"cancelled"``."""
         return self._execution.status
 
     @property
+    @mirrors(Execution.done)
     def done(self) -> bool:
-        """Whether the run's terminal event has arrived."""
         return self._execution.done
 
     @property
+    @mirrors(Execution.output)
     def output(self) -> str:
-        """The answer so far (the final output once completed)."""
         return self._execution.output
 
     @property
+    @mirrors(Execution.tokens)
     def tokens(self) -> list[str]:
-        """The streamed text, one entry per token event."""
         return list(self._execution.tokens)
 
     @property
+    @mirrors(Execution.token_count)
     def token_count(self) -> int:
-        """How many agent tokens arrived."""
         return self._execution.token_count
 
     @property
+    @mirrors(Execution.tool_calls)
     def tool_calls(self) -> list[dict[str, Any]]:
-        """One dict per tool call, in the order they started."""
         return [dict(call) for call in self._execution.tool_calls]
 
     @property
+    @mirrors(Execution.usage)
     def usage(self) -> dict[str, Any] | None:
-        """Token counts, once completed."""
         usage = self._execution.usage
         return None if usage is None else dict(usage)
 
     @property
+    @mirrors(Execution.latency_ms)
     def latency_ms(self) -> int | None:
-        """The gateway's measure of the run's duration, once completed."""
         return self._execution.latency_ms
 
     @property
+    @mirrors(Execution.error)
     def error(self) -> dict[str, Any] | None:
-        """``{code, message, details?}``, once failed or cancelled."""
         error = self._execution.error
         return None if error is None else dict(error)
 
     @property
+    @mirrors(Execution.events)
     def events(self) -> list[ExecutionEvent]:
-        """Every event so far, in order."""
         return list(self._execution.events)
 
     @property
+    @mirrors(Execution.gap)
     def gap(self) -> bool:
-        """Whether some events were no longer in the gateway's history."""
         return self._execution.gap
 
     # --- waiting -------------------------------------------------------------------
@@ -144,42 +145,57 @@ class SyncExecution:
     def __iter__(self) -> SyncExecutionIterator:
         return SyncExecutionIterator(self._portal, self._execution.__aiter__())
 
+    @mirrors(Execution.wait)
     def wait(self, timeout: float | None = None) -> SyncExecution:
-        """Block until the run has ended, however it ended (see ``Execution.wait``)."""
         self._portal.call(self._execution.wait(timeout))
         return self
 
     def result(self, timeout: float | None = None) -> str:
-        """Block for the final output (see ``Execution.result``).
+        """The run's final output, once it completed; blocks until then.
+
+        A Ctrl-C while blocked cancels the wait, never the run.
 
         Raises:
-            ExecutionFailed: The run failed or was cancelled.
+            ExecutionFailed: The run failed or was cancelled (``code``, ``message``).
             TimeoutError: Still running after ``timeout`` seconds (the run goes on).
+            ConnectionClosedError: The client closed for good before the run ended.
             KeyboardInterrupt: Ctrl-C while waiting (the run goes on).
         """
         return self._portal.call(self._execution.result(timeout))
 
+    @mirrors(Execution.cancel)
     def cancel(self) -> bool:
-        """Cancel the run; ``True`` once it has ended as cancelled."""
         return self._portal.call(self._execution.cancel())
 
     # --- callbacks -------------------------------------------------------------------
 
     def subscribe(self, callback: EventCallback) -> EventCallback:
-        """Call ``callback`` with every event, past ones first, on the callback thread."""
+        """Call ``callback`` with every event, past ones first, on the client's callback thread.
+
+        Each callback is fed from the first event, in order, until the
+        terminal event. Returns ``callback``, so this works as a decorator.
+        What a callback raises is logged and skipped. A coroutine function
+        runs on the portal loop instead.
+        """
         if callback in self._adapted:
             return callback
         adapted = self._adapt(callback)
-        self._portal.call(_run_sync(lambda: self._execution.subscribe(adapted)))
+        self._portal.run_sync(self._execution.subscribe, adapted)
         self._adapted[callback] = adapted
         return callback
 
+    @mirrors(Execution.unsubscribe)
     def unsubscribe(self, callback: EventCallback) -> bool:
-        """Stop calling ``callback``; tell whether it was still being fed."""
         adapted = self._adapted.pop(callback, None)
         if adapted is None:
             return False
-        return bool(self._portal.call(_run_sync(lambda: self._execution.unsubscribe(adapted))))
+        return self._portal.run_sync(self._execution.unsubscribe, adapted)
+
+    @property
+    @mirrors(Execution.on_event)
+    def on_event(self) -> tuple[EventCallback, ...]:
+        feeding = self._portal.run_sync(lambda: self._execution.on_event)
+        return tuple(mine for mine, adapted in self._adapted.items() if adapted in feeding)
 
 
 class SyncExecutionIterator:
@@ -200,8 +216,3 @@ class SyncExecutionIterator:
             return self._portal.call(self._cursor.__anext__())
         except StopAsyncIteration:
             raise StopIteration from None
-
-
-async def _run_sync(fn: Callable[[], Any]) -> Any:
-    """Run a plain call on the portal loop (the handle is only touched from its thread)."""
-    return fn()

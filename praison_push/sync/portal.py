@@ -3,7 +3,7 @@
 The blocking face must work the same in a script, the REPL, IPython and
 Jupyter — where the calling thread may already run an event loop, so
 ``asyncio.run`` and ``loop.run_until_complete`` are not available and
-nest-asyncio is out of the question (see DESIGN.md). Instead each call ships
+nest-asyncio is out of the question (it patches asyncio globally). Instead each call ships
 its coroutine to this loop with :func:`asyncio.run_coroutine_threadsafe` and
 blocks only the calling thread until the result is back — Starlette's
 ``TestClient`` does the same. One process-wide loop (not one per client) keeps
@@ -17,14 +17,15 @@ import atexit
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 __all__ = ["Portal", "get_portal"]
 
 logger = logging.getLogger("praison_push.sync")
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class Portal:
@@ -97,6 +98,22 @@ class Portal:
             if future is not None:
                 future.cancel()
             raise
+
+    def run_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call plain function ``fn`` on the portal loop's thread and block for its result.
+
+        The async client's state (handler registries, run handles, in-memory
+        transports) belongs to that thread; a blocking call that only touches
+        it, without awaiting anything, goes through here.
+
+        Raises:
+            RuntimeError: Called from the portal thread itself (see :meth:`call`).
+        """
+
+        async def on_loop() -> T:
+            return fn(*args, **kwargs)
+
+        return self.call(on_loop())
 
     def stop(self, timeout: float = 2.0) -> None:
         """Cancel what still runs on the loop, stop it and join its thread (at exit, in tests)."""

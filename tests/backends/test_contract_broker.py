@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from support import Recorder, wait_until
+
 from praison_push.backends import Broker
 
-from .conftest import BackendKit, wait_until
+from .helpers import BackendKit
 
 
 def frame(n: int, channel: str = "c") -> dict[str, Any]:
@@ -79,8 +81,13 @@ def test_the_broker_satisfies_the_protocol(backend: BackendKit) -> None:
 
 async def test_ready_is_idempotent(backend: BackendKit) -> None:
     broker = backend.broker()
+    handler = Recorder(returns=1)
+    broker.set_handler(handler)
     await broker.ready()
     await broker.ready()
+    assert await broker.publish("c", frame(1)) == 1
+    await broker.sync()
+    assert handler.calls == [("c", frame(1))]  # one listener: delivered once
 
 
 async def test_sync_means_everything_published_was_handled(backend: BackendKit) -> None:
@@ -132,8 +139,14 @@ async def test_append_and_publish_with_no_handler(backend: BackendKit) -> None:
     assert (await store.read("c")).offset == 1
 
 
-async def test_closing_twice_is_fine(backend: BackendKit) -> None:
+async def test_closing_twice_is_fine_and_a_closed_broker_delivers_nothing(
+    backend: BackendKit,
+) -> None:
     broker = backend.broker()
+    handler = Recorder(returns=1)
+    broker.set_handler(handler)
     await broker.ready()
     await broker.close()
     await broker.close()
+    assert await broker.publish("c", frame(1)) == 0
+    assert handler.calls == []

@@ -6,7 +6,7 @@ from typing import Any
 
 from praison_push.backends import HistoryRead, HistoryStore
 
-from .conftest import BackendKit
+from .helpers import BackendKit
 
 
 def message(n: int, channel: str = "c") -> dict[str, Any]:
@@ -210,10 +210,19 @@ async def test_size_zero_keeps_no_history_but_counts(backend: BackendKit) -> Non
     assert (await store.read("c", since=(3, epoch))).recovered is True
 
 
-async def test_close_releases(backend: BackendKit) -> None:
+async def test_close_releases_what_the_store_holds(backend: BackendKit) -> None:
     store = backend.history()
-    await fill(store, 2)
+    epoch = await fill(store, 2)
     await store.close()
+    await store.close()  # idempotent
+    if backend.history_outlives_store:
+        # Only the connection was the store's: another store reads the same history.
+        kept = await backend.history().read("c")
+        assert (kept.offset, kept.epoch, offsets(kept)) == (2, epoch, [1, 2])
+    else:
+        # In-process history was the store's own: positions given before are gone.
+        gone = await store.read("c", since=(2, epoch))
+        assert (gone.offset, gone.recovered) == (0, False)
 
 
 def test_the_store_satisfies_the_protocol(backend: BackendKit) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from support import FakeClock
+
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import HistoryConfig
-
-from .conftest import FakeClock
 
 
 def message(n: int) -> dict[str, Any]:

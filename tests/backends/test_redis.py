@@ -19,7 +19,7 @@ import pytest
 import redis.asyncio
 from pydantic import SecretStr
 from redis_support import RedisServer, free_port
-from support import timeout
+from support import timeout, wait_until
 
 from praison_push.backends import (
     BackendUnavailableError,
@@ -31,8 +31,6 @@ from praison_push.backends import (
 from praison_push.backends.redis import create_redis_backends, redacted_url
 from praison_push.config import HistoryConfig, RedisConfig
 from praison_push.protocol import Backoff
-
-from .conftest import wait_until
 
 pytestmark = pytest.mark.redis
 

@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from support import WAIT
 
 from praison_push.client import AsyncPushClient, Backoff
 from praison_push.server import GatewayThread
 from praison_push.testing import MemoryTransportFactory, ScriptedGateway
 
-from .helpers import WAIT, Connect, make_client
+from .helpers import Connect, make_client
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import pytest
+from support import SHORT, WAIT, Recorder, wait_until
 
 from praison_push.client import (
     AsyncPushClient,
@@ -28,7 +29,7 @@ from praison_push.testing import (
     greeting,
 )
 
-from .helpers import SHORT, WAIT, Recorder, make_client, wait_until
+from .helpers import make_client, started
 
 # --- connecting ----------------------------------------------------------------
 
@@ -232,6 +233,7 @@ async def test_disconnect_from_a_handler_does_not_deadlock(
     factory.last.feed(channel_message("a", 1, event_id="e1", offset=1))
     await asyncio.wait_for(done.wait(), WAIT)
     await asyncio.wait_for(client.wait_closed(), WAIT)
+    assert client.closed and client.close_code == 1000
 
 
 async def test_repr_and_url_hide_the_token(client: AsyncPushClient) -> None:
@@ -472,18 +474,24 @@ async def test_status_is_resent_by_the_heartbeat_loop() -> None:
 
 
 async def test_no_heartbeat_before_a_status_is_set() -> None:
-    scripted = ScriptedGateway()
-    factory = MemoryTransportFactory(
-        greet=lambda cid: greeting(cid, heartbeat_interval=0.001), responder=scripted
-    )
-    client = make_client(factory)
+    def ticking() -> MemoryTransportFactory:
+        return MemoryTransportFactory(
+            greet=lambda cid: greeting(cid, heartbeat_interval=0.001), responder=ScriptedGateway()
+        )
+
+    factory, witness_factory = ticking(), ticking()
+    client, witness = make_client(factory), make_client(witness_factory)
     await client.connect()
+    await witness.connect()
     try:
-        await client.list_channels()
-        await asyncio.sleep(0.02)
+        await witness.set_status("ticking")
+        # Both heartbeat loops tick on the same schedule: 20 ticks of the witness
+        # are 20 chances for the client to have sent one.
+        await wait_until(lambda: len(witness_factory.last.sent_of("presence.heartbeat")) > 20)
         assert factory.last.sent_of("presence.heartbeat") == []
     finally:
         await client.disconnect()
+        await witness.disconnect()
 
 
 async def test_heartbeat_failure_is_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
@@ -512,6 +520,9 @@ async def test_odd_heartbeat_intervals_are_tolerated(interval: Any) -> None:
     await client.connect()
     try:
         await client.set_status("ok")
+        assert client.is_connected
+        # Only set_status's own frame: the default (15 s) or no heartbeat at all.
+        assert [f["status"] for f in factory.last.sent_of("presence.heartbeat")] == ["ok"]
     finally:
         await client.disconnect()
 
@@ -575,8 +586,7 @@ async def test_wait_for_subscribes_and_returns_the_next_message(
     message = await asyncio.wait_for(task, WAIT)
     assert message.data == {"n": 1}
     # Stays subscribed; a second wait does not subscribe again.
-    task = asyncio.ensure_future(client.wait_for("news"))
-    await asyncio.sleep(0)
+    task = await started(client.wait_for("news"))
     factory.last.feed(channel_message("news", {"n": 2}, event_id="e2", offset=2))
     assert (await asyncio.wait_for(task, WAIT)).data == {"n": 2}
     assert len(factory.last.sent_of("channel.subscribe")) == 1
@@ -594,8 +604,7 @@ async def test_wait_for_fails_when_the_client_closes(
     client: AsyncPushClient, factory: MemoryTransportFactory
 ) -> None:
     await client.subscribe("a")
-    task = asyncio.ensure_future(client.wait_for("a", timeout=WAIT))
-    await asyncio.sleep(0)
+    task = await started(client.wait_for("a", timeout=WAIT))
     factory.last.close(4008, "too many connections")
     with pytest.raises(ConnectionClosedError) as caught:
         await asyncio.wait_for(task, WAIT)

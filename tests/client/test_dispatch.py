@@ -6,11 +6,10 @@ import asyncio
 import logging
 
 import pytest
+from support import WAIT
 
 from praison_push.client import ChannelMessage
 from praison_push.client.dispatch import Dispatcher
-
-from .helpers import WAIT
 
 
 class Acks:

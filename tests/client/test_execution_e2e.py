@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from support import WAIT, Recorder, wait_until
 
 from praison_push.client import (
     Backoff,
@@ -16,7 +17,7 @@ from praison_push.client import (
 )
 from praison_push.server import GatewayThread
 
-from .helpers import WAIT, Connect, Recorder, wait_until
+from .helpers import Connect
 
 WEATHER_ANSWER = "The weather in Paris is currently 18°C and partly cloudy."
 
@@ -35,7 +36,7 @@ def gateway_subscriptions(gateway: GatewayThread, client_id: str) -> set[str]:
     def read() -> set[str]:
         return {
             name
-            for session in hub.sessions.values()
+            for session in hub.connections.values()
             if session.client_id == client_id
             for name in session.subscriptions
         }
@@ -50,7 +51,7 @@ def drop_connection(gateway: GatewayThread, client_id: str) -> None:
     hub = gateway.gateway.hub
 
     def close() -> int:
-        sessions = [s for s in hub.sessions.values() if s.client_id == client_id]
+        sessions = [s for s in hub.connections.values() if s.client_id == client_id]
         for session in sessions:
             session.close(1001, "going away (test)")
         return len(sessions)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support import SHORT, WAIT, Recorder, wait_until
 
 from praison_push.client import (
     AsyncPushClient,
@@ -26,7 +27,7 @@ from praison_push.testing import (
     greeting,
 )
 
-from .helpers import FAST_BACKOFF, SHORT, WAIT, Recorder, make_client, wait_until
+from .helpers import FAST_BACKOFF, make_client, started
 
 
 async def test_drop_fires_events_reconnects_and_resubscribes_with_since(
@@ -126,8 +127,7 @@ async def test_request_made_while_reconnecting_waits_for_the_connection(
         factory.greet = None  # the next connection stays silent until the test greets
         factory.last.close(1006)
         second = await factory.wait_for_transport(1)
-        publish = asyncio.ensure_future(client.publish("a", 1))
-        await asyncio.sleep(0)
+        publish = await started(client.publish("a", 1))
         assert second.sent == []
         assert not client.is_connected
         second.feed(greeting(client.client_id))
@@ -170,7 +170,9 @@ async def cut_off_in_flight(kind: str, request: Callable[[AsyncPushClient], Any]
 
 
 async def test_in_flight_request_gives_up_with_not_connected_while_reconnecting() -> None:
-    await cut_off_in_flight("channel.list", lambda client: client.list_channels())
+    error = await cut_off_in_flight("channel.list", lambda client: client.list_channels())
+    assert "channel.list not answered: no connection to the gateway" in str(error)
+    assert "published" not in str(error)  # only a publish says how to retry it safely
 
 
 async def test_a_publish_cut_off_in_flight_names_its_id_for_a_safe_retry() -> None:
@@ -299,41 +301,59 @@ async def test_transport_error_on_receive_is_treated_as_a_drop() -> None:
 
 
 async def test_disconnect_while_reconnecting_stops_for_good() -> None:
-    factory = MemoryTransportFactory(connect_errors=[None] + [TransportError("down")] * 10_000)
-    client = make_client(factory, backoff=Backoff(initial=0.01, maximum=0.01))
-    attempts = Recorder()
+    def failing_factory() -> MemoryTransportFactory:
+        return MemoryTransportFactory(connect_errors=[None] + [TransportError("down")] * 10_000)
+
+    factory, witness_factory = failing_factory(), failing_factory()
+    client, witness = (
+        make_client(f, backoff=Backoff(initial=0.01, maximum=0.01))
+        for f in (factory, witness_factory)
+    )
+    attempts, witnessed = Recorder(), Recorder()
     client.on("reconnecting")(attempts)
+    witness.on("reconnecting")(witnessed)
     await client.connect()
-    factory.last.close(1006)
-    await attempts.wait(2)
-    await client.disconnect()
-    await asyncio.wait_for(client.wait_closed(), WAIT)
-    assert client.close_code == 1000
-    count = len(factory.transports)
-    await asyncio.sleep(0.03)
-    assert len(factory.transports) == count
+    await witness.connect()
+    try:
+        factory.last.close(1006)
+        witness_factory.last.close(1006)
+        await attempts.wait(2)
+        await client.disconnect()
+        await asyncio.wait_for(client.wait_closed(), WAIT)
+        assert client.close_code == 1000
+        count, seen = len(factory.transports), len(witnessed)
+        # The witness retries on the same schedule: by its third attempt from here,
+        # a client still retrying would have dialled again too.
+        await witnessed.wait(seen + 3)
+        assert len(factory.transports) == count
+    finally:
+        await witness.disconnect()
 
 
 async def test_acks_owed_when_the_connection_dropped_go_out_on_the_next_one(
     factory: MemoryTransportFactory,
 ) -> None:
     client = make_client(factory)
-    release, started = asyncio.Event(), asyncio.Event()
+    release, entered = asyncio.Event(), asyncio.Event()
+
+    handled = asyncio.Event()
 
     async def slow(_message: ChannelMessage) -> None:
-        started.set()
+        entered.set()
         await release.wait()
+        handled.set()  # the dispatcher notes the delivery as this returns
 
     client.on("channel_message")(slow)
     await client.connect()
     try:
         factory.last.feed(channel_message("a", 1, event_id="owed"))
-        await asyncio.wait_for(started.wait(), WAIT)
+        await asyncio.wait_for(entered.wait(), WAIT)
         factory.greet = None
         factory.last.close(1006)
         second = await factory.wait_for_transport(1)
         release.set()  # handled while down: the ack waits for a connection
-        await wait_until(lambda: client._dispatcher.running and client._unacked != [])
+        await asyncio.wait_for(handled.wait(), WAIT)
+        assert second.sent_of("message_ack") == []
         second.feed(greeting(client.client_id))
         ack = await second.next_sent("message_ack")
         assert ack["event_ids"] == ["owed"]
@@ -377,29 +397,28 @@ async def test_lost_history_is_reported_and_the_new_epoch_adopted(
     factory: MemoryTransportFactory, scripted: ScriptedGateway, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = make_client(factory)
+    received = Recorder()
     await client.connect()
     try:
-        await client.subscribe("a")
+        await client.subscribe("a", received)
         factory.last.feed(channel_message("a", 1, event_id="e1", offset=3, epoch="old"))
-        await wait_until(lambda: client._tracker.position("a") == ("old", 3))
-        scripted.epoch = "new"
+        await received.wait()
+        scripted.hold.add("channel.subscribe")
         with caplog.at_level(logging.WARNING, "praison_push.client"):
             factory.last.close(1012)
             second = await factory.wait_for_transport(1)
             sub = await second.next_sent("channel.subscribe")
             assert sub["since"] == {"offset": 3, "epoch": "old"}
-            # The scripted gateway reports recovered=True; say the gap is lost instead.
             second.feed(
-                {
-                    "type": "channel.subscribed",
-                    "channel": "a",
-                    "offset": 0,
-                    "epoch": "new",
-                    "recovered": False,
-                }
-            )
-            await wait_until(lambda: client._tracker.position("a") == ("new", 0))
-        assert "no longer in history" in caplog.text
+                {"type": "channel.subscribed", "channel": "a", "offset": 0, "epoch": "new",
+                 "recovered": False, "ref": sub["ref"]}
+            )  # fmt: skip
+            await wait_until(lambda: "no longer in history" in caplog.text)
+        # Adopted: the next renewal asks for what follows the new epoch's start.
+        second.close(1012)
+        third = await factory.wait_for_transport(2)
+        renewed = await third.next_sent("channel.subscribe")
+        assert renewed["since"] == {"offset": 0, "epoch": "new"}
     finally:
         await client.disconnect()
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support import WAIT, Recorder, wait_until
 
 from praison_push.client import AsyncPushClient, ChannelMessage, PushError
 from praison_push.client.dispatch import Dispatcher
 
-from .helpers import WAIT, Connect, Recorder, wait_until
+from .helpers import Connect, Taps, started
 
 
 async def test_disconnect_drains_queued_messages_to_callbacks_and_streams(
     connect: Connect,
 ) -> None:
-    sub, pub = await connect(), await connect()
+    taps = Taps()
+    sub, pub = await connect(transport_factory=taps), await connect()
     release = asyncio.Event()
     by_callback: list[int] = []
     by_handler: list[int] = []
@@ -30,13 +32,14 @@ async def test_disconnect_drains_queued_messages_to_callbacks_and_streams(
     await stream.start()
     for n in range(20):
         await pub.publish("q", n)
-    assert sub._dispatcher._queue is not None
+    # Read means queued: the receive loop hands each message on before reading the next.
     await wait_until(
-        lambda: sub._dispatcher._queue is not None and sub._dispatcher._queue.qsize() >= 19
+        lambda: len([f for f in taps.last.received if f["type"] == "channel_message"]) == 20
     )
+    assert by_callback == []  # the first one is stuck in slow(), the rest wait behind it
 
     closing = asyncio.ensure_future(sub.disconnect())
-    await wait_until(lambda: sub.closed)  # the session ended with 19 messages still queued
+    await wait_until(lambda: sub.closed)  # the session ended with the messages still queued
     release.set()
     await asyncio.wait_for(closing, WAIT)
     assert by_callback == list(range(20))
@@ -67,23 +70,26 @@ async def test_a_stopped_dispatcher_keeps_its_callbacks_and_the_next_session_sta
 async def test_reconnect_after_a_fresh_subscribe_does_not_replay_what_was_missed(
     connect: Connect,
 ) -> None:
-    alice, publisher = await connect(client_id="alice"), await connect()
+    taps = Taps()
+    alice = await connect(client_id="alice", transport_factory=taps)
+    publisher = await connect()
     got: list[str] = []
     await alice.subscribe("s", lambda m: got.append(m.data))
     await publisher.publish("s", "first")
     await wait_until(lambda: got == ["first"])
     await alice.disconnect()
     for text in ("away-1", "away-2"):
-        await publisher.publish("s", text)
+        receipt = await publisher.publish("s", text)
     await alice.connect()
     await alice.subscribe("s", lambda m: got.append(m.data))
-    assert alice._tracker.position("s") is None or alice._tracker.position("s")[1] >= 2
     reconnected = Recorder()
     alice.on("connected")(reconnected)
-    # A network drop (no close frame): the client reconnects and resubscribes.
-    alice._transport._ws.transport.abort()  # type: ignore[union-attr, attr-defined]
+    taps.last.cut()  # a network drop: the client reconnects and resubscribes
     await reconnected.wait()
-    await wait_until(lambda: alice.is_connected)
+    await wait_until(lambda: taps.last.sent_of("channel.subscribe") != [])
+    (renewed,) = taps.last.sent_of("channel.subscribe")
+    # Renewed from the live edge the fresh subscribe started at, not from "first".
+    assert renewed["since"]["offset"] == receipt.offset
     await publisher.publish("s", "live")
     await wait_until(lambda: "live" in got)
     assert got == ["first", "live"]
@@ -99,9 +105,8 @@ async def test_closed_is_true_only_after_closing_for_good(client: AsyncPushClien
 
 async def test_unsubscribe_fails_pending_wait_for(client: AsyncPushClient) -> None:
     await client.subscribe("w")
-    waiting = asyncio.ensure_future(client.wait_for("w", timeout=WAIT))
-    await wait_until(lambda: "w" in client._waiters)
+    waiting = await started(client.wait_for("w", timeout=WAIT))
     await client.unsubscribe("w")
     with pytest.raises(PushError, match="unsubscribed"):
         await asyncio.wait_for(waiting, WAIT)
-    assert "w" not in client._waiters
+    assert "w" not in client.subscriptions

@@ -6,11 +6,10 @@ import asyncio
 import logging
 
 import pytest
+from support import SHORT, WAIT, wait_until
 
 from praison_push.client import AsyncPushClient, ChannelMessage, MessageStream
 from praison_push.testing import MemoryTransportFactory, channel_message
-
-from .helpers import SHORT, WAIT, wait_until
 
 
 async def test_messages_subscribes_and_yields_in_order(

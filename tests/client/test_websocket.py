@@ -10,6 +10,7 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
+from support import WAIT
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
@@ -22,8 +23,6 @@ from praison_push.client import (
     TransportError,
     WebSocketTransport,
 )
-
-from .helpers import WAIT
 
 
 class Scripted:

@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig, TokenGrant
-from praison_push.gateway import Hub
 from praison_push.server import GatewayThread
 
-#: Tokens of the org-scoping tests: the agent platform spec's user and org, and a second org.
-TOKEN_A = "token-org-a"
-TOKEN_A2 = "token-org-a-2"
-TOKEN_B = "token-org-b"
-USER_A, ORG_A = "usr_abc123", "org_xyz789"
-USER_B, ORG_B = "usr_def456", "org_other"
-
-Factory = Callable[..., GatewayThread]
-
-
-def hub_of(gateway: GatewayThread) -> Hub:
-    assert gateway.gateway is not None
-    return gateway.gateway.hub
-
-
-def register(gateway: GatewayThread, name: str, agent: Any) -> None:
-    """Register ``agent`` on the gateway's own loop thread (the registry is not locked)."""
-    hub = hub_of(gateway)
-    gateway.call(lambda: hub.agents.register(name, agent))
+from .helpers import ORG_A, ORG_B, TOKEN_A, TOKEN_A2, TOKEN_B, USER_A, USER_B, Factory
 
 
 @pytest.fixture

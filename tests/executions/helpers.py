@@ -1,7 +1,7 @@
 """Domain helpers for agent-run tests: raw clients of each dialect, an SSE parser,
 and one normal form for a run's events whatever transport carried them.
 
-Every wait is bounded (``conftest.timeout``); nothing sleeps a fixed time.
+Every wait is bounded (``support.timeout``); nothing sleeps a fixed time.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from support import timeout
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from support import dial, timeout
+from websockets.asyncio.client import ClientConnection
+
+from praison_push.hub import Hub
+from praison_push.protocol.runs import TERMINAL_EVENTS, RunEvent
+from praison_push.server import GatewayThread
 
 #: The demo-weather question every transport test asks, and the answer it must get.
 QUESTION = "What is the weather in Paris?"
@@ -26,13 +29,25 @@ WEATHER_RESULT = {"temperature": 18, "condition": "partly cloudy"}
 
 Frame = dict[str, Any]
 
+#: Tokens of the org-scoping tests: the agent platform spec's user and org, and a second org.
+TOKEN_A = "token-org-a"
+TOKEN_A2 = "token-org-a-2"
+TOKEN_B = "token-org-b"
+USER_A, ORG_A = "usr_abc123", "org_xyz789"
+USER_B, ORG_B = "usr_def456", "org_other"
 
-def dial(url: str, **kwargs: Any) -> Any:
-    """``websockets`` connect with bounded open/close waits (use with ``async with``)."""
-    kwargs.setdefault("max_queue", None)
-    kwargs.setdefault("open_timeout", timeout(5))
-    kwargs.setdefault("close_timeout", timeout(2))
-    return connect(url, **kwargs)
+Factory = Callable[..., GatewayThread]
+
+
+def hub_of(gateway: GatewayThread) -> Hub:
+    assert gateway.gateway is not None
+    return gateway.gateway.hub
+
+
+def register(gateway: GatewayThread, name: str, agent: Any) -> None:
+    """Register ``agent`` on the gateway's own loop thread (the registry is not locked)."""
+    hub = hub_of(gateway)
+    gateway.call(lambda: hub.agents.register(name, agent))
 
 
 async def recv(ws: ClientConnection, seconds: float = 3.0) -> Frame:
@@ -86,7 +101,7 @@ def run_event(*events: str) -> Callable[[Frame], bool]:
     return match
 
 
-RUN_END = run_event("execution_complete", "execution_error")
+RUN_END = run_event(*TERMINAL_EVENTS)
 
 
 def has_token(word: str) -> Callable[[Frame], bool]:
@@ -115,20 +130,6 @@ def streamed(events: Iterable[Frame]) -> str:
     tokens = [data for data in events if data.get("event") == "execution_token"]
     assert [token["index"] for token in tokens] == list(range(len(tokens))), tokens
     return "".join(token["token"] for token in tokens)
-
-
-async def closed_with(ws: ClientConnection, seconds: float = 3.0) -> int | None:
-    """Read until the gateway closes the connection; the close code it sent."""
-
-    async def drain() -> None:
-        try:
-            while True:
-                await ws.recv()
-        except ConnectionClosed:
-            pass
-
-    await asyncio.wait_for(drain(), timeout(seconds))
-    return ws.close_code
 
 
 @asynccontextmanager
@@ -167,13 +168,7 @@ async def run_events(ws: ClientConnection, seconds: float = 5.0) -> list[Frame]:
     return [frame["data"] for frame in frames if run_event(*_RUN_EVENTS)(frame)]
 
 
-_RUN_EVENTS = (
-    "execution_start",
-    "execution_token",
-    "execution_tool",
-    "execution_complete",
-    "execution_error",
-)
+_RUN_EVENTS = tuple(event.value for event in RunEvent)
 
 
 async def serves_a_run(url: str) -> None:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from support import dial
+
 from praison_push.agents import AgentContext
 from praison_push.server import GatewayThread
 
-from .conftest import register
 from .helpers import (
     ANSWER,
     QUESTION,
     WEATHER_RESULT,
-    dial,
     normal_agent_chat,
     of_type,
     recv,
+    register,
     send,
     until,
 )

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from praison_push.gateway.encoding import SSE_EXECUTION, encoder_for
+from praison_push.hub.encoding import SSE_EXECUTION, encoder_for
 from praison_push.protocol.dialects import Dialect
 from praison_push.protocol.sse import SSE_DONE
 

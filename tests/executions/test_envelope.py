@@ -6,17 +6,22 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from support import closed_with, dial
+
 from praison_push.protocol import CloseCode
 from praison_push.server import GatewayThread
 
-from .conftest import ORG_A, ORG_B, TOKEN_A, TOKEN_A2, TOKEN_B, USER_A
 from .helpers import (
     ANSWER,
+    ORG_A,
+    ORG_B,
     QUESTION,
+    TOKEN_A,
+    TOKEN_A2,
+    TOKEN_B,
+    USER_A,
     WEATHER_CALL,
     WEATHER_RESULT,
-    closed_with,
-    dial,
     envelope,
     execute,
     native,

@@ -7,14 +7,15 @@ from collections.abc import AsyncIterator
 from praison_push.agents import AgentEvent, ToolCall, ToolResult
 from praison_push.server import GatewayThread
 
-from .conftest import hub_of, register
 from .helpers import execute as start_run
 from .helpers import (
     has_token,
+    hub_of,
     long_output,
     native,
     of_type,
     recv,
+    register,
     run_event,
     run_events,
     send,
@@ -42,7 +43,7 @@ async def test_an_agent_that_raises_fails_the_run(gateway: GatewayThread) -> Non
     assert error["execution_id"] == execution_id
     assert error["status"] == "failed"
     assert error["error"] == {"code": "AGENT_FAILED", "message": "the model is on fire"}
-    assert hub_of(gateway).executions.runs[execution_id].status == "failed"
+    assert hub_of(gateway).runs.get(execution_id).status == "failed"
     await serves_a_run(gateway.url)
 
 
@@ -137,7 +138,7 @@ async def test_cancel_mid_stream(gateway: GatewayThread) -> None:
     count = len(sent.split())
     assert sent == long_output(count)
     assert 3 <= count < 100  # stopped long before its 1,000 tokens
-    assert hub_of(gateway).executions.runs[execution_id].status == "cancelled"
+    assert hub_of(gateway).runs.get(execution_id).status == "cancelled"
 
     async with native(gateway.url) as ws:  # cancelling twice, or a finished run: ok false
         await send(ws, {"type": "execution.cancel", "execution_id": execution_id})

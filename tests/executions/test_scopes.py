@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from praison_push.gateway import Principal
-from praison_push.gateway.scopes import ORG_SCOPED, display_name, resolve_channel
+from praison_push.hub import Principal
+from praison_push.hub.scopes import (
+    ORG_SCOPED,
+    display_name,
+    is_run_name,
+    resolve_channel,
+    visible_names,
+)
 from praison_push.protocol import ErrorCode, FrameError
 
 ACME = Principal(user_id="alice", org_id="acme")
@@ -51,3 +57,34 @@ def test_display_name_drops_only_a_scope() -> None:
     assert display_name("executions#acme") == "executions"
     assert display_name("notifications#org#x") == "notifications"
     assert display_name("executions") == "executions"
+
+
+def test_visible_names_show_what_the_caller_may_name() -> None:
+    names = [
+        "alerts",
+        "$dead-letter",
+        "executions:exec_1",
+        "executions:exec_2#acme",
+        "notifications",
+        "notifications#acme",
+        "billing#globex",
+        "executions-log",
+    ]
+    assert visible_names(names, ACME) == ["alerts", "executions-log", "notifications"]
+    assert visible_names(names, NOBODY) == ["alerts", "executions-log", "notifications"]
+
+
+@pytest.mark.parametrize(
+    ("name", "runs"),
+    [
+        ("executions", True),
+        ("executions#acme", True),
+        ("executions:exec_1", True),
+        ("executions:exec_1#acme", True),
+        ("executions-log", False),
+        ("executionsnotes", False),
+        ("my-executions", False),
+    ],
+)
+def test_run_names_are_the_feed_and_the_run_channels_only(name: str, runs: bool) -> None:
+    assert is_run_name(name) is runs

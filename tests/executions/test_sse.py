@@ -10,14 +10,15 @@ from support import timeout
 from praison_push.config import AuthConfig, GatewayConfig
 from praison_push.server import GatewayThread
 
-from .conftest import Factory, hub_of
 from .helpers import (
     ANSWER,
     QUESTION,
     RUN_END,
     WEATHER_CALL,
     WEATHER_RESULT,
+    Factory,
     SSEParser,
+    hub_of,
     native,
     send,
     sse_run,
@@ -138,12 +139,12 @@ async def test_a_client_that_goes_away_does_not_stop_the_run(gateway: GatewayThr
         await send(watcher, {"type": "channel.subscribe", "channel": channel})
         frames = await until(watcher, RUN_END, seconds=5)
         # The stream's own session is gone; only the watcher is left.
-        dialects = gateway.call(lambda: [s.dialect for s in hub.sessions.values()])
+        dialects = gateway.call(lambda: [s.dialect for s in hub.connections.values()])
         assert dialects == ["praison"]
     end = frames[-1]["data"]
     assert end["event"] == "execution_complete", end
     assert end["output"] == "".join(f"t{index} " for index in range(300))
-    assert hub.executions.runs[execution_id].status == "completed"
+    assert hub.runs.get(execution_id).status == "completed"
 
 
 async def _still_streams(gateway: GatewayThread) -> None:

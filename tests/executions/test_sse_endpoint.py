@@ -11,10 +11,11 @@ import pytest
 from starlette.requests import ClientDisconnect, Request
 from support import timeout
 
+from praison_push.agents import AgentRegistry, register_demo_agents
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig, TokenGrant
-from praison_push.gateway import Hub, Principal
-from praison_push.gateway.encoding import SSE_EXECUTION
+from praison_push.hub import Hub, Principal
+from praison_push.hub.encoding import SSE_EXECUTION
 from praison_push.protocol import CloseCode, ErrorCode, FrameError
 from praison_push.protocol.sse import SSE_DONE, sse_record
 from praison_push.server.app import create_app
@@ -30,7 +31,11 @@ async def hub() -> AsyncIterator[Hub]:
         auth=AuthConfig(tokens=grants),  # type: ignore[arg-type]
         limits=LimitsConfig(max_connections_per_user=1),
     )
-    hub = Hub(config, history=MemoryHistoryStore(config.history), broker=MemoryBroker())
+    agents = AgentRegistry()
+    register_demo_agents(agents)
+    hub = Hub(
+        config, history=MemoryHistoryStore(config.history), broker=MemoryBroker(), agents=agents
+    )
     yield hub
     await hub.close()
 
@@ -48,7 +53,7 @@ async def test_a_token_in_the_query_string_works(hub: Hub) -> None:
     assert response.status_code == 200
     events = SSEParser().feed(response.text)
     assert [event.event for event in events] == ["execution_start", "token", "complete", "done"]
-    assert not hub.sessions  # the stream's session is gone with the stream
+    assert not hub.connections  # the stream's connection is gone with the stream
 
 
 @pytest.mark.parametrize(
@@ -82,8 +87,8 @@ async def test_over_the_connection_limit_is_429_and_leaves_no_run(hub: Hub) -> N
     assert response.json()["code"] == "limit_exceeded"
     assert response.json()["details"]["limit"] == "max_connections_per_user"
     # The refused request started nothing, and left nothing half-made behind.
-    assert len(hub.executions) == 0
-    assert hub.executions.runs == {}
+    assert len(hub.runs) == 0
+    assert hub.runs.records() == []
     hub.disconnect(held)
 
 
@@ -95,45 +100,45 @@ async def test_a_refused_run_releases_its_connection_slot(hub: Hub) -> None:
         empty = await client.post(url.format("echo"), json={"input": ""}, headers=headers)
         ok = await client.post(url.format("echo"), json={"input": "hi"}, headers=headers)
     assert (missing.status_code, empty.status_code, ok.status_code) == (404, 400, 200)
-    assert not hub.sessions
+    assert not hub.connections
 
 
 async def test_frames_queued_before_a_close_are_still_sent(hub: Hub) -> None:
-    """A gateway shutting down cancels runs and then closes sessions: an SSE client
+    """A gateway shutting down cancels runs and then closes connections: an SSE client
     must still get the cancelled run's ``error`` and ``done``, queued before the close."""
-    session = hub.connect(
+    connection = hub.connect(
         client_id=None, principal=Principal(), peer="", dialect=SSE_EXECUTION, greet=False
     )
     error = sse_record(
         "error", {"code": "CANCELLED", "message": "cancelled", "status": "cancelled"}
     )
-    session.send_text(error)
-    session.send_text(SSE_DONE)
-    session.close(CloseCode.GOING_AWAY, "gateway shutting down")
-    chunks = [chunk async for chunk in ExecutionStream(hub)._stream(session)]
+    connection.send_text(error)
+    connection.send_text(SSE_DONE)
+    connection.close(CloseCode.GOING_AWAY, "gateway shutting down")
+    chunks = [chunk async for chunk in ExecutionStream(hub)._stream(connection)]
     assert "".join(chunks) == f"retry: 3000\n\n{error}{SSE_DONE}"
-    assert session.session_id not in hub.sessions
+    assert connection.connection_id not in hub.connections
 
 
-async def test_a_stream_ends_when_its_session_is_closed(hub: Hub) -> None:
-    session = hub.connect(
+async def test_a_stream_ends_when_its_connection_is_closed(hub: Hub) -> None:
+    connection = hub.connect(
         client_id=None, principal=Principal(), peer="", dialect=SSE_EXECUTION, greet=False
     )
-    stream = ExecutionStream(hub)._stream(session)
+    stream = ExecutionStream(hub)._stream(connection)
     assert await anext(stream) == "retry: 3000\n\n"
     waiting = asyncio.ensure_future(anext(stream))
-    session.send_text(": keepalive\n\n")
+    connection.send_text(": keepalive\n\n")
     assert await asyncio.wait_for(waiting, timeout(3)) == ": keepalive\n\n"
     waiting = asyncio.ensure_future(anext(stream))
-    session.close(CloseCode.SLOW_CONSUMER, "send queue full")  # drops the backlog
+    connection.close(CloseCode.SLOW_CONSUMER, "send queue full")  # drops the backlog
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(waiting, timeout(3))
-    assert session.session_id not in hub.sessions
+    assert connection.connection_id not in hub.connections
 
 
-async def test_a_client_gone_before_the_first_byte_leaves_no_session(hub: Hub) -> None:
+async def test_a_client_gone_before_the_first_byte_leaves_no_connection(hub: Hub) -> None:
     """An ASGI 2.4 server raises on ``send`` to a vanished client, before the body
-    generator has started: the session must still be let go."""
+    generator has started: the connection must still be let go."""
     body = [{"type": "http.request", "body": b'{"input": "hi"}', "more_body": False}]
 
     async def receive() -> dict[str, Any]:
@@ -152,12 +157,46 @@ async def test_a_client_gone_before_the_first_byte_leaves_no_session(hub: Hub) -
         "path_params": {"agent_id": "echo"},
     }
     response = await ExecutionStream(hub).handle(Request(scope, receive))
-    assert len(hub.sessions) == 1
+    assert len(hub.connections) == 1
     with pytest.raises(ClientDisconnect):
         await response(scope, receive, send)
-    assert not hub.sessions
+    assert not hub.connections
     # The run itself goes on: it belongs to the gateway, not to the request.
-    (run,) = hub.executions.runs.values()
+    (run,) = hub.runs.records()
     assert run.task is not None
     await asyncio.wait_for(run.task, timeout(3))
     assert run.status == "completed"
+
+
+async def test_sse_runs_count_towards_max_runs_per_connection() -> None:
+    """An SSE run starts the way a WebSocket ``execute`` does: the runs of one client
+    (``?client_id=``, as for ``/ws``) are bounded by ``max_runs_per_connection``."""
+    config = GatewayConfig(limits=LimitsConfig(max_runs_per_connection=1))
+    agents = AgentRegistry()
+    register_demo_agents(agents)
+    release = asyncio.Event()
+
+    async def blocked(text: str) -> Any:
+        yield "started "
+        await release.wait()
+
+    agents.register("blocked", blocked)
+    hub = Hub(
+        config, history=MemoryHistoryStore(config.history), broker=MemoryBroker(), agents=agents
+    )
+    try:
+        ws = hub.connect(client_id="alice", principal=Principal(), peer="127.0.0.1")
+        await hub.receive(ws, '{"type":"execute","agent_id":"blocked","input":"hold","ref":1}')
+        accepted = [frame for frame in ws.drain() if "execute.accepted" in frame]
+        assert len(accepted) == 1
+        async with http(hub) as client:
+            url = "/v1/agents/echo/execute/stream"
+            refused = await client.post(f"{url}?client_id=alice", json={"input": "hi"})
+            other = await client.post(f"{url}?client_id=bob", json={"input": "hi"})
+        assert refused.status_code == 429
+        assert refused.json()["details"] == {"limit": "max_runs_per_connection", "max": 1}
+        assert other.status_code == 200  # the limit is per client
+        assert [event.event for event in SSEParser().feed(other.text)][-1] == "done"
+    finally:
+        release.set()
+        await hub.close()

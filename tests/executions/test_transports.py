@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from support import dial
+
 from praison_push.agents import AgentEvent, ToolCall, ToolResult
 from praison_push.server import GatewayThread
 
-from .conftest import register
 from .helpers import (
     ANSWER,
     QUESTION,
@@ -16,7 +17,6 @@ from .helpers import (
     WEATHER_CALL,
     WEATHER_RESULT,
     Normal,
-    dial,
     envelope,
     native,
     normal_agent_chat,
@@ -25,6 +25,7 @@ from .helpers import (
     normal_sse,
     of_type,
     recv,
+    register,
     run_events,
     send,
     sse_run,

@@ -13,12 +13,12 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from support import timeout
 
+from praison_push.client import PublishReceipt
 from praison_push.notebook import display as display_module
 from praison_push.notebook import magics as magics_module
 from praison_push.notebook import saved as saved_module
 from praison_push.notebook.gateway import NotebookGateway, start_gateway
 from praison_push.notebook.widgets import ChannelLog, ExecutionView, PresenceList
-from praison_push.protocol import PublishReceipt
 from praison_push.sync import PushClient
 
 

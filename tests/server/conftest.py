@@ -16,44 +16,7 @@ import pytest
 from praison_push.config import GatewayConfig
 from praison_push.server import GatewayThread
 
-LOGGERS = ("", "praison_push", "uvicorn", "uvicorn.error", "uvicorn.asgi")
-
-
-class LogCapture(logging.Handler):
-    """Keeps every record; attached to the root and to uvicorn's non-propagating logger."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def attach(self, uvicorn_level: int = logging.WARNING) -> None:
-        for name in ("", "uvicorn"):
-            logger = logging.getLogger(name)
-            if self not in logger.handlers:
-                logger.addHandler(self)
-        logging.getLogger("praison_push").setLevel(logging.DEBUG)
-        logging.getLogger("uvicorn.error").setLevel(uvicorn_level)
-
-    def detach(self) -> None:
-        for name in ("", "uvicorn"):
-            logging.getLogger(name).removeHandler(self)
-
-    def tracebacks(self) -> list[logging.LogRecord]:
-        return [r for r in self.records if r.exc_info or r.levelno >= logging.ERROR]
-
-    def text(self, exclude: tuple[str, ...] = ()) -> str:
-        """Every captured message (and its exception text), joined."""
-        parts = []
-        for record in self.records:
-            if record.name.startswith(exclude):
-                continue
-            parts.append(record.getMessage())
-            if record.exc_text:
-                parts.append(record.exc_text)
-        return "\n".join(parts)
+from .helpers import LOGGERS, LogCapture, Serve
 
 
 @pytest.fixture
@@ -72,9 +35,6 @@ def _no_tracebacks(logs: LogCapture) -> Iterator[None]:
     yield
     bad = logs.tracebacks()
     assert not bad, [f"{r.name}: {r.getMessage()}" for r in bad]
-
-
-Serve = Callable[..., GatewayThread]
 
 
 @pytest.fixture

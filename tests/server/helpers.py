@@ -1,42 +1,58 @@
-"""Small domain helpers for talking to a live gateway with a raw websockets client."""
+"""Domain helpers of the server tests: log capture, the ``serve`` fixture's type, and
+reading publications off a raw client. Raw clients and waits come from ``support``."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import Callable
 from typing import Any
 
-from support import timeout
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from support import next_frame
+from websockets.asyncio.client import ClientConnection
+
+from praison_push.server import GatewayThread
+
+#: The ``serve`` fixture: ``serve(config=None, **GatewayConfig fields)`` starts a gateway.
+Serve = Callable[..., GatewayThread]
+
+LOGGERS = ("", "praison_push", "uvicorn", "uvicorn.error", "uvicorn.asgi")
 
 
-def dial(url: str, **kwargs: Any) -> Any:
-    """``websockets`` connect with bounded open/close waits (use with ``async with``).
+class LogCapture(logging.Handler):
+    """Keeps every record; attached to the root and to uvicorn's non-propagating logger."""
 
-    The receive queue is unbounded by default: a test client that leaves frames
-    unread (presence events, say) must not stop reading from the socket, or its
-    closing handshake would stall until ``close_timeout``.
-    """
-    kwargs.setdefault("max_queue", None)
-    kwargs.setdefault("open_timeout", timeout(5))
-    kwargs.setdefault("close_timeout", timeout(2))
-    return connect(url, **kwargs)
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
 
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
-async def next_frame(ws: ClientConnection, seconds: float = 3.0) -> dict[str, Any]:
-    """The next frame from the gateway, skipping its keepalive ``ping``s."""
-    while True:
-        text = await _recv(ws, seconds)
-        frame: dict[str, Any] = json.loads(text)
-        if frame.get("type") != "ping":
-            return frame
+    def attach(self, uvicorn_level: int = logging.WARNING) -> None:
+        for name in ("", "uvicorn"):
+            logger = logging.getLogger(name)
+            if self not in logger.handlers:
+                logger.addHandler(self)
+        logging.getLogger("praison_push").setLevel(logging.DEBUG)
+        logging.getLogger("uvicorn.error").setLevel(uvicorn_level)
 
+    def detach(self) -> None:
+        for name in ("", "uvicorn"):
+            logging.getLogger(name).removeHandler(self)
 
-async def _recv(ws: ClientConnection, seconds: float) -> str | bytes:
-    return await asyncio.wait_for(ws.recv(), timeout(seconds))
+    def tracebacks(self) -> list[logging.LogRecord]:
+        return [r for r in self.records if r.exc_info or r.levelno >= logging.ERROR]
+
+    def text(self, exclude: tuple[str, ...] = ()) -> str:
+        """Every captured message (and its exception text), joined."""
+        parts = []
+        for record in self.records:
+            if record.name.startswith(exclude):
+                continue
+            parts.append(record.getMessage())
+            if record.exc_text:
+                parts.append(record.exc_text)
+        return "\n".join(parts)
 
 
 async def messages(ws: ClientConnection, count: int) -> list[dict[str, Any]]:
@@ -47,41 +63,3 @@ async def messages(ws: ClientConnection, count: int) -> list[dict[str, Any]]:
         if frame["type"] == "channel_message":
             found.append(frame)
     return found
-
-
-async def expect(ws: ClientConnection, kind: str, **fields: Any) -> dict[str, Any]:
-    """Read the next frame and check it is a ``kind`` frame with these field values."""
-    frame = await next_frame(ws)
-    assert frame.get("type") == kind, frame
-    for key, value in fields.items():
-        assert frame.get(key) == value, (key, frame)
-    return frame
-
-
-async def ask(ws: ClientConnection, kind: str, **fields: Any) -> dict[str, Any]:
-    """Send a ``kind`` frame and return the next frame (its reply)."""
-    await ws.send(json.dumps({"type": kind, **fields}))
-    return await next_frame(ws)
-
-
-async def closed_with(ws: ClientConnection, seconds: float = 3.0) -> int | None:
-    """Read until the gateway closes the connection; return the close code it sent."""
-    try:
-        while True:
-            await _recv(ws, seconds)
-    except ConnectionClosed:
-        pass
-    return ws.close_code
-
-
-@asynccontextmanager
-async def client(url: str, **kwargs: Any) -> AsyncIterator[ClientConnection]:
-    """A connected, greeted native-dialect client."""
-    async with dial(url, **kwargs) as ws:
-        await expect(ws, "connected")
-        yield ws
-
-
-async def works(ws: ClientConnection) -> None:
-    """Check a connection still answers requests."""
-    assert await ask(ws, "ping", ref="alive?") == {"type": "pong", "ref": "alive?"}

@@ -12,9 +12,10 @@ from support import timeout
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig
-from praison_push.gateway import Hub
+from praison_push.hub import Hub
 from praison_push.protocol import CloseCode
-from praison_push.server.websocket import WebSocketEndpoint, bearer_token, redact_token
+from praison_push.server.asgi import bearer_token, redact_token
+from praison_push.server.websocket import WebSocketEndpoint
 
 Message = dict[str, Any]
 
@@ -25,6 +26,7 @@ class FakeSocket:
     def __init__(self, fail_sends: bool = False) -> None:
         self.inbox: asyncio.Queue[Message] = asyncio.Queue()
         self.sent: list[Message] = []
+        self.failed_sends = 0
         self._changed = asyncio.Event()
         self._fail_sends = fail_sends
 
@@ -33,6 +35,8 @@ class FakeSocket:
 
     async def send(self, message: Message) -> None:
         if self._fail_sends and message["type"] == "websocket.send":
+            self.failed_sends += 1
+            self._changed.set()
             raise OSError("peer went away")
         self.sent.append(message)
         self._changed.set()
@@ -103,7 +107,7 @@ async def test_a_binary_auth_frame_is_read(make_endpoint: Any) -> None:
     assert sock.frames()[1] == {"type": "pong"}
     sock.push({"type": "websocket.disconnect", "code": 1000})
     await asyncio.wait_for(task, timeout(3))
-    assert endpoint.hub.sessions == {}
+    assert endpoint.hub.connections == {}
 
 
 async def test_a_disconnect_while_waiting_for_auth_refuses(make_endpoint: Any) -> None:
@@ -116,7 +120,7 @@ async def test_a_disconnect_while_waiting_for_auth_refuses(make_endpoint: Any) -
         {"type": "hello_error", "code": "auth_required", "message": "a valid token is required"}
     ]
     assert sock.sent[-1] == {"type": "websocket.close", "code": CloseCode.AUTH_REQUIRED}
-    assert endpoint.hub.sessions == {}
+    assert endpoint.hub.connections == {}
 
 
 async def test_a_failing_send_ends_the_writer_quietly(
@@ -128,11 +132,10 @@ async def test_a_failing_send_ends_the_writer_quietly(
     with caplog.at_level("DEBUG", logger="praison_push.server"):
         task = run(endpoint, sock, scope())
         await sock.wait_for(lambda: bool(sock.sent))  # the accept went through
-        for _ in range(20):
-            await asyncio.sleep(0)
+        await sock.wait_for(lambda: sock.failed_sends == 1)  # the greeting did not
         sock.push({"type": "websocket.disconnect", "code": 1006})
         await asyncio.wait_for(task, timeout(3))
-    assert endpoint.hub.sessions == {}
+    assert endpoint.hub.connections == {}
     failures = [r for r in caplog.records if "failed" in r.getMessage()]
     assert failures and all(r.exc_info is None and r.levelname == "DEBUG" for r in failures)
 
@@ -166,7 +169,7 @@ async def test_a_server_side_close_is_sent_after_the_backlog(make_endpoint: Any)
     sock.push({"type": "websocket.connect"})
     task = run(endpoint, sock, scope())
     await sock.wait_for(lambda: len(sock.frames()) == 1)
-    (session,) = endpoint.hub.sessions.values()
+    (session,) = endpoint.hub.connections.values()
     session.send({"type": "last"})
     session.close(CloseCode.IDLE_TIMEOUT, "idle timeout")
     await sock.wait_for(lambda: sock.sent[-1]["type"] == "websocket.close")

@@ -6,25 +6,19 @@ import asyncio
 import json
 import secrets
 
-from support import timeout
+from support import ask, closed_with, dial, expect, raw_client, timeout, wait_until, works
 
 from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig, TokenGrant
 from praison_push.protocol import CloseCode, should_reconnect
 from praison_push.server import GatewayThread
 
-from .conftest import Serve
-from .helpers import ask, client, closed_with, dial, expect, works
+from .helpers import Serve
 
 
-async def wait_for_sessions(gateway: GatewayThread, count: int) -> None:
-    """Wait until the hub has exactly ``count`` sessions (disconnects are asynchronous)."""
+async def wait_for_connections(gateway: GatewayThread, count: int) -> None:
+    """Wait until the hub has exactly ``count`` connections (disconnects are asynchronous)."""
     hub = gateway.gateway.hub  # type: ignore[union-attr]
-
-    async def poll() -> None:
-        while len(hub.sessions) != count:
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout(3))
+    await wait_until(lambda: len(hub.connections) == count, 3, what=f"{count} connections")
 
 
 async def refused_for(url: str, limit: str, maximum: int, **kwargs: object) -> None:
@@ -39,24 +33,28 @@ async def refused_for(url: str, limit: str, maximum: int, **kwargs: object) -> N
 
 async def test_max_connections(serve: Serve) -> None:
     gateway = serve(limits=LimitsConfig(max_connections=2))
-    async with client(gateway.url) as first, client(gateway.url):
+    async with raw_client(gateway.url) as first, raw_client(gateway.url):
         await refused_for(gateway.url, "max_connections", 2)
         await works(first)
-    await wait_for_sessions(gateway, 0)
-    async with client(gateway.url) as again:  # released slots are reusable
+    await wait_for_connections(gateway, 0)
+    async with raw_client(gateway.url) as again:  # released slots are reusable
         await works(again)
 
 
 async def test_max_connections_per_ip(serve: Serve) -> None:
     gateway = serve(limits=LimitsConfig(max_connections_per_ip=2, loopback_exempt=False))
-    async with client(gateway.url), client(gateway.url) as second:
+    async with raw_client(gateway.url), raw_client(gateway.url) as second:
         await refused_for(gateway.url, "max_connections_per_ip", 2)
         await works(second)
 
 
 async def test_loopback_is_exempt_from_the_per_ip_limit_by_default(serve: Serve) -> None:
     gateway = serve(limits=LimitsConfig(max_connections_per_ip=1))
-    async with client(gateway.url) as first, client(gateway.url) as second, client(gateway.url):
+    async with (
+        raw_client(gateway.url) as first,
+        raw_client(gateway.url) as second,
+        raw_client(gateway.url),
+    ):
         await works(first)
         await works(second)
 
@@ -74,15 +72,15 @@ async def test_max_connections_per_user(serve: Serve) -> None:
     )
     gateway = serve(config)
     alice_url = gateway.url + "?token=alice-token"
-    async with client(alice_url) as alice:
+    async with raw_client(alice_url) as alice:
         await refused_for(alice_url, "max_connections_per_user", 1)
         header = {"Authorization": "Bearer alice-token"}
         await refused_for(gateway.url, "max_connections_per_user", 1, additional_headers=header)
-        async with client(gateway.url + "?token=bob-token") as bob:
+        async with raw_client(gateway.url + "?token=bob-token") as bob:
             await works(bob)
         await works(alice)
-    await wait_for_sessions(gateway, 0)
-    async with client(alice_url) as alice_again:
+    await wait_for_connections(gateway, 0)
+    async with raw_client(alice_url) as alice_again:
         await works(alice_again)
 
 
@@ -97,9 +95,12 @@ async def test_max_connections_per_org(serve: Serve) -> None:
         limits=LimitsConfig(max_connections_per_org=2),
     )
     gateway = serve(config)
-    async with client(gateway.url + "?token=a-token"), client(gateway.url + "?token=b-token"):
+    async with (
+        raw_client(gateway.url + "?token=a-token"),
+        raw_client(gateway.url + "?token=b-token"),
+    ):
         await refused_for(gateway.url + "?token=c-token", "max_connections_per_org", 2)
-        async with client(gateway.url + "?token=x-token") as other_org:
+        async with raw_client(gateway.url + "?token=x-token") as other_org:
             await works(other_org)
 
 
@@ -110,8 +111,8 @@ async def test_anonymous_shared_token_is_not_a_user(serve: Serve) -> None:
     )
     gateway = serve(config)
     async with (
-        client(gateway.url + "?token=shared") as a,
-        client(gateway.url + "?token=shared") as b,
+        raw_client(gateway.url + "?token=shared") as a,
+        raw_client(gateway.url + "?token=shared") as b,
     ):
         await works(a)
         await works(b)
@@ -119,7 +120,7 @@ async def test_anonymous_shared_token_is_not_a_user(serve: Serve) -> None:
 
 async def test_max_subscriptions_per_connection(serve: Serve) -> None:
     gateway = serve(limits=LimitsConfig(max_subscriptions_per_connection=2))
-    async with client(gateway.url) as ws:
+    async with raw_client(gateway.url) as ws:
         await ask(ws, "channel.subscribe", channel="a")
         await ask(ws, "channel.subscribe", channel="b")
         error = await ask(ws, "channel.subscribe", channel="c", ref="third")
@@ -130,7 +131,7 @@ async def test_max_subscriptions_per_connection(serve: Serve) -> None:
 
 async def test_max_channels(serve: Serve) -> None:
     gateway = serve(limits=LimitsConfig(max_channels=2))
-    async with client(gateway.url) as ws:
+    async with raw_client(gateway.url) as ws:
         await ask(ws, "channel.create", channel="a")
         await ask(ws, "channel.subscribe", channel="b")
         # A publish to a channel nobody listens to leaves no channel behind…
@@ -149,12 +150,12 @@ async def test_idle_timeout_closes_4002(serve: Serve) -> None:
     gateway = serve(limits=LimitsConfig(idle_timeout=0.5))
     loop = asyncio.get_running_loop()
     started = loop.time()  # before connecting: quiet cannot be closed sooner than 0.5 s later
-    async with client(gateway.url) as quiet, client(gateway.url) as chatty:
+    async with raw_client(gateway.url) as quiet, raw_client(gateway.url) as chatty:
         code_task = asyncio.ensure_future(closed_with(quiet, seconds=5))
         # chatty keeps talking past quiet's deadline and survives it.
         while not code_task.done():
             await works(chatty)
-            await asyncio.sleep(0.05)
+            await asyncio.wait({code_task}, timeout=0.05)  # a ping every 50 ms meanwhile
         assert code_task.result() == CloseCode.IDLE_TIMEOUT
         assert should_reconnect(CloseCode.IDLE_TIMEOUT)
         assert loop.time() - started >= 0.45
@@ -163,7 +164,7 @@ async def test_idle_timeout_closes_4002(serve: Serve) -> None:
 
 async def test_send_queue_max_frames_closes_1013(serve: Serve) -> None:
     gateway = serve(limits=LimitsConfig(send_queue_max_frames=8))
-    async with client(gateway.url) as publisher, client(gateway.url) as reader:
+    async with raw_client(gateway.url) as publisher, raw_client(gateway.url) as reader:
         for n in range(20):
             await ask(publisher, "channel.publish", channel="c", data=n)
         epoch = gateway.gateway.hub.history.epoch  # type: ignore[union-attr]
@@ -185,7 +186,7 @@ async def test_send_queue_max_frames_closes_1013(serve: Serve) -> None:
 
 async def test_send_queue_max_bytes_closes_1013(serve: Serve) -> None:
     gateway = serve(limits=LimitsConfig(send_queue_max_bytes=4096))
-    async with client(gateway.url) as publisher, client(gateway.url) as reader:
+    async with raw_client(gateway.url) as publisher, raw_client(gateway.url) as reader:
         for _ in range(8):
             await ask(publisher, "channel.publish", channel="c", data="x" * 700)
         epoch = gateway.gateway.hub.history.epoch  # type: ignore[union-attr]
@@ -208,12 +209,12 @@ async def test_a_reader_that_stops_reading_is_cut_off(serve: Serve) -> None:
     hub = gateway.gateway.hub  # type: ignore[union-attr]
     payload = secrets.token_urlsafe(45_000)  # incompressible: the socket really fills up
     async with (
-        client(gateway.url) as publisher,
+        raw_client(gateway.url) as publisher,
         dial(gateway.url, max_queue=1, compression=None) as stalled,
     ):
         await expect(stalled, "connected")
         await ask(stalled, "channel.subscribe", channel="firehose")
-        session = next(s for s in hub.sessions.values() if s.subscriptions)
+        session = next(s for s in hub.connections.values() if s.subscriptions)
         sent = 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout(15)

@@ -6,14 +6,14 @@ import socket
 
 import httpx
 import pytest
-from support import timeout
+from support import closed_with, dial, expect, raw_client, timeout, works
 
 from praison_push.config import GatewayConfig
+from praison_push.protocol import CloseCode
 from praison_push.server import Gateway, GatewayThread, bind_socket
 from praison_push.server.runner import build_server, ws_url
 
-from .conftest import LogCapture
-from .helpers import client, works
+from .helpers import LogCapture
 
 
 def test_gateway_defaults_and_repr() -> None:
@@ -68,11 +68,31 @@ async def test_thread_lifecycle(logs: LogCapture) -> None:
         assert thread.port != 0
         assert thread.url == f"ws://127.0.0.1:{thread.port}/ws"
         assert thread.http_url == f"http://127.0.0.1:{thread.port}"
-        async with client(thread.url) as ws:
+        async with raw_client(thread.url) as ws:
             await works(ws)
             assert thread.gateway is not None
             hub = thread.gateway.hub
-            assert thread.call(lambda: len(hub.sessions), timeout=timeout(5)) == 1
+            assert thread.call(lambda: len(hub.connections), timeout=timeout(5)) == 1
         async with httpx.AsyncClient(timeout=timeout(5)) as http:
             assert (await http.get(thread.http_url + "/health")).json()["status"] == "ok"
     assert not thread.running
+
+
+async def test_stop_without_waiting_closes_at_once_and_join_finishes() -> None:
+    thread = GatewayThread(GatewayConfig(port=0)).start()
+    port = thread.port
+    async with dial(thread.url) as ws:
+        await expect(ws, "connected")
+        thread.stop(wait=False)
+        # The hub closed every connection before stop() returned.
+        assert await closed_with(ws) == CloseCode.GOING_AWAY
+    assert not thread.running
+    thread.join(timeout(5))
+    # The thread is gone and the port free: a restart binds it again.
+    thread.start()
+    try:
+        assert thread.port == port
+        async with raw_client(thread.url) as ws:
+            await works(ws)
+    finally:
+        thread.stop()

@@ -1,4 +1,6 @@
-"""Scale-out: gateways on one Redis share publications and history (DESIGN.md, Scale-out).
+"""Scale-out: gateways on one Redis share publications and history.
+
+See docs/ARCHITECTURE.md, "Scale-out".
 
 Every gateway here is a real uvicorn server on its own thread and port; Redis is
 a ``redis-server`` spawned for the tests (never the system one), under a key
@@ -15,14 +17,13 @@ from typing import Any
 import httpx
 import pytest
 from redis_support import RedisServer, free_port
-from support import timeout
+from support import ask, closed_with, expect, raw_client, timeout, works
 
 from praison_push.config import DeliveryConfig, GatewayConfig, PushConfig, RedisConfig
 from praison_push.protocol import CloseCode, should_reconnect
 from praison_push.server import Gateway, GatewayThread
 
-from .conftest import LogCapture, Serve
-from .helpers import ask, client, closed_with, expect, messages, works
+from .helpers import LogCapture, Serve, messages
 
 pytestmark = pytest.mark.redis
 
@@ -49,7 +50,7 @@ async def test_a_publication_on_one_gateway_reaches_subscribers_of_another(
 ) -> None:
     a, b = cluster(2)
     assert a.port != b.port
-    async with client(a.url + "?client_id=reader") as reader, client(b.url) as writer:
+    async with raw_client(a.url + "?client_id=reader") as reader, raw_client(b.url) as writer:
         subscribed = await ask(reader, "channel.subscribe", channel="news")
         receipt = await ask(writer, "channel.publish", channel="news", data={"n": 1})
         assert (receipt["type"], receipt["offset"]) == ("channel.published", 1)
@@ -69,10 +70,10 @@ async def test_every_gateway_sees_a_channel_in_offset_order(
 ) -> None:
     gateways = cluster(3)
     async with (
-        client(gateways[0].url + "?client_id=r0") as r0,
-        client(gateways[1].url + "?client_id=r1") as r1,
-        client(gateways[2].url + "?client_id=w2") as w2,
-        client(gateways[0].url + "?client_id=w0") as w0,
+        raw_client(gateways[0].url + "?client_id=r0") as r0,
+        raw_client(gateways[1].url + "?client_id=r1") as r1,
+        raw_client(gateways[2].url + "?client_id=w2") as w2,
+        raw_client(gateways[0].url + "?client_id=w0") as w0,
     ):
         for reader in (r0, r1):
             await ask(reader, "channel.subscribe", channel="race")
@@ -94,12 +95,12 @@ async def test_every_gateway_sees_a_channel_in_offset_order(
 
 async def test_recovery_with_since_works_across_gateways(cluster: Cluster) -> None:
     a, b = cluster(2)
-    async with client(a.url + "?client_id=one") as one:
+    async with raw_client(a.url + "?client_id=one") as one:
         subscribed = await ask(one, "channel.subscribe", channel="feed")
         for n in range(1, 4):
             await ask(one, "channel.publish", channel="feed", data=n)
     epoch = subscribed["epoch"]
-    async with client(b.url + "?client_id=one") as again:
+    async with raw_client(b.url + "?client_id=one") as again:
         reply = await ask(
             again, "channel.subscribe", channel="feed", since={"offset": 1, "epoch": epoch}
         )
@@ -112,14 +113,14 @@ async def test_recovery_with_since_works_across_gateways(cluster: Cluster) -> No
 
 async def test_history_survives_a_gateway_restart(cluster: Cluster, logs: LogCapture) -> None:
     [gateway] = cluster(1)
-    async with client(gateway.url + "?client_id=w") as writer:
+    async with raw_client(gateway.url + "?client_id=w") as writer:
         for n in range(1, 3):
             receipt = await ask(writer, "channel.publish", channel="kept", data=n)
         await asyncio.to_thread(gateway.stop)
         assert should_reconnect(await closed_with(writer))
     gateway.start()
     logs.attach()
-    async with client(gateway.url + "?client_id=r") as reader:
+    async with raw_client(gateway.url + "?client_id=r") as reader:
         first = await ask(reader, "channel.history", channel="kept")
         epoch = first["epoch"]
         assert [m["data"] for m in first["messages"]] == [1, 2]
@@ -148,7 +149,10 @@ async def test_redis_going_away_and_coming_back(
     redis = own_redis_server
     config = redis_gateway_config(redis.url, redis_prefix)
     a, b = serve(config), serve(config)
-    async with client(a.url + "?client_id=sub") as sub, client(a.url + "?client_id=pub") as pub:
+    async with (
+        raw_client(a.url + "?client_id=sub") as sub,
+        raw_client(a.url + "?client_id=pub") as pub,
+    ):
         before = await ask(sub, "channel.subscribe", channel="live")
         await ask(pub, "channel.publish", channel="live", data="before")
         await messages(sub, 1)
@@ -168,7 +172,7 @@ async def test_redis_going_away_and_coming_back(
     assert "Redis pub/sub connection lost" in logs.text()
     assert "reconnected" in logs.text()
 
-    async with client(a.url + "?client_id=sub") as sub, client(b.url) as writer:
+    async with raw_client(a.url + "?client_id=sub") as sub, raw_client(b.url) as writer:
         since = {"offset": before["offset"] + 1, "epoch": before["epoch"]}
         reply = await ask(sub, "channel.subscribe", channel="live", since=since)
         assert reply["recovered"] is False  # Redis lost the history: said, not silent

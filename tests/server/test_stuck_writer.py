@@ -1,9 +1,9 @@
 """A client that stops reading is dropped, not kept open forever (PROTOCOL.md §3, slow consumers).
 
-Its session is closed 1013 when its send queue overflows, but the close frame
+Its connection is closed 1013 when its send queue overflows, but the close frame
 cannot be written to a socket nobody reads: the hub's upkeep aborts the
-connection after ``Session.ABORT_GRACE`` (capped by ``idle_timeout``), so the
-session leaves the hub, its limiter slot is freed and shutdown stays graceful.
+connection after ``Connection.ABORT_GRACE`` (capped by ``idle_timeout``), so the
+connection leaves the hub, its limiter slot is freed and shutdown stays graceful.
 """
 
 from __future__ import annotations
@@ -18,17 +18,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from support import timeout
+from support import ask, raw_client, timeout, wait_until, works
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import GatewayConfig, HistoryConfig, LimitsConfig
-from praison_push.gateway import Hub, Session
+from praison_push.hub import Connection, Hub
 from praison_push.protocol import CloseCode
 from praison_push.server import GatewayThread, websocket
 from praison_push.server.websocket import WebSocketEndpoint
 
-from .conftest import LogCapture, Serve
-from .helpers import client, works
+from .helpers import LogCapture, Serve
 
 
 def masked_text_frame(text: str) -> bytes:
@@ -69,21 +68,11 @@ def non_reading_subscriber(url: str, client_id: str, channel: str) -> socket.soc
     return sock
 
 
-async def wait_until(condition: object, seconds: float) -> None:
-    """Poll ``condition()`` every 0.05 s until it holds, for at most ``timeout(seconds)``."""
-    assert callable(condition)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout(seconds)
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
-def session_of(gateway: GatewayThread, client_id: str) -> Session | None:
+def connection_of(gateway: GatewayThread, client_id: str) -> Connection | None:
     hub = gateway.gateway.hub  # type: ignore[union-attr]
-    for session in list(hub.sessions.values()):
-        if session.client_id == client_id:
-            return session
+    for connection in list(hub.connections.values()):
+        if connection.client_id == client_id:
+            return connection
     return None
 
 
@@ -96,12 +85,14 @@ async def test_a_client_that_stops_reading_is_dropped(serve: Serve, logs: LogCap
     stuck_socket = non_reading_subscriber(gateway.url, "stuck", "flood")
     try:
         await wait_until(
-            lambda: (s := session_of(gateway, "stuck")) is not None and "flood" in s.subscriptions,
+            lambda: (
+                (s := connection_of(gateway, "stuck")) is not None and "flood" in s.subscriptions
+            ),
             3,
         )
-        stuck = session_of(gateway, "stuck")
+        stuck = connection_of(gateway, "stuck")
         assert stuck is not None
-        async with client(gateway.url) as publisher, client(gateway.url) as reader:
+        async with raw_client(gateway.url) as publisher, raw_client(gateway.url) as reader:
             await reader.send(json.dumps({"type": "channel.subscribe", "channel": "flood"}))
             data = "x" * 50_000
             loop = asyncio.get_running_loop()
@@ -109,32 +100,35 @@ async def test_a_client_that_stops_reading_is_dropped(serve: Serve, logs: LogCap
             sent = 0
             while stuck.close_code is None:
                 assert loop.time() < deadline, f"never overflowed after {sent} frames"
-                await publisher.send(
-                    json.dumps({"type": "channel.publish", "channel": "flood", "data": data})
-                )
+                # Each publish waits for its receipt: the flood goes at the gateway's pace.
+                receipt = await ask(publisher, "channel.publish", channel="flood", data=data)
+                assert receipt["type"] == "channel.published", receipt
                 sent += 1
-                await asyncio.sleep(0.002)
             assert stuck.close_code == CloseCode.SLOW_CONSUMER
 
-            async def gone() -> None:
+            async def keep_alive() -> None:
                 # Keep the healthy clients from going idle while the stuck one is aborted.
-                while session_of(gateway, "stuck") is not None:
+                while True:
                     for ws in (publisher, reader):
                         await ws.send(json.dumps({"type": "ping"}))
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.25)  # a period well inside idle_timeout, not a wait
 
-            await asyncio.wait_for(gone(), timeout(8))
-            assert stuck not in hub.sessions.values()
+            pinger = asyncio.ensure_future(keep_alive())
+            try:
+                await wait_until(lambda: connection_of(gateway, "stuck") is None, 8)
+            finally:
+                pinger.cancel()
+            assert stuck not in hub.connections.values()
             assert stuck.close_code == CloseCode.SLOW_CONSUMER
             # The healthy subscriber got the flood, and the gateway still serves.
             received = 0
             while received < 3:
                 frame = json.loads(await asyncio.wait_for(reader.recv(), timeout(3)))
                 received += frame.get("type") == "channel_message"
-            async with client(gateway.url) as fresh:
+            async with raw_client(gateway.url) as fresh:
                 await works(fresh)
-        # Every session is gone and its limiter slot released.
-        await wait_until(lambda: not hub.sessions and hub._limiter.total == 0, 3)
+        # Every connection is gone and its limiter slot released.
+        await wait_until(lambda: not hub.connections and hub.node.limiter.total == 0, 3)
         # Stop while the non-reading peer is still connected: no forced shutdown.
         await asyncio.to_thread(gateway.stop)
     finally:
@@ -168,11 +162,11 @@ async def test_without_a_reachable_transport_abort_ends_the_read_loop(
     endpoint = asyncio.ensure_future(WebSocketEndpoint(hub)(scope, receive, send))
     try:
         await wait_until(lambda: sent == ["websocket.accept", "websocket.send"], 3)
-        (session,) = hub.sessions.values()
-        session.close(CloseCode.SLOW_CONSUMER, "send queue full")
-        session.abort()
+        (connection,) = hub.connections.values()
+        connection.close(CloseCode.SLOW_CONSUMER, "send queue full")
+        connection.abort()
         await asyncio.wait_for(endpoint, timeout(3))
-        assert not hub.sessions
+        assert not hub.connections
         assert sent[-1] == "websocket.close"  # tried, then gave up
     finally:
         endpoint.cancel()

@@ -8,14 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
-from support import timeout
+from support import ask, closed_with, dial, expect, raw_client, timeout, works
 from websockets.exceptions import InvalidStatus
 
 from praison_push.config import LimitsConfig
 from praison_push.protocol import CloseCode, should_reconnect
 
-from .conftest import Serve
-from .helpers import ask, client, closed_with, dial, expect, messages, works
+from .helpers import Serve, messages
 
 
 async def test_greeting_and_client_id(serve: Serve) -> None:
@@ -31,8 +30,8 @@ async def test_greeting_and_client_id(serve: Serve) -> None:
 async def test_publish_and_subscribe_between_two_clients(serve: Serve) -> None:
     gateway = serve()
     async with (
-        client(gateway.url + "?client_id=alice") as alice,
-        client(gateway.url + "?client_id=bob") as bob,
+        raw_client(gateway.url + "?client_id=alice") as alice,
+        raw_client(gateway.url + "?client_id=bob") as bob,
     ):
         subscribed = await ask(bob, "channel.subscribe", channel="news", ref=1)
         assert (subscribed["type"], subscribed["ref"], subscribed["offset"]) == (
@@ -55,7 +54,7 @@ async def test_publish_and_subscribe_between_two_clients(serve: Serve) -> None:
 
 async def test_binary_frames_are_read_as_text(serve: Serve) -> None:
     gateway = serve()
-    async with client(gateway.url) as ws:
+    async with raw_client(gateway.url) as ws:
         await ws.send(b'{"type":"ping","ref":"bin"}')
         await expect(ws, "pong", ref="bin")
 
@@ -88,9 +87,9 @@ FIELDS = {
 async def test_bad_input_gets_error_frames_and_everyone_keeps_working(serve: Serve) -> None:
     gateway = serve()
     async with (
-        client(gateway.url) as bad,
-        client(gateway.url) as bystander,
-        client(gateway.url) as publisher,
+        raw_client(gateway.url) as bad,
+        raw_client(gateway.url) as bystander,
+        raw_client(gateway.url) as publisher,
     ):
         await ask(bystander, "channel.subscribe", channel="c")
         for n, (text, code, extra) in enumerate(BAD_INPUT):
@@ -112,9 +111,9 @@ async def test_bad_input_gets_error_frames_and_everyone_keeps_working(serve: Ser
 async def test_a_frame_over_the_limit_closes_1009_and_others_carry_on(serve: Serve) -> None:
     gateway = serve()
     async with (
-        client(gateway.url) as big,
-        client(gateway.url) as other,
-        client(gateway.url) as publisher,
+        raw_client(gateway.url) as big,
+        raw_client(gateway.url) as other,
+        raw_client(gateway.url) as publisher,
     ):
         await ask(other, "channel.subscribe", channel="c")
         await big.send("x" * (1 << 20))
@@ -127,7 +126,7 @@ async def test_a_frame_over_the_limit_closes_1009_and_others_carry_on(serve: Ser
 
 async def test_max_message_size_is_configurable(serve: Serve) -> None:
     gateway = serve(limits=LimitsConfig(max_message_size=1024))
-    async with client(gateway.url) as ws:
+    async with raw_client(gateway.url) as ws:
         await ws.send(json.dumps({"type": "channel.publish", "channel": "c", "data": "x" * 900}))
         await expect(ws, "channel.published")
         await ws.send(json.dumps({"type": "channel.publish", "channel": "c", "data": "x" * 1100}))
@@ -136,7 +135,7 @@ async def test_max_message_size_is_configurable(serve: Serve) -> None:
 
 async def test_health(serve: Serve) -> None:
     gateway = serve()
-    async with client(gateway.url) as ws, httpx.AsyncClient(timeout=timeout(5)) as http:
+    async with raw_client(gateway.url) as ws, httpx.AsyncClient(timeout=timeout(5)) as http:
         await ask(ws, "channel.subscribe", channel="a")
         await ask(ws, "channel.create", channel="b")
         response = await http.get(gateway.http_url + "/health")
@@ -153,19 +152,19 @@ async def test_health(serve: Serve) -> None:
 async def test_disconnect_is_noticed(serve: Serve) -> None:
     gateway = serve()
     hub = gateway.gateway.hub  # type: ignore[union-attr]
-    async with client(gateway.url + "?client_id=watcher") as watcher:
+    async with raw_client(gateway.url + "?client_id=watcher") as watcher:
         await ask(watcher, "channel.subscribe", channel="room")
-        async with client(gateway.url + "?client_id=leaver") as leaver:
+        async with raw_client(gateway.url + "?client_id=leaver") as leaver:
             await ask(leaver, "channel.subscribe", channel="room")
             await expect(watcher, "presence_join", channel="room")
         leave = await expect(watcher, "presence_leave", channel="room")
         assert leave["data"]["client_id"] == "leaver"
-        assert len(hub.sessions) == 1
+        assert len(hub.connections) == 1
 
 
 async def test_an_abrupt_drop_is_cleaned_up(serve: Serve) -> None:
     gateway = serve()
-    async with client(gateway.url + "?client_id=watcher") as watcher:
+    async with raw_client(gateway.url + "?client_id=watcher") as watcher:
         await ask(watcher, "channel.subscribe", channel="room")
         dropper = await dial(gateway.url + "?client_id=dropper")
         await expect(dropper, "connected")
@@ -179,7 +178,7 @@ async def test_an_abrupt_drop_is_cleaned_up(serve: Serve) -> None:
 @pytest.mark.parametrize("frames", [0, 3])
 async def test_many_clients_at_once(serve: Serve, frames: int) -> None:
     gateway = serve()
-    async with client(gateway.url) as publisher:
+    async with raw_client(gateway.url) as publisher:
         subscribers = [await dial(gateway.url).__aenter__() for _ in range(20)]
         try:
             for ws in subscribers:
@@ -200,5 +199,5 @@ async def test_an_unknown_protocol_is_refused_with_403(serve: Serve) -> None:
         async with dial(gateway.url + "?protocol=smoke-signals"):
             pass
     assert info.value.response.status_code == 403
-    async with client(gateway.url) as ws:
+    async with raw_client(gateway.url) as ws:
         await works(ws)

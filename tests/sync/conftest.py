@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import WAIT
 
 from praison_push.client import Backoff
 from praison_push.server import GatewayThread
 from praison_push.sync import PushClient
 from praison_push.testing import MemoryTransportFactory, ScriptedGateway
 
-from .helpers import WAIT, Connect
+from .helpers import Connect
 
 
 @pytest.fixture

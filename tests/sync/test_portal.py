@@ -9,10 +9,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from support import SHORT, WAIT, wait_until_threaded
 
 from praison_push.sync.portal import Portal, get_portal
-
-from .helpers import SHORT, WAIT, wait_until
 
 
 @pytest.fixture
@@ -81,7 +80,7 @@ def test_ctrl_c_while_blocked_cancels_the_coroutine_and_propagates(portal: Porta
 
     def interrupt() -> None:
         started.wait(WAIT)
-        wait_until(blocked)  # the main thread waits inside Future.result()
+        wait_until_threaded(blocked)  # the main thread waits inside Future.result()
         signal.pthread_kill(main, signal.SIGINT)
 
     threading.Thread(target=interrupt, daemon=True).start()

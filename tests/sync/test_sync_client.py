@@ -8,16 +8,20 @@ import time
 from typing import Any
 
 import pytest
+from support import SHORT, WAIT, Recorder, wait_until_threaded
 
 from praison_push.client import AsyncPushClient, ChannelMessage, NotConnectedError, RequestRefused
 from praison_push.sync import MessageIterator, PushClient
+from praison_push.sync.portal import get_portal
 from praison_push.testing import MemoryTransportFactory, ScriptedGateway, channel_message
 
-from .helpers import SHORT, WAIT, ThreadRecorder, on_portal, wait_until
+from .helpers import feed
 
 
-def feed(factory: MemoryTransportFactory, frame: dict[str, Any]) -> None:
-    on_portal(lambda: factory.last.feed(frame))
+def subscribe_sent(factory: MemoryTransportFactory, channel: str) -> bool:
+    """Whether the client asked to subscribe to ``channel`` (read on the portal loop)."""
+    frames = get_portal().run_sync(factory.last.sent_of, "channel.subscribe")
+    return any(frame["channel"] == channel for frame in frames)
 
 
 def test_verbs_forward_to_the_async_client(
@@ -27,6 +31,8 @@ def test_verbs_forward_to_the_async_client(
     assert isinstance(sync_client.async_client, AsyncPushClient)
     assert sync_client.client_id == sync_client.async_client.client_id
     assert repr(sync_client).startswith("<PushClient ws://gateway.test/ws")
+    assert (sync_client.url, sync_client.fallback_to_polling) == ("ws://gateway.test/ws", True)
+    assert sync_client.close_code is None
     sync_client.create_channel("news", {"owner": "me"})
     receipt = sync_client.publish("news", {"n": 1}, id="once")
     assert receipt.channel == "news"
@@ -63,16 +69,18 @@ def test_refusals_surface_in_the_calling_thread(factory: MemoryTransportFactory)
 def test_callbacks_run_in_order_on_the_client_worker_thread(
     sync_client: PushClient, factory: MemoryTransportFactory
 ) -> None:
-    callback, handler = ThreadRecorder(), ThreadRecorder()
+    callback, handler = Recorder(), Recorder()
     sync_client.on("channel_message")(handler)
     sync_client.subscribe("a", callback)
     for n in range(5):
         feed(factory, channel_message("a", n, event_id=f"e{n}"))
-    assert [m.data for m in callback.wait(5)] == [0, 1, 2, 3, 4]
-    assert [m.data for m in handler.wait(5)] == [0, 1, 2, 3, 4]
+    assert [m.data for m in callback.wait_threaded(5)] == [0, 1, 2, 3, 4]
+    assert [m.data for m in handler.wait_threaded(5)] == [0, 1, 2, 3, 4]
     assert set(callback.threads) == {f"praison-push-callbacks-{sync_client.client_id[:8]}"}
     # Acknowledged only after the callbacks ran.
-    wait_until(lambda: sum(len(f["event_ids"]) for f in factory.last.sent_of("message_ack")) == 5)
+    wait_until_threaded(
+        lambda: sum(len(f["event_ids"]) for f in factory.last.sent_of("message_ack")) == 5
+    )
 
 
 def test_a_blocking_callback_stalls_neither_the_loop_nor_other_clients(
@@ -99,7 +107,7 @@ def test_a_blocking_callback_stalls_neither_the_loop_nor_other_clients(
 def test_a_callback_may_call_the_client(
     sync_client: PushClient, factory: MemoryTransportFactory
 ) -> None:
-    echoed = ThreadRecorder()
+    echoed = Recorder()
     sync_client.subscribe("echo", echoed)
 
     def relay(message: ChannelMessage) -> None:
@@ -107,26 +115,26 @@ def test_a_callback_may_call_the_client(
 
     sync_client.subscribe("in", relay)
     feed(factory, channel_message("in", "ping", event_id="e1"))
-    assert [m.data for m in echoed.wait()] == ["ping"]
+    assert [m.data for m in echoed.wait_threaded()] == ["ping"]
 
 
 def test_async_callbacks_given_to_the_sync_face_run_on_the_loop(
     sync_client: PushClient, factory: MemoryTransportFactory
 ) -> None:
-    seen = ThreadRecorder()
+    seen = Recorder()
 
     async def on_loop(message: ChannelMessage) -> None:
         seen(threading.current_thread().name)
 
     sync_client.subscribe("a", on_loop)
     feed(factory, channel_message("a", 1, event_id="e1"))
-    assert seen.wait() == ["praison-push-portal"]
+    assert seen.wait_threaded() == ["praison-push-portal"]
 
 
 def test_sync_calls_from_an_async_handler_on_the_loop_are_refused(
     sync_client: PushClient, factory: MemoryTransportFactory
 ) -> None:
-    errors = ThreadRecorder()
+    errors = Recorder()
 
     async def misuse(_message: ChannelMessage) -> None:
         try:
@@ -136,35 +144,35 @@ def test_sync_calls_from_an_async_handler_on_the_loop_are_refused(
 
     sync_client.subscribe("a", misuse)
     feed(factory, channel_message("a", 1, event_id="e1"))
-    assert "event-loop thread" in errors.wait()[0]
+    assert "event-loop thread" in errors.wait_threaded()[0]
 
 
 def test_off_removes_a_sync_handler(
     sync_client: PushClient, factory: MemoryTransportFactory
 ) -> None:
-    removed, kept = ThreadRecorder(), ThreadRecorder()
+    removed, kept = Recorder(), Recorder()
     sync_client.on("channel_message")(removed)
     sync_client.on("channel_message")(kept)
     assert sync_client.off("channel_message", removed)
     assert not sync_client.off("channel_message", removed)
     feed(factory, channel_message("a", 1, event_id="e1"))
-    kept.wait()
+    kept.wait_threaded()
     assert removed.calls == []
 
 
 def test_on_twice_registers_once_and_off_removes_it(
     sync_client: PushClient, factory: MemoryTransportFactory
 ) -> None:
-    twice, kept = ThreadRecorder(), ThreadRecorder()
+    twice, kept = Recorder(), Recorder()
     sync_client.on("channel_message")(twice)
     sync_client.on("channel_message")(twice)
     sync_client.on("channel_message")(kept)
     feed(factory, channel_message("a", 1, event_id="e1"))
-    kept.wait()
+    kept.wait_threaded()
     assert len(twice.calls) == 1
     assert sync_client.off("channel_message", twice)
     feed(factory, channel_message("a", 2, event_id="e2"))
-    kept.wait(2)
+    kept.wait_threaded(2)
     assert len(twice.calls) == 1
 
 
@@ -172,6 +180,7 @@ def test_closed_follows_the_async_client(sync_client: PushClient) -> None:
     assert not sync_client.closed
     sync_client.disconnect()
     assert sync_client.closed and sync_client.async_client.closed
+    assert sync_client.close_code == 1000
 
 
 def test_wait_for_blocks_until_a_message_or_times_out(
@@ -181,7 +190,8 @@ def test_wait_for_blocks_until_a_message_or_times_out(
         sync_client.wait_for("quiet", timeout=SHORT)
 
     def publish_soon() -> None:
-        wait_until(lambda: bool(sync_client.async_client._waiters.get("news")))
+        # wait_for() waits for messages before it subscribes: once it asked, it listens.
+        wait_until_threaded(lambda: subscribe_sent(factory, "news"))
         feed(factory, channel_message("news", "hi", event_id="e1"))
 
     threading.Thread(target=publish_soon, daemon=True).start()
@@ -218,13 +228,17 @@ def test_messages_refused_subscription_raises(factory: MemoryTransportFactory) -
     with PushClient("ws://gateway.test/ws", transport_factory=factory) as client:
         with pytest.raises(RequestRefused):
             client.messages("secret")
-        assert on_portal(lambda: len(client.async_client._streams)) == 0
+        assert client.subscriptions == frozenset()
+        del scripted.refuse["channel.subscribe"]
+        with client.messages("open", timeout=SHORT / 4) as still_works:
+            assert list(still_works) == []
+        assert client.subscriptions == {"open"}
 
 
 def test_disconnect_from_a_callback_only_starts_closing(
     sync_client: PushClient, factory: MemoryTransportFactory
 ) -> None:
-    refusals = ThreadRecorder()
+    refusals = Recorder()
 
     def stop(_message: ChannelMessage) -> None:
         for blocked in (lambda: sync_client.wait_closed(), lambda: sync_client.messages("x")):
@@ -238,7 +252,7 @@ def test_disconnect_from_a_callback_only_starts_closing(
     feed(factory, channel_message("a", 1, event_id="e1"))
     sync_client.wait_closed(timeout=WAIT)
     assert not sync_client.is_connected
-    assert len(refusals.wait(2)) == 2
+    assert len(refusals.wait_threaded(2)) == 2
     assert all("from one of this client's callbacks" in text for text in refusals.calls)
     with pytest.raises(NotConnectedError):
         sync_client.publish("a", 1)
@@ -261,14 +275,14 @@ async def test_blocking_calls_work_inside_a_running_event_loop(
     factory: MemoryTransportFactory,
 ) -> None:
     asyncio.get_running_loop()  # as in a Jupyter cell
-    received = ThreadRecorder()
+    received = Recorder()
     with PushClient("ws://gateway.test/ws", transport_factory=factory) as client:
         client.subscribe("a", received)
         assert client.publish("a", 1).delivered == 1
-        assert [m.data for m in received.wait()] == [1]
+        assert [m.data for m in received.wait_threaded()] == [1]
 
         def feed_when_waited_for() -> None:
-            wait_until(lambda: bool(client.async_client._waiters.get("b")))
+            wait_until_threaded(lambda: subscribe_sent(factory, "b"))
             feed(factory, channel_message("b", 2, event_id="e2"))
 
         threading.Thread(target=feed_when_waited_for, daemon=True).start()

@@ -7,29 +7,30 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from support import SHORT, WAIT, Recorder, wait_until_threaded
 
 from praison_push.client import AuthenticationFailed, ChannelMessage
 from praison_push.config import AuthConfig, GatewayConfig
 from praison_push.server import GatewayThread
 from praison_push.sync import PushClient
 
-from .helpers import SHORT, WAIT, Connect, ThreadRecorder, wait_until
+from .helpers import Connect
 
 
 def test_two_clients_publish_and_subscribe(connect: Connect) -> None:
     alice, bob = connect(), connect()
-    received = ThreadRecorder()
+    received = Recorder()
     alice.subscribe("chat", received)
     receipt = bob.publish("chat", {"text": "hi"})
     assert receipt.delivered == 1
-    (message,) = received.wait()
+    (message,) = received.wait_threaded()
     assert isinstance(message, ChannelMessage)
     assert (message.data, message.source) == ({"text": "hi"}, bob.client_id)
 
 
 def test_presence_join_leave_and_query(connect: Connect) -> None:
     alice = connect()
-    joins, leaves = ThreadRecorder(), ThreadRecorder()
+    joins, leaves = Recorder(), Recorder()
     alice.on("presence_join")(joins)
     alice.on("presence_leave")(leaves)
     alice.subscribe("room")
@@ -37,7 +38,7 @@ def test_presence_join_leave_and_query(connect: Connect) -> None:
     bob = connect()
     bob.subscribe("room")
     bob.set_status("busy", {"desk": 3})
-    assert joins.wait()[0]["data"]["client_id"] == bob.client_id
+    assert joins.wait_threaded()[0]["data"]["client_id"] == bob.client_id
     presence = {p.client_id: p for p in alice.get_presence("room")}
     assert presence[alice.client_id].status == "available"
     assert (presence[bob.client_id].status, presence[bob.client_id].metadata) == (
@@ -45,7 +46,7 @@ def test_presence_join_leave_and_query(connect: Connect) -> None:
         {"desk": 3},
     )
     bob.unsubscribe("room")
-    assert leaves.wait()[0]["data"]["client_id"] == bob.client_id
+    assert leaves.wait_threaded()[0]["data"]["client_id"] == bob.client_id
 
 
 def test_wait_for_times_out_then_receives(connect: Connect) -> None:
@@ -53,12 +54,22 @@ def test_wait_for_times_out_then_receives(connect: Connect) -> None:
     with pytest.raises(asyncio.TimeoutError):
         alice.wait_for("quiet", timeout=SHORT)
 
-    def publish_when_waited_for() -> None:
-        wait_until(lambda: bool(alice.async_client._waiters.get("quiet")))
-        bob.publish("quiet", "now")
+    assert "quiet" in alice.subscriptions  # a timed-out wait_for stays subscribed
+    received = threading.Event()
 
-    threading.Thread(target=publish_when_waited_for, daemon=True).start()
-    assert alice.wait_for("quiet", timeout=WAIT).data == "now"
+    def publish_until_received() -> None:
+        # wait_for() returns the next message once it waits: publish until one reached it.
+        while not received.is_set():
+            bob.publish("quiet", "now")
+
+    publisher = threading.Thread(target=publish_until_received, daemon=True)
+    publisher.start()
+    try:
+        assert alice.wait_for("quiet", timeout=WAIT).data == "now"
+    finally:
+        received.set()
+        publisher.join(WAIT)
+    assert not publisher.is_alive()
 
 
 def test_messages_iterator_and_history(connect: Connect) -> None:
@@ -74,10 +85,10 @@ def test_messages_iterator_and_history(connect: Connect) -> None:
 async def test_blocking_face_works_inside_a_running_event_loop(connect: Connect) -> None:
     asyncio.get_running_loop()  # this test body runs on a loop, as a Jupyter cell does
     alice, bob = connect(), connect()
-    received = ThreadRecorder()
+    received = Recorder()
     alice.subscribe("jupyter", received)
     bob.publish("jupyter", "from a running loop")
-    assert received.wait()[0].data == "from a running loop"
+    assert received.wait_threaded()[0].data == "from a running loop"
     assert {alice.client_id, bob.client_id} <= {p.client_id for p in bob.get_presence()}
 
 
@@ -93,23 +104,23 @@ def test_client_reconnects_after_a_gateway_restart(
     gateway: GatewayThread, connect: Connect
 ) -> None:
     alice = connect()
-    events = ThreadRecorder()
+    events = Recorder()
     for name in ("connected", "disconnected", "reconnecting"):
         alice.on(name)(lambda payload, name=name: events((name, payload)))
-    received = ThreadRecorder()
+    received = Recorder()
     alice.subscribe("news", received)
 
     gateway.stop()
-    wait_until(lambda: "reconnecting" in [n for n, _ in events.calls])
+    wait_until_threaded(lambda: "reconnecting" in [n for n, _ in events.calls])
     gateway.start()
-    wait_until(lambda: [n for n, _ in events.calls].count("connected") == 1)
-    wait_until(lambda: alice.is_connected)
+    wait_until_threaded(lambda: [n for n, _ in events.calls].count("connected") == 1)
+    wait_until_threaded(lambda: alice.is_connected)
     assert events.calls[0][0] == "disconnected"
 
     bob = connect()
     # The resubscribe may still be in flight: publish until one arrives.
-    wait_until(lambda: bool(bob.publish("news", "after restart").delivered))
-    assert received.wait()[0].data == "after restart"
+    wait_until_threaded(lambda: bool(bob.publish("news", "after restart").delivered))
+    assert received.wait_threaded()[0].data == "after restart"
 
 
 def test_echo_delivers_a_publication_to_its_own_subscribed_publisher(connect: Connect) -> None:
@@ -134,7 +145,7 @@ def test_the_callback_thread_ends_when_the_gateway_closes_the_client_for_good(
     mine = [t for t in workers if client.client_id[:8] in t.name]
     assert mine and mine[0].is_alive()
     hub = gateway.gateway.hub  # type: ignore[union-attr]
-    (session,) = [s for s in hub.sessions.values() if s.client_id == client.client_id]
+    (session,) = [s for s in hub.connections.values() if s.client_id == client.client_id]
     gateway.call(lambda: session.close(CloseCode.POLICY_VIOLATION, "terminal"))  # no reconnect
     client.wait_closed(WAIT)
     mine[0].join(WAIT)

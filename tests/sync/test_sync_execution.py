@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import AsyncIterator
 
 import pytest
+from support import WAIT, Recorder, wait_until_threaded
 
 from praison_push.client import Execution, ExecutionEvent, ExecutionFailed, RequestRefused
 from praison_push.server import GatewayThread
 from praison_push.sync import PushClient, SyncExecution
 
-from .helpers import WAIT, Connect, ThreadRecorder, wait_until
+from .helpers import Connect
 
 WEATHER_ANSWER = "The weather in Paris is currently 18°C and partly cloudy."
 
@@ -96,23 +98,23 @@ def test_cancel_and_attach_from_another_client(connect: Connect) -> None:
 def test_callbacks_run_on_the_callback_thread(connect: Connect) -> None:
     client = connect()
     run = client.execute("demo-weather", "Weather in Paris?")
-    seen = ThreadRecorder()
+    seen = Recorder()
     assert run.subscribe(seen) is seen
     run.subscribe(seen)  # once only
     run.result(timeout=WAIT)
-    calls = seen.wait(len(run.events))
+    calls = seen.wait_threaded(len(run.events))
     assert [e.kind for e in calls] == [e.kind for e in run.events]
     assert all(name.startswith("praison-push-callbacks") for name in seen.threads)
-    assert run.unsubscribe(seen) in (True, False)  # fed to the end: may be gone already
+    wait_until_threaded(lambda: run.on_event == ())  # fed to the end, then let go
     assert run.unsubscribe(seen) is False
     assert run.unsubscribe(print) is False
 
 
 def test_unsubscribed_callback_stops(connect: Connect) -> None:
     run = connect().execute("demo-long", "40@200")
-    seen = ThreadRecorder()
+    seen = Recorder()
     run.subscribe(seen)
-    seen.wait(3)
+    seen.wait_threaded(3)
     assert run.unsubscribe(seen) is True
     run.result(timeout=WAIT)
     assert len(seen.calls) < len(run.events)
@@ -137,13 +139,26 @@ def test_ctrl_c_cancels_the_wait_not_the_run(connect: Connect) -> None:
     next(iter(run))
     main = threading.main_thread().ident
     assert main is not None
-    timer = threading.Timer(0.05, signal.pthread_kill, (main, signal.SIGINT))
-    timer.start()
+
+    def blocked() -> bool:
+        frame = sys._current_frames().get(main)
+        return frame is not None and frame.f_code.co_name == "wait"
+
+    waiting = threading.Event()
+
+    def interrupt() -> None:
+        waiting.wait(WAIT)
+        wait_until_threaded(blocked)  # the main thread waits inside Future.result()
+        signal.pthread_kill(main, signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt, daemon=True)
+    interrupter.start()
     try:
         with pytest.raises(KeyboardInterrupt):
+            waiting.set()  # nothing else waits between here and result()
             run.result(timeout=WAIT)
     finally:
-        timer.join()
+        interrupter.join(WAIT)
     assert run.status == "running"
     assert run.result(timeout=WAIT) == "".join(f"t{i} " for i in range(60))
-    wait_until(lambda: run.done)
+    wait_until_threaded(lambda: run.done)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import threading
 
 import pytest
+from support import WAIT
 
 from praison_push.sync.worker import CallbackWorker
-
-from .helpers import WAIT
 
 
 def test_runs_calls_in_order_on_its_thread() -> None:

@@ -1,0 +1,159 @@
+"""Channels and the local fan-out: encode once, enqueue to every subscriber.
+
+The fan-out is the gateway's hot path. A publication is encoded to text once
+(per dialect, when more dialects subscribe) and the same string object is
+appended to each subscriber's outbox; nothing on this path awaits, so a publish
+costs one ``list.append`` per subscriber (docs/ARCHITECTURE.md, "Hot path: a publication").
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..protocol import encode_json
+from ..protocol.frames import Filters
+from .connection import Connection
+
+__all__ = ["Channel", "ChannelRegistry", "matches_filters"]
+
+
+def matches_filters(filters: Filters, data: Any) -> bool:
+    """Whether a publication's ``data`` passes a subscriber's filters.
+
+    A string must equal the field; a list must contain it.
+    """
+    if not isinstance(data, dict):
+        return False
+    for key, wanted in filters.items():
+        value = str(data.get(key))
+        if value != wanted if isinstance(wanted, str) else value not in wanted:
+            return False
+    return True
+
+
+@dataclass(eq=False)
+class Channel:
+    """A named channel and who listens to it on this node.
+
+    Attributes:
+        subscribers: Connection → its filters (``None``: everything).
+        members: ``client_id`` → number of its connections subscribed, so presence
+            joins and leaves are announced once per client, not per connection.
+    """
+
+    name: str
+    created_at: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: Made by ``channel.create``: kept while empty (others go with their last subscriber).
+    explicit: bool = False
+    subscribers: dict[Connection, Filters | None] = field(default_factory=dict)
+    members: Counter[str] = field(default_factory=Counter)
+
+    def fan_out(
+        self,
+        frame: dict[str, Any],
+        source: str | None,
+        skip: Callable[[Connection], bool] | None = None,
+    ) -> int:
+        """Queue ``frame`` to every subscriber but the publisher's; return how many.
+
+        Native connections share one encoded string; other dialects get theirs
+        encoded once per dialect. ``skip`` leaves out connections it returns true for.
+        """
+        subscribers = self.subscribers
+        if not subscribers:
+            return 0
+        native: str | None = None
+        foreign: dict[str, tuple[str, ...]] = {}
+        data = frame.get("data")
+        delivered = 0
+        for connection, filters in subscribers.items():
+            if connection.client_id == source:
+                continue
+            if filters is not None and not matches_filters(filters, data):
+                continue
+            if skip is not None and skip(connection):
+                continue
+            if connection.dialect == "praison":
+                if native is None:
+                    native = encode_json(frame)
+                queued = connection.send_text(native)
+            else:
+                texts = foreign.get(connection.dialect)
+                if texts is None:
+                    texts = foreign[connection.dialect] = connection.encode(frame)
+                queued = all([connection.send_text(text) for text in texts])
+            if queued:
+                delivered += 1
+        return delivered
+
+
+class ChannelRegistry:
+    """Every channel this node knows, by name."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, Channel] = {}
+
+    def __len__(self) -> int:
+        return len(self._channels)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._channels
+
+    def get(self, name: str) -> Channel | None:
+        return self._channels.get(name)
+
+    def create(self, name: str, now: float, metadata: dict[str, Any] | None = None) -> Channel:
+        """Return the channel, creating it if needed (metadata merges in)."""
+        channel = self._channels.get(name)
+        if channel is None:
+            channel = Channel(name, now, dict(metadata or {}))
+            self._channels[name] = channel
+        elif metadata:
+            channel.metadata.update(metadata)
+        return channel
+
+    def discard_if_unused(self, channel: Channel) -> None:
+        """Forget a channel nobody listens to, unless it was created explicitly.
+
+        Channels made by a subscribe or a publish would otherwise pile up with
+        every name a client ever used (``max_channels`` counts them); their
+        history lives on in the history store.
+        """
+        unused = not channel.subscribers and not channel.explicit
+        if unused and self._channels.get(channel.name) is channel:
+            del self._channels[channel.name]
+
+    def names(self) -> list[str]:
+        return sorted(self._channels)
+
+    def subscribe(self, channel: Channel, connection: Connection, filters: Filters | None) -> bool:
+        """Add ``connection``; ``True`` when its client is new to the channel."""
+        if connection in channel.subscribers:
+            # A repeated subscribe replaces the filters on both sides, so the
+            # connection's record (what a resubscribe would send) matches the fan-out.
+            channel.subscribers[connection] = filters
+            connection.subscriptions[channel.name] = filters
+            return False
+        channel.subscribers[connection] = filters
+        connection.subscriptions[channel.name] = filters
+        channel.members[connection.client_id] += 1
+        return channel.members[connection.client_id] == 1
+
+    def unsubscribe(self, channel: Channel, connection: Connection) -> bool:
+        """Remove ``connection``; ``True`` when its client has left the channel."""
+        if channel.subscribers.pop(connection, _MISSING) is _MISSING:
+            return False
+        connection.subscriptions.pop(channel.name, None)
+        members = channel.members
+        members[connection.client_id] -= 1
+        if members[connection.client_id] <= 0:
+            del members[connection.client_id]
+            return True
+        return False
+
+
+_MISSING: Any = object()

@@ -1,0 +1,419 @@
+"""One connection's commands: the handler table, and the channel policy behind it.
+
+:class:`Commands` turns each frame a connection sends into its effect on the
+node and the replies (centrifuge's ``client.go``): it decodes and validates the
+frame in the connection's dialect, checks the channel policy (push enabled,
+gateway-only channels, organisation scopes, limits) and answers — problems
+become ``error`` frames, never exceptions (PROTOCOL.md §6).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..backends.base import BackendUnavailableError
+from ..protocol import ErrorCode, FrameError
+from ..protocol import frames as f
+from ..protocol.codec import decode_object, validate_client_frame
+from ..protocol.dialects import Dialect, detect_dialect, from_agent_chat, from_envelope
+from ..protocol.runs import is_run_feed
+from .channels import Channel, matches_filters
+from .connection import Connection
+from .handshake import refusal
+from .node import Node, ends_run
+from .runs import start_run
+from .scopes import is_run_name, resolve_channel, visible_names
+
+__all__ = ["Commands"]
+
+logger = logging.getLogger("praison_push.hub")
+
+_Handler = Callable[[Connection, Any], Awaitable[None]]
+
+
+def _reply(connection: Connection, request: Any, frame: dict[str, Any]) -> None:
+    """Send ``frame`` in answer to ``request`` (its ``ref`` echoed)."""
+    if request.ref is not None:
+        frame["ref"] = request.ref
+    connection.send(frame)
+
+
+def _forbid_reserved(name: str) -> None:
+    """Channels only the gateway writes: ``$…``, run channels and the run feeds.
+
+    A client publishing on ``executions`` could forge run events that
+    agent-chat and envelope clients would show as an agent's answer.
+    """
+    if name.startswith("$") or is_run_name(name):
+        raise FrameError(
+            ErrorCode.FORBIDDEN,
+            f"channel {name!r} is reserved for the gateway",
+            field="channel",
+        )
+
+
+def _resolve(name: str, connection: Connection) -> str:
+    """The internal channel ``connection`` means by ``name``, or ``forbidden``."""
+    return resolve_channel(name, connection.principal)
+
+
+def _merged_filters(
+    connection: Connection, name: str, filters: f.Filters | None
+) -> f.Filters | None:
+    """The filters a subscribe leaves in force.
+
+    A native re-subscribe replaces its filters. An agent-chat client's
+    ``subscribe {agent_id}`` adds an agent to those it watches, as the agent
+    framework guide's server keeps a set of agents per client.
+    """
+    current = connection.subscriptions.get(name)
+    if (
+        connection.dialect != Dialect.AGENT_CHAT.value
+        or filters is None
+        or current is None
+        or set(filters) != {"agent_id"}
+        or set(current) != {"agent_id"}
+    ):
+        return filters
+    agents: list[str] = []
+    for value in (current["agent_id"], filters["agent_id"]):
+        for agent_id in [value] if isinstance(value, str) else value:
+            if agent_id not in agents:
+                agents.append(agent_id)
+    return {"agent_id": agents}
+
+
+class Commands:
+    """Handles the frames of every connection of one node.
+
+    Args:
+        node: The node the commands act on.
+    """
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._config = node.config
+        self._handlers: dict[str, _Handler] = {
+            "channel.create": self._on_create,
+            "channel.subscribe": self._on_subscribe,
+            "channel.unsubscribe": self._on_unsubscribe,
+            "channel.publish": self._on_publish,
+            "channel.list": self._on_list,
+            "channel.history": self._on_history,
+            "presence.heartbeat": self._on_heartbeat,
+            "presence.query": self._on_presence_query,
+            "message_ack": self._on_ack,
+            "message_nack": self._on_nack,
+            "execute": self._on_execute,
+            "execution.cancel": self._on_cancel,
+            "ping": self._on_ping,
+            "pong": self._on_pong,
+            "auth": self._on_auth,
+        }
+
+    async def receive(self, connection: Connection, text: str | bytes) -> None:
+        """Handle one frame from ``connection``; problems become ``error`` frames.
+
+        Never raises for anything the client sent: the connection and the
+        gateway survive bad input (PROTOCOL.md §6).
+        """
+        node = self._node
+        connection.last_seen = node.clock()
+        if connection.stale:
+            connection.stale = False
+            node.presence.announce_everywhere(connection, "presence_update")
+        ref: Any = None
+        try:
+            obj = decode_object(text, max_size=self._config.limits.max_message_size)
+            obj = self._to_native(connection, obj)
+            ref = obj.get("ref")
+            if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+                ref = None
+            frame = validate_client_frame(obj)
+            await self._handlers[frame.type](connection, frame)
+        except FrameError as exc:
+            self._error(connection, exc, ref)
+        except BackendUnavailableError as exc:
+            # Redis is away: the client may retry; the broker logs and reconnects.
+            logger.warning(
+                "backend unavailable for a frame from %s: %s", connection.connection_id, exc
+            )
+            unavailable = FrameError(ErrorCode.INTERNAL, f"backend unavailable, retry later: {exc}")
+            self._error(connection, unavailable, ref)
+        except Exception:
+            logger.exception("internal error handling a frame from %s", connection.connection_id)
+            self._error(connection, FrameError(ErrorCode.INTERNAL, "internal error"), ref)
+
+    @staticmethod
+    def _to_native(connection: Connection, obj: dict[str, Any]) -> dict[str, Any]:
+        """Fix the dialect on the first frame, then translate foreign frames."""
+        if not connection.dialect_fixed:
+            detected = detect_dialect(None, obj)
+            connection.set_dialect((detected or Dialect.PRAISON).value)
+        if connection.dialect == Dialect.ENVELOPE.value:
+            return from_envelope(obj)
+        if connection.dialect == Dialect.AGENT_CHAT.value:
+            return from_agent_chat(obj, connection.conversation_id)
+        return obj
+
+    @staticmethod
+    def _error(connection: Connection, exc: FrameError, ref: Any) -> None:
+        frame: dict[str, Any] = {"type": "error", **exc.to_error_fields()}
+        if ref is not None:
+            frame["ref"] = ref
+        connection.send(frame)
+
+    # --- policy -------------------------------------------------------------
+
+    def _require_push(self) -> None:
+        if not self._config.push.enabled:
+            raise FrameError(ErrorCode.FORBIDDEN, "push is disabled (PushConfig.enabled=False)")
+
+    def _channel_for(self, name: str, *, create: bool) -> Channel:
+        channels = self._node.channels
+        channel = channels.get(name)
+        if channel is not None:
+            return channel
+        if not create:
+            raise FrameError(
+                ErrorCode.UNKNOWN_CHANNEL,
+                f"channel {name!r} does not exist (auto_create_channels is off)",
+                field="channel",
+            )
+        limit = self._config.limits.max_channels
+        if len(channels) >= limit:
+            raise FrameError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"max_channels={limit} reached",
+                limit="max_channels",
+                details={"max": limit},
+            )
+        return channels.create(name, self._node.clock())
+
+    def _check_agent_filter(self, name: str, filters: f.Filters | None) -> None:
+        """Refuse watching the runs of an agent that does not exist (agent-chat ``subscribe``)."""
+        if filters is None or "agent_id" not in filters or not is_run_feed(name):
+            return
+        wanted = filters["agent_id"]
+        for agent_id in [wanted] if isinstance(wanted, str) else wanted:
+            if not agent_id:
+                raise FrameError(
+                    ErrorCode.INVALID_FIELD,
+                    "No agent_id provided for subscription",
+                    field="agent_id",
+                )
+            if agent_id not in self._node.agents:
+                raise FrameError(
+                    ErrorCode.UNKNOWN_AGENT,
+                    f"No agent with ID '{agent_id}' exists",
+                    field="agent_id",
+                )
+
+    # --- connection -----------------------------------------------------------
+
+    async def _on_auth(self, connection: Connection, frame: f.AuthFrame) -> None:
+        """An ``auth`` frame on an open connection: re-check the token, then greet.
+
+        The token may already have come with the upgrade (or not be needed); a
+        token that is given must still be valid.
+        """
+        node = self._node
+        if node.auth.required and node.auth.check(frame.token) is None:
+            text, code = refusal(connection.dialect, "invalid token")
+            connection.send_text(text)
+            connection.close(code, "invalid token")
+            return
+        node.greet(connection, frame.ref)
+
+    async def _on_ping(self, connection: Connection, frame: f.PingFrame) -> None:
+        reply: dict[str, Any] = {"type": "pong"}
+        if frame.id is not None:
+            reply["id"] = frame.id
+        _reply(connection, frame, reply)
+
+    async def _on_pong(self, connection: Connection, frame: f.PongFrame) -> None:
+        return None
+
+    # --- channels -----------------------------------------------------------
+
+    async def _on_create(self, connection: Connection, frame: f.ChannelCreateFrame) -> None:
+        self._require_push()
+        _forbid_reserved(frame.channel)
+        channel = self._channel_for(_resolve(frame.channel, connection), create=True)
+        channel.explicit = True
+        if frame.metadata:
+            channel.metadata.update(frame.metadata)
+        reply = {"type": "channel.created", "channel": frame.channel, "ok": True}
+        _reply(connection, frame, reply)
+
+    async def _on_subscribe(self, connection: Connection, frame: f.ChannelSubscribeFrame) -> None:
+        self._require_push()
+        node = self._node
+        name = _resolve(frame.channel, connection)
+        limit = self._config.limits.max_subscriptions_per_connection
+        if name not in connection.subscriptions and len(connection.subscriptions) >= limit:
+            raise FrameError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"max_subscriptions_per_connection={limit} reached",
+                limit="max_subscriptions_per_connection",
+                details={"max": limit},
+            )
+        self._check_agent_filter(name, frame.filters)
+        filters = _merged_filters(connection, name, frame.filters)
+        channel = self._channel_for(name, create=self._config.auto_create_channels)
+        since = None if frame.since is None else (frame.since.offset, frame.since.epoch)
+        # A run is a bounded stream whose history exists to be replayed (PROTOCOL.md
+        # §4): a watcher naming no position gets the run from its start, not a tail
+        # without its execution_start. Other channels start live.
+        whole_run = since is None and is_run_name(name) and not is_run_feed(name)
+        read_limit = None if since or whole_run else 0
+        read, held = await node.read_joining(name, connection, since, read_limit)
+        if not node.is_open(connection):
+            node.channels.discard_if_unused(channel)
+            return  # the connection closed while history was read
+        # The channel may have been dropped while the history was read (its last
+        # subscriber left): take the registry's current one.
+        channel = node.channels.create(name, node.clock())
+        # No await from here on: the replay, the held and the live stream join.
+        joined = node.channels.subscribe(channel, connection, filters)
+        reply: dict[str, Any] = {
+            "type": "channel.subscribed",
+            "channel": frame.channel,
+            "ok": True,
+            "offset": read.offset,
+            "epoch": read.epoch,
+            "recovered": read.recovered,
+        }
+        if frame.filters is not None:
+            reply["filters"] = frame.filters
+        _reply(connection, frame, reply)
+        for message in read.messages:
+            # The replay honours the subscription's filters, as live delivery does.
+            if filters is None or matches_filters(filters, message.get("data")):
+                connection.send(message)
+        if held:
+            node.flush_held(channel, connection, read, held)
+        if read.messages and ends_run(read.messages[-1]):
+            node.release_run(channel)  # a finished run: nothing more will come
+        elif joined:
+            node.presence.announce(channel, "presence_join", connection)
+
+    async def _on_unsubscribe(
+        self, connection: Connection, frame: f.ChannelUnsubscribeFrame
+    ) -> None:
+        self._require_push()
+        channel = self._node.channels.get(_resolve(frame.channel, connection))
+        if channel is not None:
+            self._node.unsubscribe(channel, connection)
+        reply = {"type": "channel.unsubscribed", "channel": frame.channel, "ok": True}
+        _reply(connection, frame, reply)
+
+    async def _on_publish(self, connection: Connection, frame: f.ChannelPublishFrame) -> None:
+        self._require_push()
+        _forbid_reserved(frame.channel)
+        node = self._node
+        name = _resolve(frame.channel, connection)
+        now = node.clock()
+        # De-duplication is per publishing client: another client reusing an id
+        # must not be able to suppress this one's publication.
+        dedup_key = None if frame.id is None else f"{connection.client_id}\x00{frame.id}"
+        if dedup_key is not None:
+            earlier = node.dedup.get(name, dedup_key, now)
+            if earlier is not None:
+                _reply(connection, frame, {**earlier, "delivered": 0, "duplicate": True})
+                return
+        if name not in node.channels and not self._config.auto_create_channels:
+            self._channel_for(name, create=False)  # raises unknown_channel
+        # Nobody may listen here (a channel is kept only while it has subscribers
+        # or was created explicitly); the publication still goes to history.
+        echo_to = connection if frame.echo else None
+        receipt = await node.publish(
+            name, frame.data, source=connection.client_id, now=now, echo_to=echo_to
+        )
+        if dedup_key is not None:
+            node.dedup.remember(name, dedup_key, receipt, now)
+        _reply(connection, frame, dict(receipt))
+
+    async def _on_list(self, connection: Connection, frame: f.ChannelListFrame) -> None:
+        self._require_push()
+        visible = visible_names(self._node.channels.names(), connection.principal)
+        _reply(connection, frame, {"type": "channel.list", "channels": visible})
+
+    async def _on_history(self, connection: Connection, frame: f.ChannelHistoryFrame) -> None:
+        self._require_push()
+        since = None if frame.since is None else (frame.since.offset, frame.since.epoch)
+        name = _resolve(frame.channel, connection)
+        read = await self._node.history.read(name, since=since, limit=frame.limit)
+        reply = {
+            "type": "channel.history",
+            "channel": frame.channel,
+            "messages": read.messages,
+            "offset": read.offset,
+            "epoch": read.epoch,
+            "recovered": read.recovered,
+        }
+        _reply(connection, frame, reply)
+
+    # --- agent runs -----------------------------------------------------------
+
+    async def _on_execute(self, connection: Connection, frame: f.ExecuteFrame) -> None:
+        start_run(
+            self._node,
+            connection,
+            frame.agent_id,
+            frame.input,
+            conversation_id=frame.session_id,
+            ref=frame.ref,
+        )
+
+    async def _on_cancel(self, connection: Connection, frame: f.ExecutionCancelFrame) -> None:
+        runs = self._node.runs
+        ok = runs.cancel(frame.execution_id, connection.principal, connection.client_id)
+        reply = {"type": "execution.cancelled", "execution_id": frame.execution_id, "ok": ok}
+        _reply(connection, frame, reply)
+
+    # --- presence -----------------------------------------------------------
+
+    async def _on_heartbeat(self, connection: Connection, frame: f.PresenceHeartbeatFrame) -> None:
+        self._require_push()
+        changed = frame.status != connection.status or (
+            frame.metadata is not None and frame.metadata != connection.metadata
+        )
+        connection.status = frame.status
+        if frame.metadata is not None:
+            connection.metadata = dict(frame.metadata)
+        if changed:
+            self._node.presence.announce_everywhere(connection, "presence_update")
+        _reply(connection, frame, {"type": "presence.heartbeat_ack", "ok": True})
+
+    async def _on_presence_query(self, connection: Connection, frame: f.PresenceQueryFrame) -> None:
+        self._require_push()
+        if not self._config.push.presence.enabled:
+            raise FrameError(ErrorCode.FORBIDDEN, "presence is disabled (PresenceConfig.enabled)")
+        channel = None if frame.channel is None else _resolve(frame.channel, connection)
+        reply = {
+            "type": "presence.list",
+            "channel": frame.channel,
+            "presence": self._node.presence_of(channel, connection),
+        }
+        _reply(connection, frame, reply)
+
+    # --- acknowledgements ---------------------------------------------------
+
+    async def _on_ack(self, connection: Connection, frame: f.MessageAckFrame) -> None:
+        if frame.event_id is None and not frame.event_ids:
+            raise FrameError(
+                ErrorCode.INVALID_FIELD,
+                "field 'event_id' or 'event_ids' is required",
+                field="event_id",
+            )
+        reply: dict[str, Any] = {"type": "ack_received", "event_id": frame.event_id, "ok": True}
+        if frame.event_ids:
+            reply["event_ids"] = frame.event_ids
+        _reply(connection, frame, reply)
+
+    async def _on_nack(self, connection: Connection, frame: f.MessageNackFrame) -> None:
+        reply = {"type": "nack_received", "event_id": frame.event_id, "ok": True}
+        _reply(connection, frame, reply)

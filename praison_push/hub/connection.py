@@ -1,0 +1,216 @@
+"""One client connection as the hub sees it, whatever the transport.
+
+A transport adapter moves text frames: it feeds received text to the hub and
+drains :meth:`Connection.drain` into its socket. Sending never awaits: the hub
+appends to a bounded outbox and wakes the adapter's writer, so one slow
+subscriber cannot slow a publish down (PROTOCOL.md §3, slow consumers). Past
+the bound the connection is closed with 1013 and the client recovers from history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from ..protocol import CloseCode
+from ..protocol.frames import Filters
+from .encoding import Encoder, encoder_for
+from .principal import Principal
+
+__all__ = ["Connection"]
+
+
+class Connection:
+    """State of one connection: identity, subscriptions, presence and the outbox.
+
+    Attributes:
+        connection_id: Unique per connection.
+        last_seen: When the client last sent anything (liveness, presence).
+        stale: Whether presence shows the client offline for its silence.
+        client_id: The client's stable identity (kept across reconnects).
+        principal: The authenticated identity.
+        peer: The remote address, for per-IP limits.
+        subscriptions: Channel name → filters (``None`` for no filter).
+        dialect: The wire dialect (``praison`` until the first frame says otherwise).
+        conversation_id: The conversation of an agent-chat ``/ws/{session_id}`` connection
+            (its runs share their turns).
+        closing_since: When the hub's upkeep first saw the close request (hub clock),
+            ``None`` while open; a connection still here long after that is aborted.
+        on_abort: Set by the transport adapter: drop the connection without waiting
+            for the peer (its writer may be stuck behind a socket the peer stopped reading).
+    """
+
+    ABORT_GRACE: ClassVar[float] = 5.0
+    """Seconds a requested close may take before the hub aborts the connection.
+
+    A close normally completes within milliseconds (the close frame is written,
+    the transport ends the connection). A connection still open long after is stuck:
+    its peer stopped reading, so the transport cannot write even the close frame
+    and nothing else would ever end the connection (there are no protocol-level
+    pings). The hub's upkeep uses ``min(ABORT_GRACE, idle_timeout)``, and at least
+    two upkeep ticks, so a slow but reading client can still flush its close.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_max_bytes",
+        "_max_frames",
+        "_outbox",
+        "_outbox_bytes",
+        "_waiter",
+        "client_id",
+        "close_code",
+        "close_reason",
+        "closing_since",
+        "connected_at",
+        "connection_id",
+        "conversation_id",
+        "dialect",
+        "dialect_fixed",
+        "encode",
+        "last_ping",
+        "last_seen",
+        "metadata",
+        "on_abort",
+        "on_ready",
+        "peer",
+        "principal",
+        "stale",
+        "status",
+        "subscriptions",
+    )
+
+    def __init__(
+        self,
+        connection_id: str,
+        client_id: str,
+        *,
+        principal: Principal,
+        peer: str,
+        now: float,
+        max_frames: int,
+        max_bytes: int,
+        dialect: str = "praison",
+        dialect_fixed: bool = False,
+        conversation_id: str | None = None,
+    ) -> None:
+        self.connection_id = connection_id
+        self.client_id = client_id
+        self.principal = principal
+        self.peer = peer
+        self.connected_at = now
+        self.last_seen = now
+        self.last_ping = now
+        self.stale = False
+        self.status = "online"
+        self.metadata: dict[str, Any] = {}
+        self.subscriptions: dict[str, Filters | None] = {}
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.closing_since: float | None = None
+        # A list, not a deque: an empty deque costs ~600 bytes, and drain() swaps it out whole.
+        self._outbox: list[str] = []
+        self._outbox_bytes = 0
+        self._max_frames = max_frames
+        self._max_bytes = max_bytes
+        self._waiter: asyncio.Future[None] | None = None
+        self.on_ready: Callable[[], None] | None = None
+        self.on_abort: Callable[[], None] | None = None
+        self.conversation_id = conversation_id
+        self.dialect_fixed = dialect_fixed
+        self.dialect = dialect
+        self.encode: Encoder = encoder_for(dialect)
+
+    def set_dialect(self, dialect: str) -> None:
+        """Fix the connection's dialect (from ``?protocol=`` or its first frame)."""
+        self.dialect = dialect
+        self.dialect_fixed = True
+        self.encode = encoder_for(dialect)
+
+    def __repr__(self) -> str:
+        subscriptions = len(self.subscriptions)
+        return f"<Connection {self.connection_id} client={self.client_id} subs={subscriptions}>"
+
+    @property
+    def closing(self) -> bool:
+        """Whether the hub asked for this connection to close."""
+        return self.close_code is not None
+
+    def send_text(self, text: str) -> bool:
+        """Queue one encoded frame without waiting; ``False`` if it was not queued.
+
+        Overflowing the outbox closes the connection with 1013 (slow consumer).
+        """
+        if self.close_code is not None:
+            return False
+        outbox = self._outbox
+        if len(outbox) >= self._max_frames or self._outbox_bytes + len(text) > self._max_bytes:
+            self.close(CloseCode.SLOW_CONSUMER, "send queue full")
+            return False
+        outbox.append(text)
+        self._outbox_bytes += len(text)
+        if len(outbox) == 1:
+            self._notify()
+        return True
+
+    def _notify(self) -> None:
+        """Wake whoever moves this connection's frames: a waiting writer, or the on-ready hook."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self.on_ready is not None:
+            self.on_ready()
+
+    def send(self, frame: dict[str, Any]) -> bool:
+        """Encode a native frame in this connection's dialect and queue the result."""
+        queued = True
+        for text in self.encode(frame):
+            queued = self.send_text(text) and queued
+        return queued
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Ask the transport to close; frames already queued are still sent first,
+        except for a slow consumer, whose backlog is dropped."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self.close_reason = reason
+        if code == CloseCode.SLOW_CONSUMER:
+            # The client recovers from history; flushing a backlog it cannot read is waste.
+            self._outbox = []
+            self._outbox_bytes = 0
+        self._notify()
+
+    def abort(self) -> None:
+        """Drop the connection now: a close was asked for, but the transport never
+        finished it (typically a peer that stopped reading, so even the close frame
+        cannot be written). Closes with 1011 first if no close was requested."""
+        if self.close_code is None:
+            self.close(CloseCode.INTERNAL_ERROR, "aborted")
+        hook = self.on_abort
+        if hook is not None:
+            self.on_abort = None
+            hook()
+
+    async def wait_outgoing(self) -> None:
+        """Wait until a frame is queued or a close was requested."""
+        while not self._outbox and self.close_code is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def drain(self) -> list[str]:
+        """Take every queued frame, oldest first."""
+        frames = self._outbox
+        if not frames:
+            return []
+        self._outbox = []
+        self._outbox_bytes = 0
+        return frames
+
+    def pending(self) -> int:
+        """Frames queued and not yet drained."""
+        return len(self._outbox)

@@ -1,0 +1,202 @@
+"""The hub: the face transports and the server see, over the node's parts.
+
+Transports (WebSocket and SSE today) are thin adapters around it: they
+authenticate with :meth:`Hub.authenticate`, open a :class:`Connection` with
+:meth:`Hub.connect`, feed each received text frame to :meth:`Hub.receive`,
+drain the connection's outbox into their socket, and call :meth:`Hub.disconnect`
+when the connection ends. Backends (history, broker) and the agents are
+injected, so the same hub runs in a notebook on memory backends or scaled out
+over Redis.
+
+Inside, the work is cut along centrifuge's seams: :class:`~.node.Node`
+(publications, fan-out, history joins, presence), :class:`~.commands.Commands`
+(one connection's frames), :mod:`.handshake` (greeting and refusal),
+:func:`~.runs.start_run` and :class:`~.upkeep.Upkeep` (timers).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..agents import AgentRegistry
+from ..backends.base import Broker, HistoryStore
+from ..config import GatewayConfig
+from ..protocol.dialects import Dialect
+from .commands import Commands
+from .connection import Connection
+from .handshake import valid_client_id
+from .node import Node
+from .principal import Principal
+from .run_manager import RunRecord
+from .runs import start_run
+from .upkeep import Upkeep
+
+__all__ = ["Hub"]
+
+logger = logging.getLogger("praison_push.hub")
+
+
+class Hub:
+    """One gateway node, as its transports and its server see it.
+
+    Args:
+        config: The gateway configuration.
+        history: Per-channel history store.
+        broker: Carries publications to every node (this one included).
+        agents: The agents runs may use (an empty registry by default; the
+            server's :class:`~praison_push.server.Gateway` adds the demo agents).
+        clock: Wall-clock time source, injectable for tests.
+
+    Attributes:
+        node: The node's state and publication path.
+        upkeep: The node's timers.
+        connections: Every open connection, by ``connection_id``.
+        channels: The node's channels.
+        runs: The agent runs started here.
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        history: HistoryStore,
+        broker: Broker,
+        agents: AgentRegistry | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        agents = AgentRegistry() if agents is None else agents
+        self.node = node = Node(config, history=history, broker=broker, agents=agents, clock=clock)
+        self.commands = Commands(node)
+        self.upkeep = Upkeep(node)
+        self.config = config
+        self.history = history
+        self.broker = broker
+        self.agents = agents
+        self.clock = clock
+        self.server_id = node.server_id
+        self.connections = node.connections
+        self.channels = node.channels
+        self.runs = node.runs
+
+    def __repr__(self) -> str:
+        return (
+            f"<Hub {self.server_id} connections={len(self.connections)} "
+            f"channels={len(self.channels)}>"
+        )
+
+    # --- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Start background upkeep (idempotent; called on first connection)."""
+        self.upkeep.start()
+
+    async def close(self) -> None:
+        """Close every connection (1001, clients reconnect elsewhere), stop runs and upkeep.
+
+        Then release the backends (the broker's listener, the Redis pool), so
+        a gateway that stops leaves no task or connection behind.
+        """
+        await self.node.close()
+        await self.upkeep.stop()
+
+    # --- the transport contract -----------------------------------------------
+
+    @property
+    def auth_required(self) -> bool:
+        return self.node.auth.required
+
+    def authenticate(self, token: str | None) -> Principal | None:
+        """The principal for ``token``, or ``None`` when refused (constant time)."""
+        return self.node.auth.check(token)
+
+    def connect(
+        self,
+        *,
+        client_id: str | None,
+        principal: Principal,
+        peer: str,
+        dialect: str | None = None,
+        conversation_id: str | None = None,
+        greet: bool = True,
+    ) -> Connection:
+        """Open a connection and queue its greeting.
+
+        Args:
+            client_id: The identity the client asked to keep (invalid ones are replaced).
+            principal: Who authenticated.
+            peer: Remote address, for per-IP limits.
+            dialect: The wire dialect when already known (``?protocol=``, SSE);
+                ``None`` lets the first frame decide (PROTOCOL.md §1).
+            conversation_id: The conversation of agent-chat's ``/ws/{session_id}``.
+            greet: Queue the greeting (``connected``, or ``auth_success`` for envelope).
+
+        Raises:
+            LimitExceeded: a connection limit is reached (close with 4008).
+        """
+        node = self.node
+        if client_id is None or not valid_client_id(client_id):
+            client_id = node.ids.next()
+        connection = node.open(
+            client_id=client_id,
+            principal=principal,
+            peer=peer,
+            dialect=dialect or Dialect.PRAISON.value,
+            dialect_fixed=dialect is not None,
+            conversation_id=conversation_id,
+        )
+        self.start()
+        if greet:
+            node.greet(connection)
+        logger.debug("connection %s opened for client %s", connection.connection_id, client_id)
+        return connection
+
+    def receive(self, connection: Connection, text: str | bytes) -> Awaitable[None]:
+        """Handle one frame from ``connection`` (await it); problems become ``error`` frames.
+
+        The commands' coroutine is returned as is: no extra coroutine frame per
+        received frame on the hot path.
+        """
+        return self.commands.receive(connection, text)
+
+    def disconnect(self, connection: Connection) -> None:
+        """Forget a closed connection: leave its channels, announce, release limits."""
+        self.node.forget(connection)
+        logger.debug("connection %s closed", connection.connection_id)
+
+    # --- what the gateway itself does -------------------------------------------
+
+    async def publish(self, channel: str, data: Any, **options: Any) -> dict[str, Any]:
+        """Publish on the internal ``channel`` as the gateway (see :meth:`Node.publish`)."""
+        return await self.node.publish(channel, data, **options)
+
+    def start_run(
+        self,
+        connection: Connection,
+        agent_id: str,
+        text: str,
+        *,
+        conversation_id: str | None = None,
+    ) -> RunRecord:
+        """Start a run watched by ``connection`` (the SSE endpoint's way in; see
+        :func:`~.runs.start_run`)."""
+        return start_run(self.node, connection, agent_id, text, conversation_id=conversation_id)
+
+    def presence(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Presence entries, one per client, of an internal channel or of the whole node."""
+        return self.node.presence_of(channel)
+
+    def stats(self) -> dict[str, Any]:
+        """Connections, channels, running runs and the backend's name (``/health``)."""
+        return self.node.stats()
+
+    def resync(self) -> int:
+        """Close subscribed connections (1001) so their clients recover from history
+        (the broker reconnected and may have missed publications); how many."""
+        return self.node.resync()
+
+    def sweep(self, now: float) -> None:
+        """One upkeep pass at time ``now`` (the background task calls it every tick)."""
+        self.upkeep.sweep(now)
