@@ -66,15 +66,17 @@ def test_rerunning_the_subscribe_cell_delivers_each_message_once(kernel: Kernel)
         "import time\n"
         "watcher.publish('alerts', {'n': 1})\n"
         "watcher.publish('alerts', {'n': 2})\n"
+        # Callbacks run in order on one thread: once the last message's last call is
+        # in, a duplicate of any message before it would be in too.
+        "watcher.publish('alerts', 'end')\n"
         "deadline = time.monotonic() + 10\n"
-        "while len(got) < 4 and time.monotonic() < deadline:\n"
+        "while got[-2:] != ['end', 'on'] and time.monotonic() < deadline:\n"
         "    time.sleep(0.01)\n"
-        "time.sleep(0.3)  # room for a duplicate to show up\n"
         "print(got.count('on'), [g for g in got if g != 'on'])\n",
         cell_id="publish",
     )
-    # Each message once to the subscribe callback, once to the on() handler: 2 + 2.
-    assert printed(out) == "2 [{'n': 1}, {'n': 2}]\n"
+    # Each message once to the subscribe callback, once to the on() handler: 3 + 3.
+    assert printed(out) == "3 [{'n': 1}, {'n': 2}, 'end']\n"
 
 
 def test_without_cell_ids_the_source_names_the_cell(kernel: Kernel) -> None:
@@ -84,10 +86,10 @@ def test_without_cell_ids_the_source_names_the_cell(kernel: Kernel) -> None:
         kernel.run(code)  # as terminal IPython: no cellId
     out = kernel.run(
         "watcher.publish('beta', 1)\n"
+        "watcher.publish('beta', 'end')\n"
         "deadline = time.monotonic() + 10\n"
-        "while not got2 and time.monotonic() < deadline:\n"
+        "while got2[-1:] != ['end'] and time.monotonic() < deadline:\n"
         "    time.sleep(0.01)\n"
-        "time.sleep(0.3)\n"
         "print(got2)\n"
     )
-    assert printed(out) == "[1]\n"
+    assert printed(out) == "[1, 'end']\n"
