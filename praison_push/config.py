@@ -58,12 +58,43 @@ class RedisConfig(_Config):
 
 
 class PresenceConfig(_Config):
-    """Presence tracking (seed: ``PresenceConfig``)."""
+    """Presence tracking (seed: ``PresenceConfig``), and how changes are broadcast at scale.
+
+    The first four fields are the seed's. praison_push adds three, so that a
+    channel with thousands of members does not cost a frame per member for
+    every member's join (PROTOCOL.md §8, "Presence at scale"):
+
+    * ``broadcast_interval`` (1.0 s): a channel's changes go out at most once
+      per interval. The first change after a quiet interval goes out at once as
+      a ``presence_join``/``presence_update``/``presence_leave``; those within
+      the next interval are coalesced into one frame at its end (a
+      ``presence_diff`` listing joins, updates and leaves, or the single-event
+      frame when the batch holds one change). ``0`` sends every change at once.
+    * ``max_broadcast_members`` (1,000): a channel with more members (distinct
+      clients) than this gets no presence events; clients ask ``presence.query``.
+    * ``no_broadcast_channels`` (none): channel-name patterns (``fnmatch``
+      globs such as ``"public.*"``, matched against the name clients use)
+      whose changes are never broadcast, like Centrifugo's ``join_leave: false``.
+      At most 100 patterns of at most 200 characters.
+    """
 
     enabled: bool = True
     heartbeat_interval: int = Field(15, gt=0)
     offline_timeout: int = Field(45, gt=0)
     broadcast_changes: bool = True
+    broadcast_interval: float = Field(1.0, ge=0, le=60)
+    max_broadcast_members: int = Field(1_000, ge=1)
+    no_broadcast_channels: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("no_broadcast_channels")
+    @classmethod
+    def _patterns_are_names(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            if not 1 <= len(pattern) <= 200:
+                raise ValueError(
+                    f"a no_broadcast_channels pattern must be 1-200 characters, got {pattern!r}"
+                )
+        return patterns
 
     @model_validator(mode="after")
     def _timeout_after_heartbeat(self) -> PresenceConfig:

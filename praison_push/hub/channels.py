@@ -17,7 +17,7 @@ from ..protocol import encode_json
 from ..protocol.frames import Filters
 from .connection import Connection
 
-__all__ = ["Channel", "ChannelRegistry", "matches_filters"]
+__all__ = ["Channel", "ChannelRegistry", "PresenceChange", "matches_filters"]
 
 
 def matches_filters(filters: Filters, data: Any) -> bool:
@@ -32,6 +32,20 @@ def matches_filters(filters: Filters, data: Any) -> bool:
         if value != wanted if isinstance(wanted, str) else value not in wanted:
             return False
     return True
+
+
+@dataclass(eq=False)
+class PresenceChange:
+    """One client's presence changes on a channel within one broadcast interval.
+
+    ``first`` and ``last`` are the kinds (``presence_join``/``_update``/``_leave``)
+    of its first and latest change; ``data`` is the latest ``{client_id, status,
+    metadata}``. Together they say whether the client came, went or changed.
+    """
+
+    first: str
+    last: str
+    data: dict[str, Any]
 
 
 @dataclass(eq=False)
@@ -51,6 +65,12 @@ class Channel:
     explicit: bool = False
     subscribers: dict[Connection, Filters | None] = field(default_factory=dict)
     members: Counter[str] = field(default_factory=Counter)
+    #: Presence bookkeeping (:class:`~.presence.Presence`): whether the channel's
+    #: changes may be broadcast at all (worked out once), when the last change went
+    #: out (hub clock), and the changes waiting for the end of the interval.
+    presence_events: bool | None = None
+    presence_sent_at: float = float("-inf")
+    presence_batch: dict[str, PresenceChange] | None = None
 
     def fan_out(
         self,

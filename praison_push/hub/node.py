@@ -364,6 +364,7 @@ class Node:
         """Stop runs, close every connection (1001, clients reconnect elsewhere), release
         the backends (the broker's listener, the Redis pool)."""
         await self.runs.close()
+        self.presence.close()
         for connection in list(self.connections.values()):
             connection.close(CloseCode.GOING_AWAY, "gateway shutting down")
         await self.broker.close()

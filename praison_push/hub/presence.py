@@ -3,30 +3,53 @@
 Entries and ``presence_join`` / ``presence_update`` / ``presence_leave`` frames
 follow PROTOCOL.md §2. One entry per client: a client with several
 connections is listed once, with its most recently active connection.
+
+Announcing every change to every co-subscriber costs N²/2 frames when N
+clients join one channel (5,000 joins: 12.5 million frames). So changes are
+broadcast at scale the way PROTOCOL.md §8 ("Presence at scale") says:
+
+* at most once per ``broadcast_interval`` per channel: the first change after a
+  quiet interval goes out at once (a single-event frame, as PraisonAI sends),
+  the changes within the next interval wait for its end and go out together as
+  one ``presence_diff`` (or as the single-event frame when there is only one);
+* not at all on a channel with more than ``max_broadcast_members`` members, on
+  a channel matching a ``no_broadcast_channels`` pattern, or on run channels.
 """
 
 from __future__ import annotations
 
+import asyncio
+import fnmatch
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..config import PresenceConfig
-from .channels import Channel, ChannelRegistry
+from ..protocol.presence import PRESENCE_DIFF
+from .channels import Channel, ChannelRegistry, PresenceChange
 from .connection import Connection
 from .ids import IdFactory
 from .scopes import display_name, is_run_name
 
 __all__ = ["Presence"]
 
+logger = logging.getLogger("praison_push.hub")
+
+_JOIN, _LEAVE = "presence_join", "presence_leave"
+
+#: Shortest wait before looking at due batches again (a timer that fired a hair
+#: early by the hub's clock must not spin).
+_MIN_DELAY = 0.005
+
 
 class Presence:
     """Builds presence entries and announces changes to co-subscribers.
 
     Args:
-        config: Whether presence is on and whether changes are broadcast.
+        config: Whether presence is on, and how changes are broadcast.
         channels: The node's channels (to reach a connection's co-subscribers).
         ids: Event ids for the announcements.
-        clock: Wall-clock time for their timestamps.
+        clock: Wall-clock time for their timestamps and the broadcast interval.
     """
 
     def __init__(
@@ -40,11 +63,16 @@ class Presence:
         self._channels = channels
         self._ids = ids
         self._clock = clock
+        self._interval = float(config.broadcast_interval)
+        self._patterns = tuple(config.no_broadcast_channels)
+        #: Channels holding a batch, oldest first (a dict as an ordered set).
+        self._waiting: dict[Channel, None] = {}
+        self._timer: asyncio.TimerHandle | None = None
 
     @staticmethod
     def status(connection: Connection, kind: str = "") -> str:
         """The status shown for ``connection`` (``offline`` once stale or leaving)."""
-        return "offline" if kind == "presence_leave" or connection.stale else connection.status
+        return "offline" if kind == _LEAVE or connection.stale else connection.status
 
     def entry(self, connection: Connection) -> dict[str, Any]:
         """``PresenceInfo`` of a connection (PROTOCOL.md §2)."""
@@ -66,25 +94,55 @@ class Presence:
                 found[connection.client_id] = connection
         return [self.entry(connection) for connection in found.values()]
 
-    def announce(self, channel: Channel, kind: str, connection: Connection) -> None:
-        """Tell ``channel``'s other subscribers that ``connection``'s client joined/left/changed."""
+    # --- broadcasting changes ---------------------------------------------------
+
+    def broadcasts(self, channel: Channel) -> bool:
+        """Whether changes on ``channel`` are announced to its subscribers right now."""
         config = self._config
         if not (config.enabled and config.broadcast_changes):
+            return False
+        events = channel.presence_events
+        if events is None:
+            events = channel.presence_events = self._events_on(channel.name)
+        return events and len(channel.members) <= config.max_broadcast_members
+
+    def _events_on(self, name: str) -> bool:
+        """Whether a channel's kind allows presence events at all (worked out once per channel)."""
+        if is_run_name(name):
+            return False  # run channels and run feeds carry run events only
+        shown = display_name(name)
+        return not any(fnmatch.fnmatchcase(shown, pattern) for pattern in self._patterns)
+
+    def announce(self, channel: Channel, kind: str, connection: Connection) -> None:
+        """Tell ``channel``'s other subscribers that ``connection``'s client joined/left/changed.
+
+        Sent at once when the channel's last broadcast is an interval old;
+        otherwise kept for the batch that goes out at the end of the interval.
+        """
+        if not self.broadcasts(channel):
             return
-        if is_run_name(channel.name):
-            return  # run channels and run feeds carry run events only
-        frame = {
-            "type": kind,
-            "channel": display_name(channel.name),
-            "data": {
-                "client_id": connection.client_id,
-                "status": self.status(connection, kind),
-                "metadata": connection.metadata,
-            },
-            "event_id": self._ids.next(),
-            "timestamp": self._clock(),
+        data = {
+            "client_id": connection.client_id,
+            "status": self.status(connection, kind),
+            "metadata": connection.metadata,
         }
-        channel.fan_out(frame, connection.client_id)
+        now = self._clock()
+        batch = channel.presence_batch
+        if batch is None:
+            if now - channel.presence_sent_at >= self._interval:
+                # A frame nobody received (the client is alone here) costs no interval.
+                if self._send_one(channel, kind, data, now):
+                    channel.presence_sent_at = now
+                return
+            batch = channel.presence_batch = {}
+            self._waiting[channel] = None
+            self._arm(channel.presence_sent_at + self._interval - now)
+        change = batch.get(connection.client_id)
+        if change is None:
+            batch[connection.client_id] = PresenceChange(kind, kind, data)
+        else:
+            change.last = kind
+            change.data = data
 
     def announce_everywhere(self, connection: Connection, kind: str) -> None:
         """Announce a change of ``connection`` on every channel it is subscribed to."""
@@ -92,3 +150,105 @@ class Presence:
             channel = self._channels.get(name)
             if channel is not None:
                 self.announce(channel, kind, connection)
+
+    def flush_due(self, now: float | None = None) -> None:
+        """Send every batch whose interval has ended (the timer and the upkeep call this)."""
+        now = self._clock() if now is None else now
+        for channel in list(self._waiting):
+            if now - channel.presence_sent_at >= self._interval:
+                self._send_batch(channel, now)
+
+    def flush(self) -> None:
+        """Send every waiting batch now, interval or not (tests; shutting down)."""
+        now = self._clock()
+        for channel in list(self._waiting):
+            self._send_batch(channel, now)
+
+    @property
+    def waiting(self) -> int:
+        """Channels with a batch of changes waiting for the end of their interval."""
+        return len(self._waiting)
+
+    def close(self) -> None:
+        """Stop the timer and drop waiting batches (the node is closing)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for channel in self._waiting:
+            channel.presence_batch = None
+        self._waiting.clear()
+
+    def _arm(self, delay: float) -> None:
+        """Make sure a timer fires within ``delay`` seconds to send due batches."""
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a synchronous caller): nothing can wait
+            self.flush()
+            return
+        self._timer = loop.call_later(max(_MIN_DELAY, delay), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        try:
+            self.flush_due()
+        except Exception:
+            logger.exception("presence broadcast failed")
+        if self._waiting:
+            now = self._clock()
+            due = min(channel.presence_sent_at for channel in self._waiting) + self._interval
+            self._arm(due - now)
+
+    def _send_batch(self, channel: Channel, now: float) -> None:
+        """Send ``channel``'s batch: one frame, whatever the number of changes."""
+        batch, channel.presence_batch = channel.presence_batch, None
+        self._waiting.pop(channel, None)
+        if not batch or self._channels.get(channel.name) is not channel:
+            return  # the channel went away meanwhile
+        if not self.broadcasts(channel):
+            return  # grew past max_broadcast_members meanwhile
+        channel.presence_sent_at = now
+        if len(batch) == 1:
+            (change,) = batch.values()
+            if not self._send_one(channel, _net_kind(change), change.data, now):
+                channel.presence_sent_at = float("-inf")
+            return
+        joins: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        leaves: list[dict[str, Any]] = []
+        lists = {_JOIN: joins, _LEAVE: leaves}
+        for change in batch.values():
+            lists.get(_net_kind(change), updates).append(change.data)
+        frame = {
+            "type": PRESENCE_DIFF,
+            "channel": display_name(channel.name),
+            "data": {"joins": joins, "updates": updates, "leaves": leaves},
+            "event_id": self._ids.next(),
+            "timestamp": now,
+        }
+        # One frame for everyone, the clients it lists included (PROTOCOL.md §8).
+        channel.fan_out(frame, None)
+
+    def _send_one(self, channel: Channel, kind: str, data: dict[str, Any], now: float) -> int:
+        """Send one change as its single-event frame to all but its client; how many got it."""
+        frame = {
+            "type": kind,
+            "channel": display_name(channel.name),
+            "data": data,
+            "event_id": self._ids.next(),
+            "timestamp": now,
+        }
+        return channel.fan_out(frame, data["client_id"])
+
+
+def _net_kind(change: PresenceChange) -> str:
+    """What a client's changes within one interval amount to.
+
+    Gone at the end: a leave (even after a join in the same interval — a
+    client that saw the join through ``presence.query`` must see it go). There
+    at the end but not at the start: a join. There at both: an update.
+    """
+    if change.last == _LEAVE:
+        return _LEAVE
+    return _JOIN if change.first == _JOIN else "presence_update"

@@ -2,7 +2,8 @@
 
 Each tick sweeps every connection: idle ones are closed (4002), quiet ones
 pinged (PROTOCOL.md §2), silent clients shown offline, SSE streams kept alive,
-and connections whose close never completed are aborted
+presence batches whose interval ended sent, and connections whose close never
+completed are aborted
 (:attr:`Connection.ABORT_GRACE`).
 """
 
@@ -78,6 +79,8 @@ class Upkeep:
         presence = node.config.push.presence
         heartbeat = presence.heartbeat_interval
         grace = max(2 * self.tick_interval(), min(Connection.ABORT_GRACE, idle_timeout))
+        # Presence batches have their own timer; this catches any it left behind.
+        node.presence.flush_due(now)
         for connection in list(node.connections.values()):
             if connection.closing:
                 self._settle_close(connection, now, grace)

@@ -49,6 +49,9 @@ __all__ = [
     "NackReceivedFrame",
     "PingFrame",
     "PongFrame",
+    "PresenceChangeModel",
+    "PresenceDiffData",
+    "PresenceDiffFrame",
     "PresenceEventFrame",
     "PresenceHeartbeatAckFrame",
     "PresenceHeartbeatFrame",
@@ -358,6 +361,34 @@ class PresenceEventFrame(_Reply):
     type: Literal["presence_join", "presence_update", "presence_leave"]
     channel: str
     data: dict[str, Any]
+    event_id: str
+    timestamp: float
+
+
+class PresenceChangeModel(BaseModel):
+    """One client's entry in a ``presence_diff`` (the ``data`` of a single-event frame)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    client_id: str
+    status: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class PresenceDiffData(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    joins: list[PresenceChangeModel] = Field(default_factory=list)
+    updates: list[PresenceChangeModel] = Field(default_factory=list)
+    leaves: list[PresenceChangeModel] = Field(default_factory=list)
+
+
+class PresenceDiffFrame(_Reply):
+    """A channel's presence changes of one broadcast interval (PROTOCOL.md §8)."""
+
+    type: Literal["presence_diff"] = "presence_diff"
+    channel: str
+    data: PresenceDiffData
     event_id: str
     timestamp: float
 
