@@ -83,7 +83,10 @@ class AsyncPushClient:
     ``presence_list`` (``{"clients": [...], "channel": ...}``), ``connected``
     (the gateway's greeting), ``disconnected`` (``{"code", "reason"}``),
     ``reconnecting`` (``{"attempt", "delay"}``), and any other frame type
-    (``presence_join``, ``presence_leave``, ``error`` …) with the raw frame.
+    (``presence_join``, ``presence_leave``, ``error`` …) with the raw frame. A
+    ``presence_diff`` (a batch of a busy channel's presence changes) fires
+    ``presence_join`` / ``presence_update`` / ``presence_leave`` once per client
+    it lists, then ``presence_diff`` itself.
     """
 
     def __init__(

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from praison_push.protocol import ReceiveTracker
+from praison_push.protocol.presence import PRESENCE_DIFF, presence_events
 
 from .values import ChannelMessage
 
@@ -226,6 +227,10 @@ class ClientSession:
                 "channel": frame.get("channel"),
             }
             actions.append(Emit("presence_list", payload))
+        elif kind == PRESENCE_DIFF:
+            # A busy channel's changes come batched (PROTOCOL.md §8): handlers of the
+            # single events (and the widgets) see each of them as if sent alone.
+            actions.extend(Emit(event["type"], event) for event in presence_events(frame))
         if isinstance(kind, str):
             actions.append(Emit(kind, frame))
         return actions

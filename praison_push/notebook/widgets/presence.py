@@ -29,7 +29,8 @@ class PresenceList(ClientWidget):
     """The clients present on a channel (or on the gateway), kept live.
 
     Starts from ``get_presence(channel)`` and then follows the gateway's
-    ``presence_join`` / ``presence_update`` / ``presence_leave`` frames. Those
+    ``presence_join`` / ``presence_update`` / ``presence_leave`` frames (the
+    client hands out the changes a ``presence_diff`` batches one by one). Those
     go to a channel's *other* subscribers, so the widget's own client is
     followed through the gateway's answer to its ``set_status`` and heartbeats:
     each one re-reads the list, which also refreshes when every client was last
