@@ -27,7 +27,8 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "hub": ({"hub", "protocol", "config", "backends.base", "agents"}, set()),
     "server": (
         {"server", "hub", "backends", "agents", "protocol", "config"},
-        {"starlette", "uvicorn"},
+        # websockets: the frames of the pre-framed path, and uvicorn's sansio protocol.
+        {"starlette", "uvicorn", "websockets"},
     ),
     "client": ({"client", "protocol", "config"}, {"websockets", "httpx"}),
     "sync": ({"sync", "client"}, set()),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .auth import Authenticator
 from .channels import Channel, ChannelRegistry
-from .connection import Connection
+from .connection import Connection, FrameSink
 from .hub import Hub
 from .limits import ConnectionLimiter, LimitExceeded
 from .principal import ANONYMOUS, Principal
@@ -22,6 +22,7 @@ __all__ = [
     "ChannelRegistry",
     "Connection",
     "ConnectionLimiter",
+    "FrameSink",
     "Hub",
     "LimitExceeded",
     "Principal",

@@ -1,24 +1,46 @@
 """One client connection as the hub sees it, whatever the transport.
 
 A transport adapter moves text frames: it feeds received text to the hub and
-drains :meth:`Connection.drain` into its socket. Sending never awaits: the hub
-appends to a bounded outbox and wakes the adapter's writer, so one slow
-subscriber cannot slow a publish down (PROTOCOL.md §3, slow consumers). Past
-the bound the connection is closed with 1013 and the client recovers from history.
+either drains :meth:`Connection.drain` into its socket, or attaches a
+:class:`FrameSink` that takes each frame at once (the WebSocket server's
+pre-framed path: the frame goes straight to the socket's write buffer).
+Sending never awaits: the hub appends to a bounded outbox (or hands the frame
+to the sink) and wakes the adapter, so one slow subscriber cannot slow a
+publish down (PROTOCOL.md §3, slow consumers). Past the bound the connection
+is closed with 1013 and the client recovers from history.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from ..protocol import CloseCode
 from ..protocol.frames import Filters
 from .encoding import Encoder, encoder_for
 from .principal import Principal
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "FrameSink"]
+
+
+class FrameSink(Protocol):
+    """Takes a connection's frames as they are sent, in order, without waiting.
+
+    The WebSocket server's pre-framed path implements it: each text is framed
+    (once per publication, whatever the number of subscribers) and written to
+    the socket at the end of the loop turn. Its bound is the connection's
+    (``max_frames`` per loop turn, ``max_bytes`` not yet on the socket).
+    """
+
+    def put(self, text: str) -> bool:
+        """Take one encoded frame after every earlier one; ``False`` when that would
+        pass the bound (the connection then closes with 1013)."""
+        ...
+
+    def discard(self) -> None:
+        """Drop the frames taken and not yet written (a slow consumer's backlog)."""
+        ...
 
 
 class Connection:
@@ -58,6 +80,7 @@ class Connection:
         "_max_frames",
         "_outbox",
         "_outbox_bytes",
+        "_sink",
         "_waiter",
         "client_id",
         "close_code",
@@ -115,6 +138,7 @@ class Connection:
         self._max_frames = max_frames
         self._max_bytes = max_bytes
         self._waiter: asyncio.Future[None] | None = None
+        self._sink: FrameSink | None = None
         self.on_ready: Callable[[], None] | None = None
         self.on_abort: Callable[[], None] | None = None
         self.conversation_id = conversation_id
@@ -137,12 +161,47 @@ class Connection:
         """Whether the hub asked for this connection to close."""
         return self.close_code is not None
 
+    @property
+    def max_frames(self) -> int:
+        """The send bound in frames (``LimitsConfig.send_queue_max_frames``)."""
+        return self._max_frames
+
+    @property
+    def max_bytes(self) -> int:
+        """The send bound in bytes (``LimitsConfig.send_queue_max_bytes``)."""
+        return self._max_bytes
+
+    @property
+    def sink(self) -> FrameSink | None:
+        """Where frames go at once, when the transport attached one (else: the outbox)."""
+        return self._sink
+
+    def attach(self, sink: FrameSink) -> None:
+        """Send every frame to ``sink`` from now on, those already queued first."""
+        queued = self.drain()
+        self._sink = sink
+        for text in queued:  # already accepted, so they go even if a close was asked for
+            if not sink.put(text):
+                self.close(CloseCode.SLOW_CONSUMER, "send queue full")
+                return
+
+    def detach(self) -> None:
+        """Go back to the outbox (the transport that attached a sink is gone)."""
+        self._sink = None
+
     def send_text(self, text: str) -> bool:
         """Queue one encoded frame without waiting; ``False`` if it was not queued.
 
-        Overflowing the outbox closes the connection with 1013 (slow consumer).
+        Overflowing the outbox (or the sink's bound) closes the connection with
+        1013 (slow consumer).
         """
         if self.close_code is not None:
+            return False
+        sink = self._sink
+        if sink is not None:
+            if sink.put(text):
+                return True
+            self.close(CloseCode.SLOW_CONSUMER, "send queue full")
             return False
         outbox = self._outbox
         if len(outbox) >= self._max_frames or self._outbox_bytes + len(text) > self._max_bytes:
@@ -180,6 +239,8 @@ class Connection:
             # The client recovers from history; flushing a backlog it cannot read is waste.
             self._outbox = []
             self._outbox_bytes = 0
+            if self._sink is not None:
+                self._sink.discard()
         self._notify()
 
     def abort(self) -> None:

@@ -44,10 +44,18 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def build_server(
     gateway: Gateway, *, server_class: type[uvicorn.Server] | None = None, **overrides: Any
 ) -> uvicorn.Server:
-    """A uvicorn server for ``gateway`` with the gateway's frame limit applied."""
+    """A uvicorn server for ``gateway`` with the gateway's frame limit applied.
+
+    Its WebSocket implementation is :class:`~.uvicorn_ws.PushWebSocketProtocol`
+    (uvicorn's websockets-sansio, lending the app its transports), so ``/ws``
+    takes the pre-framed path (:mod:`.wire`); ``ws=...`` in ``overrides`` picks another.
+    """
     import uvicorn
 
+    from .uvicorn_ws import PushWebSocketProtocol
+
     options: dict[str, Any] = {
+        "ws": PushWebSocketProtocol,
         "ws_max_size": gateway.config.limits.max_message_size,
         "log_level": "warning",
         "access_log": False,
@@ -126,10 +134,14 @@ class GatewayThread:
 
     Args:
         config: Gateway configuration; ``config.port`` 0 picks a free port.
+        server_options: More :func:`build_server` options for uvicorn (e.g.
+            ``ws="websockets-sansio"`` for uvicorn's own WebSocket protocol,
+            without the pre-framed path).
     """
 
-    def __init__(self, config: GatewayConfig | None = None) -> None:
+    def __init__(self, config: GatewayConfig | None = None, **server_options: Any) -> None:
         self.config = config or GatewayConfig()
+        self.server_options = server_options
         self.port = self.config.port
         self.gateway: Gateway | None = None
         self._server: uvicorn.Server | None = None
@@ -157,7 +169,7 @@ class GatewayThread:
         gateway = Gateway(self.config)
         sock = bind_socket(self.config.host, self.port)
         self.port = sock.getsockname()[1]
-        server = build_server(gateway)
+        server = build_server(gateway, **self.server_options)
         started = threading.Event()
 
         def serve() -> None:

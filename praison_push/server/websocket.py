@@ -1,8 +1,14 @@
 """The ``/ws`` endpoint: a raw ASGI adapter between a WebSocket and the hub.
 
 It only moves text: authentication, limits and every frame's meaning live in
-the hub. Raw ASGI (not Starlette's ``WebSocket`` wrapper) keeps the per-frame
-cost of the send path to one dict and one ``await``.
+the hub. Frames go out one of two ways, chosen per connection:
+
+* the pre-framed path (:mod:`.wire`), when the server offers the ASGI extension
+  :data:`~.wire.PREBUILT_SEND` (as :func:`~.runner.build_server`'s uvicorn does):
+  each publication is framed once and written to every transport;
+* the ASGI ``send`` path otherwise (any other server): a writer task drains the
+  connection's outbox through ``send``. Raw ASGI (not Starlette's ``WebSocket``
+  wrapper) keeps its per-frame cost to one dict and one ``await``.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 from ..hub import Connection, Hub, LimitExceeded, handshake
 from ..protocol import CloseCode, ErrorCode, encode_json
 from .asgi import Scope, bearer_token, peer_of, query_params, redact_token, route_path
+from .wire import PREBUILT_SEND, Flusher, WireWriter
 
 __all__ = ["WebSocketEndpoint"]
 
@@ -25,6 +32,17 @@ _CONVERSATION_PATH = re.compile(r"^/ws/([A-Za-z0-9_.:@-]{1,128})$")
 
 ABORT_CLOSE_TIMEOUT = 1.0
 """Seconds an aborting connection's close frame may take (servers without a reachable transport)."""
+
+
+def _lent_transport(scope: Scope) -> asyncio.WriteTransport | None:
+    """The transport the server lends through :data:`~.wire.PREBUILT_SEND`, if it does."""
+    extension = (scope.get("extensions") or {}).get(PREBUILT_SEND)
+    transport = extension.get("transport") if isinstance(extension, dict) else None
+    needed = ("write", "is_closing", "get_write_buffer_size", "abort")
+    if transport is None or not all(callable(getattr(transport, n, None)) for n in needed):
+        return None
+    lent: asyncio.WriteTransport = transport
+    return lent
 
 
 def _transport_of(send: Any) -> Any:
@@ -50,6 +68,15 @@ class WebSocketEndpoint:
     def __init__(self, hub: Hub, fallback: Any = None) -> None:
         self.hub = hub
         self.fallback = fallback
+        self._flusher: Flusher | None = None
+
+    def _flusher_here(self) -> Flusher:
+        """The running loop's flusher (the pre-framed path's writes at the end of a turn)."""
+        loop = asyncio.get_running_loop()
+        flusher = self._flusher
+        if flusher is None or flusher.loop is not loop:
+            flusher = self._flusher = Flusher(loop)
+        return flusher
 
     def _routes_here(self, scope: Scope) -> bool:
         if scope["type"] != "websocket":
@@ -82,7 +109,7 @@ class WebSocketEndpoint:
         await send({"type": "websocket.accept"})
         opened = await self._open(scope, query, dialect, conversation_id, receive, send)
         if opened is not None:
-            await self._serve(*opened, receive, send)
+            await self._serve(*opened, receive, send, _lent_transport(scope))
 
     async def _open(
         self,
@@ -135,11 +162,20 @@ class WebSocketEndpoint:
         return connection, opening.first
 
     async def _serve(
-        self, connection: Connection, first: str | None, receive: Any, send: Any
+        self,
+        connection: Connection,
+        first: str | None,
+        receive: Any,
+        send: Any,
+        transport: asyncio.WriteTransport | None,
     ) -> None:
         """Feed received frames to the hub until the WebSocket ends; a writer sends."""
         hub = self.hub
-        writer = _Writer(connection, send)
+        writer: WireWriter | _Writer
+        if transport is not None:
+            writer = WireWriter(connection, send, transport, self._flusher_here())
+        else:
+            writer = _Writer(connection, send)
         try:
             if first is not None:
                 await hub.receive(connection, first)
@@ -253,10 +289,16 @@ class _Writer:
 
     async def _run(self) -> None:
         connection, send = self._connection, self._send
+        # Where the server's transport is reachable, a closing one is never written
+        # to: between its end and the server telling the read loop, every write would
+        # log "socket.send() raised exception." (asyncio), once per queued frame.
+        transport = _transport_of(send)
         try:
             while True:
                 frames = connection.drain()
                 for text in frames:
+                    if transport is not None and transport.is_closing():
+                        return
                     await send({"type": "websocket.send", "text": text})
                 if frames:
                     continue

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -18,15 +19,19 @@ from support import ask, closed_with, expect, raw_client, timeout, works
 from praison_push.config import GatewayConfig, LimitsConfig
 from praison_push.protocol import CloseCode, should_reconnect
 from praison_push.server import Gateway, bind_socket
+from praison_push.server.uvicorn_ws import PushWebSocketProtocol
+from praison_push.server.wire import WireWriter
 
 from .helpers import LogCapture, Serve
 
 
 @contextlib.contextmanager
-def serve_app(app: Starlette, logs: LogCapture, max_size: int) -> Iterator[int]:
-    """Serve ``app`` with uvicorn on a thread; yield its port."""
+def serve_app(app: Starlette, logs: LogCapture, max_size: int, **options: Any) -> Iterator[int]:
+    """Serve ``app`` with a plain uvicorn config (``options`` added) on a thread; yield its port."""
     sock = bind_socket("127.0.0.1", 0)
-    config = uvicorn.Config(app, ws_max_size=max_size, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, ws_max_size=max_size, log_level="warning", lifespan="on", **options
+    )
     server = uvicorn.Server(config)
     logs.attach()
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
@@ -39,23 +44,43 @@ def serve_app(app: Starlette, logs: LogCapture, max_size: int) -> Iterator[int]:
         sock.close()
 
 
-@pytest.fixture
-def mounted(logs: LogCapture) -> Iterator[tuple[int, Gateway]]:
+#: The ``mounted`` fixture: the port, the gateway, and which ``HOSTS`` entry serves it.
+Mounted = tuple[int, Gateway, str]
+
+#: uvicorn ``ws`` choices for the host app: stock (no ``praison.prebuilt_send``: the
+#: endpoint falls back to ASGI ``send``); the gateway's protocol (the pre-framed path);
+#: the gateway's protocol with compression negotiated (frames built once cannot be
+#: compressed per connection, so no extension is offered: ASGI ``send`` again).
+HOSTS: dict[str, dict[str, Any]] = {
+    "stock uvicorn": {},
+    "PushWebSocketProtocol": {"ws": PushWebSocketProtocol, "ws_per_message_deflate": False},
+    "PushWebSocketProtocol, deflate": {"ws": PushWebSocketProtocol},
+}
+
+
+@pytest.fixture(params=list(HOSTS))
+def mounted(request: pytest.FixtureRequest, logs: LogCapture) -> Iterator[Mounted]:
     gateway = Gateway(GatewayConfig(limits=LimitsConfig(idle_timeout=0.5)))
 
     async def home(request: object) -> PlainTextResponse:
         return PlainTextResponse("the host app")
 
     app = Starlette(routes=[Route("/", home), Mount("/push", app=gateway.asgi_app())])
-    with serve_app(app, logs, gateway.config.limits.max_message_size) as port:
-        yield port, gateway
+    options = HOSTS[request.param]
+    with serve_app(app, logs, gateway.config.limits.max_message_size, **options) as port:
+        yield port, gateway, request.param
 
 
-async def test_mounted_under_a_prefix(mounted: tuple[int, Gateway]) -> None:
-    port, gateway = mounted
+async def test_mounted_under_a_prefix(mounted: Mounted) -> None:
+    port, gateway, host = mounted
     url = f"ws://127.0.0.1:{port}/push/ws"
     async with raw_client(url + "?client_id=a") as alice, raw_client(url + "?client_id=b") as bob:
         await ask(bob, "channel.subscribe", channel="c")
+        (connection,) = [c for c in gateway.hub.connections.values() if c.client_id == "b"]
+        if host == "PushWebSocketProtocol":
+            assert isinstance(connection.sink, WireWriter)  # the pre-framed path
+        else:
+            assert connection.sink is None  # no extension: the ASGI send path
         assert (await ask(alice, "channel.publish", channel="c", data="hi"))["delivered"] == 1
         await expect(bob, "channel_message", data="hi", source="a")
     async with httpx.AsyncClient(timeout=timeout(5)) as http:
@@ -66,9 +91,9 @@ async def test_mounted_under_a_prefix(mounted: tuple[int, Gateway]) -> None:
     assert len(gateway.hub.channels) == 0  # everyone left "c", so it is forgotten
 
 
-async def test_mounted_gateway_runs_its_upkeep(mounted: tuple[int, Gateway]) -> None:
+async def test_mounted_gateway_runs_its_upkeep(mounted: Mounted) -> None:
     # Starlette does not run a mounted app's lifespan: upkeep must start anyway.
-    port, _ = mounted
+    port, _, _ = mounted
     async with raw_client(f"ws://127.0.0.1:{port}/push/ws") as quiet:
         assert await closed_with(quiet, seconds=5) == CloseCode.IDLE_TIMEOUT
 

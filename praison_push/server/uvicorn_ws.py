@@ -1,0 +1,37 @@
+"""uvicorn's websockets-sansio protocol, lending the app each connection's transport.
+
+:class:`PushWebSocketProtocol` is what :func:`~praison_push.server.build_server`
+passes as uvicorn's ``ws=`` implementation. It is uvicorn's own
+``WebSocketsSansIOProtocol`` (the default with ``websockets`` installed), plus
+one thing: a WebSocket that negotiated no extension gets the ASGI extension
+:data:`~praison_push.server.wire.PREBUILT_SEND` in its scope, so the ``/ws``
+endpoint can write pre-built frames straight to the transport (the pre-framed
+path, :mod:`praison_push.server.wire`). To serve a gateway's app with your own
+uvicorn and keep that path::
+
+    uvicorn.run(gateway.asgi_app(), ws=PushWebSocketProtocol, ws_per_message_deflate=False)
+
+Any other server (or uvicorn's other implementations) serves the app too: the
+endpoint then falls back to ASGI ``send``.
+"""
+
+from __future__ import annotations
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+
+from .wire import PREBUILT_SEND
+
+__all__ = ["PushWebSocketProtocol"]
+
+
+class PushWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol offering :data:`PREBUILT_SEND` to the app."""
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        # The app's task is created but has not run yet: the scope it will read
+        # is this one. Frames built elsewhere cannot carry a negotiated extension.
+        if self.response.status_code == 101 and not self.conn.extensions:
+            extensions = self.scope.setdefault("extensions", {})
+            extensions[PREBUILT_SEND] = {"transport": self.transport}
