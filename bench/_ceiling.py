@@ -1,8 +1,8 @@
-"""The "ceiling" server for bench/fanout.py: the least a Python push server can do.
+"""The "ceiling" servers for bench/fanout.py: the least a Python push server can do.
 
-Why it exists: a deliveries/s number means little on its own; the same load run
-against the cheapest correct Python implementation on the same core tells how far
-the gateway is from what pure Python + ``websockets`` can reach on this machine.
+Why they exist: a deliveries/s number means little on its own; the same load run
+against the cheapest correct Python implementations on the same core tells how
+far the gateway is from what pure Python + ``websockets`` can reach on this machine.
 
 It speaks only the subset of PROTOCOL.md §2 that the benchmark uses:
 
@@ -11,13 +11,23 @@ It speaks only the subset of PROTOCOL.md §2 that the benchmark uses:
 * ``channel.subscribe`` adds the connection to an in-memory set and replies
   ``channel.subscribed``;
 * ``channel.publish`` builds one ``channel_message`` dict shaped like the
-  gateway's, JSON-encodes it once and hands the same bytes to every subscriber
-  with ``websockets.broadcast`` (no per-subscriber encoding, no backpressure),
-  then replies ``channel.published`` with the delivered count;
+  gateway's, JSON-encodes it once, hands it to every subscriber (no backpressure)
+  and replies ``channel.published`` with the delivered count;
 * ``ping`` gets ``pong``; everything else is ignored.
 
+Two ways to hand a publication to the subscribers (``--mode``):
+
+``prebuilt`` (the true ceiling)
+    the WebSocket frame is serialized once and the same bytes are written to
+    every subscriber's transport: one ``transport.write`` per delivery, which
+    is what the fastest Python servers do (server frames are unmasked and
+    uncompressed, so they are the same for everyone);
+``broadcast``
+    ``websockets.broadcast``: the text is encoded once, but each connection
+    frames it again and writes it through its own send path.
+
 Keepalive pings and compression are off: a ceiling carries no optional cost.
-Run it as ``python bench/_ceiling.py --port 0``; it prints
+Run it as ``python bench/_ceiling.py --mode prebuilt --port 0``; it prints
 ``ceiling listening on ws://127.0.0.1:PORT/ws`` once ready and stops on SIGINT.
 """
 
@@ -37,6 +47,7 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 
 _SERVER_ID = "ceiling-" + uuid.uuid4().hex[:8]
 
@@ -44,7 +55,8 @@ _SERVER_ID = "ceiling-" + uuid.uuid4().hex[:8]
 class _Hub:
     """Channel name -> subscribed connections, plus the per-channel offset counter."""
 
-    def __init__(self) -> None:
+    def __init__(self, mode: str) -> None:
+        self.prebuilt = mode == "prebuilt"
         self.channels: defaultdict[str, set[ServerConnection]] = defaultdict(set)
         self.offsets: defaultdict[str, int] = defaultdict(int)
         self._client_ids = itertools.count(1)
@@ -67,7 +79,13 @@ class _Hub:
             "source": source,
             "offset": self.offsets[channel],
         }
-        broadcast(subscribers, json.dumps(frame, separators=(",", ":")).encode(), text=True)
+        payload = json.dumps(frame, separators=(",", ":")).encode()
+        if self.prebuilt:
+            wire = Frame(Opcode.TEXT, payload).serialize(mask=False)
+            for ws in subscribers:
+                ws.transport.write(wire)
+        else:
+            broadcast(subscribers, payload, text=True)
         return len(subscribers)
 
 
@@ -122,8 +140,8 @@ async def _handle(ws: ServerConnection, hub: _Hub) -> None:
             hub.channels[channel].discard(ws)
 
 
-async def _serve(host: str, port: int) -> None:
-    hub = _Hub()
+async def _serve(host: str, port: int, mode: str) -> None:
+    hub = _Hub(mode)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, stop.set)
@@ -150,10 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--mode", choices=("prebuilt", "broadcast"), default="prebuilt")
     args = parser.parse_args(argv)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    asyncio.run(_serve(args.host, args.port))
+    asyncio.run(_serve(args.host, args.port, args.mode))
     return 0
 
 

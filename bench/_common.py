@@ -107,10 +107,23 @@ def die_with_parent() -> None:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def raise_nofile() -> None:
-    """Raise RLIMIT_NOFILE to the hard limit; children (the gateway) inherit it."""
+#: Open files wanted for the largest scenarios (20,000 connections, both ends).
+WANTED_NOFILE = 65_536
+
+
+def raise_nofile() -> int:
+    """Raise RLIMIT_NOFILE (children, the gateway included, inherit it); return it.
+
+    Up to :data:`WANTED_NOFILE` where the hard limit may be raised (root), else to
+    the hard limit: the most connections the machine holds follows from it.
+    """
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < WANTED_NOFILE:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (WANTED_NOFILE, WANTED_NOFILE))
+            return WANTED_NOFILE
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def pick_cores(no_pin: bool) -> tuple[int | None, int | None]:
@@ -459,7 +472,8 @@ class Session:
     """
 
     def __init__(self, server_core: int | None, loadgen_core: int | None) -> None:
-        raise_nofile()
+        #: The open-file limit now in force (children inherit it).
+        self.nofile = raise_nofile()
         pin(os.getpid(), loadgen_core)
         if server_core is None:
             print("warning: fewer than 2 usable cores (or --no-pin); processes are not pinned")

@@ -22,7 +22,8 @@ Control protocol with the orchestrator (JSON lines on stdout, commands on stdin)
 
 ``fanout``
     prints ``{"event": "ready"}`` once every subscriber has its
-    ``channel.subscribed`` reply, waits for ``go``, publishes, prints
+    ``channel.subscribed`` reply, waits for ``go``, publishes (at most
+    ``--window`` unanswered, or paced at ``--rate`` per second), prints
     ``{"event": "result", ...}``, closes its connections and exits.
 ``idle``
     opens one warm-up connection, prints ``{"event": "warm"}``, waits for
@@ -280,6 +281,45 @@ def _percentile_ms(sorted_ns: list[int], q: float) -> float:
     return float("nan") if value is None else value / 1e6
 
 
+async def _publish_paced(
+    transport: WSTransport, publisher: _Publisher, args: argparse.Namespace, deadline: float
+) -> tuple[int, bool]:
+    """Send ``--messages`` publishes at ``--rate`` per second, whatever the replies.
+
+    An open loop: publish ``i`` is due at start + i / rate, so a server that
+    falls behind is not given time to catch up (its queueing shows in p99).
+    Returns how many were sent and whether the server stopped answering.
+    """
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    sent = 0
+    for seq in range(args.messages):
+        due = start + seq / args.rate
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if publisher.disconnected or time.monotonic() >= deadline:
+            break
+        transport.send(
+            WSMsgType.TEXT,
+            b'{"type":"channel.publish","channel":"bench","data":{"seq":%d,"t":%d}}'
+            % (seq, _monotonic_ns()),
+        )
+        publisher.outstanding += 1
+        sent += 1
+    stall_until = time.monotonic() + args.stall
+    while publisher.outstanding > 0 and not publisher.disconnected:
+        publisher.slot.clear()
+        remaining = min(stall_until, deadline) - time.monotonic()
+        if remaining <= 0:
+            return sent, True
+        try:
+            await asyncio.wait_for(publisher.slot.wait(), remaining)
+        except TimeoutError:
+            return sent, True
+    return sent, publisher.disconnected
+
+
 async def _publish(
     transport: WSTransport, publisher: _Publisher, args: argparse.Namespace, deadline: float
 ) -> tuple[int, bool]:
@@ -343,7 +383,8 @@ async def _run_fanout(args: argparse.Namespace, control: Control) -> None:
     cpu0 = time.process_time()
     t0 = _monotonic_ns()
     deadline = time.monotonic() + args.deadline
-    sent, stalled = await _publish(pub_transport, publisher, args, deadline)
+    publish = _publish_paced if args.rate > 0 else _publish
+    sent, stalled = await publish(pub_transport, publisher, args, deadline)
     t_published = _monotonic_ns()
     # A publish run cut short by the deadline or a stall only owes what was sent.
     stats.expected = args.subscribers * sent
@@ -369,6 +410,7 @@ async def _run_fanout(args: argparse.Namespace, control: Control) -> None:
         "subscribers": args.subscribers,
         "messages": args.messages,
         "window": args.window,
+        "rate": args.rate,
         "parse": args.parse,
         "published": sent,
         "acked": publisher.acked,
@@ -446,6 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--window", type=int, default=16)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="publishes per second, paced (0: --window)"
+    )
     parser.add_argument("--parse", choices=["regex", "json"], default="regex")
     parser.add_argument("--connections", type=int, default=5000)
     parser.add_argument("--connect-concurrency", type=int, default=64)

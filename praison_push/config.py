@@ -1,10 +1,11 @@
 """Gateway configuration, with the seed's class names, fields and defaults.
 
 ``PushConfig``, ``RedisConfig``, ``PresenceConfig``, ``DeliveryConfig`` and
-``PollingConfig`` carry exactly the fields and defaults of the PraisonAI push
+``PollingConfig`` carry the fields and defaults of the PraisonAI push
 documentation, so ``GatewayConfig(push=PushConfig(redis=RedisConfig(...)))``
-written for PraisonAI works here. praison_push adds ``AuthConfig``,
-``LimitsConfig`` and ``HistoryConfig`` beside ``push`` on ``GatewayConfig``.
+written for PraisonAI works here; ``PresenceConfig`` adds three fields (with
+defaults) for big channels. praison_push adds ``AuthConfig``, ``LimitsConfig``
+and ``HistoryConfig`` beside ``push`` on ``GatewayConfig``.
 
 Decision: ``PushConfig().enabled`` is ``False`` as in the seed (push is opt-in
 inside a larger PraisonAI gateway), but ``GatewayConfig()`` defaults to

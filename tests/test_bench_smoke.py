@@ -30,7 +30,7 @@ def run_quick(script: str, json_path: Path) -> dict[str, Any]:
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            timeout=min(90.0, timeout(45)),
+            timeout=min(120.0, timeout(90)),
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -41,24 +41,31 @@ def run_quick(script: str, json_path: Path) -> dict[str, Any]:
     return report
 
 
-def test_fanout_quick_runs_both_servers_without_loss(tmp_path: Path) -> None:
+def test_fanout_quick_runs_every_scenario_without_loss(tmp_path: Path) -> None:
     report = run_quick("fanout.py", tmp_path / "fanout.json")
-    rows = {(row["scenario"], row["server"]): row for row in report["rows"]}
-    assert set(rows) == {
-        ("fanout", "ceiling"),
-        ("fanout", "gateway"),
-        ("idle", "ceiling"),
-        ("idle", "gateway"),
-    }
+    rows = {(row["scenario"], row["server"], row["n"]): row for row in report["rows"]}
+    servers = ("prebuilt", "broadcast", "gateway")
+    fanouts = {"fanout": 50, "burst": 10, "wide": 200, "rate": 10, "single": 1}
+    expected = {(scenario, server, n) for scenario, n in fanouts.items() for server in servers}
+    expected |= {("idle", "prebuilt", 200), ("idle", "gateway", 200)}
+    expected |= {("join", "gateway", 50), ("join", "gateway", 100)}
+    assert set(rows) == expected
     for row in rows.values():
         assert row["error"] is None, row
-    for server in ("ceiling", "gateway"):
-        fanout = rows["fanout", server]
-        assert fanout["loss"] == 0, fanout["details"]
-        assert fanout["dups"] == 0, fanout["details"]
-        assert fanout["details"]["received"] == fanout["n"] * fanout["m"] > 0
-        idle = rows["idle", server]
+    for scenario, n in fanouts.items():
+        for server in servers:
+            fanout = rows[scenario, server, n]
+            assert fanout["loss"] == 0, fanout["details"]
+            assert fanout["dups"] == 0, fanout["details"]
+            assert fanout["details"]["received"] == fanout["n"] * fanout["m"] > 0
+    for server in ("prebuilt", "gateway"):
+        idle = rows["idle", server, 200]
         assert idle["details"]["accepted"] == idle["n"], idle["details"]
+    for n in (50, 100):
+        join = rows["join", "gateway", n]["details"]
+        assert join["subscribed"] == n and join["send_error_lines"] == 0, join
+        assert join["frames"] >= 2 * n  # each got its greeting and its subscribe reply
+    assert report["ratios"]["fanout_gateway_over_prebuilt"] > 0
 
 
 def test_agents_quick_streams_every_token_to_every_watcher(tmp_path: Path) -> None:
