@@ -68,6 +68,7 @@ class Presence:
         #: Channels holding a batch, oldest first (a dict as an ordered set).
         self._waiting: dict[Channel, None] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_due = 0.0  # loop time
 
     @staticmethod
     def status(connection: Connection, kind: str = "") -> str:
@@ -180,14 +181,18 @@ class Presence:
 
     def _arm(self, delay: float) -> None:
         """Make sure a timer fires within ``delay`` seconds to send due batches."""
-        if self._timer is not None:
-            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (a synchronous caller): nothing can wait
             self.flush()
             return
-        self._timer = loop.call_later(max(_MIN_DELAY, delay), self._on_timer)
+        due = loop.time() + max(_MIN_DELAY, delay)
+        if self._timer is not None:
+            if self._timer_due <= due:
+                return
+            self._timer.cancel()  # this batch is due sooner than the timer
+        self._timer = loop.call_at(due, self._on_timer)
+        self._timer_due = due
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -2,12 +2,16 @@
 
 :class:`PushWebSocketProtocol` is what :func:`~praison_push.server.build_server`
 passes as uvicorn's ``ws=`` implementation. It is uvicorn's own
-``WebSocketsSansIOProtocol`` (the default with ``websockets`` installed), plus
-one thing: a WebSocket that negotiated no extension gets the ASGI extension
-:data:`~praison_push.server.wire.PREBUILT_SEND` in its scope, so the ``/ws``
-endpoint can write pre-built frames straight to the transport (the pre-framed
-path, :mod:`praison_push.server.wire`). To serve a gateway's app with your own
-uvicorn and keep that path::
+``WebSocketsSansIOProtocol`` (the default with ``websockets`` installed), plus:
+
+* a WebSocket that negotiated no extension gets the ASGI extension
+  :data:`~praison_push.server.wire.PREBUILT_SEND` in its scope, so the ``/ws``
+  endpoint can write pre-built frames straight to the transport (the pre-framed
+  path, :mod:`praison_push.server.wire`);
+* once the handshake's response is sent, its request and response objects are
+  let go (about 2 KB a connection, kept by uvicorn for the connection's life).
+
+To serve a gateway's app with your own uvicorn and keep that path::
 
     uvicorn.run(gateway.asgi_app(), ws=PushWebSocketProtocol, ws_per_message_deflate=False)
 
@@ -17,6 +21,7 @@ endpoint then falls back to ASGI ``send``.
 
 from __future__ import annotations
 
+from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 
@@ -35,3 +40,9 @@ class PushWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.response.status_code == 101 and not self.conn.extensions:
             extensions = self.scope.setdefault("extensions", {})
             extensions[PREBUILT_SEND] = {"transport": self.transport}
+
+    async def send(self, message: ASGISendEvent) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # Only the handshake reads them; uvicorn would keep them for hours.
+            del self.request, self.response

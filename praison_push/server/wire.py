@@ -52,7 +52,9 @@ A server that offers it promises that, from ``websocket.accept`` until the app
 sends ``websocket.close``, the app may write complete server frames (RFC 6455
 §5.2: unmasked, no extension bits) to that transport, and that the server
 itself writes only whole frames in between (pongs, a close reply). It is
-offered only when no WebSocket extension (compression) was negotiated.
+offered only when no WebSocket extension (compression) was negotiated. Frames
+written this way do not pass through middleware that wraps ``send``; only the
+close does.
 """
 
 

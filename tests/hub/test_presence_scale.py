@@ -3,6 +3,7 @@ channels whose pattern turns them off, and a join cost that grows linearly (PROT
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -330,3 +331,20 @@ def test_presence_events_read_a_diff_as_single_events() -> None:
     assert presence_events({"type": "presence_join", "data": {}}) == []
     assert presence_events({"type": "presence_diff", "data": "nope"}) == []
     assert presence_events({"type": "presence_diff", "data": {"joins": "nope"}}) == []
+
+
+async def test_the_timer_is_brought_forward_for_a_batch_due_sooner(
+    make_hub: MakeHub, clock: FakeClock
+) -> None:
+    hub = make_hub(presence_config(broadcast_interval=10))
+    presence = hub.node.presence
+    loop = asyncio.get_running_loop()
+    for name in ("alice", "bob"):
+        await subscribe(hub, join(hub, name), "b")  # bob's join opens b's interval at T
+    clock.advance(5)
+    for name in ("carol", "dave", "erin"):
+        await subscribe(hub, join(hub, name), "a")  # a's interval from T+5: erin's waits
+    assert presence._timer_due - loop.time() > 9  # a's batch is due at T+15
+    await subscribe(hub, join(hub, "frank"), "b")  # b's batch is due at T+10
+    assert presence._timer_due - loop.time() < 6
+    assert presence.waiting == 2
