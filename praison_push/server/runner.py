@@ -52,10 +52,8 @@ def build_server(
     """
     import uvicorn
 
-    from .uvicorn_ws import PushWebSocketProtocol
-
     options: dict[str, Any] = {
-        "ws": PushWebSocketProtocol,
+        "ws": _push_ws_protocol(),
         "ws_max_size": gateway.config.limits.max_message_size,
         "log_level": "warning",
         "access_log": False,
@@ -82,6 +80,16 @@ def _started_hook(on_ready: Callable[[str], None] | None, url: str) -> type[uvic
                 on_ready(url)
 
     return Server
+
+
+def _push_ws_protocol() -> Any:
+    """:class:`~.uvicorn_ws.PushWebSocketProtocol`, or uvicorn's choice ("auto") on a
+    uvicorn too old to have the websockets-sansio protocol it builds on (ASGI ``send``)."""
+    try:
+        from .uvicorn_ws import PushWebSocketProtocol
+    except ImportError:  # uvicorn < 0.35
+        return "auto"
+    return PushWebSocketProtocol
 
 
 def ws_url(sock: socket.socket, path: str = "/ws") -> str:

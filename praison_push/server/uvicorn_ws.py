@@ -45,4 +45,6 @@ class PushWebSocketProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
             # Only the handshake reads them; uvicorn would keep them for hours.
-            del self.request, self.response
+            attributes = vars(self)
+            attributes.pop("request", None)
+            attributes.pop("response", None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ from praison_push.config import GatewayConfig
 from praison_push.protocol import CloseCode
 from praison_push.server import Gateway, GatewayThread, bind_socket
 from praison_push.server.runner import build_server, ws_url
+from praison_push.server.uvicorn_ws import PushWebSocketProtocol
 
 from .helpers import LogCapture
 
@@ -53,6 +55,17 @@ def test_build_server_applies_the_frame_limit() -> None:
     server = build_server(gateway, log_level="error")
     assert server.config.ws_max_size == gateway.config.limits.max_message_size
     assert server.config.access_log is False
+
+
+def test_build_server_serves_websockets_with_the_pre_framed_protocol(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gateway = Gateway()
+    assert build_server(gateway).config.ws is PushWebSocketProtocol
+    assert build_server(gateway, ws="websockets-sansio").config.ws == "websockets-sansio"
+    # A uvicorn without the websockets-sansio protocol: its own choice, ASGI send.
+    monkeypatch.setitem(sys.modules, "praison_push.server.uvicorn_ws", None)
+    assert build_server(gateway).config.ws == "auto"
 
 
 async def test_thread_lifecycle(logs: LogCapture) -> None:

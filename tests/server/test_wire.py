@@ -74,6 +74,11 @@ async def test_each_path_is_the_one_in_use(start: Start, path: str) -> None:
         await works(ws)
         sink = only_connection(gateway, "me").sink
         assert isinstance(sink, WireWriter) if path == "pre-framed" else sink is None
+        # The gateway's protocol lets go of the handshake once it is done (~2 KB).
+        assert gateway._server is not None
+        (protocol,) = gateway._server.server_state.connections
+        kept = {"request", "response"} & set(vars(protocol))
+        assert kept == (set() if path == "pre-framed" else {"request", "response"})
 
 
 async def test_a_publication_is_framed_once_per_dialect(
