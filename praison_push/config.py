@@ -65,14 +65,17 @@ class PresenceConfig(_Config):
     channel with thousands of members does not cost a frame per member for
     every member's join (PROTOCOL.md §8, "Presence at scale"):
 
-    * ``broadcast_interval`` (1.0 s): a channel's changes go out at most once
-      per interval. The first change after a quiet interval goes out at once as
-      a ``presence_join``/``presence_update``/``presence_leave``; those within
-      the next interval are coalesced into one frame at its end (a
-      ``presence_diff`` listing joins, updates and leaves, or the single-event
-      frame when the batch holds one change). ``0`` sends every change at once.
-    * ``max_broadcast_members`` (1,000): a channel with more members (distinct
-      clients) than this gets no presence events; clients ask ``presence.query``.
+    * ``broadcast_interval`` (1.0 s) and ``max_broadcast_members`` (1,000): within
+      one interval a channel may send up to ``max_broadcast_members`` presence
+      frames at once, as ``presence_join``/``presence_update``/``presence_leave``
+      (so a small or quiet channel sees every change as it happens, as with
+      PraisonAI). Changes past that wait for the end of the interval and go out
+      as one frame (a ``presence_diff`` listing joins, updates and leaves, or the
+      single-event frame when there is one change): a busy channel gets at most
+      one batch per interval. ``broadcast_interval=0`` sends every change at once.
+    * ``max_broadcast_members`` also bounds who hears changes at all: a channel
+      with more members (distinct clients) gets no presence events; clients ask
+      ``presence.query``.
     * ``no_broadcast_channels`` (none): channel-name patterns (``fnmatch``
       globs such as ``"public.*"``, matched against the name clients use)
       whose changes are never broadcast, like Centrifugo's ``join_leave: false``.

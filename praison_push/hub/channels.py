@@ -66,10 +66,12 @@ class Channel:
     subscribers: dict[Connection, Filters | None] = field(default_factory=dict)
     members: Counter[str] = field(default_factory=Counter)
     #: Presence bookkeeping (:class:`~.presence.Presence`): whether the channel's
-    #: changes may be broadcast at all (worked out once), when the last change went
-    #: out (hub clock), and the changes waiting for the end of the interval.
+    #: changes may be broadcast at all (worked out once), when its current broadcast
+    #: interval began (hub clock), the presence frames sent in that interval, and the
+    #: changes waiting for its end.
     presence_events: bool | None = None
-    presence_sent_at: float = float("-inf")
+    presence_window: float = float("-inf")
+    presence_frames: int = 0
     presence_batch: dict[str, PresenceChange] | None = None
 
     def fan_out(

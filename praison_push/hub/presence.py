@@ -8,10 +8,12 @@ Announcing every change to every co-subscriber costs N²/2 frames when N
 clients join one channel (5,000 joins: 12.5 million frames). So changes are
 broadcast at scale the way PROTOCOL.md §8 ("Presence at scale") says:
 
-* at most once per ``broadcast_interval`` per channel: the first change after a
-  quiet interval goes out at once (a single-event frame, as PraisonAI sends),
-  the changes within the next interval wait for its end and go out together as
-  one ``presence_diff`` (or as the single-event frame when there is only one);
+* each channel may send ``max_broadcast_members`` presence frames per
+  ``broadcast_interval`` as single-event frames, at once (as PraisonAI sends
+  them: a quiet or small channel sees every change as it happens); changes past
+  that budget wait for the end of the interval and go out together as one
+  ``presence_diff`` (or as the single-event frame when there is only one), so a
+  busy channel gets at most one batch per interval;
 * not at all on a channel with more than ``max_broadcast_members`` members, on
   a channel matching a ``no_broadcast_channels`` pattern, or on run channels.
 """
@@ -64,6 +66,9 @@ class Presence:
         self._ids = ids
         self._clock = clock
         self._interval = float(config.broadcast_interval)
+        #: Presence frames a channel may send at once per interval: one broadcast
+        #: to a channel at the member bound.
+        self._budget = config.max_broadcast_members
         self._patterns = tuple(config.no_broadcast_channels)
         #: Channels holding a batch, oldest first (a dict as an ordered set).
         self._waiting: dict[Channel, None] = {}
@@ -117,8 +122,9 @@ class Presence:
     def announce(self, channel: Channel, kind: str, connection: Connection) -> None:
         """Tell ``channel``'s other subscribers that ``connection``'s client joined/left/changed.
 
-        Sent at once when the channel's last broadcast is an interval old;
-        otherwise kept for the batch that goes out at the end of the interval.
+        Sent at once while the channel's presence frames of this interval stay
+        within the budget; otherwise kept for the batch that goes out at the end
+        of the interval.
         """
         if not self.broadcasts(channel):
             return
@@ -130,14 +136,15 @@ class Presence:
         now = self._clock()
         batch = channel.presence_batch
         if batch is None:
-            if now - channel.presence_sent_at >= self._interval:
-                # A frame nobody received (the client is alone here) costs no interval.
-                if self._send_one(channel, kind, data, now):
-                    channel.presence_sent_at = now
+            if now - channel.presence_window >= self._interval:
+                channel.presence_window, channel.presence_frames = now, 0
+            audience = len(channel.subscribers) - 1  # about the others' connections
+            if channel.presence_frames + audience <= self._budget:
+                channel.presence_frames += self._send_one(channel, kind, data, now)
                 return
             batch = channel.presence_batch = {}
             self._waiting[channel] = None
-            self._arm(channel.presence_sent_at + self._interval - now)
+            self._arm(channel.presence_window + self._interval - now)
         change = batch.get(connection.client_id)
         if change is None:
             batch[connection.client_id] = PresenceChange(kind, kind, data)
@@ -156,7 +163,7 @@ class Presence:
         """Send every batch whose interval has ended (the timer and the upkeep call this)."""
         now = self._clock() if now is None else now
         for channel in list(self._waiting):
-            if now - channel.presence_sent_at >= self._interval:
+            if now - channel.presence_window >= self._interval:
                 self._send_batch(channel, now)
 
     def flush(self) -> None:
@@ -202,7 +209,7 @@ class Presence:
             logger.exception("presence broadcast failed")
         if self._waiting:
             now = self._clock()
-            due = min(channel.presence_sent_at for channel in self._waiting) + self._interval
+            due = min(channel.presence_window for channel in self._waiting) + self._interval
             self._arm(due - now)
 
     def _send_batch(self, channel: Channel, now: float) -> None:
@@ -213,11 +220,12 @@ class Presence:
             return  # the channel went away meanwhile
         if not self.broadcasts(channel):
             return  # grew past max_broadcast_members meanwhile
-        channel.presence_sent_at = now
+        # A new interval starts with this batch's frames spent from its budget, so a
+        # busy channel's next changes wait for the next batch.
+        channel.presence_window = now
         if len(batch) == 1:
             (change,) = batch.values()
-            if not self._send_one(channel, _net_kind(change), change.data, now):
-                channel.presence_sent_at = float("-inf")
+            channel.presence_frames = self._send_one(channel, _net_kind(change), change.data, now)
             return
         joins: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
@@ -233,7 +241,7 @@ class Presence:
             "timestamp": now,
         }
         # One frame for everyone, the clients it lists included (PROTOCOL.md §8).
-        channel.fan_out(frame, None)
+        channel.presence_frames = channel.fan_out(frame, None)
 
     def _send_one(self, channel: Channel, kind: str, data: dict[str, Any], now: float) -> int:
         """Send one change as its single-event frame to all but its client; how many got it."""

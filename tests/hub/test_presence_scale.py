@@ -17,7 +17,7 @@ from praison_push.hub import ANONYMOUS, Connection, Hub, Principal
 from praison_push.protocol import frames as f
 from praison_push.protocol.presence import presence_events
 
-from .helpers import MakeHub, drain, join, request, subscribe
+from .helpers import MakeHub, drain, join, request, send, subscribe
 
 
 def presence_config(**fields: Any) -> GatewayConfig:
@@ -32,68 +32,97 @@ def listed(diff: dict[str, Any], key: str) -> list[str]:
     return sorted(entry["client_id"] for entry in diff["data"][key])
 
 
-async def test_changes_within_an_interval_go_out_as_one_diff(hub: Hub, clock: FakeClock) -> None:
+async def full_room(make_hub: MakeHub, clock: FakeClock, *names: str, cap: int) -> Hub:
+    """A hub whose channel ``room`` holds ``names``, with a fresh broadcast interval.
+
+    ``max_broadcast_members=cap`` is also the frames a channel may send at once per
+    interval, so a room near the bound spends its budget on one change.
+    """
+    hub = make_hub(presence_config(max_broadcast_members=cap))
+    for name in names:
+        await subscribe(hub, join(hub, name), "room")
+    clock.advance(1)
+    hub.sweep(clock.now)  # the joins' batch, if any, opens an interval...
+    clock.advance(1)  # ...that is over now
+    for connection in hub.connections.values():
+        connection.drain()
+    return hub
+
+
+async def act(hub: Hub, connection: Connection, kind: str, **fields: Any) -> None:
+    """Send a request; whatever else ``connection`` had queued is dropped with its reply."""
+    frames = await send(hub, connection, {"type": kind, **fields})
+    assert any(f.get("type") != "error" for f in frames), frames
+
+
+def member(hub: Hub, client_id: str) -> Connection:
+    (connection,) = [c for c in hub.connections.values() if c.client_id == client_id]
+    return connection
+
+
+async def test_a_small_channel_sees_every_change_at_once(hub: Hub) -> None:
     alice = join(hub, "alice")
     await subscribe(hub, alice, "room")
-    others = [join(hub, name) for name in ("bob", "carol", "dave", "erin")]
+    others = [join(hub, name) for name in ("bob", "carol", "dave")]
     for connection in others:
         await subscribe(hub, connection, "room")
-    # The first change after a quiet interval goes out at once, as PraisonAI sends it.
+        await act(hub, connection, "presence.heartbeat", status="busy")
+    # Far within the budget (1,000 frames per interval): as PraisonAI sends them.
+    assert kinds(drain(alice)) == ["presence_join", "presence_update"] * 3
+    assert hub.node.presence.waiting == 0
+
+
+async def test_changes_past_the_budget_go_out_as_one_diff(
+    make_hub: MakeHub, clock: FakeClock
+) -> None:
+    hub = await full_room(make_hub, clock, "alice", "bob", "carol", "dave", cap=4)
+    alice, bob, carol, dave = (member(hub, n) for n in ("alice", "bob", "carol", "dave"))
+    await act(hub, bob, "presence.heartbeat", status="away")  # 3 frames: within 4
     (first,) = drain(alice)
-    assert (first["type"], first["data"]["client_id"]) == ("presence_join", "bob")
+    assert (first["type"], first["data"]["client_id"]) == ("presence_update", "bob")
+    await act(hub, carol, "presence.heartbeat", status="busy")  # 3 more: past 4
+    await act(hub, dave, "presence.heartbeat", status="gone fishing")
+    assert drain(alice) == []
     assert hub.node.presence.waiting == 1
     hub.sweep(clock.now)
     assert drain(alice) == []  # the interval has not ended
     clock.advance(1)
     hub.sweep(clock.now)
-    (diff,) = drain(alice)
+    frames = {c.client_id: drain(c) for c in (alice, bob, carol, dave)}
+    (diff,) = frames["alice"]
     f.PresenceDiffFrame.model_validate(diff)
     assert diff == {
         "type": "presence_diff",
         "channel": "room",
         "data": {
-            "joins": [
-                {"client_id": name, "status": "online", "metadata": {}}
-                for name in ("carol", "dave", "erin")
+            "joins": [],
+            "updates": [
+                {"client_id": "carol", "status": "busy", "metadata": {}},
+                {"client_id": "dave", "status": "gone fishing", "metadata": {}},
             ],
-            "updates": [],
             "leaves": [],
         },
         "event_id": diff["event_id"],
         "timestamp": clock.now,
     }
-    # One frame for every subscriber, the clients it lists included; bob did not
-    # hear his own join.
-    assert [kinds(drain(c)) for c in others] == [["presence_diff"]] * 4
+    # One frame for every subscriber, the clients it lists included.
+    assert frames == {name: [diff] for name in frames}
     assert hub.node.presence.waiting == 0
+    # The batch's frames open the next interval: its changes wait for the next batch.
+    await act(hub, bob, "presence.heartbeat", status="back")
+    assert drain(alice) == []
+    assert hub.node.presence.waiting == 1
 
 
-async def test_every_subscriber_gets_the_one_diff(hub: Hub, clock: FakeClock) -> None:
-    alice, bob = join(hub, "alice"), join(hub, "bob")
-    await subscribe(hub, alice, "room")
-    await subscribe(hub, bob, "room")  # alice hears this at once
-    carol, dave = join(hub, "carol"), join(hub, "dave")
-    await subscribe(hub, carol, "room")
-    await subscribe(hub, dave, "room")
-    drain(alice)
-    clock.advance(1)
-    hub.sweep(clock.now)
-    frames = {c.client_id: drain(c) for c in (alice, bob, carol, dave)}
-    assert {name: kinds(got) for name, got in frames.items()} == {
-        name: ["presence_diff"] for name in ("alice", "bob", "carol", "dave")
-    }
-    texts = {frames[name][0]["event_id"] for name in frames}
-    assert len(texts) == 1  # the same frame, encoded once
-    assert listed(frames["alice"][0], "joins") == ["carol", "dave"]
-
-
-async def test_a_batch_of_one_change_is_the_single_event_frame(hub: Hub, clock: FakeClock) -> None:
-    alice, bob = join(hub, "alice"), join(hub, "bob")
-    await subscribe(hub, alice, "room")
-    await subscribe(hub, bob, "room")
-    drain(alice)
-    await request(hub, bob, "presence.heartbeat", status="away")
-    assert drain(alice) == []  # within bob's join's interval: waits
+async def test_a_batch_of_one_change_is_the_single_event_frame(
+    make_hub: MakeHub, clock: FakeClock
+) -> None:
+    hub = await full_room(make_hub, clock, "alice", "bob", "carol", "dave", cap=4)
+    alice, bob, carol = (member(hub, n) for n in ("alice", "bob", "carol"))
+    await act(hub, carol, "presence.heartbeat", status="busy")  # spends the budget
+    drain(alice), drain(bob)
+    await act(hub, bob, "presence.heartbeat", status="away")
+    assert drain(alice) == []  # past the budget: waits
     clock.advance(1)
     hub.sweep(clock.now)
     (update,) = drain(alice)
@@ -116,29 +145,30 @@ async def test_a_batch_of_one_change_is_the_single_event_frame(hub: Hub, clock: 
     ],
 )
 async def test_what_a_clients_changes_in_one_interval_amount_to(
-    hub: Hub, clock: FakeClock, steps: list[str], net: str
+    make_hub: MakeHub, clock: FakeClock, steps: list[str], net: str
 ) -> None:
-    alice, bob, carol, dave = (join(hub, n) for n in ("alice", "bob", "carol", "dave"))
-    await subscribe(hub, alice, "room")
-    # Open an interval with a change alice hears at once: bob's own join when bob
-    # is to be there from the start, else carol's.
-    await subscribe(hub, bob if steps[0] != "join" else carol, "room")
-    assert kinds(drain(alice)) == ["presence_join"]
+    there = steps[0] != "join"  # bob is in the room when the interval starts
+    names = ("alice", "carol", "dave", "erin", *(("bob",) if there else ()))
+    hub = await full_room(make_hub, clock, *names, cap=5)
+    alice, dave, erin = (member(hub, n) for n in ("alice", "dave", "erin"))
+    bob = member(hub, "bob") if there else join(hub, "bob")
+    await act(hub, erin, "presence.heartbeat", status="busy")  # spends the budget
+    assert kinds(drain(alice)) == ["presence_update"]
     for index, step in enumerate(steps):
         if step == "join":
-            await subscribe(hub, bob, "room")
+            await act(hub, bob, "channel.subscribe", channel="room")
         elif step == "leave":
-            await request(hub, bob, "channel.unsubscribe", channel="room")
+            await act(hub, bob, "channel.unsubscribe", channel="room")
         else:
-            await request(hub, bob, "presence.heartbeat", status=f"s{index}")
+            await act(hub, bob, "presence.heartbeat", status=f"s{index}")
         clock.advance(0.1)
-    await subscribe(hub, dave, "room")  # a second change: the batch goes out as a diff
+    await act(hub, dave, "presence.heartbeat", status="away")  # a second change: a diff
     assert drain(alice) == []
     clock.advance(1)
     hub.sweep(clock.now)
     (diff,) = drain(alice)
     assert diff["type"] == "presence_diff"
-    assert listed(diff, net) == (["bob", "dave"] if net == "joins" else ["bob"])
+    assert listed(diff, net) == (["bob", "dave"] if net == "updates" else ["bob"])
     entries = [e for key in ("joins", "updates", "leaves") for e in diff["data"][key]]
     (entry,) = [e for e in entries if e["client_id"] == "bob"]
     assert entry["status"] == ("offline" if net == "leaves" else bob.status)
@@ -148,26 +178,25 @@ async def test_what_a_clients_changes_in_one_interval_amount_to(
 async def test_nothing_is_broadcast_above_max_broadcast_members(
     make_hub: MakeHub, clock: FakeClock
 ) -> None:
-    hub = make_hub(presence_config(max_broadcast_members=3))
-    alice, bob, carol, dave = (join(hub, n) for n in ("alice", "bob", "carol", "dave"))
-    await subscribe(hub, alice, "room")
-    await subscribe(hub, bob, "room")
-    assert kinds(drain(alice)) == ["presence_join"]
-    await subscribe(hub, carol, "room")  # 3 members: still announced (batched)
-    await subscribe(hub, dave, "room")  # 4 members: dave's join is not
+    hub = await full_room(make_hub, clock, "alice", "bob", "carol", cap=3)
+    alice, bob, carol = (member(hub, n) for n in ("alice", "bob", "carol"))
+    await act(hub, bob, "presence.heartbeat", status="busy")  # 2 frames
+    await act(hub, carol, "presence.heartbeat", status="busy")  # 2 more: waits
+    assert kinds(drain(alice)) == ["presence_update"]
+    dave = join(hub, "dave")
+    await subscribe(hub, dave, "room")  # 4 members: past the bound
     clock.advance(1)
     hub.sweep(clock.now)
-    # The batch holding carol's join is dropped too: the channel is past the bound.
-    assert drain(alice) == drain(bob) == []
-    await request(hub, dave, "presence.heartbeat", status="away")
-    clock.advance(1)
-    hub.sweep(clock.now)
+    # The batch holding carol's update is dropped too: the channel is past the bound.
+    assert drain(alice) == []
+    assert hub.node.presence.waiting == 0
+    await act(hub, dave, "presence.heartbeat", status="away")
     assert drain(alice) == []
     # Queries still answer, with everyone.
     reply = await request(hub, alice, "presence.query", channel="room")
     assert sorted(e["client_id"] for e in reply["presence"]) == ["alice", "bob", "carol", "dave"]
     # Back at the bound, changes are broadcast again (dave's leave brings it there).
-    await request(hub, dave, "channel.unsubscribe", channel="room")
+    await act(hub, dave, "channel.unsubscribe", channel="room")
     (leave,) = drain(alice)
     assert (leave["type"], leave["data"]["client_id"]) == ("presence_leave", "dave")
 
@@ -220,41 +249,35 @@ async def test_interval_zero_sends_every_change_at_once(make_hub: MakeHub) -> No
     assert hub.node.presence.waiting == 0
 
 
-async def test_a_lone_client_costs_no_interval(hub: Hub) -> None:
-    # Nobody hears alice's own changes, so they do not delay bob's join.
-    alice, bob = join(hub, "alice"), join(hub, "bob")
-    await subscribe(hub, alice, "room")
-    await request(hub, alice, "presence.heartbeat", status="busy")
-    await subscribe(hub, bob, "room")
-    assert kinds(drain(alice)) == ["presence_join"]
-
-
 async def test_the_timer_sends_a_batch_without_the_upkeep() -> None:
-    config = presence_config(broadcast_interval=0.05)
+    config = presence_config(broadcast_interval=0.05, max_broadcast_members=5)
     hub = Hub(config, history=MemoryHistoryStore(config.history), broker=MemoryBroker())
     try:
         alice = join(hub, "alice")
         await subscribe(hub, alice, "room")
-        for name in ("bob", "carol", "dave"):
+        # Joins cost 1 and 2 frames (at once), then 3 and 4 (past the budget of 5).
+        for name in ("bob", "carol", "dave", "erin"):
             await subscribe(hub, join(hub, name), "room")
         started = time.monotonic()
         got: list[dict[str, Any]] = drain(alice)
-        await wait_until(lambda: bool(got.extend(drain(alice)) or len(got) == 2), 3)
-        assert kinds(got) == ["presence_join", "presence_diff"]
-        assert listed(got[1], "joins") == ["carol", "dave"]
+        await wait_until(lambda: bool(got.extend(drain(alice)) or len(got) == 3), 3)
+        assert kinds(got) == ["presence_join", "presence_join", "presence_diff"]
+        assert listed(got[2], "joins") == ["dave", "erin"]
         assert time.monotonic() - started < 2
         assert hub.node.presence.waiting == 0
     finally:
         await hub.close()
 
 
-async def test_a_batch_of_a_channel_that_went_away_is_dropped(hub: Hub, clock: FakeClock) -> None:
-    alice, bob, carol = join(hub, "alice"), join(hub, "bob"), join(hub, "carol")
+async def test_a_batch_of_a_channel_that_went_away_is_dropped(
+    make_hub: MakeHub, clock: FakeClock
+) -> None:
+    hub = await full_room(make_hub, clock, "alice", "bob", "carol", cap=3)
+    alice, bob, carol = (member(hub, n) for n in ("alice", "bob", "carol"))
+    await act(hub, bob, "presence.heartbeat", status="busy")
+    await act(hub, carol, "presence.heartbeat", status="busy")  # waits
     for connection in (alice, bob, carol):
-        await subscribe(hub, connection, "room")
-    drain(alice)  # bob's join; carol's waits for the interval's end
-    for connection in (alice, bob, carol):
-        await request(hub, connection, "channel.unsubscribe", channel="room")
+        await act(hub, connection, "channel.unsubscribe", channel="room")
     assert "room" not in hub.channels
     clock.advance(1)
     hub.sweep(clock.now)
@@ -263,14 +286,29 @@ async def test_a_batch_of_a_channel_that_went_away_is_dropped(hub: Hub, clock: F
 
 
 async def test_closing_the_hub_stops_the_presence_timer(make_hub: MakeHub) -> None:
-    hub = make_hub(presence_config(broadcast_interval=30))
-    alice = join(hub, "alice")
-    await subscribe(hub, alice, "room")
-    for name in ("bob", "carol"):
-        await subscribe(hub, join(hub, name), "room")
+    hub = make_hub(presence_config(broadcast_interval=30, max_broadcast_members=5))
+    for name in ("alice", "bob", "carol", "dave"):
+        await subscribe(hub, join(hub, name), "room")  # dave's join waits
     assert hub.node.presence.waiting == 1
     await hub.close()
     assert hub.node.presence.waiting == 0
+
+
+async def test_the_timer_is_brought_forward_for_a_batch_due_sooner(
+    make_hub: MakeHub, clock: FakeClock
+) -> None:
+    hub = make_hub(presence_config(broadcast_interval=10, max_broadcast_members=5))
+    presence = hub.node.presence
+    loop = asyncio.get_running_loop()
+    for name in ("b1", "b2", "b3"):
+        await subscribe(hub, join(hub, name), "b")  # b's interval begins at T
+    clock.advance(5)
+    for name in ("a1", "a2", "a3", "a4"):
+        await subscribe(hub, join(hub, name), "a")  # a's from T+5: a4's join waits
+    assert presence._timer_due - loop.time() > 9  # a's batch is due at T+15
+    await subscribe(hub, join(hub, "b4"), "b")  # b's batch is due at T+10
+    assert presence._timer_due - loop.time() < 6
+    assert presence.waiting == 2
 
 
 # --- joining one channel: frames grow linearly ------------------------------------------------
@@ -331,20 +369,3 @@ def test_presence_events_read_a_diff_as_single_events() -> None:
     assert presence_events({"type": "presence_join", "data": {}}) == []
     assert presence_events({"type": "presence_diff", "data": "nope"}) == []
     assert presence_events({"type": "presence_diff", "data": {"joins": "nope"}}) == []
-
-
-async def test_the_timer_is_brought_forward_for_a_batch_due_sooner(
-    make_hub: MakeHub, clock: FakeClock
-) -> None:
-    hub = make_hub(presence_config(broadcast_interval=10))
-    presence = hub.node.presence
-    loop = asyncio.get_running_loop()
-    for name in ("alice", "bob"):
-        await subscribe(hub, join(hub, name), "b")  # bob's join opens b's interval at T
-    clock.advance(5)
-    for name in ("carol", "dave", "erin"):
-        await subscribe(hub, join(hub, name), "a")  # a's interval from T+5: erin's waits
-    assert presence._timer_due - loop.time() > 9  # a's batch is due at T+15
-    await subscribe(hub, join(hub, "frank"), "b")  # b's batch is due at T+10
-    assert presence._timer_due - loop.time() < 6
-    assert presence.waiting == 2
