@@ -269,6 +269,9 @@ class Commands:
         # without its execution_start. Other channels start live.
         whole_run = since is None and is_run_name(name) and not is_run_feed(name)
         read_limit = None if since or whole_run else 0
+        tracker = node.tracker
+        if tracker is not None:
+            await tracker.attach(connection)  # its pending deliveries, from the store
         read, held = await node.read_joining(name, connection, since, read_limit)
         if not node.is_open(connection):
             node.channels.discard_if_unused(channel)
@@ -277,6 +280,7 @@ class Commands:
         # subscriber left): take the registry's current one.
         channel = node.channels.create(name, node.clock())
         # No await from here on: the replay, the held and the live stream join.
+        renewed = name in connection.subscriptions
         joined = node.channels.subscribe(channel, connection, filters)
         reply: dict[str, Any] = {
             "type": "channel.subscribed",
@@ -289,6 +293,9 @@ class Commands:
         if frame.filters is not None:
             reply["filters"] = frame.filters
         _reply(connection, frame, reply)
+        if tracker is not None and not renewed:
+            # Pending deliveries first: they are older than anything replayed (PROTOCOL.md §8).
+            tracker.resume(connection, name)
         for message in read.messages:
             # The replay honours the subscription's filters, as live delivery does.
             if filters is None or matches_filters(filters, message.get("data")):
@@ -304,9 +311,12 @@ class Commands:
         self, connection: Connection, frame: f.ChannelUnsubscribeFrame
     ) -> None:
         self._require_push()
-        channel = self._node.channels.get(_resolve(frame.channel, connection))
+        name = _resolve(frame.channel, connection)
+        channel = self._node.channels.get(name)
         if channel is not None:
             self._node.unsubscribe(channel, connection)
+        if self._node.tracker is not None:
+            self._node.tracker.unsubscribed(connection, name)
         reply = {"type": "channel.unsubscribed", "channel": frame.channel, "ok": True}
         _reply(connection, frame, reply)
 
@@ -403,17 +413,30 @@ class Commands:
     # --- acknowledgements ---------------------------------------------------
 
     async def _on_ack(self, connection: Connection, frame: f.MessageAckFrame) -> None:
-        if frame.event_id is None and not frame.event_ids:
+        """Settle tracked deliveries; ``ok`` only when every id was pending (PROTOCOL.md §8)."""
+        ids = ([] if frame.event_id is None else [frame.event_id]) + (frame.event_ids or [])
+        if not ids:
             raise FrameError(
                 ErrorCode.INVALID_FIELD,
                 "field 'event_id' or 'event_ids' is required",
                 field="event_id",
             )
-        reply: dict[str, Any] = {"type": "ack_received", "event_id": frame.event_id, "ok": True}
+        tracker = self._node.tracker
+        unknown = ids if tracker is None else await tracker.settle(connection, ids)
+        reply: dict[str, Any] = {
+            "type": "ack_received",
+            "event_id": frame.event_id,
+            "ok": not unknown,
+        }
         if frame.event_ids:
             reply["event_ids"] = frame.event_ids
+        if unknown:
+            reply["unknown"] = unknown
         _reply(connection, frame, reply)
 
     async def _on_nack(self, connection: Connection, frame: f.MessageNackFrame) -> None:
-        reply = {"type": "nack_received", "event_id": frame.event_id, "ok": True}
+        """Dead-letter a tracked delivery at once (``ok: false`` when it was not pending)."""
+        tracker = self._node.tracker
+        ok = tracker is not None and await tracker.reject(connection, frame.event_id, frame.reason)
+        reply = {"type": "nack_received", "event_id": frame.event_id, "ok": ok}
         _reply(connection, frame, reply)

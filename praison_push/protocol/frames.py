@@ -18,6 +18,7 @@ __all__ = [
     "CHANNEL_NAME_PATTERN",
     "CLIENT_FRAME_TYPES",
     "MAX_CHANNEL_NAME_LENGTH",
+    "MAX_REASON_LENGTH",
     "MAX_REF_LENGTH",
     "AckReceivedFrame",
     "AuthFrame",
@@ -165,6 +166,10 @@ class PresenceQueryFrame(_Request):
     channel: ChannelName | None = None
 
 
+#: Longest ``reason`` of a ``message_nack``.
+MAX_REASON_LENGTH = 500
+
+
 class MessageAckFrame(_Request):
     type: Literal["message_ack"] = "message_ack"
     event_id: EventId | None = None
@@ -174,6 +179,8 @@ class MessageAckFrame(_Request):
 class MessageNackFrame(_Request):
     type: Literal["message_nack"] = "message_nack"
     event_id: EventId
+    #: Why the client gives up on the message; shown in its ``$dead-letter`` entry.
+    reason: Annotated[str, StringConstraints(max_length=MAX_REASON_LENGTH)] | None = None
 
 
 class ExecuteFrame(_Request):
@@ -375,9 +382,14 @@ class ExecutionCancelledFrame(_Reply):
 
 
 class AckReceivedFrame(_Reply):
+    """``ok`` only when every acknowledged id was a pending delivery; ``unknown``★ lists
+    the others (PROTOCOL.md §8)."""
+
     type: Literal["ack_received"] = "ack_received"
     event_id: str | None
     ok: bool
+    event_ids: list[str] | None = None
+    unknown: list[str] | None = None
 
 
 class NackReceivedFrame(_Reply):
