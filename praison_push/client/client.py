@@ -78,6 +78,12 @@ class AsyncPushClient:
         backoff: Delay schedule between reconnect attempts.
         max_reconnect_attempts: Give up after this many failed attempts in a
             row (``None``: never give up).
+        auto_ack: Acknowledge each message once its handlers returned without
+            raising (batched: within 100 ms, at most 100 ids a frame). With
+            ``False``, acknowledge with ``await msg.ack()`` (or give up with
+            ``await msg.nack(reason)``); what is not acknowledged, the gateway
+            redelivers (PROTOCOL.md §3). A message whose handler raised is not
+            acknowledged either way, and its redelivery is handled again.
 
     Events for :meth:`on`: ``channel_message`` (a :class:`ChannelMessage`),
     ``presence_list`` (``{"clients": [...], "channel": ...}``), ``connected``
@@ -98,6 +104,7 @@ class AsyncPushClient:
         request_timeout: float = 10.0,
         backoff: Backoff | None = None,
         max_reconnect_attempts: int | None = None,
+        auto_ack: bool = True,
     ) -> None:
         check_options(url, client_id, request_timeout, max_reconnect_attempts)
         self._url = url
@@ -112,6 +119,7 @@ class AsyncPushClient:
             request_timeout=self._request_timeout,
             backoff=backoff or Backoff(),
             max_reconnect_attempts=max_reconnect_attempts,
+            auto_ack=bool(auto_ack),
         )
         self._driver = driver
         self._connection, self._request = driver.connection, driver.requests.request
@@ -158,6 +166,11 @@ class AsyncPushClient:
         return self._session.subscriptions
 
     @property
+    def auto_ack(self) -> bool:
+        """Whether handled messages are acknowledged automatically."""
+        return self._driver.auto_ack
+
+    @property
     def closed(self) -> bool:
         """Whether the client closed for good: ``disconnect()``, a terminal close, a failed connect.
 
@@ -194,7 +207,10 @@ class AsyncPushClient:
         from a handler). ``wait_closed()`` returns afterwards and further
         requests raise :class:`NotConnectedError`. A later ``connect()`` starts
         afresh: ``on()`` handlers are kept, subscriptions and their callbacks are not.
+        Messages already handled are acknowledged before the connection closes;
+        the gateway redelivers the others when this ``client_id`` comes back.
         """
+        await self._driver.acknowledge_handled()
         await self._connection.close()
         await self._dispatcher.wait_stopped(self._request_timeout)
 
@@ -381,6 +397,36 @@ class AsyncPushClient:
         """
         check_channel(channel)
         return self._driver.open_stream(channel, maxsize)
+
+    # --- acknowledgements -------------------------------------------------------------
+
+    async def ack(self, message: ChannelMessage | str) -> bool:
+        """Acknowledge ``message`` (or an ``event_id``) now: the gateway stops redelivering it.
+
+        What ``msg.ack()`` does. Returns whether the gateway was tracking
+        the delivery (``False`` for one acknowledged already, dead-lettered,
+        or on an untracked channel).
+
+        Raises:
+            ValueError: ``message`` has no ``event_id``.
+            TimeoutError: No reply within ``request_timeout``.
+            NotConnectedError: No connection (within ``request_timeout``).
+        """
+        return await self._driver.ack(message)
+
+    async def nack(self, message: ChannelMessage | str, reason: str = "") -> bool:
+        """Give up on ``message`` (or an ``event_id``): the gateway moves it to ``$dead-letter``.
+
+        What ``msg.nack(reason)`` does; ``reason`` (at most 500
+        characters) is kept in the dead letter. Returns whether the gateway
+        was tracking the delivery.
+
+        Raises:
+            ValueError: ``message`` has no ``event_id``, or ``reason`` is too long.
+            TimeoutError: No reply within ``request_timeout``.
+            NotConnectedError: No connection (within ``request_timeout``).
+        """
+        return await self._driver.nack(message, reason)
 
     # --- presence ------------------------------------------------------------------
 
