@@ -293,15 +293,22 @@ class Commands:
         if frame.filters is not None:
             reply["filters"] = frame.filters
         _reply(connection, frame, reply)
-        if tracker is not None and not renewed:
-            # Pending deliveries first: they are older than anything replayed (PROTOCOL.md §8).
-            tracker.resume(connection, name)
-        for message in read.messages:
+        replay = [
             # The replay honours the subscription's filters, as live delivery does.
-            if filters is None or matches_filters(filters, message.get("data")):
-                connection.send(message)
-        if held:
-            node.flush_held(channel, connection, read, held)
+            message
+            for message in read.messages
+            if filters is None or matches_filters(filters, message.get("data"))
+        ]
+        if tracker is not None and not renewed:
+            # Pending deliveries the replay does not carry come first: they are
+            # older than anything replayed (PROTOCOL.md §8, acknowledged delivery).
+            carried = {str(m.get("event_id")) for m in (*replay, *held)}
+            tracker.resume(connection, name, carried)
+        for message in replay:
+            connection.send(message)
+        sent_held = node.flush_held(channel, connection, read, held) if held else []
+        if tracker is not None:
+            tracker.replayed(connection, name, [*replay, *sent_held])
         if read.messages and ends_run(read.messages[-1]):
             node.release_run(channel)  # a finished run: nothing more will come
         elif joined:

@@ -32,7 +32,7 @@ import contextlib
 import heapq
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -253,28 +253,58 @@ class DeliveryTracker:
 
     # --- the client's side -----------------------------------------------------------
 
-    def resume(self, connection: Connection, channel: str) -> int:
+    def resume(self, connection: Connection, channel: str, carried: Set[str]) -> int:
         """Send ``connection`` its client's pending deliveries on ``channel``, in order.
 
         Called as a subscription starts, before its history replay and live
-        traffic. A resumed delivery is marked ``_redelivered`` with its current
+        traffic. A pending delivery the replay carries (``carried``: its event
+        ids) is not sent twice: the replay's copy is its redelivery, so the
+        client gets the channel in order whatever the pending set looks like.
+        A resumed delivery is marked ``_redelivered`` with its current
         ``_retry_count`` (a reconnect is not the client's failure to
-        acknowledge) and waits a full ``ack_timeout × retry_backoff^n`` again.
-        Returns how many were sent.
+        acknowledge); either way it waits a full ``ack_timeout ×
+        retry_backoff^n`` again. Returns how many were sent.
         """
         client = self._clients.get(connection.client_id)
         if client is None or not len(client):
             return 0
-        mine = client.on_channel(channel)
         now = self._clock()
-        for event_id, entry in in_order(mine):
+        sent = 0
+        for event_id, entry in in_order(client.on_channel(channel)):
             message, retries = parts(entry)
-            connection.send({**message.frame, "_redelivered": True, "_retry_count": retries})
+            if event_id not in carried:
+                connection.send({**message.frame, "_redelivered": True, "_retry_count": retries})
+                sent += 1
             self._schedule(client, event_id, message, retries, now)
             self._journal.change(
                 DeliveryRescheduled(client.client_id, event_id, retries, self._wait(now, retries))
             )
-        return len(mine)
+        return sent
+
+    def replayed(
+        self, connection: Connection, channel: str, frames: Sequence[dict[str, Any]]
+    ) -> None:
+        """Track what a subscribe replayed (or held and sent) to ``connection``: deliveries too.
+
+        Otherwise a replay sent over a connection that then dropped would be
+        lost to a client that comes back as a new process.
+        """
+        client = self._clients.get(connection.client_id)
+        if client is None or not frames or not self.tracks(channel):
+            return
+        for frame in frames:
+            event_id = frame.get("event_id")
+            if not isinstance(event_id, str) or not event_id or client.holds(event_id):
+                continue
+            now = self._clock()
+            message = Tracked(
+                event_id, channel, frame, now, now + self._ttl, now + self._ack_timeout
+            )
+            message.clients = [client.client_id]
+            client.first[event_id] = message
+            self._journal.record(message)
+            if len(client) > self._max_pending:
+                self._overflow(client)
 
     def unsubscribed(self, connection: Connection, channel: str) -> None:
         """An explicit unsubscribe: the client no longer wants ``channel``'s pending deliveries.

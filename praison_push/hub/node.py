@@ -330,16 +330,20 @@ class Node:
         connection: Connection,
         read: HistoryRead,
         held: list[dict[str, Any]],
-    ) -> None:
-        """Send ``connection`` the held publications after ``read.offset``, as live ones are."""
+    ) -> list[dict[str, Any]]:
+        """Send ``connection`` the held publications after ``read.offset``, as live ones are;
+        return those sent."""
         solo = Channel(channel.name, channel.created_at)
         solo.subscribers[connection] = channel.subscribers[connection]
+        sent: list[dict[str, Any]] = []
         for frame in held:
             offset = frame.get("offset")
             covered = isinstance(offset, int) and offset <= read.offset
             if covered and frame.get("epoch") == read.epoch:
                 continue  # in the read (replayed, or before a live start)
-            solo.fan_out(frame, frame.get("source"), self._skip_for(channel.name, frame))
+            if solo.fan_out(frame, frame.get("source"), self._skip_for(channel.name, frame)):
+                sent.append(frame)
+        return sent
 
     # --- queries and whole-node actions ---------------------------------------
 

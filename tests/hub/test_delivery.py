@@ -297,15 +297,31 @@ async def test_pending_deliveries_come_back_on_resubscribe_before_the_replay(
     )
     assert frames[0]["type"] == "channel.subscribed"
     got = [(m["data"], m.get("_redelivered", False), m.get("_retry_count")) for m in frames[1:]]
-    # Pending first, in order, with their retry counts; then the replay after `since`.
-    assert got == [
-        (1, True, 1),
-        (2, True, 1),
-        (3, True, 1),
-        (2, False, None),
-        (3, False, None),
-        (4, False, None),
-    ]
+    # Pending first, with its retry count (what the replay does not carry); then the
+    # replay after `since`, which carries the other pending deliveries in order.
+    assert got == [(1, True, 1), (2, False, None), (3, False, None), (4, False, None)]
+    assert hub.stats()["delivery"]["pending"] == 4  # 1-3 still pending, 4 replayed: tracked
+
+
+async def test_a_replay_is_tracked_so_pending_deliveries_never_jump_ahead(hub: Hub) -> None:
+    """Regression (the storm): a replay sent over a connection that then dropped was not
+    tracked, so the next resubscribe sent later pending deliveries before the replay."""
+    alice, bob = join(hub, "alice"), join(hub, "bob")
+    reply = await subscribe(hub, alice, "news")
+    start = {"offset": reply["offset"], "epoch": reply["epoch"]}
+    await publish(hub, bob, "news", 1)  # delivered live, never acknowledged
+    hub.disconnect(alice)
+    await publish(hub, bob, "news", 2)  # missed while away
+    lost = join(hub, "alice")
+    await send(hub, lost, {"type": "channel.subscribe", "channel": "news", "since": start})
+    await publish(hub, bob, "news", 3)  # live on the new connection
+    hub.disconnect(lost)  # ... which dropped before the client read any of it
+    again = join(hub, "alice")
+    frames = await send(
+        hub, again, {"type": "channel.subscribe", "channel": "news", "since": start}
+    )
+    assert [m["data"] for m in messages(frames)] == [1, 2, 3]
+    assert hub.stats()["delivery"]["pending"] == 3
 
 
 async def test_a_resumed_delivery_waits_a_full_timeout_again(
