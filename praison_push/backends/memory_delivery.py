@@ -76,7 +76,7 @@ class MemoryDeliveryStore:
             if isinstance(change, DeliveriesRecorded):
                 self._record(change)
             elif isinstance(change, DeliveriesSettled):
-                self._settle(change.client_id, change.event_ids)
+                self._settle(change.client_id, change.event_ids, collect=False)
             elif isinstance(change, DeliveryRescheduled):
                 entry = self._clients.get(change.client_id, {}).get(change.event_id)
                 if entry is not None:
@@ -102,8 +102,11 @@ class MemoryDeliveryStore:
         if not holders:
             self._drop(event_id)
 
-    def _settle(self, client_id: str, event_ids: Sequence[str]) -> list[PendingDelivery]:
-        """Remove ``client_id``'s deliveries ``event_ids``; return those that were pending."""
+    def _settle(
+        self, client_id: str, event_ids: Sequence[str], *, collect: bool = True
+    ) -> list[PendingDelivery]:
+        """Remove ``client_id``'s deliveries ``event_ids``; return those that were pending
+        (when ``collect``: an acknowledgement needs no copy of what it removes)."""
         entries = self._clients.get(client_id)
         if entries is None:
             return []
@@ -113,7 +116,8 @@ class MemoryDeliveryStore:
             if entry is None:
                 continue
             publication = self._publications[event_id]
-            removed.append(_pending(client_id, event_id, publication, entry))
+            if collect:
+                removed.append(_pending(client_id, event_id, publication, entry))
             publication.holders.discard(client_id)
             if not publication.holders:
                 self._drop(event_id)

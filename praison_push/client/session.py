@@ -302,7 +302,8 @@ class ClientSession:
         del self._unacked[: len(batch)]
         if not self._unacked:
             self._owed_since = None
-        return {"type": "message_ack", "event_ids": batch}
+        # No ack_received wanted: nothing waits for it, and it would cost the gateway a frame.
+        return {"type": "message_ack", "event_ids": batch, "reply": False}
 
     def ack_not_sent(self, frame: dict[str, Any], now: float = 0.0) -> None:
         """A ``message_ack`` from :meth:`next_ack` could not be sent: owe it again, first."""

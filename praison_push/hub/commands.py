@@ -430,6 +430,8 @@ class Commands:
             )
         tracker = self._node.tracker
         unknown = ids if tracker is None else await tracker.settle(connection, ids)
+        if not frame.reply and frame.ref is None:
+            return  # a batch sent without wanting an answer (the package's clients)
         reply: dict[str, Any] = {
             "type": "ack_received",
             "event_id": frame.event_id,

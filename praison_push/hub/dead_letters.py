@@ -46,12 +46,18 @@ class DeadLetters:
         self._journal = journal
         self._publish = publish
 
-    async def bury(self, burials: list[Burial]) -> bool:
+    async def bury(self, burials: list[Burial], *, exclusive: bool = True) -> bool:
         """Take ``burials`` from the store and publish those it still held.
 
         Returns whether any was published. One the store no longer holds was
-        settled elsewhere (another gateway, a racing acknowledgement): no dead letter.
+        settled elsewhere (another gateway, a racing acknowledgement): no dead
+        letter. Without ``exclusive`` the node's own record is the authority (a
+        store that only keeps what the node let go of): all are published.
         """
+        if not exclusive:
+            for burial in burials:
+                await self.publish(burial.client_id, burial.message, burial.reason, burial.retries)
+            return bool(burials)
         by_client: dict[str, list[Burial]] = {}
         for burial in burials:
             by_client.setdefault(burial.client_id, []).append(burial)

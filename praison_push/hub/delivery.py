@@ -33,7 +33,6 @@ import heapq
 import itertools
 import logging
 from collections.abc import Callable, Sequence, Set
-from fnmatch import fnmatchcase
 from typing import Any
 
 from ..backends.base import DeliveriesSettled, DeliveryRescheduled, DeliveryStore
@@ -47,18 +46,16 @@ from .delivery_records import (
     ClientDeliveries,
     Retry,
     Tracked,
+    TrackedChannels,
     in_order,
+    parked,
     parts,
     restored,
 )
-from .scopes import display_name, is_run_name
 
 __all__ = ["DeliveryTracker"]
 
 logger = logging.getLogger("praison_push.hub")
-
-#: Channel names whose tracking decision is cached (the cache starts over past this).
-_DECISIONS = 10_000
 
 
 class DeliveryTracker:
@@ -81,13 +78,19 @@ class DeliveryTracker:
     ) -> None:
         self.config = config
         self.store = store
+        #: A durable or shared store gets every change, behind the fan-out; one that
+        #: neither outlives the process nor is shared (memory) only needs what this
+        #: node lets go of — the deliveries of clients that left — and hands them
+        #: back when the client attaches again. The node's memory is the record.
+        self.write_through = store.durable or store.shared
         self._clock = clock
         self._ack_timeout = config.ack_timeout
+        #: A first attempt falls due after ack_timeout, or at expiry if that comes first.
+        self._first_wait = min(config.ack_timeout, config.message_ttl)
         self._backoff = config.retry_backoff
         self._ttl = config.message_ttl
         self._max_pending = config.max_pending_per_client
-        self._patterns = tuple(config.channels)
-        self._decisions: dict[str, bool] = {}
+        self._channels = TrackedChannels(config.channels)
         self._clients: dict[str, ClientDeliveries] = {}
         self._retries: list[tuple[float, int, str, str, Retry]] = []
         self._order = itertools.count()
@@ -140,20 +143,7 @@ class DeliveryTracker:
 
     def tracks(self, channel: str) -> bool:
         """Whether deliveries on the internal ``channel`` are tracked."""
-        decided = self._decisions.get(channel)
-        if decided is None:
-            if len(self._decisions) >= _DECISIONS:
-                self._decisions.clear()
-            decided = self._decisions[channel] = self._decide(channel)
-        return decided
-
-    def _decide(self, channel: str) -> bool:
-        if channel.startswith("$") or is_run_name(channel):
-            return False  # gateway channels and runs (replayable history) never are
-        if not self._patterns:
-            return True
-        shown = display_name(channel)
-        return any(fnmatchcase(shown, pattern) for pattern in self._patterns)
+        return self._channels.tracks(channel)
 
     # --- connections -----------------------------------------------------------------
 
@@ -172,6 +162,13 @@ class DeliveryTracker:
         client.connections.remove(connection)
         if not client.connections:
             del self._clients[connection.client_id]
+            if not self.write_through:
+                self._park(client)
+
+    def _park(self, client: ClientDeliveries) -> None:
+        """The client left: keep its pending deliveries in the store until it attaches."""
+        for change in parked(client):
+            self._journal.change(change)
 
     async def attach(self, connection: Connection) -> None:
         """Read the client's pending deliveries back from the store (once per attach).
@@ -194,6 +191,10 @@ class DeliveryTracker:
         except Exception as exc:
             logger.warning("could not read pending deliveries of %s: %s", client.client_id, exc)
             stored = []
+        if stored and not self.write_through:
+            # Claimed: the node holds them now (and parks them again if the client leaves).
+            claimed = [delivery.event_id for delivery in stored]
+            self._journal.change(DeliveriesSettled(client.client_id, claimed))
         removed = client.removed or set()
         # Back from the store, a delivery waits a full ack_timeout × backoff^n again:
         # its time ran out while the client was away, which is not its failure.
@@ -213,7 +214,7 @@ class DeliveryTracker:
         Called right after the fan-out, with the same subscribers; never awaits.
         """
         clients = self._clients
-        if not clients or not self.tracks(channel.name):
+        if not clients or not self._channels.tracks(channel.name):
             return
         source = frame.get("source")
         data = frame.get("data")
@@ -232,13 +233,13 @@ class DeliveryTracker:
             if message is None:
                 now = self._clock()
                 message = Tracked(
-                    event_id, channel.name, frame, now, now + self._ttl, now + self._ack_timeout
+                    event_id, channel.name, frame, now, now + self._ttl, now + self._first_wait
                 )
             first[event_id] = message
             recipients.append(client.client_id)
             if len(first) + len(client.later) > self._max_pending:
                 self._overflow(client)
-        if message is not None:
+        if message is not None and self.write_through:
             message.clients = recipients
             self._journal.record(message)
 
@@ -276,9 +277,9 @@ class DeliveryTracker:
                 connection.send({**message.frame, "_redelivered": True, "_retry_count": retries})
                 sent += 1
             self._schedule(client, event_id, message, retries, now)
-            self._journal.change(
-                DeliveryRescheduled(client.client_id, event_id, retries, self._wait(now, retries))
-            )
+            if self.write_through:
+                due = self._wait(now, retries, message.expires)
+                self._journal.change(DeliveryRescheduled(client.client_id, event_id, retries, due))
         return sent
 
     def replayed(
@@ -298,11 +299,12 @@ class DeliveryTracker:
                 continue
             now = self._clock()
             message = Tracked(
-                event_id, channel, frame, now, now + self._ttl, now + self._ack_timeout
+                event_id, channel, frame, now, now + self._ttl, now + self._first_wait
             )
             message.clients = [client.client_id]
             client.first[event_id] = message
-            self._journal.record(message)
+            if self.write_through:
+                self._journal.record(message)
             if len(client) > self._max_pending:
                 self._overflow(client)
 
@@ -318,7 +320,7 @@ class DeliveryTracker:
         dropped = [event_id for event_id, _ in client.on_channel(channel)]
         for event_id in dropped:
             client.pop(event_id)
-        if dropped:
+        if dropped and self.write_through:
             self._journal.change(DeliveriesSettled(client.client_id, dropped))
 
     async def settle(self, connection: Connection, event_ids: Sequence[str]) -> list[str]:
@@ -334,12 +336,15 @@ class DeliveryTracker:
         await self.attach(connection)
         unknown: list[str] = []
         settled: list[str] = []
-        for event_id in event_ids:
-            if client.pop(event_id) is None:
+        first, later, removed = client.first, client.later, client.removed
+        for event_id in event_ids:  # ClientDeliveries.pop, inlined: this runs per ack
+            if first.pop(event_id, None) is None and later.pop(event_id, None) is None:
                 unknown.append(event_id)
             else:
                 settled.append(event_id)
-        if settled:
+            if removed is not None:
+                removed.add(event_id)
+        if settled and self.write_through:
             self._journal.change(DeliveriesSettled(client.client_id, settled))
         if unknown and self.store.shared:
             cid = client.client_id
@@ -360,12 +365,15 @@ class DeliveryTracker:
             shared = self.store.shared
             return shared and await self._dead.take_remote(client.client_id, event_id, reason)
         message, retries = parts(entry)
-        return await self._dead.bury([Burial(client.client_id, event_id, message, reason, retries)])
+        burial = Burial(client.client_id, event_id, message, reason, retries)
+        return await self._dead.bury([burial], exclusive=self.write_through)
 
     # --- bookkeeping -------------------------------------------------------------------
 
-    def _wait(self, now: float, retries: int) -> float:
-        return now + self._ack_timeout * self._backoff**retries
+    def _wait(self, now: float, retries: int, expires: float) -> float:
+        """When a delivery redelivered ``retries`` times falls due: ``ack_timeout ×
+        retry_backoff^retries`` after ``now``, or at its expiry if that comes first."""
+        return min(now + self._ack_timeout * self._backoff**retries, expires)
 
     def _schedule(
         self,
@@ -377,7 +385,7 @@ class DeliveryTracker:
     ) -> None:
         """Make ``event_id`` a retry entry of ``client``, due ``ack_timeout × backoff^retries``
         after ``now``."""
-        due = self._wait(now, retries)
+        due = self._wait(now, retries, message.expires)
         entry = Retry(message, retries, due)
         client.first.pop(event_id, None)
         client.later[event_id] = entry
@@ -417,7 +425,7 @@ class DeliveryTracker:
         self._later_attempts(now)
         if self._burials:
             burials, self._burials = self._burials, []
-            await self._dead.bury(burials)
+            await self._dead.bury(burials, exclusive=self.write_through)
         if now >= self._next_sweep:
             self._next_sweep = now + self.tick_interval()
             await self._dead.sweep(now, self._forget)
@@ -468,8 +476,9 @@ class DeliveryTracker:
         for connection in targets:
             connection.send(frame)
         self._schedule(client, event_id, message, retries, now)
-        due = self._wait(now, retries)
-        self._journal.change(DeliveryRescheduled(client.client_id, event_id, retries, due))
+        if self.write_through:
+            due = self._wait(now, retries, message.expires)
+            self._journal.change(DeliveryRescheduled(client.client_id, event_id, retries, due))
 
 
 async def _nothing(store: DeliveryStore) -> None:

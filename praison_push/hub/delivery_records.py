@@ -8,11 +8,18 @@ was redelivered, or read back from the store, gets a :class:`Retry` of its own.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from typing import Any
 
-from ..backends.base import DeliveriesRecorded, PendingDelivery
+from ..backends.base import (
+    DeliveriesRecorded,
+    DeliveryChange,
+    DeliveryRescheduled,
+    PendingDelivery,
+)
 from .connection import Connection
-from .scopes import DEAD_LETTER, display_name, scoped_name
+from .scopes import DEAD_LETTER, display_name, is_run_name, scoped_name
 
 __all__ = [
     "Burial",
@@ -20,11 +27,16 @@ __all__ = [
     "Entry",
     "Retry",
     "Tracked",
+    "TrackedChannels",
     "dead_letter_channel",
     "in_order",
+    "parked",
     "parts",
     "restored",
 ]
+
+#: Channel names whose tracking decision is cached (the cache starts over past this).
+_DECISIONS = 10_000
 
 
 def dead_letter_channel(channel: str) -> str:
@@ -37,6 +49,36 @@ def dead_letter_channel(channel: str) -> str:
     shown = display_name(channel)
     org = channel[len(shown) + 1 :] if shown != channel else None
     return scoped_name(DEAD_LETTER, org or None)
+
+
+class TrackedChannels:
+    """Which channels' deliveries are tracked: all, or those matching ``patterns``.
+
+    Run channels and run feeds (replayable history) and gateway channels
+    (``$…``, where dead letters go) never are. Patterns are ``fnmatch`` globs
+    matched against the name clients use; decisions are cached per channel.
+    """
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self._patterns = tuple(patterns)
+        self._decisions: dict[str, bool] = {}
+
+    def tracks(self, channel: str) -> bool:
+        """Whether deliveries on the internal ``channel`` are tracked."""
+        decided = self._decisions.get(channel)
+        if decided is None:
+            if len(self._decisions) >= _DECISIONS:
+                self._decisions.clear()
+            decided = self._decisions[channel] = self._decide(channel)
+        return decided
+
+    def _decide(self, channel: str) -> bool:
+        if channel.startswith("$") or is_run_name(channel):
+            return False
+        if not self._patterns:
+            return True
+        shown = display_name(channel)
+        return any(fnmatchcase(shown, pattern) for pattern in self._patterns)
 
 
 class Tracked:
@@ -153,6 +195,28 @@ class Burial:
         self.message = message
         self.reason = reason
         self.retries = retries
+
+
+def parked(client: ClientDeliveries) -> list[DeliveryChange]:
+    """The store changes that keep ``client``'s pending deliveries while it is away."""
+    entries: list[tuple[str, Entry]] = [*client.first.items(), *client.later.items()]
+    changes: list[DeliveryChange] = []
+    for event_id, entry in entries:
+        message, retries = parts(entry)
+        changes.append(
+            DeliveriesRecorded(
+                event_id,
+                message.channel,
+                message.frame,
+                message.recorded_at,
+                message.expires,
+                entry.due,
+                [client.client_id],
+            )
+        )
+        if retries:
+            changes.append(DeliveryRescheduled(client.client_id, event_id, retries, entry.due))
+    return changes
 
 
 def parts(entry: Entry) -> tuple[Tracked, int]:

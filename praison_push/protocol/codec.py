@@ -53,6 +53,10 @@ def _finite_float(text: str) -> float:
     return value
 
 
+#: One decoder for every frame: ``json.loads`` with hooks would build a new one per call.
+_decode = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
+
+
 def _encodable(obj: Any) -> bool:
     try:
         encode_json(obj).encode("utf-8")
@@ -104,7 +108,10 @@ def decode_object(raw: str | bytes, *, max_size: int | None = None) -> dict[str,
         FrameError: ``too_large`` (naming ``max_message_size``) or ``bad_frame``.
     """
     if max_size is not None:
-        size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+        # A character is 1 to 4 bytes: most frames are measured without encoding them.
+        size = len(raw)
+        if not isinstance(raw, bytes) and size <= max_size < 4 * size:
+            size = len(raw.encode("utf-8", "surrogatepass"))
         if size > max_size:
             raise FrameError(
                 ErrorCode.TOO_LARGE,
@@ -113,7 +120,10 @@ def decode_object(raw: str | bytes, *, max_size: int | None = None) -> dict[str,
                 details={"max": max_size, "size": size},
             )
     try:
-        obj = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        if isinstance(raw, bytes):
+            obj = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        else:
+            obj = _decode(raw)
     except (ValueError, RecursionError) as exc:
         raise FrameError(ErrorCode.BAD_FRAME, f"frame is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):

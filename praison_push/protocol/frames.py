@@ -174,6 +174,9 @@ class MessageAckFrame(_Request):
     type: Literal["message_ack"] = "message_ack"
     event_id: EventId | None = None
     event_ids: Annotated[list[EventId], Field(max_length=1000)] | None = None
+    #: ``false``★: no ``ack_received`` wanted (a client's batched acknowledgements; a
+    #: request with a ``ref`` is answered anyway).
+    reply: bool = True
 
 
 class MessageNackFrame(_Request):

@@ -50,7 +50,7 @@ def test_an_unsent_batch_keeps_its_place_and_its_deadline() -> None:
     assert frame is not None
     session.delivered("b", now=2.0)
     session.ack_not_sent(frame, now=3.0)
-    assert session.next_ack() == {"type": "message_ack", "event_ids": ["a", "b"]}
+    assert session.next_ack() == {"type": "message_ack", "event_ids": ["a", "b"], "reply": False}
 
 
 def test_a_redelivery_does_not_move_the_resume_position_back() -> None:

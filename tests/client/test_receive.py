@@ -107,7 +107,7 @@ async def test_acks_are_batched_while_handlers_are_busy(
     release.set()
     await wait_until(lambda: transport.sent_of("message_ack") != [])
     assert transport.sent_of("message_ack") == [
-        {"type": "message_ack", "event_ids": ["e1", "e2", "e3", "e4"]}
+        {"type": "message_ack", "event_ids": ["e1", "e2", "e3", "e4"], "reply": False}
     ]
 
 

@@ -215,6 +215,7 @@ def test_acknowledgements_go_out_in_bounded_batches_and_a_failed_one_comes_back_
     assert rest == {
         "type": "message_ack",
         "event_ids": [f"e{n}" for n in range(MAX_ACK_BATCH, MAX_ACK_BATCH + 5)],
+        "reply": False,
     }
     assert session.next_ack() is None and session.unacknowledged == 0
 

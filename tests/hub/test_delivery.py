@@ -11,7 +11,12 @@ from typing import Any
 
 from support import FakeClock
 
-from praison_push.backends import MemoryBroker, MemoryHistoryStore, SQLiteDeliveryStore
+from praison_push.backends import (
+    MemoryBroker,
+    MemoryDeliveryStore,
+    MemoryHistoryStore,
+    SQLiteDeliveryStore,
+)
 from praison_push.config import DeliveryConfig, GatewayConfig, PushConfig
 from praison_push.hub import Hub, Principal
 from praison_push.hub.delivery_records import dead_letter_channel
@@ -266,7 +271,7 @@ async def test_tracking_off_is_plain_fan_out(make_hub: MakeHub) -> None:
     hub = make_hub(tracking(enabled=False))
     assert hub.tracker is None
     # The broker calls the untracked fan-out itself: nothing is added per publication.
-    assert hub.broker._handler == hub.node.deliver_local  # type: ignore[attr-defined]
+    assert hub.broker._handler == hub.node.deliver_local
     alice, bob = join(hub, "alice"), join(hub, "bob")
     await subscribe(hub, alice, "news")
     await publish(hub, bob, "news", 1)
@@ -449,3 +454,63 @@ async def test_closing_the_hub_writes_what_is_pending(tmp_path: Path, clock: Fak
     finally:
         await store.close()
     assert stored == list(range(50))
+
+
+async def test_a_batch_that_wants_no_reply_gets_none_unless_it_has_a_ref(hub: Hub) -> None:
+    alice, bob = join(hub, "alice"), join(hub, "bob")
+    await subscribe(hub, alice, "news")
+    await publish(hub, bob, "news", 1)
+    await publish(hub, bob, "news", 2)
+    first, second = (m["event_id"] for m in messages(drain(alice)))
+    quiet = {"type": "message_ack", "event_ids": [first], "reply": False}
+    assert await send(hub, alice, quiet) == []
+    asked = await request(hub, alice, "message_ack", event_ids=[second], reply=False, ref="r")
+    assert (asked["ok"], asked["ref"]) == (True, "r")
+    assert hub.stats()["delivery"]["pending"] == 0
+
+
+async def test_the_memory_store_keeps_only_what_the_node_let_go_of(hub: Hub) -> None:
+    assert hub.tracker is not None and hub.tracker.write_through is False
+    store = hub.tracker.store
+    assert isinstance(store, MemoryDeliveryStore)
+    alice, bob = join(hub, "alice"), join(hub, "bob")
+    await subscribe(hub, alice, "news")
+    for n in range(3):
+        await publish(hub, bob, "news", n)
+    await hub.tracker.flush()
+    assert store.pending == 0  # held by the node, not written
+    hub.disconnect(alice)
+    await hub.tracker.flush()
+    assert store.pending == 3  # parked while alice is away
+    again = join(hub, "alice")
+    frames = await send(hub, again, {"type": "channel.subscribe", "channel": "news"})
+    ids = [m["event_id"] for m in messages(frames)]
+    assert len(ids) == 3
+    await hub.tracker.flush()
+    assert store.pending == 0  # claimed back
+    await request(hub, again, "message_ack", event_ids=ids)
+    hub.disconnect(again)
+    await hub.tracker.flush()
+    assert store.pending == 0  # acknowledged: nothing to park
+
+
+async def test_durable_and_shared_stores_get_every_change(tmp_path: Path, clock: FakeClock) -> None:
+    config = GatewayConfig()
+    store = SQLiteDeliveryStore(tmp_path / "d.db")
+    hub = Hub(
+        config,
+        history=MemoryHistoryStore(config.history, clock=clock),
+        broker=MemoryBroker(),
+        clock=clock,
+        delivery=store,
+    )
+    try:
+        assert hub.tracker is not None and hub.tracker.write_through is True
+        alice, bob = join(hub, "alice"), join(hub, "bob")
+        await subscribe(hub, alice, "news")
+        await publish(hub, bob, "news", 1)
+        await hub.tracker.flush()
+        # Written while alice is still here: a kill -9 now would not lose it.
+        assert [d.frame["data"] for d in await store.load("alice")] == [1]
+    finally:
+        await hub.close()
