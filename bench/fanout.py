@@ -83,6 +83,8 @@ class Plan:
     parse: str
     deadline: float
     rounds: int
+    #: More arguments for the load generator (``bench/delivery.py``: ``--ack``).
+    loadgen_args: list[str] = dataclasses.field(default_factory=list)
 
 
 def _server_command(name: str, plan: Plan) -> list[str]:
@@ -148,6 +150,7 @@ def _run_fanout(name: str, plan: Plan) -> Row:
         str(quiet),
         "--deadline",
         str(plan.deadline),
+        *plan.loadgen_args,
     ]
     with (
         _server(name, plan) as server,
