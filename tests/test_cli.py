@@ -184,6 +184,22 @@ def test_gateway_refuses_an_unknown_store_in_one_line(
     assert err == f"praison-push: error: --store {store!r}: use memory, redis or sqlite:PATH"
 
 
+@pytest.mark.parametrize(
+    ("store", "says"),
+    [
+        ("sqlite:{tmp}/missing/push.db", "cannot open the delivery store"),
+        ("redis", "--store redis needs --redis-url"),
+    ],
+)
+def test_gateway_with_a_store_it_cannot_use_fails_in_one_line(
+    tmp_path: Any, store: str, says: str
+) -> None:
+    result = run_cli("gateway", "--port", "0", "--store", store.format(tmp=tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("praison-push: error: ") and says in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
 def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out

@@ -10,7 +10,9 @@ it is written, so it sees the node's latest word.
 A store that fails a write is retried with backoff (about 2 s in all); then the
 batch is dropped with an error in the log: those deliveries are no longer
 tracked in the store, and their clients still recover them from history by
-position.
+position. The queue is bounded too (:data:`MAX_QUEUED`): a store that cannot
+keep up loses changes (counted and logged), never the gateway's memory — a lost
+acknowledgement means one redelivery, dropped by the client as a duplicate.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ T = TypeVar("T")
 BATCH = 512
 #: Delays before retrying a failed write (seconds); the batch is dropped after the last.
 RETRY_DELAYS = (0.1, 0.4, 1.6)
+#: Most changes waiting for the writer; past it new ones are dropped (and counted).
+MAX_QUEUED = 200_000
 
 _CHANGES = (DeliveriesRecorded, DeliveriesSettled, DeliveryRescheduled)
 
@@ -80,8 +84,11 @@ class Journal:
         store: Where the changes go.
     """
 
-    def __init__(self, store: DeliveryStore) -> None:
+    def __init__(self, store: DeliveryStore, *, max_queued: int = MAX_QUEUED) -> None:
         self._store = store
+        self._max_queued = max_queued
+        #: Changes dropped because the queue was full.
+        self.dropped = 0
         self._ops: list[Any] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -108,7 +115,7 @@ class Journal:
 
     def record(self, message: Recordable) -> None:
         """Queue a tracked publication (the fan-out's one call)."""
-        if self._closed:
+        if self._closed or self._full():
             return
         self._ops.append(message)
         wake = self._wake
@@ -117,11 +124,23 @@ class Journal:
 
     def change(self, change: DeliveryChange) -> None:
         """Queue one change."""
-        if self._closed:
+        if self._closed or self._full():
             return
         self._ops.append(change)
         if self._wake is not None:
             self._wake.set()
+
+    def _full(self) -> bool:
+        if len(self._ops) < self._max_queued:
+            return False
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 10_000 == 0:
+            logger.error(
+                "delivery store %s cannot keep up: %d change(s) dropped so far",
+                self._store.name,
+                self.dropped,
+            )
+        return True
 
     async def read(self, fn: Callable[[DeliveryStore], Awaitable[T]]) -> T:
         """Run ``fn(store)`` once every change queued before has been written."""
