@@ -78,12 +78,9 @@ class AsyncPushClient:
         backoff: Delay schedule between reconnect attempts.
         max_reconnect_attempts: Give up after this many failed attempts in a
             row (``None``: never give up).
-        auto_ack: Acknowledge each message once its handlers returned without
-            raising (batched: within 100 ms, at most 100 ids a frame). With
-            ``False``, acknowledge with ``await msg.ack()`` (or give up with
-            ``await msg.nack(reason)``); what is not acknowledged, the gateway
-            redelivers (PROTOCOL.md §3). A message whose handler raised is not
-            acknowledged either way, and its redelivery is handled again.
+        auto_ack: Acknowledge a message once its handlers returned without raising
+            (batched: 100 ms, 100 ids); with ``False``, ``await msg.ack()`` /
+            ``msg.nack(reason)``. What is not acknowledged comes back (PROTOCOL.md §3).
 
     Events for :meth:`on`: ``channel_message`` (a :class:`ChannelMessage`),
     ``presence_list`` (``{"clients": [...], "channel": ...}``), ``connected``
@@ -401,30 +398,26 @@ class AsyncPushClient:
     # --- acknowledgements -------------------------------------------------------------
 
     async def ack(self, message: ChannelMessage | str) -> bool:
-        """Acknowledge ``message`` (or an ``event_id``) now: the gateway stops redelivering it.
+        """Acknowledge ``message`` (or an ``event_id``) now, as ``msg.ack()`` does.
 
-        What ``msg.ack()`` does. Returns whether the gateway was tracking
-        the delivery (``False`` for one acknowledged already, dead-lettered,
-        or on an untracked channel).
+        Returns whether the gateway was tracking the delivery (``False`` for one
+        acknowledged already, dead-lettered, or on an untracked channel).
 
         Raises:
             ValueError: ``message`` has no ``event_id``.
-            TimeoutError: No reply within ``request_timeout``.
-            NotConnectedError: No connection (within ``request_timeout``).
+            TimeoutError, NotConnectedError: As for any request.
         """
         return await self._driver.ack(message)
 
     async def nack(self, message: ChannelMessage | str, reason: str = "") -> bool:
-        """Give up on ``message`` (or an ``event_id``): the gateway moves it to ``$dead-letter``.
+        """Send ``message`` (or an ``event_id``) to ``$dead-letter`` now, as ``msg.nack()`` does.
 
-        What ``msg.nack(reason)`` does; ``reason`` (at most 500
-        characters) is kept in the dead letter. Returns whether the gateway
-        was tracking the delivery.
+        ``reason`` (at most 500 characters) is kept in the dead letter. Returns
+        whether the gateway was tracking the delivery.
 
         Raises:
             ValueError: ``message`` has no ``event_id``, or ``reason`` is too long.
-            TimeoutError: No reply within ``request_timeout``.
-            NotConnectedError: No connection (within ``request_timeout``).
+            TimeoutError, NotConnectedError: As for any request.
         """
         return await self._driver.nack(message, reason)
 
