@@ -1,21 +1,22 @@
 """Acknowledged delivery: each live delivery tracked until its client acknowledges it.
 
-What is tracked (PROTOCOL.md §3, §8 "Acknowledged delivery"): a publication's
-live fan-out to every client subscribed on this node at publication time that
-connected with a ``client_id`` of its own (a *stable* client; a gateway-assigned
-id could never come back for its deliveries). Run channels, run feeds and
-gateway channels (``$…``) are never tracked; history replays are not either
-(a client recovers those by position). ``DeliveryConfig.channels`` narrows
-tracking to matching channels.
+What is tracked (PROTOCOL.md §3, §8 "Acknowledged delivery"): every delivery
+to a client subscribed on this node that connected with a ``client_id`` of its
+own (a *stable* client; a gateway-assigned id could never come back for its
+deliveries) — a publication's live fan-out, and what a subscribe replays or
+held. Run channels, run feeds and gateway channels (``$…``) are never
+tracked; ``DeliveryConfig.channels`` narrows tracking to matching channels.
 
 How it stays off the fan-out's back:
 
 * The hot path (:meth:`DeliveryTracker.track`) makes one record per
   publication and adds it to each recipient's pending dict — no await, no I/O.
-* Every change goes to a journal that one writer task applies to the
-  :class:`~praison_push.backends.base.DeliveryStore` in order and in batches;
-  reads (a client's pending deliveries, a dead letter's exclusive take) go
-  through the same journal, so they see every change made before them.
+* Changes go to a journal that one writer task applies to the
+  :class:`~praison_push.backends.base.DeliveryStore` in order and in batches
+  (all of them for a durable or shared store; for the memory store only the
+  deliveries of clients that left); reads (a client's pending deliveries, a
+  dead letter's exclusive take) go through the same journal, so they see every
+  change made before them.
 * One timer task redelivers what is due, dead-letters what ran out of
   retries, and sweeps the store for expired deliveries.
 
@@ -29,8 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import logging
 from collections.abc import Callable, Sequence, Set
 from typing import Any
@@ -45,6 +44,7 @@ from .delivery_records import (
     Burial,
     ClientDeliveries,
     Retry,
+    RetryQueue,
     Tracked,
     TrackedChannels,
     in_order,
@@ -92,8 +92,7 @@ class DeliveryTracker:
         self._max_pending = config.max_pending_per_client
         self._channels = TrackedChannels(config.channels)
         self._clients: dict[str, ClientDeliveries] = {}
-        self._retries: list[tuple[float, int, str, str, Retry]] = []
-        self._order = itertools.count()
+        self._retries = RetryQueue(self._clients)
         self._burials: list[Burial] = []
         self._journal = Journal(store)
         self._dead = DeadLetters(self._journal, publish)
@@ -288,12 +287,16 @@ class DeliveryTracker:
         """Track what a subscribe replayed (or held and sent) to ``connection``: deliveries too.
 
         Otherwise a replay sent over a connection that then dropped would be
-        lost to a client that comes back as a new process.
+        lost to a client that comes back as a new process. Up to
+        ``max_pending_per_client`` only: a replay is recoverable by position,
+        so a long one is never a reason to dead-letter anything.
         """
         client = self._clients.get(connection.client_id)
         if client is None or not frames or not self.tracks(channel):
             return
         for frame in frames:
+            if len(client) >= self._max_pending:
+                return
             event_id = frame.get("event_id")
             if not isinstance(event_id, str) or not event_id or client.holds(event_id):
                 continue
@@ -305,8 +308,6 @@ class DeliveryTracker:
             client.first[event_id] = message
             if self.write_through:
                 self._journal.record(message)
-            if len(client) > self._max_pending:
-                self._overflow(client)
 
     def unsubscribed(self, connection: Connection, channel: str) -> None:
         """An explicit unsubscribe: the client no longer wants ``channel``'s pending deliveries.
@@ -389,7 +390,7 @@ class DeliveryTracker:
         entry = Retry(message, retries, due)
         client.first.pop(event_id, None)
         client.later[event_id] = entry
-        heapq.heappush(self._retries, (due, next(self._order), client.client_id, event_id, entry))
+        self._retries.push(due, client.client_id, event_id, entry)
         self._kick()
 
     def _bury(self, burial: Burial) -> None:
@@ -447,12 +448,7 @@ class DeliveryTracker:
                 self._attempt(client, event_id, message, 0, now)
 
     def _later_attempts(self, now: float) -> None:
-        heap = self._retries
-        while heap and heap[0][0] <= now:
-            due, _, client_id, event_id, entry = heapq.heappop(heap)
-            client = self._clients.get(client_id)
-            if client is None or client.later.get(event_id) is not entry or entry.due != due:
-                continue  # acknowledged, rescheduled or detached meanwhile
+        for client, event_id, entry in self._retries.due(now):
             self._attempt(client, event_id, entry.message, entry.retries, now)
 
     def _attempt(

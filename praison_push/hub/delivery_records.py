@@ -8,7 +8,9 @@ was redelivered, or read back from the store, gets a :class:`Retry` of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import heapq
+import itertools
+from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -26,6 +28,7 @@ __all__ = [
     "ClientDeliveries",
     "Entry",
     "Retry",
+    "RetryQueue",
     "Tracked",
     "TrackedChannels",
     "dead_letter_channel",
@@ -37,6 +40,8 @@ __all__ = [
 
 #: Channel names whose tracking decision is cached (the cache starts over past this).
 _DECISIONS = 10_000
+#: The retry queue is compacted when it holds more than twice its live entries (and this many).
+_MIN_COMPACT = 4_096
 
 
 def dead_letter_channel(channel: str) -> str:
@@ -180,6 +185,47 @@ class ClientDeliveries:
             (event_id, r) for event_id, r in self.later.items() if r.message.channel == channel
         )
         return found
+
+
+class RetryQueue:
+    """Retries by due time, on a heap; an entry is live while its client still holds it.
+
+    Rescheduling pushes a new entry and leaves the old one to be skipped when it
+    comes up; once stale entries outnumber live ones the heap is rebuilt, so it
+    stays bounded by what is pending however often clients reconnect.
+
+    Args:
+        clients: The tracker's connected clients (the same dict, kept up to date).
+    """
+
+    def __init__(self, clients: dict[str, ClientDeliveries]) -> None:
+        self._clients = clients
+        self._heap: list[tuple[float, int, str, str, Retry]] = []
+        self._order = itertools.count()
+        self._compact_at = _MIN_COMPACT
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def push(self, due: float, client_id: str, event_id: str, entry: Retry) -> None:
+        heapq.heappush(self._heap, (due, next(self._order), client_id, event_id, entry))
+        if len(self._heap) > self._compact_at:
+            self._heap = [item for item in self._heap if self._live(item)]
+            heapq.heapify(self._heap)
+            self._compact_at = max(_MIN_COMPACT, 2 * len(self._heap))
+
+    def due(self, now: float) -> Iterator[tuple[ClientDeliveries, str, Retry]]:
+        """Pop the live entries due at ``now``: ``(client, event_id, entry)``."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            item = heapq.heappop(heap)
+            if self._live(item):
+                yield self._clients[item[2]], item[3], item[4]
+
+    def _live(self, item: tuple[float, int, str, str, Retry]) -> bool:
+        client = self._clients.get(item[2])
+        entry = item[4]
+        return client is not None and client.later.get(item[3]) is entry and entry.due == item[0]
 
 
 class Burial:

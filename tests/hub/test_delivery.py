@@ -514,3 +514,42 @@ async def test_durable_and_shared_stores_get_every_change(tmp_path: Path, clock:
         assert [d.frame["data"] for d in await store.load("alice")] == [1]
     finally:
         await hub.close()
+
+
+async def test_a_long_replay_is_tracked_up_to_the_bound_and_dead_letters_nothing(
+    make_hub: MakeHub,
+) -> None:
+    hub = make_hub(tracking(max_pending_per_client=3))
+    alice, bob, watcher = join(hub, "alice"), join(hub, "bob"), join(hub, "watcher")
+    reply = await subscribe(hub, alice, "news")
+    await subscribe(hub, watcher, "$dead-letter")
+    hub.disconnect(alice)
+    for n in range(6):
+        await publish(hub, bob, "news", n)  # all missed: the replay carries them
+    again = join(hub, "alice")
+    since = {"offset": reply["offset"], "epoch": reply["epoch"]}
+    frames = await send(
+        hub, again, {"type": "channel.subscribe", "channel": "news", "since": since}
+    )
+    assert [m["data"] for m in messages(frames)] == list(range(6))
+    assert hub.stats()["delivery"]["pending"] == 3
+    assert hub.tracker is not None
+    await hub.tracker.run_due(0.0)
+    assert messages(drain(watcher)) == []
+
+
+async def test_reconnecting_again_and_again_keeps_the_retry_heap_bounded(hub: Hub) -> None:
+    alice, bob = join(hub, "alice"), join(hub, "bob")
+    await subscribe(hub, alice, "news")
+    for n in range(50):
+        await publish(hub, bob, "news", n)
+    hub.disconnect(alice)
+    assert hub.tracker is not None
+    for _ in range(200):  # each resubscribe reschedules all 50 pending deliveries
+        again = join(hub, "alice")
+        await send(hub, again, {"type": "channel.subscribe", "channel": "news"})
+        hub.disconnect(again)
+    again = join(hub, "alice")
+    await send(hub, again, {"type": "channel.subscribe", "channel": "news"})
+    assert hub.stats()["delivery"]["pending"] == 50
+    assert len(hub.tracker._retries) <= 4_096 + 2 * 50  # compacted: not 200 × 50
