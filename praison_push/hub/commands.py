@@ -16,7 +16,7 @@ from typing import Any
 from ..backends.base import BackendUnavailableError
 from ..protocol import ErrorCode, FrameError
 from ..protocol import frames as f
-from ..protocol.codec import decode_object, validate_client_frame
+from ..protocol.codec import decode_object, is_shallow, validate_client_frame
 from ..protocol.dialects import Dialect, detect_dialect, from_agent_chat, from_envelope
 from ..protocol.runs import is_run_feed
 from .channels import Channel, matches_filters
@@ -131,7 +131,7 @@ class Commands:
             ref = obj.get("ref")
             if not isinstance(ref, (str, int)) or isinstance(ref, bool):
                 ref = None
-            frame = validate_client_frame(obj)
+            frame = validate_client_frame(obj, shallow=is_shallow(text))
             await self._handlers[frame.type](connection, frame)
         except FrameError as exc:
             self._error(connection, exc, ref)
