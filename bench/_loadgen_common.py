@@ -107,13 +107,15 @@ async def open_ready(
     ready: Callable[[_L], Awaitable[object]],
     args: argparse.Namespace,
     transports: list[WSTransport],
+    url: str | None = None,
 ) -> WSTransport:
-    """Connect to ``--url`` and wait for ``ready(listener)``, each bounded by ``--timeout``.
+    """Connect to ``url`` (default ``--url``) and wait for ``ready(listener)``, each
+    bounded by ``--timeout``.
 
     The transport goes into ``transports`` as soon as it is open, so that
     ``close_all`` closes it even if it never became ready.
     """
-    transport, listener = await connect(factory, args.url, args.timeout)
+    transport, listener = await connect(factory, url or args.url, args.timeout)
     transports.append(transport)
     await asyncio.wait_for(ready(listener), args.timeout)
     return transport
@@ -126,13 +128,18 @@ async def open_all(
     ready: Callable[[_L], Awaitable[object]],
     args: argparse.Namespace,
     transports: list[WSTransport],
+    url_of: Callable[[int], str] | None = None,
 ) -> None:
-    """``open_ready`` ``count`` times, ``--connect-concurrency`` at a time; any failure raises."""
+    """``open_ready`` ``count`` times, ``--connect-concurrency`` at a time; any failure raises.
 
-    async def one() -> WSTransport:
-        return await open_ready(factory, ready, args, transports)
+    ``url_of(n)`` gives connection ``n`` its URL (``--url`` for all by default).
+    """
 
-    outcomes = await bounded_gather([one] * count, args.connect_concurrency)
+    def one(n: int) -> Callable[[], Awaitable[WSTransport]]:
+        url = None if url_of is None else url_of(n)
+        return lambda: open_ready(factory, ready, args, transports, url)
+
+    outcomes = await bounded_gather([one(n) for n in range(count)], args.connect_concurrency)
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     if failures:
         raise RuntimeError(f"{len(failures)} {what} failed, first: {failures[0]!r}")

@@ -63,6 +63,8 @@ class Plan:
     deadline: float
     rounds: int
     max_connections: int
+    #: More arguments for the load generator (``bench/delivery.py``: ``--ack``).
+    loadgen_args: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +132,7 @@ def run_fanout(name: str, plan: Plan, spec: FanoutSpec) -> Row:
         *("--subscribers", str(spec.subscribers), "--messages", str(spec.messages)),
         *("--window", str(spec.window), "--rate", str(spec.rate), "--parse", plan.parse),
         *("--stall", str(stall), "--quiet", str(quiet), "--deadline", str(plan.deadline)),
+        *plan.loadgen_args,
     ]
     with (
         start_server(name, plan) as server,

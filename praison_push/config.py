@@ -16,7 +16,7 @@ With ``enabled=False`` channel and presence frames are refused with
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -111,14 +111,89 @@ class PresenceConfig(_Config):
 
 
 class DeliveryConfig(_Config):
-    """At-least-once delivery (seed: ``DeliveryConfig``)."""
+    """At-least-once delivery (seed: ``DeliveryConfig``; PROTOCOL.md §3 and §8).
+
+    With ``enabled`` (the default, while push is enabled) every live delivery of
+    a publication to a subscriber that connected with its own ``client_id`` is
+    tracked until the client acknowledges it (``message_ack``): redelivered
+    after ``ack_timeout × retry_backoff^n`` seconds (``_redelivered: true``,
+    ``_retry_count: n``), published on ``$dead-letter`` after ``max_retries``
+    redeliveries, after ``message_ttl`` seconds, or at once on ``message_nack``.
+    ``enabled=False`` is plain pub/sub: the fan-out does no tracking at all.
+
+    The seed's fields keep their names and defaults; praison_push adds:
+
+    * ``channels``: channel-name patterns (``fnmatch`` globs such as
+      ``"orders.*"``, matched against the name clients use) that narrow tracking
+      to the matching channels; empty (the default) tracks every channel. Run
+      channels (``executions…``) and gateway channels (``$…``) are never tracked.
+    * ``store_path``: the SQLite file of ``store_backend="sqlite"``, the embedded
+      durable store (pending deliveries survive a gateway restart and
+      ``kill -9``). Giving a path without naming a backend chooses SQLite.
+    * ``max_pending_per_client``: the most deliveries tracked for one client; past
+      it the oldest goes to ``$dead-letter`` (reason ``overflow``), so a client
+      that never acknowledges cannot grow the gateway's memory without bound.
+
+    ``ack_timeout`` and ``message_ttl`` accept fractions of a second (at least
+    0.05 s), which tests use; keep ``ack_timeout`` well above the client's
+    acknowledgement batching (100 ms) in production.
+    """
 
     enabled: bool = True
-    ack_timeout: int = Field(30, gt=0)
-    max_retries: int = Field(3, ge=0)
-    retry_backoff: float = Field(2.0, ge=1.0)
-    message_ttl: int = Field(86400, gt=0)
-    store_backend: Literal["memory", "redis"] = "memory"
+    ack_timeout: float = Field(30, ge=0.05, le=86_400)
+    max_retries: int = Field(3, ge=0, le=100)
+    retry_backoff: float = Field(2.0, ge=1.0, le=100.0)
+    message_ttl: float = Field(86400, ge=0.05, le=30 * 86_400)
+    store_backend: Literal["memory", "sqlite", "redis"] = "memory"
+    store_path: str | None = Field(None, min_length=1, max_length=4096)
+    channels: list[str] = Field(default_factory=list, max_length=100)
+    max_pending_per_client: int = Field(10_000, ge=1, le=1_000_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_chooses_sqlite(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("store_path") and "store_backend" not in data:
+            return {**data, "store_backend": "sqlite"}
+        return data
+
+    @field_validator("channels")
+    @classmethod
+    def _patterns_are_names(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            if not 1 <= len(pattern) <= 200:
+                raise ValueError(
+                    f"a delivery channels pattern must be 1-200 characters, got {pattern!r}"
+                )
+        return patterns
+
+    @model_validator(mode="after")
+    def _path_matches_backend(self) -> DeliveryConfig:
+        if self.store_backend == "sqlite" and not self.store_path:
+            raise ValueError("store_backend='sqlite' needs store_path (the SQLite file to use)")
+        if self.store_backend != "sqlite" and self.store_path:
+            raise ValueError(
+                f"store_path is only used by store_backend='sqlite', not {self.store_backend!r}"
+            )
+        return self
+
+    @classmethod
+    def from_store(cls, spec: str | None, *, enabled: bool = True) -> DeliveryConfig:
+        """The configuration the command line's ``--store`` names.
+
+        ``memory``, ``redis`` (the gateway's ``RedisConfig``) or ``sqlite:PATH``;
+        ``None`` keeps the default (memory).
+
+        Raises:
+            ValueError: ``spec`` names no store.
+        """
+        if spec is None or spec == "memory":
+            return cls(enabled=enabled)
+        if spec == "redis":
+            return cls(enabled=enabled, store_backend="redis")
+        kind, _, path = spec.partition(":")
+        if kind == "sqlite" and path:
+            return cls(enabled=enabled, store_backend="sqlite", store_path=path)
+        raise ValueError(f"--store {spec!r}: use memory, redis or sqlite:PATH")
 
 
 class PollingConfig(_Config):

@@ -345,6 +345,10 @@ class ScriptedGateway:
                 for i, status in enumerate(self.statuses.values())
             ]
             reply.update(type="presence.list", channel=channel, presence=presence)
+        elif kind in ("message_ack", "message_nack"):
+            # Every delivery counts as tracked here: the client's acks are what is tested.
+            answer = "ack_received" if kind == "message_ack" else "nack_received"
+            reply.update(type=answer, event_id=frame.get("event_id"), ok=True)
         else:
             reply.update(type="error", code="unknown_type", message=f"unknown frame type {kind}")
         transport.feed(reply)

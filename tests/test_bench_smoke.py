@@ -1,4 +1,5 @@
-"""The benchmarks still run: ``bench/fanout.py --quick`` and ``bench/agents.py --quick``.
+"""The benchmarks still run: ``bench/fanout.py``, ``bench/agents.py`` and ``bench/delivery.py``
+with ``--quick``.
 
 Each runs as a subprocess exactly as a person would run it (it starts its own
 gateway and load generator, pinned to cores when there are two), with a
@@ -86,3 +87,20 @@ def test_agents_quick_streams_every_token_to_every_watcher(tmp_path: Path) -> No
     assert requester["loss"] == requester["duplicates"] == 0
     assert row["p99_ms"] is not None and row["delivered_per_s"] > 0
     assert "problems" not in details, details["problems"]
+
+
+def test_delivery_quick_measures_tracking_on_and_off(tmp_path: Path) -> None:
+    report = run_quick("delivery.py", tmp_path / "delivery.json")
+    rows = {row["server"]: row for row in report["rows"]}
+    assert set(rows) == {"tracking-off", "tracking-on"}
+    for row in rows.values():
+        assert row["error"] is None, row
+        assert row["loss"] == 0 and row["dups"] == 0, row["details"]
+        assert row["details"]["received"] == row["n"] * row["m"] > 0
+    on, off = rows["tracking-on"]["details"], rows["tracking-off"]["details"]
+    # Tracking was measured: every subscriber's first batch came back ok.
+    assert on["ack"] is True and on["acks_ok"] == rows["tracking-on"]["n"]
+    assert on["acked_ids"] >= on["received"]
+    assert off["ack"] is False and off["ack_frames"] == 0
+    assert report["problems"] == []
+    assert report["ratios"]["deliveries_on_over_off"] > 0

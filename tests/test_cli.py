@@ -151,6 +151,55 @@ def test_gateway_warns_when_open_on_a_public_address(monkeypatch: pytest.MonkeyP
     assert not cli_gateway.is_loopback("example.org") and not cli_gateway.is_loopback("10.0.0.1")
 
 
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ([], (True, "memory", None)),
+        (["--store", "memory"], (True, "memory", None)),
+        (["--store", "sqlite:/tmp/push.db"], (True, "sqlite", "/tmp/push.db")),
+        (["--store", "redis", "--redis-url", "redis://127.0.0.1:1/0"], (True, "redis", None)),
+        (["--no-delivery"], (False, "memory", None)),
+    ],
+)
+def test_gateway_delivery_flags(
+    monkeypatch: pytest.MonkeyPatch, flags: list[str], expected: tuple[Any, ...]
+) -> None:
+    from praison_push import cli
+
+    calls: list[Any] = []
+    monkeypatch.setattr(
+        "praison_push.server.run_gateway", lambda config, **options: calls.append(config)
+    )
+    assert cli.main(["gateway", "--port", "0", *flags]) == 0
+    delivery = calls[0].push.delivery
+    assert (delivery.enabled, delivery.store_backend, delivery.store_path) == expected
+
+
+@pytest.mark.parametrize("store", ["disk", "sqlite:", "sqlite"])
+def test_gateway_refuses_an_unknown_store_in_one_line(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["gateway", "--port", "0", "--store", store]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"praison-push: error: --store {store!r}: use memory, redis or sqlite:PATH"
+
+
+@pytest.mark.parametrize(
+    ("store", "says"),
+    [
+        ("sqlite:{tmp}/missing/push.db", "cannot open the delivery store"),
+        ("redis", "--store redis needs --redis-url"),
+    ],
+)
+def test_gateway_with_a_store_it_cannot_use_fails_in_one_line(
+    tmp_path: Any, store: str, says: str
+) -> None:
+    result = run_cli("gateway", "--port", "0", "--store", store.format(tmp=tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("praison-push: error: ") and says in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
 def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out

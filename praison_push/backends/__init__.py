@@ -9,23 +9,41 @@ from __future__ import annotations
 from .base import (
     BackendUnavailableError,
     Broker,
+    DeliveriesRecorded,
+    DeliveriesSettled,
+    DeliveryChange,
+    DeliveryRescheduled,
+    DeliveryStore,
     HistoryRead,
     HistoryStore,
+    PendingDelivery,
     PublicationHandler,
     ReconnectHandler,
 )
 from .memory import MemoryBroker, MemoryHistoryStore
+from .memory_delivery import MemoryDeliveryStore
 from .redis import RedisBroker, RedisHistoryStore
+from .redis_delivery import RedisDeliveryStore
+from .sqlite_delivery import SQLiteDeliveryStore
 
 __all__ = [
     "BackendUnavailableError",
     "Broker",
+    "DeliveriesRecorded",
+    "DeliveriesSettled",
+    "DeliveryChange",
+    "DeliveryRescheduled",
+    "DeliveryStore",
     "HistoryRead",
     "HistoryStore",
     "MemoryBroker",
+    "MemoryDeliveryStore",
     "MemoryHistoryStore",
+    "PendingDelivery",
     "PublicationHandler",
     "ReconnectHandler",
     "RedisBroker",
+    "RedisDeliveryStore",
     "RedisHistoryStore",
+    "SQLiteDeliveryStore",
 ]

@@ -2,6 +2,8 @@
 
 Like centrifuge's Broker/PresenceManager, each interface states its guarantees
 here, and one contract test suite checks every implementation against them.
+:class:`DeliveryStore` (acknowledged delivery) has a third, SQLite: the
+embedded durable store.
 
 Presence is per gateway for now: ``presence.query`` lists the clients of the
 gateway it is asked on (the hub keeps presence itself, not behind an interface).
@@ -9,16 +11,22 @@ gateway it is asked on (the hub keeps presence itself, not behind an interface).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Union, runtime_checkable
 
 __all__ = [
     "MIN_META_TTL",
     "BackendUnavailableError",
     "Broker",
+    "DeliveriesRecorded",
+    "DeliveriesSettled",
+    "DeliveryChange",
+    "DeliveryRescheduled",
+    "DeliveryStore",
     "HistoryRead",
     "HistoryStore",
+    "PendingDelivery",
     "PublicationHandler",
     "ReconnectHandler",
 ]
@@ -163,4 +171,138 @@ class Broker(Protocol):
 
     async def close(self) -> None:
         """Release resources (idempotent); the handler is no longer called."""
+        ...
+
+
+# --- acknowledged delivery (PROTOCOL.md §3) -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveriesRecorded:
+    """One publication delivered to clients that must acknowledge it.
+
+    Attributes:
+        event_id: The publication's ``event_id``.
+        channel: The internal channel it was published on.
+        frame: The ``channel_message`` as delivered (``offset``/``epoch`` included).
+        recorded_at: When it was delivered (wall clock, seconds).
+        expires: When its deliveries are dropped unacknowledged (``message_ttl`` later).
+        due: When the first redelivery is due (``ack_timeout`` later).
+        client_ids: The clients it was delivered to, each a pending delivery
+            with ``retries`` 0.
+    """
+
+    event_id: str
+    channel: str
+    frame: dict[str, Any]
+    recorded_at: float
+    expires: float
+    due: float
+    client_ids: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveriesSettled:
+    """A client's deliveries that need no more tracking (acknowledged, or unsubscribed)."""
+
+    client_id: str
+    event_ids: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRescheduled:
+    """A pending delivery was sent again (or its client came back): new count and due time."""
+
+    client_id: str
+    event_id: str
+    retries: int
+    due: float
+
+
+#: One change :meth:`DeliveryStore.write` applies.
+DeliveryChange = Union[DeliveriesRecorded, DeliveriesSettled, DeliveryRescheduled]  # noqa: UP007
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    """A delivery awaiting its acknowledgement, as a store hands it back.
+
+    Attributes:
+        client_id: Who must acknowledge it.
+        event_id: The publication's ``event_id``.
+        channel: The internal channel.
+        frame: The ``channel_message`` as first delivered.
+        recorded_at: When it was first delivered.
+        expires: When it is dropped unacknowledged (then dead-lettered).
+        retries: How many times it was redelivered for want of an acknowledgement.
+        due: When the next redelivery (or, past ``max_retries``, the dead letter) is due.
+    """
+
+    client_id: str
+    event_id: str
+    channel: str
+    frame: dict[str, Any]
+    recorded_at: float
+    expires: float
+    retries: int
+    due: float
+
+
+@runtime_checkable
+class DeliveryStore(Protocol):
+    """Where pending deliveries live between delivery and acknowledgement (PROTOCOL.md §3).
+
+    The hub keeps the deliveries of the clients connected to it in memory and
+    writes every change here behind the fan-out, in order, in batches (the
+    fan-out never waits for a store). It reads a client's deliveries back when
+    the client attaches (connects and subscribes or acknowledges), so pending
+    deliveries follow the client across reconnects, to another gateway sharing
+    the store (:attr:`shared`), and across a gateway restart when the store
+    keeps them (:attr:`durable`).
+
+    Guarantees:
+
+    * :meth:`write` applies its changes in order. Recording a delivery that is
+      pending already changes nothing (its ``retries`` and ``due`` stay);
+      settling or rescheduling one that is not pending changes nothing (a late
+      change never brings a settled delivery back).
+    * A publication's frame is kept while any of its deliveries is pending, and
+      no longer.
+    * :meth:`take` and :meth:`expire` remove what they return, atomically: of
+      several callers (several gateways) racing for one delivery, exactly one
+      gets it. That makes a dead letter published once.
+
+    Attributes:
+        name: ``memory``, ``sqlite`` or ``redis``.
+        durable: Pending deliveries survive a restart of the gateway process.
+        shared: Several gateways may use the store at once.
+    """
+
+    name: str
+    durable: bool
+    shared: bool
+
+    async def write(self, changes: Sequence[DeliveryChange]) -> None:
+        """Apply ``changes`` in order (atomically where the backend allows).
+
+        Raises:
+            BackendUnavailableError: The store cannot be reached; nothing or all was applied.
+        """
+        ...
+
+    async def load(self, client_id: str) -> list[PendingDelivery]:
+        """Every delivery pending for ``client_id`` (in no particular order)."""
+        ...
+
+    async def take(self, client_id: str, event_ids: Sequence[str]) -> list[PendingDelivery]:
+        """Remove and return those of ``client_id``'s deliveries ``event_ids`` that are pending."""
+        ...
+
+    async def expire(self, now: float, limit: int) -> list[PendingDelivery]:
+        """Remove and return at most ``limit`` pending deliveries whose ``expires <= now``,
+        soonest expiring first."""
+        ...
+
+    async def close(self) -> None:
+        """Release resources (idempotent)."""
         ...

@@ -300,6 +300,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="scale out over this Redis (redis://host:6379/0; needs the redis extra)",
     )
     gateway.add_argument(
+        "--store",
+        default=None,
+        metavar="STORE",
+        help="where pending deliveries live: memory (default), sqlite:PATH (survives restarts), "
+        "redis (shared by gateways; with --redis-url)",
+    )
+    gateway.add_argument(
+        "--no-delivery",
+        action="store_true",
+        help="plain pub/sub: no acknowledged delivery (no tracking, no redelivery)",
+    )
+    gateway.add_argument(
         "--agents",
         action="append",
         metavar="MODULE:ATTR",

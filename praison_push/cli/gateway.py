@@ -16,7 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..config import AuthConfig, GatewayConfig, PushConfig, RedisConfig
+from ..config import AuthConfig, DeliveryConfig, GatewayConfig, PushConfig, RedisConfig
 from ._common import UsageProblem, fail, out
 
 if TYPE_CHECKING:
@@ -87,11 +87,17 @@ def listen_address(args: argparse.Namespace) -> tuple[str, int]:
 
 
 def _gateway_config(args: argparse.Namespace, tokens: list[str]) -> GatewayConfig:
-    push = PushConfig(enabled=True)
+    try:
+        delivery = DeliveryConfig.from_store(args.store, enabled=not args.no_delivery)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    if delivery.store_backend == "redis" and not args.redis_url:
+        raise UsageProblem("--store redis needs --redis-url (the Redis the gateways share)")
+    push = PushConfig(enabled=True, delivery=delivery)
     if args.redis_url and importlib.util.find_spec("redis") is None:
         raise UsageProblem("--redis-url needs the redis extra: pip install 'praison-push[redis]'")
     if args.redis_url:
-        push = PushConfig(enabled=True, redis=RedisConfig(url=args.redis_url))
+        push = PushConfig(enabled=True, redis=RedisConfig(url=args.redis_url), delivery=delivery)
     host, port = listen_address(args)
     return GatewayConfig(host=host, port=port, auth=AuthConfig(tokens=tokens), push=push)
 
@@ -139,6 +145,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         # uvicorn re-raises Ctrl-C (and SIGTERM) after its graceful shutdown.
         with contextlib.suppress(KeyboardInterrupt, _Terminated):
             run_gateway(config, on_ready=ready, prepare=prepare, log_level=args.log_level)
+    except ValueError as exc:  # the configuration cannot be served (a store that cannot open)
+        return fail(str(exc), 2)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             where = f"{config.host}:{config.port}"

@@ -78,15 +78,16 @@ class AsyncPushClient:
         backoff: Delay schedule between reconnect attempts.
         max_reconnect_attempts: Give up after this many failed attempts in a
             row (``None``: never give up).
+        auto_ack: Acknowledge a message once its handlers returned without raising
+            (batched: 100 ms, 100 ids); with ``False``, ``await msg.ack()`` /
+            ``msg.nack(reason)``. What is not acknowledged comes back (PROTOCOL.md §3).
 
     Events for :meth:`on`: ``channel_message`` (a :class:`ChannelMessage`),
     ``presence_list`` (``{"clients": [...], "channel": ...}``), ``connected``
     (the gateway's greeting), ``disconnected`` (``{"code", "reason"}``),
     ``reconnecting`` (``{"attempt", "delay"}``), and any other frame type
-    (``presence_join``, ``presence_leave``, ``error`` …) with the raw frame. A
-    ``presence_diff`` (a batch of a busy channel's presence changes) fires
-    ``presence_join`` / ``presence_update`` / ``presence_leave`` once per client
-    it lists, then ``presence_diff`` itself.
+    (``presence_join``, ``presence_leave``, ``error`` …) with the raw frame; a
+    ``presence_diff`` fires one of those per client it lists, then itself.
     """
 
     def __init__(
@@ -101,6 +102,7 @@ class AsyncPushClient:
         request_timeout: float = 10.0,
         backoff: Backoff | None = None,
         max_reconnect_attempts: int | None = None,
+        auto_ack: bool = True,
     ) -> None:
         check_options(url, client_id, request_timeout, max_reconnect_attempts)
         self._url = url
@@ -115,6 +117,7 @@ class AsyncPushClient:
             request_timeout=self._request_timeout,
             backoff=backoff or Backoff(),
             max_reconnect_attempts=max_reconnect_attempts,
+            auto_ack=bool(auto_ack),
         )
         self._driver = driver
         self._connection, self._request = driver.connection, driver.requests.request
@@ -161,6 +164,11 @@ class AsyncPushClient:
         return self._session.subscriptions
 
     @property
+    def auto_ack(self) -> bool:
+        """Whether handled messages are acknowledged automatically."""
+        return self._driver.auto_ack
+
+    @property
     def closed(self) -> bool:
         """Whether the client closed for good: ``disconnect()``, a terminal close, a failed connect.
 
@@ -197,7 +205,10 @@ class AsyncPushClient:
         from a handler). ``wait_closed()`` returns afterwards and further
         requests raise :class:`NotConnectedError`. A later ``connect()`` starts
         afresh: ``on()`` handlers are kept, subscriptions and their callbacks are not.
+        Messages already handled are acknowledged before the connection closes;
+        the gateway redelivers the others when this ``client_id`` comes back.
         """
+        await self._driver.acknowledge_handled()
         await self._connection.close()
         await self._dispatcher.wait_stopped(self._request_timeout)
 
@@ -384,6 +395,32 @@ class AsyncPushClient:
         """
         check_channel(channel)
         return self._driver.open_stream(channel, maxsize)
+
+    # --- acknowledgements -------------------------------------------------------------
+
+    async def ack(self, message: ChannelMessage | str) -> bool:
+        """Acknowledge ``message`` (or an ``event_id``) now, as ``msg.ack()`` does.
+
+        Returns whether the gateway was tracking the delivery (``False`` for one
+        acknowledged already, dead-lettered, or on an untracked channel).
+
+        Raises:
+            ValueError: ``message`` has no ``event_id``.
+            TimeoutError, NotConnectedError: As for any request.
+        """
+        return await self._driver.ack(message)
+
+    async def nack(self, message: ChannelMessage | str, reason: str = "") -> bool:
+        """Send ``message`` (or an ``event_id``) to ``$dead-letter`` now, as ``msg.nack()`` does.
+
+        ``reason`` (at most 500 characters) is kept in the dead letter. Returns
+        whether the gateway was tracking the delivery.
+
+        Raises:
+            ValueError: ``message`` has no ``event_id``, or ``reason`` is too long.
+            TimeoutError, NotConnectedError: As for any request.
+        """
+        return await self._driver.nack(message, reason)
 
     # --- presence ------------------------------------------------------------------
 

@@ -8,9 +8,10 @@ directly on the loop; awaitables they return are awaited. A handler that raises
 is logged and skipped — it never stops the dispatcher.
 
 Acknowledgements ride on the same queue: a message is reported delivered only
-after its handlers ran, and the client is told when the queue runs empty (or
-every ``flush_every`` items under sustained load), so it can acknowledge
-everything delivered in one ``message_ack`` frame.
+after its handlers returned without raising (one that raised is reported
+failed: not acknowledged, so the gateway redelivers it), and the client is
+told when the queue runs empty (or every ``flush_every`` items under sustained
+load), so it can acknowledge what was delivered in batches.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ class Dispatcher:
     """Handler registry plus the in-order queue that feeds it.
 
     Args:
-        on_delivered: Called with each ``event_id`` whose handlers have run
-            (and with ids the client only needs to acknowledge again).
+        on_delivered: Called with each ``event_id`` whose handlers have run without
+            raising (and with ids the client only needs to acknowledge again).
         on_flush: Awaited whenever the queue has run empty, after every
             ``flush_every`` items while it does not, and once at stop.
         flush_every: Upper bound on items between two ``on_flush`` calls.
+        on_failed: Called with each ``event_id`` a handler raised on.
     """
 
     def __init__(
@@ -51,8 +53,10 @@ class Dispatcher:
         on_delivered: Callable[[str], None],
         on_flush: Callable[[], Awaitable[None]],
         flush_every: int = 256,
+        on_failed: Callable[[str], None] | None = None,
     ) -> None:
         self._on_delivered = on_delivered
+        self._on_failed = on_failed
         self._on_flush = on_flush
         self._flush_every = flush_every
         self._handlers: dict[str, list[Handler]] = {}
@@ -190,9 +194,11 @@ class Dispatcher:
                 await self._flush()
                 return
             if kind == _MESSAGE:
-                await self._deliver(first, callbacks)
-                if first.event_id:
+                handled = await self._deliver(first, callbacks)
+                if first.event_id and handled:
                     self._on_delivered(first.event_id)
+                elif first.event_id and self._on_failed is not None:
+                    self._on_failed(first.event_id)
             elif kind == _ACK:
                 self._on_delivered(first)
             else:
@@ -203,15 +209,18 @@ class Dispatcher:
                 since_flush = 0
                 await self._flush()
 
-    async def _deliver(self, message: ChannelMessage, registry: dict[str, list[Handler]]) -> None:
+    async def _deliver(self, message: ChannelMessage, registry: dict[str, list[Handler]]) -> bool:
+        """Run the message's callbacks and handlers; whether none of them raised."""
+        handled = True
         callbacks = registry.get(message.channel)
         if callbacks:
             for callback in tuple(callbacks):
-                await _call(callback, message, message.channel)
+                handled = await _call(callback, message, message.channel) and handled
         handlers = self._handlers.get("channel_message")
         if handlers:
             for handler in tuple(handlers):
-                await _call(handler, message, "channel_message")
+                handled = await _call(handler, message, "channel_message") and handled
+        return handled
 
     async def _flush(self) -> None:
         try:
@@ -220,14 +229,16 @@ class Dispatcher:
             logger.exception("acknowledging delivered messages failed")
 
 
-async def _call(handler: Handler, argument: Any, what: str) -> None:
-    """Run one handler; log (never propagate) what it raises."""
+async def _call(handler: Handler, argument: Any, what: str) -> bool:
+    """Run one handler; log (never propagate) what it raises. Whether it returned."""
     try:
         result = handler(argument)
         if inspect.isawaitable(result):
             await result
     except Exception:
         logger.exception("handler %s for %r raised", _name(handler), what)
+        return False
+    return True
 
 
 def _call_quietly(function: Callable[[], None]) -> None:

@@ -12,6 +12,10 @@ drives its sans-I/O protocol:
 * on every new connection it restores the session: requests re-sent,
   subscriptions renewed with ``since``, the presence status re-sent, owed
   acknowledgements flushed;
+* it acknowledges handled messages (``auto_ack``) in batches, at most
+  :data:`~.session.MAX_ACK_BATCH` ids per frame and
+  :data:`~.session.ACK_INTERVAL` after the oldest was handled, and sends the
+  acknowledgements users make themselves (``ChannelMessage.ack()``);
 * when the client closes for good it fails whatever still waits and lets the
   dispatcher drain what was already queued.
 
@@ -32,6 +36,7 @@ from praison_push.protocol import (
     RequestRefused,
     TransportError,
 )
+from praison_push.protocol.frames import MAX_REASON_LENGTH
 
 from .connection import Connection, ConnectionHooks, ConnectionState
 from .dispatch import Dispatcher, Handler
@@ -75,8 +80,11 @@ class SessionDriver:
         request_timeout: float,
         backoff: Backoff,
         max_reconnect_attempts: int | None,
+        auto_ack: bool = True,
     ) -> None:
         self._request_timeout = request_timeout
+        self.auto_ack = auto_ack
+        self._ack_timer: asyncio.TimerHandle | None = None
         hooks = ConnectionHooks(
             connecting=self._connecting,
             opened=self._opened,
@@ -99,8 +107,10 @@ class SessionDriver:
             max_reconnect_attempts=max_reconnect_attempts,
         )
         self.requests = Requester(self.connection, request_timeout)
-        self.session = ClientSession()
-        self.dispatcher = Dispatcher(on_delivered=self.session.delivered, on_flush=self._flush)
+        self.session = ClientSession(acker=self)
+        self.dispatcher = Dispatcher(
+            on_delivered=self._delivered, on_flush=self._flush_due, on_failed=self.session.failed
+        )
         controls = RunControls(self._cancel_run, self._loop, request_timeout)
         self.runs = RunRegistry(self.session, self.requests.request, controls, self._run_ended)
         self._waiters: dict[str, list[asyncio.Future[ChannelMessage]]] = {}
@@ -284,13 +294,61 @@ class SessionDriver:
         except (PushError, asyncio.TimeoutError) as exc:
             logger.debug("presence heartbeat failed: %s", exc)
 
+    # --- acknowledgements --------------------------------------------------------------------
+
+    async def ack(self, message: ChannelMessage | str) -> bool:
+        """Acknowledge one message now; whether the gateway was tracking it."""
+        frame = {"type": "message_ack", "event_id": _event_id(message)}
+        return (await self.requests.request(frame)).get("ok") is True
+
+    async def nack(self, message: ChannelMessage | str, reason: str = "") -> bool:
+        """Send one message to ``$dead-letter`` now; whether the gateway was tracking it."""
+        if not isinstance(reason, str) or len(reason) > MAX_REASON_LENGTH:
+            raise ValueError(f"reason must be a str of at most {MAX_REASON_LENGTH} characters")
+        frame: dict[str, Any] = {"type": "message_nack", "event_id": _event_id(message)}
+        if reason:
+            frame["reason"] = reason
+        return (await self.requests.request(frame)).get("ok") is True
+
+    def _delivered(self, event_id: str) -> None:
+        """Handlers returned without raising: owe the acknowledgement (``auto_ack``)."""
+        if not self.auto_ack:
+            return
+        loop = asyncio.get_running_loop()
+        if self.session.delivered(event_id, loop.time()):
+            self._send_acks_soon()
+        elif self._ack_timer is None:
+            self._ack_timer = loop.call_at(
+                self.session.ack_deadline or loop.time(), self._send_acks_soon
+            )
+
+    def _send_acks_soon(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        if self.connection.is_open:
+            self.connection.background(self._flush())
+
+    async def acknowledge_handled(self) -> None:
+        """Send the owed acknowledgements now (before a goodbye), without waiting for the batch."""
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        await self._flush()
+
+    async def _flush_due(self) -> None:
+        """The dispatcher ran dry (or handled a run of messages): send what is due."""
+        if self.session.ack_due(asyncio.get_running_loop().time()):
+            await self._flush()
+
     async def _flush(self) -> None:
-        """Acknowledge delivered messages (the dispatcher calls this when it runs dry)."""
+        """Send every owed acknowledgement (what cannot be sent waits for the next connection)."""
         while self.connection.is_open and (frame := self.session.next_ack()) is not None:
             try:
                 await self.connection.send(frame)
             except TransportError:
-                self.session.ack_not_sent(frame)  # kept for the next connection
+                # Kept, first, for the next connection.
+                self.session.ack_not_sent(frame, asyncio.get_running_loop().time())
                 return
 
     def _lost(self, generation: int, code: int | None, reason: str) -> None:
@@ -311,9 +369,19 @@ class SessionDriver:
         streams = tuple(self._streams)
         self._streams.clear()
         self.runs.close(ConnectionClosedError(code, reason))
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
         self.session.reset()  # a later connect() starts from the live edge
         # The draining dispatcher keeps this session's channel callbacks.
         self.dispatcher.stop(lambda: _end_streams(streams))
+
+
+def _event_id(message: ChannelMessage | str) -> str:
+    event_id = message.event_id if isinstance(message, ChannelMessage) else message
+    if not isinstance(event_id, str) or not event_id:
+        raise ValueError(f"cannot acknowledge {message!r}: it has no event_id")
+    return event_id
 
 
 def _end_streams(streams: tuple[MessageStream, ...]) -> None:

@@ -14,7 +14,9 @@ It holds:
 * a :class:`~praison_push.protocol.ReceiveTracker`: each channel's last
   ``(epoch, offset)``, which a resubscribe asks the gateway to replay from, and
   the recent ``event_id``\\ s that turn redeliveries into duplicates;
-* the **unacknowledged** deliveries, sent in ``message_ack`` batches;
+* the **unacknowledged** deliveries, sent in ``message_ack`` batches of at
+  most :data:`MAX_ACK_BATCH` ids, at most :data:`ACK_INTERVAL` after the
+  oldest was handled (the driver keeps the time; this module reads no clock);
 * the presence **status** re-sent by the heartbeat and after reconnects.
 """
 
@@ -27,9 +29,10 @@ from typing import Any, Union
 from praison_push.protocol import ReceiveTracker
 from praison_push.protocol.presence import PRESENCE_DIFF, presence_events
 
-from .values import ChannelMessage
+from .values import Acknowledger, ChannelMessage
 
 __all__ = [
+    "ACK_INTERVAL",
     "MAX_ACK_BATCH",
     "Action",
     "ClientSession",
@@ -42,8 +45,11 @@ __all__ = [
 
 logger = logging.getLogger("praison_push.client")
 
-#: Most event ids in one ``message_ack`` frame (the gateway's limit).
-MAX_ACK_BATCH = 1000
+#: Most event ids in one ``message_ack`` frame: a batch this full goes out at once
+#: (the gateway accepts up to 1,000).
+MAX_ACK_BATCH = 100
+#: Longest a handled message waits for its acknowledgement to go out (seconds).
+ACK_INTERVAL = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,18 +112,21 @@ class ClientSession:
 
     Args:
         window: How many recent event ids to remember for de-duplication.
+        acker: What the messages' :meth:`~ChannelMessage.ack` goes through.
 
     Attributes:
         status: The ``presence.heartbeat`` frame of the last ``set_status``
             (``None``: never set), re-sent by heartbeats and after reconnects.
     """
 
-    def __init__(self, *, window: int = 10_000) -> None:
+    def __init__(self, *, window: int = 10_000, acker: Acknowledger | None = None) -> None:
         self._window = window
+        self._acker = acker
         self._tracker = ReceiveTracker(window)
         self._subscriptions: set[str] = set()
         self._run_only: set[str] = set()
         self._unacked: list[str] = []
+        self._owed_since: float | None = None
         self.status: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
@@ -206,8 +215,11 @@ class ClientSession:
         """What one frame from the gateway calls for, in the order to carry it out."""
         kind = frame.get("type")
         if kind == "channel_message":
-            message = ChannelMessage.from_event_dict(frame)
-            self._tracker.advance(message.channel, message.epoch, message.offset)
+            message = ChannelMessage.from_event_dict(frame, self._acker)
+            if not message.redelivered:
+                # A redelivery is older than the position (it comes back before the
+                # replay on a resubscribe): it must not move the position back.
+                self._tracker.advance(message.channel, message.epoch, message.offset)
             duplicate = not self._tracker.is_new(message.event_id)
             return [Received(message, duplicate, message.channel in self._run_only)]
         if kind == "ping":
@@ -260,9 +272,32 @@ class ClientSession:
         """How many delivered messages still await their acknowledgement."""
         return len(self._unacked)
 
-    def delivered(self, event_id: str) -> None:
-        """Handlers have seen ``event_id``: acknowledge it with the next batch."""
+    def delivered(self, event_id: str, now: float = 0.0) -> bool:
+        """Handlers have seen ``event_id`` (at ``now``): acknowledge it with the next batch.
+
+        Returns whether a full batch is owed, to be sent at once.
+        """
+        if not self._unacked:
+            self._owed_since = now
         self._unacked.append(event_id)
+        return len(self._unacked) >= MAX_ACK_BATCH
+
+    def failed(self, event_id: str) -> None:
+        """A handler raised on ``event_id``: no acknowledgement, and its redelivery is
+        handled again (it no longer counts as a duplicate)."""
+        self._tracker.forget_event(event_id)
+
+    @property
+    def ack_deadline(self) -> float | None:
+        """When the owed acknowledgements must go out (``None``: none owed)."""
+        if not self._unacked or self._owed_since is None:
+            return None
+        return self._owed_since + ACK_INTERVAL
+
+    def ack_due(self, now: float) -> bool:
+        """Whether owed acknowledgements should go out at ``now`` (a full batch, or time)."""
+        deadline = self.ack_deadline
+        return deadline is not None and (len(self._unacked) >= MAX_ACK_BATCH or now >= deadline)
 
     def next_ack(self) -> dict[str, Any] | None:
         """The next ``message_ack`` frame to send (``None``: nothing owed)."""
@@ -270,10 +305,15 @@ class ClientSession:
             return None
         batch = self._unacked[:MAX_ACK_BATCH]
         del self._unacked[: len(batch)]
-        return {"type": "message_ack", "event_ids": batch}
+        if not self._unacked:
+            self._owed_since = None
+        # No ack_received wanted: nothing waits for it, and it would cost the gateway a frame.
+        return {"type": "message_ack", "event_ids": batch, "reply": False}
 
-    def ack_not_sent(self, frame: dict[str, Any]) -> None:
+    def ack_not_sent(self, frame: dict[str, Any], now: float = 0.0) -> None:
         """A ``message_ack`` from :meth:`next_ack` could not be sent: owe it again, first."""
+        if not self._unacked:
+            self._owed_since = now
         self._unacked[:0] = frame["event_ids"]
 
     # --- ending ------------------------------------------------------------------------
@@ -288,4 +328,5 @@ class ClientSession:
         self._subscriptions.clear()
         self._run_only.clear()
         self._unacked.clear()
+        self._owed_since = None
         self.status = None

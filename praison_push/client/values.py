@@ -13,13 +13,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from praison_push.protocol import PushError
 from praison_push.protocol.runs import TERMINAL_EVENTS, RunEvent, run_event
 
 from . import display
 
-__all__ = ["ChannelMessage", "ExecutionEvent", "PresenceInfo", "PresenceSnapshot", "PublishReceipt"]
+__all__ = [
+    "Acknowledger",
+    "ChannelMessage",
+    "ExecutionEvent",
+    "PresenceInfo",
+    "PresenceSnapshot",
+    "PublishReceipt",
+]
+
+
+class Acknowledger(Protocol):
+    """Who acknowledges a message for :meth:`ChannelMessage.ack` (the client it came from)."""
+
+    async def ack(self, message: ChannelMessage | str) -> bool: ...
+
+    async def nack(self, message: ChannelMessage | str, reason: str = "") -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -34,7 +50,9 @@ class ChannelMessage:
         source: The publisher's ``client_id`` (``None`` for the gateway).
         offset: Position in the channel's history (``None`` from gateways without history).
         epoch: The history epoch ``offset`` belongs to.
-        redelivered: ``True`` when the gateway retried this delivery.
+        redelivered: ``True`` when the gateway sent this delivery again for want of
+            an acknowledgement (``_redelivered`` on the wire).
+        retry_count: How many times it was redelivered (``_retry_count``).
     """
 
     channel: str
@@ -45,10 +63,17 @@ class ChannelMessage:
     offset: int | None = None
     epoch: str | None = None
     redelivered: bool = False
+    retry_count: int = 0
+    _acker: Acknowledger | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_event_dict(cls, event: dict[str, Any]) -> ChannelMessage:
-        """Build from a ``channel_message`` frame, tolerating missing fields."""
+    def from_event_dict(
+        cls, event: dict[str, Any], acker: Acknowledger | None = None
+    ) -> ChannelMessage:
+        """Build from a ``channel_message`` frame, tolerating missing fields.
+
+        ``acker`` is the client that :meth:`ack` and :meth:`nack` go through.
+        """
         timestamp = event.get("timestamp")
         offset = event.get("offset")
         return cls(
@@ -60,7 +85,38 @@ class ChannelMessage:
             offset=offset if isinstance(offset, int) else None,
             epoch=event.get("epoch"),
             redelivered=bool(event.get("_redelivered", False)),
+            retry_count=_count(event.get("_retry_count")),
+            _acker=acker,
         )
+
+    async def ack(self) -> bool:
+        """Acknowledge this message now, so the gateway stops redelivering it.
+
+        For clients made with ``auto_ack=False``; others acknowledge each
+        message once its handlers returned without raising. Returns whether
+        the gateway was tracking the delivery (``False`` for a message
+        acknowledged already, dead-lettered, or on an untracked channel).
+
+        Raises:
+            PushError: The message did not come from a client.
+        """
+        return await self._acknowledger().ack(self)
+
+    async def nack(self, reason: str = "") -> bool:
+        """Give up on this message: the gateway moves it to ``$dead-letter`` now.
+
+        ``reason`` (at most 500 characters) is kept in the dead letter. Returns
+        whether the gateway was tracking the delivery.
+
+        Raises:
+            PushError: The message did not come from a client.
+        """
+        return await self._acknowledger().nack(self, reason)
+
+    def _acknowledger(self) -> Acknowledger:
+        if self._acker is None:
+            raise PushError("this message was not received by a client: nothing to acknowledge")
+        return self._acker
 
     def to_dict(self) -> dict[str, Any]:
         """The seed's dict form (channel, data, event_id, timestamp, source) plus offset."""
@@ -79,6 +135,10 @@ class ChannelMessage:
 
     def _repr_html_(self) -> str:
         return display.message_html(self.channel, self.event_id, self.data)
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 from ..backends.base import BackendUnavailableError
 from ..protocol import ErrorCode, FrameError
 from ..protocol import frames as f
-from ..protocol.codec import decode_object, validate_client_frame
+from ..protocol.codec import decode_object, is_shallow, validate_client_frame
 from ..protocol.dialects import Dialect, detect_dialect, from_agent_chat, from_envelope
 from ..protocol.runs import is_run_feed
 from .channels import Channel, matches_filters
@@ -131,7 +131,7 @@ class Commands:
             ref = obj.get("ref")
             if not isinstance(ref, (str, int)) or isinstance(ref, bool):
                 ref = None
-            frame = validate_client_frame(obj)
+            frame = validate_client_frame(obj, shallow=is_shallow(text))
             await self._handlers[frame.type](connection, frame)
         except FrameError as exc:
             self._error(connection, exc, ref)
@@ -269,6 +269,9 @@ class Commands:
         # without its execution_start. Other channels start live.
         whole_run = since is None and is_run_name(name) and not is_run_feed(name)
         read_limit = None if since or whole_run else 0
+        tracker = node.tracker
+        if tracker is not None:
+            await tracker.attach(connection)  # its pending deliveries, from the store
         read, held = await node.read_joining(name, connection, since, read_limit)
         if not node.is_open(connection):
             node.channels.discard_if_unused(channel)
@@ -277,6 +280,7 @@ class Commands:
         # subscriber left): take the registry's current one.
         channel = node.channels.create(name, node.clock())
         # No await from here on: the replay, the held and the live stream join.
+        renewed = name in connection.subscriptions
         joined = node.channels.subscribe(channel, connection, filters)
         reply: dict[str, Any] = {
             "type": "channel.subscribed",
@@ -289,12 +293,22 @@ class Commands:
         if frame.filters is not None:
             reply["filters"] = frame.filters
         _reply(connection, frame, reply)
-        for message in read.messages:
+        replay = [
             # The replay honours the subscription's filters, as live delivery does.
-            if filters is None or matches_filters(filters, message.get("data")):
-                connection.send(message)
-        if held:
-            node.flush_held(channel, connection, read, held)
+            message
+            for message in read.messages
+            if filters is None or matches_filters(filters, message.get("data"))
+        ]
+        if tracker is not None and not renewed:
+            # Pending deliveries the replay does not carry come first: they are
+            # older than anything replayed (PROTOCOL.md §8, acknowledged delivery).
+            carried = {str(m.get("event_id")) for m in (*replay, *held)}
+            tracker.resume(connection, name, carried)
+        for message in replay:
+            connection.send(message)
+        sent_held = node.flush_held(channel, connection, read, held) if held else []
+        if tracker is not None:
+            tracker.replayed(connection, name, [*replay, *sent_held])
         if read.messages and ends_run(read.messages[-1]):
             node.release_run(channel)  # a finished run: nothing more will come
         elif joined:
@@ -304,9 +318,12 @@ class Commands:
         self, connection: Connection, frame: f.ChannelUnsubscribeFrame
     ) -> None:
         self._require_push()
-        channel = self._node.channels.get(_resolve(frame.channel, connection))
+        name = _resolve(frame.channel, connection)
+        channel = self._node.channels.get(name)
         if channel is not None:
             self._node.unsubscribe(channel, connection)
+        if self._node.tracker is not None:
+            self._node.tracker.unsubscribed(connection, name)
         reply = {"type": "channel.unsubscribed", "channel": frame.channel, "ok": True}
         _reply(connection, frame, reply)
 
@@ -403,17 +420,32 @@ class Commands:
     # --- acknowledgements ---------------------------------------------------
 
     async def _on_ack(self, connection: Connection, frame: f.MessageAckFrame) -> None:
-        if frame.event_id is None and not frame.event_ids:
+        """Settle tracked deliveries; ``ok`` only when every id was pending (PROTOCOL.md §8)."""
+        ids = ([] if frame.event_id is None else [frame.event_id]) + (frame.event_ids or [])
+        if not ids:
             raise FrameError(
                 ErrorCode.INVALID_FIELD,
                 "field 'event_id' or 'event_ids' is required",
                 field="event_id",
             )
-        reply: dict[str, Any] = {"type": "ack_received", "event_id": frame.event_id, "ok": True}
+        tracker = self._node.tracker
+        unknown = ids if tracker is None else await tracker.settle(connection, ids)
+        if not frame.reply and frame.ref is None:
+            return  # a batch sent without wanting an answer (the package's clients)
+        reply: dict[str, Any] = {
+            "type": "ack_received",
+            "event_id": frame.event_id,
+            "ok": not unknown,
+        }
         if frame.event_ids:
             reply["event_ids"] = frame.event_ids
+        if unknown:
+            reply["unknown"] = unknown
         _reply(connection, frame, reply)
 
     async def _on_nack(self, connection: Connection, frame: f.MessageNackFrame) -> None:
-        reply = {"type": "nack_received", "event_id": frame.event_id, "ok": True}
+        """Dead-letter a tracked delivery at once (``ok: false`` when it was not pending)."""
+        tracker = self._node.tracker
+        ok = tracker is not None and await tracker.reject(connection, frame.event_id, frame.reason)
+        reply = {"type": "nack_received", "event_id": frame.event_id, "ok": ok}
         _reply(connection, frame, reply)

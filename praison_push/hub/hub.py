@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..agents import AgentRegistry
-from ..backends.base import Broker, HistoryStore
+from ..backends.base import Broker, DeliveryStore, HistoryStore
 from ..config import GatewayConfig
 from ..protocol.dialects import Dialect
 from .commands import Commands
@@ -49,6 +49,9 @@ class Hub:
         agents: The agents runs may use (an empty registry by default; the
             server's :class:`~praison_push.server.Gateway` adds the demo agents).
         clock: Wall-clock time source, injectable for tests.
+        delivery: The store of acknowledged delivery (PROTOCOL.md §3); ``None``
+            turns tracking off. The server's :class:`~praison_push.server.Gateway`
+            gives one whenever ``DeliveryConfig.enabled``.
 
     Attributes:
         node: The node's state and publication path.
@@ -66,9 +69,12 @@ class Hub:
         broker: Broker,
         agents: AgentRegistry | None = None,
         clock: Callable[[], float] = time.time,
+        delivery: DeliveryStore | None = None,
     ) -> None:
         agents = AgentRegistry() if agents is None else agents
-        self.node = node = Node(config, history=history, broker=broker, agents=agents, clock=clock)
+        self.node = node = Node(
+            config, history=history, broker=broker, agents=agents, clock=clock, delivery=delivery
+        )
         self.commands = Commands(node)
         self.upkeep = Upkeep(node)
         self.config = config
@@ -80,6 +86,7 @@ class Hub:
         self.connections = node.connections
         self.channels = node.channels
         self.runs = node.runs
+        self.tracker = node.tracker
 
     def __repr__(self) -> str:
         return (
@@ -90,15 +97,21 @@ class Hub:
     # --- lifecycle ---------------------------------------------------------
 
     def start(self) -> None:
-        """Start background upkeep (idempotent; called on first connection)."""
+        """Start background upkeep and delivery tracking (idempotent; called on first
+        connection)."""
         self.upkeep.start()
+        if self.tracker is not None:
+            self.tracker.start()
 
     async def close(self) -> None:
         """Close every connection (1001, clients reconnect elsewhere), stop runs and upkeep.
 
         Then release the backends (the broker's listener, the Redis pool), so
-        a gateway that stops leaves no task or connection behind.
+        a gateway that stops leaves no task or connection behind. Pending
+        deliveries are written to their store first.
         """
+        if self.tracker is not None:
+            await self.tracker.close()
         await self.node.close()
         await self.upkeep.stop()
 
@@ -137,7 +150,8 @@ class Hub:
             LimitExceeded: a connection limit is reached (close with 4008).
         """
         node = self.node
-        if client_id is None or not valid_client_id(client_id):
+        stable = client_id is not None and valid_client_id(client_id)
+        if client_id is None or not stable:
             client_id = node.ids.next()
         connection = node.open(
             client_id=client_id,
@@ -146,6 +160,7 @@ class Hub:
             dialect=dialect or Dialect.PRAISON.value,
             dialect_fixed=dialect is not None,
             conversation_id=conversation_id,
+            stable=stable,
         )
         self.start()
         if greet:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..agents import AgentRegistry
-from ..backends.base import Broker, HistoryRead, HistoryStore
+from ..backends.base import Broker, DeliveryStore, HistoryRead, HistoryStore
 from ..config import GatewayConfig
 from ..protocol import CloseCode
 from ..protocol.runs import RUN_FEED, TERMINAL_EVENTS, is_run_feed, run_event
@@ -26,6 +26,7 @@ from .auth import Authenticator
 from .channels import Channel, ChannelRegistry
 from .connection import Connection
 from .dedup import DedupWindow
+from .delivery import DeliveryTracker
 from .handshake import greeting
 from .ids import IdFactory
 from .limits import ConnectionLimiter
@@ -62,11 +63,14 @@ class Node:
         broker: Carries publications to every node (this one included).
         agents: The agents runs may use.
         clock: Wall-clock time source, injectable for tests.
+        delivery: Where acknowledged delivery keeps pending deliveries; with
+            ``None``, or ``DeliveryConfig(enabled=False)``, nothing is tracked.
 
     Attributes:
         connections: Every open connection, by ``connection_id``.
         channels: Every channel with subscribers (or created explicitly) on this node.
         runs: The agent runs started on this node.
+        tracker: Acknowledged delivery (``None`` when off: plain pub/sub).
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class Node:
         broker: Broker,
         agents: AgentRegistry,
         clock: Callable[[], float],
+        delivery: DeliveryStore | None = None,
     ) -> None:
         self.config = config
         self.history = history
@@ -94,7 +99,14 @@ class Node:
         self.runs = RunManager(agents, self.publish_event)
         # Channel → buffers of connections whose subscribe is reading history (read_joining).
         self._joining: dict[str, list[list[dict[str, Any]]]] = {}
-        broker.set_handler(self.deliver_local)
+        push = config.push
+        self.tracker: DeliveryTracker | None = None
+        if delivery is not None and push.enabled and push.delivery.enabled:
+            self.tracker = DeliveryTracker(
+                push.delivery, delivery, clock=clock, publish=self.publish
+            )
+        # Tracking off: the fan-out is exactly the untracked one (no check per publication).
+        broker.set_handler(self.deliver_local if self.tracker is None else self.deliver_tracked)
 
     # --- connections ----------------------------------------------------------
 
@@ -107,8 +119,12 @@ class Node:
         dialect: str,
         dialect_fixed: bool,
         conversation_id: str | None,
+        stable: bool = False,
     ) -> Connection:
         """Count and register a new connection.
+
+        ``stable``: the client chose its ``client_id`` (it can come back for
+        its pending deliveries), so its deliveries are tracked.
 
         Raises:
             LimitExceeded: a connection limit is reached.
@@ -128,6 +144,8 @@ class Node:
             conversation_id=conversation_id,
         )
         self.connections[connection.connection_id] = connection
+        if stable and self.tracker is not None:
+            self.tracker.connected(connection)
         return connection
 
     def forget(self, connection: Connection) -> None:
@@ -140,6 +158,8 @@ class Node:
                 continue
             self.unsubscribe(channel, connection)
         self.limiter.release(connection.peer, connection.principal)
+        if self.tracker is not None:
+            self.tracker.disconnected(connection)
         if connection.close_code is None:
             connection.close(CloseCode.NORMAL)
 
@@ -230,6 +250,14 @@ class Node:
                 self.release_run(run)
         return delivered
 
+    def deliver_tracked(self, channel_name: str, frame: dict[str, Any]) -> int:
+        """The broker's handler with acknowledged delivery on: fan out, then track."""
+        delivered = self.deliver_local(channel_name, frame)
+        channel = self.channels.get(channel_name)
+        if channel is not None and self.tracker is not None:
+            self.tracker.track(channel, frame)
+        return delivered
+
     def release_run(self, channel: Channel) -> None:
         """A run ended: its watchers got the last event, so let go of them and the channel.
 
@@ -302,16 +330,20 @@ class Node:
         connection: Connection,
         read: HistoryRead,
         held: list[dict[str, Any]],
-    ) -> None:
-        """Send ``connection`` the held publications after ``read.offset``, as live ones are."""
+    ) -> list[dict[str, Any]]:
+        """Send ``connection`` the held publications after ``read.offset``, as live ones are;
+        return those sent."""
         solo = Channel(channel.name, channel.created_at)
         solo.subscribers[connection] = channel.subscribers[connection]
+        sent: list[dict[str, Any]] = []
         for frame in held:
             offset = frame.get("offset")
             covered = isinstance(offset, int) and offset <= read.offset
             if covered and frame.get("epoch") == read.epoch:
                 continue  # in the read (replayed, or before a live start)
-            solo.fan_out(frame, frame.get("source"), self._skip_for(channel.name, frame))
+            if solo.fan_out(frame, frame.get("source"), self._skip_for(channel.name, frame)):
+                sent.append(frame)
+        return sent
 
     # --- queries and whole-node actions ---------------------------------------
 
@@ -336,12 +368,18 @@ class Node:
 
     def stats(self) -> dict[str, Any]:
         """What ``/health`` and a notebook show: connections, channels, runs, backend."""
-        return {
+        stats: dict[str, Any] = {
             "connections": len(self.connections),
             "channels": len(self.channels),
             "runs": len(self.runs),
             "backend": self.broker.name,
         }
+        if self.tracker is not None:
+            stats["delivery"] = {
+                "store": self.tracker.store.name,
+                "pending": self.tracker.pending,
+            }
+        return stats
 
     def resync(self) -> int:
         """Publications may have been missed (the broker reconnected): make clients recover.

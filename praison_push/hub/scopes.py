@@ -17,6 +17,7 @@ from ..protocol.runs import RUN_CHANNEL_PREFIX, RUN_FEED, run_channel
 from .principal import Principal
 
 __all__ = [
+    "DEAD_LETTER",
     "ORG_SCOPED",
     "display_name",
     "is_run_name",
@@ -26,7 +27,12 @@ __all__ = [
     "visible_names",
 ]
 
-ORG_SCOPED = frozenset({RUN_FEED, "agents", "notifications", "billing"})
+#: Where undeliverable tracked messages go (PROTOCOL.md §3); only the gateway writes it.
+DEAD_LETTER = "$dead-letter"
+
+#: Scoped to the caller's organisation. ``$dead-letter`` is too, so an organisation
+#: reads the dead letters of its own scoped channels only.
+ORG_SCOPED = frozenset({RUN_FEED, "agents", "notifications", "billing", DEAD_LETTER})
 
 
 def is_run_name(name: str) -> bool:

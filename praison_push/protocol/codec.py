@@ -25,6 +25,7 @@ __all__ = [
     "decode_object",
     "encode_frame",
     "encode_json",
+    "is_shallow",
 ]
 
 _CHANNEL_RULE = (
@@ -51,6 +52,10 @@ def _finite_float(text: str) -> float:
     if math.isinf(value):
         raise ValueError(f"number {text[:32]} is out of range")
     return value
+
+
+#: One decoder for every frame: ``json.loads`` with hooks would build a new one per call.
+_decode = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
 
 
 def _encodable(obj: Any) -> bool:
@@ -104,7 +109,10 @@ def decode_object(raw: str | bytes, *, max_size: int | None = None) -> dict[str,
         FrameError: ``too_large`` (naming ``max_message_size``) or ``bad_frame``.
     """
     if max_size is not None:
-        size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+        # A character is 1 to 4 bytes: most frames are measured without encoding them.
+        size = len(raw)
+        if not isinstance(raw, bytes) and size <= max_size < 4 * size:
+            size = len(raw.encode("utf-8", "surrogatepass"))
         if size > max_size:
             raise FrameError(
                 ErrorCode.TOO_LARGE,
@@ -113,7 +121,10 @@ def decode_object(raw: str | bytes, *, max_size: int | None = None) -> dict[str,
                 details={"max": max_size, "size": size},
             )
     try:
-        obj = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        if isinstance(raw, bytes):
+            obj = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        else:
+            obj = _decode(raw)
     except (ValueError, RecursionError) as exc:
         raise FrameError(ErrorCode.BAD_FRAME, f"frame is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
@@ -135,18 +146,33 @@ def decode_client_frame(raw: str | bytes, *, max_size: int | None = None) -> Cli
             ``invalid_field`` (with ``field`` set to the dotted path).
     """
     obj = decode_object(raw, max_size=max_size)
-    return validate_client_frame(obj)
+    return validate_client_frame(obj, shallow=is_shallow(raw))
 
 
-def validate_client_frame(obj: dict[str, Any]) -> ClientFrame:
+def is_shallow(raw: str | bytes) -> bool:
+    """Whether the frame text cannot nest deeper than :data:`MAX_NESTING_DEPTH`.
+
+    Each level opens a bracket, so few brackets settle it (brackets inside
+    strings only make the count cautious) — counted in C, without walking the
+    object. Half the limit leaves room for a dialect translation that wraps a
+    frame's fields a level or two deeper.
+    """
+    if isinstance(raw, bytes):
+        return raw.count(b"{") + raw.count(b"[") <= MAX_NESTING_DEPTH // 2
+    return raw.count("{") + raw.count("[") <= MAX_NESTING_DEPTH // 2
+
+
+def validate_client_frame(obj: dict[str, Any], *, shallow: bool = False) -> ClientFrame:
     """Validate an already-parsed JSON object as a client frame.
+
+    ``shallow``: the caller knows the frame cannot nest too deep (:func:`is_shallow`).
 
     Raises:
         FrameError: as :func:`decode_client_frame`; ``bad_frame`` for a frame
             nested deeper than :data:`MAX_NESTING_DEPTH`, which the gateway could
             store but not reliably encode again.
     """
-    if _nesting_exceeds(obj, MAX_NESTING_DEPTH):
+    if not shallow and _nesting_exceeds(obj, MAX_NESTING_DEPTH):
         raise FrameError(
             ErrorCode.BAD_FRAME,
             f"frame nests deeper than {MAX_NESTING_DEPTH} levels",

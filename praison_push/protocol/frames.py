@@ -18,6 +18,7 @@ __all__ = [
     "CHANNEL_NAME_PATTERN",
     "CLIENT_FRAME_TYPES",
     "MAX_CHANNEL_NAME_LENGTH",
+    "MAX_REASON_LENGTH",
     "MAX_REF_LENGTH",
     "AckReceivedFrame",
     "AuthFrame",
@@ -168,15 +169,24 @@ class PresenceQueryFrame(_Request):
     channel: ChannelName | None = None
 
 
+#: Longest ``reason`` of a ``message_nack``.
+MAX_REASON_LENGTH = 500
+
+
 class MessageAckFrame(_Request):
     type: Literal["message_ack"] = "message_ack"
     event_id: EventId | None = None
     event_ids: Annotated[list[EventId], Field(max_length=1000)] | None = None
+    #: ``false``★: no ``ack_received`` wanted (a client's batched acknowledgements; a
+    #: request with a ``ref`` is answered anyway).
+    reply: bool = True
 
 
 class MessageNackFrame(_Request):
     type: Literal["message_nack"] = "message_nack"
     event_id: EventId
+    #: Why the client gives up on the message; shown in its ``$dead-letter`` entry.
+    reason: Annotated[str, StringConstraints(max_length=MAX_REASON_LENGTH)] | None = None
 
 
 class ExecuteFrame(_Request):
@@ -406,9 +416,14 @@ class ExecutionCancelledFrame(_Reply):
 
 
 class AckReceivedFrame(_Reply):
+    """``ok`` only when every acknowledged id was a pending delivery; ``unknown``★ lists
+    the others (PROTOCOL.md §8)."""
+
     type: Literal["ack_received"] = "ack_received"
     event_id: str | None
     ok: bool
+    event_ids: list[str] | None = None
+    unknown: list[str] | None = None
 
 
 class NackReceivedFrame(_Reply):

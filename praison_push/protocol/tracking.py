@@ -42,6 +42,14 @@ class ReceiveTracker:
             self._seen.popitem(last=False)
         return True
 
+    def forget_event(self, event_id: str) -> None:
+        """Forget that ``event_id`` was seen: its next delivery counts as new.
+
+        For a message whose handler failed: the gateway redelivers what was
+        not acknowledged, and the handlers get another go at it.
+        """
+        self._seen.pop(event_id, None)
+
     def advance(self, channel: str, epoch: str | None, offset: int | None) -> None:
         """Note that ``channel`` has been received up to ``offset`` in ``epoch``.
 

@@ -3,6 +3,8 @@
 With ``PushConfig(redis=RedisConfig(...))`` the hub runs on the Redis backends,
 so any number of gateways on one Redis share history and publications
 (docs/ARCHITECTURE.md, "Scale-out"); otherwise on the in-process memory backends.
+Pending deliveries (``DeliveryConfig.store_backend``) live in memory, in a
+SQLite file, or in Redis.
 """
 
 from __future__ import annotations
@@ -11,7 +13,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..agents import AgentRegistry, register_demo_agents
-from ..backends import Broker, HistoryStore, MemoryBroker, MemoryHistoryStore
+from ..backends import (
+    Broker,
+    DeliveryStore,
+    HistoryStore,
+    MemoryBroker,
+    MemoryDeliveryStore,
+    MemoryHistoryStore,
+)
 from ..config import GatewayConfig
 from ..hub import Hub
 
@@ -35,18 +44,22 @@ class Gateway:
         config: The configuration; defaults serve open on 127.0.0.1:8765.
 
     Raises:
-        ValueError: ``DeliveryConfig(store_backend="redis")`` without ``PushConfig.redis``.
+        ValueError: ``DeliveryConfig(store_backend="redis")`` without ``PushConfig.redis``,
+            or a SQLite ``store_path`` that cannot be opened.
         ConnectionError: ``PushConfig.redis`` is set but Redis does not answer.
     """
 
     def __init__(self, config: GatewayConfig | None = None) -> None:
         self.config = config or GatewayConfig()
         history, broker = _backends(self.config)
+        delivery = _delivery_store(self.config, history)
         self.backend = broker.name
         self.agents = AgentRegistry()
         if self.config.demo_agents:
             register_demo_agents(self.agents)
-        self.hub = Hub(self.config, history=history, broker=broker, agents=self.agents)
+        self.hub = Hub(
+            self.config, history=history, broker=broker, agents=self.agents, delivery=delivery
+        )
         # Publications made while the broker was away never reached this node:
         # its subscribers reconnect and recover them from history.
         broker.on_reconnect = self.hub.resync
@@ -94,3 +107,23 @@ def _backends(config: GatewayConfig) -> tuple[HistoryStore, Broker]:
             "PushConfig.redis needs the redis extra: pip install 'praison-push[redis]'",
             name=exc.name,
         ) from None
+
+
+def _delivery_store(config: GatewayConfig, history: HistoryStore) -> DeliveryStore | None:
+    """The store of pending deliveries ``DeliveryConfig`` asks for (``None``: not tracking)."""
+    push = config.push
+    delivery = push.delivery
+    if not (push.enabled and delivery.enabled):
+        return None
+    if delivery.store_backend == "sqlite":
+        from ..backends.sqlite_delivery import SQLiteDeliveryStore
+
+        assert delivery.store_path is not None  # DeliveryConfig checks it
+        return SQLiteDeliveryStore(delivery.store_path)
+    if delivery.store_backend == "redis":
+        from ..backends.redis import RedisHistoryStore
+        from ..backends.redis_delivery import RedisDeliveryStore
+
+        assert push.redis is not None and isinstance(history, RedisHistoryStore)
+        return RedisDeliveryStore(history.client, push.redis.prefix)
+    return MemoryDeliveryStore()

@@ -9,5 +9,12 @@ from __future__ import annotations
 
 from .client import MessageIterator, PushClient
 from .execution import SyncExecution, SyncExecutionIterator
+from .messages import SyncChannelMessage
 
-__all__ = ["MessageIterator", "PushClient", "SyncExecution", "SyncExecutionIterator"]
+__all__ = [
+    "MessageIterator",
+    "PushClient",
+    "SyncChannelMessage",
+    "SyncExecution",
+    "SyncExecutionIterator",
+]

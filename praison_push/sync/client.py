@@ -32,6 +32,7 @@ from praison_push.client import (
 )
 
 from .execution import SyncExecution
+from .messages import SyncChannelMessage, blocking
 from .mirror import mirrors
 from .portal import Portal, get_portal
 from .worker import CallbackWorker
@@ -73,6 +74,7 @@ class PushClient:
         request_timeout: float = 10.0,
         backoff: Backoff | None = None,
         max_reconnect_attempts: int | None = None,
+        auto_ack: bool = True,
     ) -> None:
         self._portal: Portal = get_portal()
         # Built on the portal loop, where all of its coroutines will run.
@@ -87,6 +89,7 @@ class PushClient:
             request_timeout=request_timeout,
             backoff=backoff,
             max_reconnect_attempts=max_reconnect_attempts,
+            auto_ack=auto_ack,
         )
         self._worker = CallbackWorker(f"praison-push-callbacks-{self._client.client_id[:8]}")
         self._reaper: concurrent.futures.Future[None] | None = None
@@ -127,6 +130,11 @@ class PushClient:
     @mirrors(AsyncPushClient.subscriptions)
     def subscriptions(self) -> frozenset[str]:
         return self._client.subscriptions
+
+    @property
+    @mirrors(AsyncPushClient.auto_ack)
+    def auto_ack(self) -> bool:
+        return self._client.auto_ack
 
     @property
     @mirrors(AsyncPushClient.closed)
@@ -287,7 +295,9 @@ class PushClient:
 
     @mirrors(AsyncPushClient.wait_for)
     def wait_for(self, channel: str, timeout: float | None = 30.0) -> ChannelMessage:
-        return self._portal.call(self._client.wait_for(channel, timeout))
+        return SyncChannelMessage.of(
+            self._portal.call(self._client.wait_for(channel, timeout)), self
+        )
 
     def messages(
         self, channel: str, *, maxsize: int = 1000, timeout: float | None = None
@@ -314,7 +324,20 @@ class PushClient:
                 raise
             return stream
 
-        return MessageIterator(self._portal, self._portal.call(open_stream()), timeout)
+        stream = self._portal.call(open_stream())
+        return MessageIterator(
+            self._portal, stream, timeout, lambda m: SyncChannelMessage.of(m, self)
+        )
+
+    # --- acknowledgements -------------------------------------------------------------
+
+    @mirrors(AsyncPushClient.ack)
+    def ack(self, message: ChannelMessage | str) -> bool:
+        return self._portal.call(self._client.ack(message))
+
+    @mirrors(AsyncPushClient.nack)
+    def nack(self, message: ChannelMessage | str, reason: str = "") -> bool:
+        return self._portal.call(self._client.nack(message, reason))
 
     # --- presence ------------------------------------------------------------------
 
@@ -371,7 +394,7 @@ class PushClient:
         worker = self._worker
 
         async def on_worker(argument: Any) -> None:
-            await asyncio.wrap_future(worker.submit(callback, argument))
+            await asyncio.wrap_future(worker.submit(callback, blocking(argument, self)))
 
         on_worker.__qualname__ = getattr(callback, "__qualname__", repr(callback))
         return on_worker
@@ -387,10 +410,17 @@ class PushClient:
 class MessageIterator:
     """Blocking iterator over a channel's messages (from ``PushClient.messages``)."""
 
-    def __init__(self, portal: Portal, stream: MessageStream, timeout: float | None) -> None:
+    def __init__(
+        self,
+        portal: Portal,
+        stream: MessageStream,
+        timeout: float | None,
+        hand_out: Callable[[ChannelMessage], ChannelMessage] = lambda message: message,
+    ) -> None:
         self._portal = portal
         self._stream = stream
         self._timeout = timeout
+        self._hand_out = hand_out
         self._closed = False
 
     def __repr__(self) -> str:
@@ -403,7 +433,7 @@ class MessageIterator:
         if self._closed:
             raise StopIteration
         try:
-            return self._portal.call(self._stream.get(self._timeout))
+            return self._hand_out(self._portal.call(self._stream.get(self._timeout)))
         except (StopAsyncIteration, asyncio.TimeoutError):
             self.close()
             raise StopIteration from None

@@ -1,18 +1,23 @@
-"""The backend contract suite's factory: one param per implementation.
+"""The backend contract suites' factories: one param per implementation.
 
 Every test in ``test_contract_*.py`` runs against each kit below: memory, and
 Redis on a spawned ``redis-server`` (each kit under its own key prefix). To add
 an implementation, add a param and a kit (``helpers.py``) built in :func:`backend`; a kit that
 cannot follow an injected clock sets ``controls_clock=False`` and the expiry
 tests skip for it (the Redis store takes the clock too, so none skip today).
+``delivery_kit`` does the same for the delivery stores (memory, SQLite, Redis;
+``delivery_kits.py``), for ``test_contract_delivery.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from . import delivery_kits
+from .delivery_kits import DeliveryKit
 from .helpers import BackendKit, memory_kit, redis_kit
 
 
@@ -23,6 +28,25 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[BackendKit]:
         kit = redis_kit(request.getfixturevalue("redis_server").url)
     else:
         kit = memory_kit()
+    try:
+        yield kit
+    finally:
+        await kit.close()
+
+
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)],
+)
+async def delivery_kit(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[DeliveryKit]:
+    """A kit for each :class:`DeliveryStore` implementation under contract."""
+    if request.param == "redis":
+        kit = delivery_kits.redis_kit(request.getfixturevalue("redis_server").url)
+    elif request.param == "sqlite":
+        kit = delivery_kits.sqlite_kit(tmp_path)
+    else:
+        kit = delivery_kits.memory_kit()
     try:
         yield kit
     finally:

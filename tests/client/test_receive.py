@@ -107,7 +107,7 @@ async def test_acks_are_batched_while_handlers_are_busy(
     release.set()
     await wait_until(lambda: transport.sent_of("message_ack") != [])
     assert transport.sent_of("message_ack") == [
-        {"type": "message_ack", "event_ids": ["e1", "e2", "e3", "e4"]}
+        {"type": "message_ack", "event_ids": ["e1", "e2", "e3", "e4"], "reply": False}
     ]
 
 
@@ -132,11 +132,13 @@ async def test_a_raising_handler_is_logged_and_the_next_message_still_arrives(
 
     @client.on("channel_message")
     def broken(message: ChannelMessage) -> None:
-        raise RuntimeError(f"boom {message.data}")
+        if message.data == 1:
+            raise RuntimeError(f"boom {message.data}")
 
     @client.on("channel_message")
     async def broken_async(message: ChannelMessage) -> None:
-        raise RuntimeError("async boom")
+        if message.data == 1:
+            raise RuntimeError("async boom")
 
     client.on("channel_message")(survivor)
     with caplog.at_level(logging.ERROR, "praison_push.client"):
@@ -146,7 +148,34 @@ async def test_a_raising_handler_is_logged_and_the_next_message_still_arrives(
     assert "boom 1" in caplog.text
     assert "async boom" in caplog.text
     assert "broken" in caplog.text
-    await wait_until(lambda: acked_ids(factory) == ["e1", "e2"])
+    # Only what was handled without an exception is acknowledged.
+    await wait_until(lambda: acked_ids(factory) == ["e2"])
+
+
+async def test_a_message_whose_handler_raised_is_handled_again_when_redelivered(
+    client: AsyncPushClient, factory: MemoryTransportFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    attempts: list[int] = []
+
+    @client.on("channel_message")
+    def flaky(message: ChannelMessage) -> None:
+        attempts.append(message.retry_count)
+        if len(attempts) == 1:
+            raise RuntimeError("not yet")
+
+    with caplog.at_level(logging.ERROR, "praison_push.client"):
+        factory.last.feed(channel_message("a", 1, event_id="e1", offset=1))
+        await wait_until(lambda: attempts == [0])
+        factory.last.feed(
+            channel_message("a", 1, event_id="e1", offset=1, _redelivered=True, _retry_count=1)
+        )
+        await wait_until(lambda: acked_ids(factory) == ["e1"])
+    assert attempts == [0, 1]  # the redelivery was not dropped as a duplicate
+    factory.last.feed(
+        channel_message("a", 1, event_id="e1", offset=1, _redelivered=True, _retry_count=2)
+    )
+    await wait_until(lambda: acked_ids(factory) == ["e1", "e1"])  # handled: now a duplicate
+    assert attempts == [0, 1]
 
 
 async def test_a_slow_handler_does_not_block_replies(

@@ -212,7 +212,11 @@ def test_acknowledgements_go_out_in_bounded_batches_and_a_failed_one_comes_back_
     assert session.unacknowledged == MAX_ACK_BATCH + 5
     assert session.next_ack() == first
     rest = session.next_ack()
-    assert rest == {"type": "message_ack", "event_ids": [f"e{n}" for n in range(1000, 1005)]}
+    assert rest == {
+        "type": "message_ack",
+        "event_ids": [f"e{n}" for n in range(MAX_ACK_BATCH, MAX_ACK_BATCH + 5)],
+        "reply": False,
+    }
     assert session.next_ack() is None and session.unacknowledged == 0
 
 

@@ -18,8 +18,9 @@ ACME = Principal(user_id="alice", org_id="acme")
 NOBODY = Principal()
 
 
-def test_the_scoped_channels_are_the_specs() -> None:
-    assert frozenset({"executions", "agents", "notifications", "billing"}) == ORG_SCOPED
+def test_the_scoped_channels_are_the_specs_and_the_dead_letters() -> None:
+    spec = {"executions", "agents", "notifications", "billing"}
+    assert frozenset({*spec, "$dead-letter"}) == ORG_SCOPED
 
 
 @pytest.mark.parametrize("name", sorted(ORG_SCOPED))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from support import FakeClock
 
-from praison_push.backends import MemoryBroker, MemoryHistoryStore
+from praison_push.backends import MemoryBroker, MemoryDeliveryStore, MemoryHistoryStore
 from praison_push.config import GatewayConfig
 from praison_push.hub import Hub
 
@@ -22,7 +22,11 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def make_hub(clock: FakeClock) -> AsyncIterator[MakeHub]:
-    """Build hubs (``make_hub(config=None, **GatewayConfig fields)``); all closed afterwards."""
+    """Build hubs (``make_hub(config=None, **GatewayConfig fields)``); all closed afterwards.
+
+    Like the server's gateway, they track deliveries in a memory store
+    (``DeliveryConfig.enabled`` is the default).
+    """
     hubs: list[Hub] = []
 
     def make(config: GatewayConfig | None = None, **fields: Any) -> Hub:
@@ -32,6 +36,7 @@ async def make_hub(clock: FakeClock) -> AsyncIterator[MakeHub]:
             history=MemoryHistoryStore(config.history, clock=clock),
             broker=MemoryBroker(),
             clock=clock,
+            delivery=MemoryDeliveryStore(),
         )
         hubs.append(hub)
         return hub

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 from support import FakeClock
 
-from praison_push.config import GatewayConfig, HistoryConfig, LimitsConfig, PushConfig
+from praison_push.config import (
+    DeliveryConfig,
+    GatewayConfig,
+    HistoryConfig,
+    LimitsConfig,
+    PushConfig,
+)
 from praison_push.hub import ANONYMOUS, Hub
 from praison_push.protocol import PROTOCOL_VERSION, CloseCode
 from praison_push.protocol import frames as f
@@ -440,12 +446,25 @@ async def test_dedup_window_expires(make_hub: MakeHub, clock: FakeClock) -> None
 
 async def test_ack_nack_ping_pong(hub: Hub) -> None:
     alice = join(hub, "alice")
+    # Nothing was delivered to alice: acknowledging an unknown event is refused, harmlessly.
     ack = await request(hub, alice, "message_ack", event_id="e1", ref=1)
-    assert ack == {"type": "ack_received", "event_id": "e1", "ok": True, "ref": 1}
+    assert ack == {
+        "type": "ack_received",
+        "event_id": "e1",
+        "ok": False,
+        "ref": 1,
+        "unknown": ["e1"],
+    }
     many = await request(hub, alice, "message_ack", event_ids=["e1", "e2"])
-    assert many == {"type": "ack_received", "event_id": None, "ok": True, "event_ids": ["e1", "e2"]}
+    assert many == {
+        "type": "ack_received",
+        "event_id": None,
+        "ok": False,
+        "event_ids": ["e1", "e2"],
+        "unknown": ["e1", "e2"],
+    }
     nack = await request(hub, alice, "message_nack", event_id="e3")
-    assert nack == {"type": "nack_received", "event_id": "e3", "ok": True}
+    assert nack == {"type": "nack_received", "event_id": "e3", "ok": False}
     assert await request(hub, alice, "ping") == {"type": "pong"}
     assert await request(hub, alice, "ping", id="p", ref="r") == {
         "type": "pong",
@@ -695,11 +714,30 @@ def test_demo_long_is_capped() -> None:
 
 
 async def test_stats(hub: Hub) -> None:
-    assert hub.stats() == {"connections": 0, "channels": 0, "runs": 0, "backend": "memory"}
-    alice = join(hub, "alice")
+    delivery = {"store": "memory", "pending": 0}
+    assert hub.stats() == {
+        "connections": 0,
+        "channels": 0,
+        "runs": 0,
+        "backend": "memory",
+        "delivery": delivery,
+    }
+    alice, bob = join(hub, "alice"), join(hub, "bob")
     await subscribe(hub, alice, "a")
     await request(hub, alice, "channel.create", channel="b")
-    assert hub.stats() == {"connections": 1, "channels": 2, "runs": 0, "backend": "memory"}
+    await publish(hub, bob, "a", 1)
+    assert hub.stats() == {
+        "connections": 2,
+        "channels": 2,
+        "runs": 0,
+        "backend": "memory",
+        "delivery": {"store": "memory", "pending": 1},
+    }
+
+
+async def test_stats_without_tracking_name_no_delivery(make_hub: MakeHub) -> None:
+    hub = make_hub(push=PushConfig(enabled=True, delivery=DeliveryConfig(enabled=False)))
+    assert "delivery" not in hub.stats()
 
 
 async def test_resync_closes_subscribed_connections_going_away(hub: Hub) -> None:

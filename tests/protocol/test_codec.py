@@ -14,6 +14,7 @@ from praison_push.protocol.codec import (
     MAX_NESTING_DEPTH,
     encode_frame,
     encode_json,
+    is_shallow,
     validate_client_frame,
 )
 
@@ -367,8 +368,8 @@ def test_every_client_frame_type_decodes() -> None:
         {"type": "channel.history", "channel": "c", "limit": 5},
         {"type": "presence.heartbeat", "status": "away", "metadata": {"m": 1}},
         {"type": "presence.query", "channel": "c"},
-        {"type": "message_ack", "event_id": "e", "event_ids": ["e", "f"]},
-        {"type": "message_nack", "event_id": "e"},
+        {"type": "message_ack", "event_id": "e", "event_ids": ["e", "f"], "reply": False},
+        {"type": "message_nack", "event_id": "e", "reason": "unparseable"},
         {"type": "execute", "agent_id": "demo", "input": "hi", "session_id": "s", "stream": False},
         {"type": "execution.cancel", "execution_id": "x"},
         {"type": "ping", "id": "p"},
@@ -398,3 +399,19 @@ def test_frames_are_immutable() -> None:
     assert isinstance(parsed, BaseModel)
     with pytest.raises(ValueError):
         parsed.ref = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("raw", ['{"a": [1, 2, {"b": 3}]}', b'{"a": [[[]]]}'])
+def test_a_frame_with_few_brackets_is_shallow(raw: str | bytes) -> None:
+    assert is_shallow(raw)
+
+
+def test_a_frame_with_many_brackets_is_walked_and_still_refused_when_too_deep() -> None:
+    deep = '{"type": "channel.publish", "channel": "c", "data": ' + "[" * 120 + "]" * 120 + "}"
+    assert not is_shallow(deep)
+    with pytest.raises(FrameError, match="nests deeper"):
+        decode_client_frame(deep)
+    # Brackets in strings only make the count cautious: such a frame is walked, and passes.
+    wide = json.dumps({"type": "channel.publish", "channel": "c", "data": "[" * 200})
+    assert not is_shallow(wide)
+    assert decode_client_frame(wide).data == "[" * 200  # type: ignore[union-attr]

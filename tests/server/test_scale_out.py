@@ -155,7 +155,10 @@ async def test_redis_going_away_and_coming_back(
     ):
         before = await ask(sub, "channel.subscribe", channel="live")
         await ask(pub, "channel.publish", channel="live", data="before")
-        await messages(sub, 1)
+        [delivered] = await messages(sub, 1)
+        # Acknowledged, so it is not redelivered when "sub" comes back (PROTOCOL.md §3).
+        acked = await ask(sub, "message_ack", event_id=delivered["event_id"])
+        assert acked["ok"] is True
 
         await asyncio.to_thread(redis.stop)
         # The gateway keeps serving its connections; what needs Redis fails clearly.

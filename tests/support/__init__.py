@@ -1,4 +1,4 @@
-"""The tests' one support package: time unit, waits, recorders, clocks, raw clients.
+"""The tests' one support package: time unit, waits, recorders, clocks, raw clients, a proxy.
 
 Every bounded wait in the suite is a multiple of one unit, scaled by
 ``PRAISON_PUSH_TEST_TIMEOUT_SCALE`` (CI sets it higher), and waits on a
@@ -9,6 +9,7 @@ condition — never a fixed sleep. Tests import from here, never from
 from __future__ import annotations
 
 from .clock import FakeClock
+from .proxy import CuttingProxy
 from .recorder import Recorder
 from .timing import SHORT, UNIT, WAIT, timeout, wait_until, wait_until_threaded
 from .ws import ask, closed_with, dial, expect, next_frame, raw_client, works
@@ -17,6 +18,7 @@ __all__ = [
     "SHORT",
     "UNIT",
     "WAIT",
+    "CuttingProxy",
     "FakeClock",
     "Recorder",
     "ask",

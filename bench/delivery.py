@@ -1,0 +1,170 @@
+"""Acknowledged delivery's cost: fan-out with tracking on (clients acking) vs off.
+
+The same fan-out as ``bench/fanout.py`` (N subscribers, M publications, a
+window of unanswered publishes; gateway pinned to one core, the picows load
+generator to the other; over the wire only, never importing ``praison_push``),
+against two gateways started fresh for every round:
+
+``tracking-off``
+    ``praison-push gateway --no-delivery``: plain pub/sub; the load
+    generator's subscribers neither name themselves nor acknowledge.
+``tracking-on``
+    ``praison-push gateway`` (acknowledged delivery is on by default): every
+    subscriber connects with a ``client_id`` of its own, so each delivery is
+    tracked, and acknowledges what it receives as the package's clients do —
+    a ``message_ack`` of at most 100 ids, at most 100 ms after a delivery.
+
+Rounds alternate between the two (so drift on a shared machine hits both
+alike); the median round of each is reported, and the ratio on ÷ off in the
+same run is the number to compare (issue 12's target: at least 0.6). The JSON
+also says how many acknowledgements the gateway confirmed (``acks_ok``): a
+tracking-on run whose acknowledgements all came back ``ok: false`` would not
+have measured tracking.
+
+Run ``python bench/delivery.py --help``; results go to ``bench/results/delivery.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from _common import RESULTS_DIR, BenchError, Session, fmt, pick_cores, write_report
+from _scenarios import FanoutSpec, Plan, Row, combine, run_fanout
+from fanout import _failed, format_table
+
+DEFAULT_JSON = RESULTS_DIR / "delivery.json"
+
+#: Variant → (gateway arguments, load-generator arguments).
+VARIANTS: dict[str, tuple[list[str], list[str]]] = {
+    "tracking-off": (["--no-delivery"], []),
+    "tracking-on": ([], ["--ack"]),
+}
+
+
+def _plan(base: Plan, variant: str) -> Plan:
+    gateway_args, loadgen_args = VARIANTS[variant]
+    return dataclasses.replace(
+        base,
+        gateway_args=[*base.gateway_args, *gateway_args],
+        loadgen_args=[*base.loadgen_args, *loadgen_args],
+    )
+
+
+def run(base: Plan) -> list[Row]:
+    """``base.rounds`` alternating rounds of each variant; one combined row per variant."""
+    rounds: dict[str, list[Row]] = {name: [] for name in VARIANTS}
+    for index in range(base.rounds):
+        for name in VARIANTS:
+            if any(r.error for r in rounds[name]):
+                continue
+            print(f"round {index + 1}/{base.rounds}: {name} ...", flush=True)
+            spec = FanoutSpec("fanout", base.subscribers, base.messages, base.window)
+            try:
+                row = run_fanout("gateway", _plan(base, name), spec)
+            except BenchError as exc:
+                row = _failed("fanout", "gateway", base.subscribers, base.messages, exc)
+            row.server = name
+            rounds[name].append(row)
+            acks = row.details.get("acks_ok")
+            print(f"  {fmt(row.deliveries_per_s, 0)} deliveries/s (acks ok: {acks})", flush=True)
+    return [combine(rounds[name]) for name in VARIANTS]
+
+
+def ratios(rows: Sequence[Row]) -> dict[str, float]:
+    """Tracking on ÷ off (deliveries/s), and the CPU each spends per delivery, off ÷ on."""
+    by_name = {r.server: r for r in rows if r.error is None}
+    on, off = by_name.get("tracking-on"), by_name.get("tracking-off")
+    out: dict[str, float] = {}
+    if on and off and on.deliveries_per_s and off.deliveries_per_s:
+        out["deliveries_on_over_off"] = round(on.deliveries_per_s / off.deliveries_per_s, 3)
+    if on and off and on.server_us_per_delivery and off.server_us_per_delivery:
+        out["cpu_efficiency_on_over_off"] = round(
+            off.server_us_per_delivery / on.server_us_per_delivery, 3
+        )
+    return out
+
+
+def problems(rows: Sequence[Row]) -> list[str]:
+    """What makes a run not count: loss, duplicates, tracking not exercised."""
+    found: list[str] = []
+    for row in rows:
+        if row.error:
+            continue
+        if row.loss or row.dups:
+            found.append(f"{row.server}: loss={row.loss} dups={row.dups}")
+        details: dict[str, Any] = row.details
+        if row.server == "tracking-on" and not details.get("acks_ok"):
+            found.append("tracking-on: no acknowledgement came back ok (tracking not measured)")
+    return found
+
+
+def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, help="subscribers N (default 1000)")
+    parser.add_argument("--messages", type=int, help="publications M (default 200)")
+    parser.add_argument("--window", type=int, default=8, help="max unanswered publishes")
+    parser.add_argument("--rounds", type=int, help="rounds per variant, median shown (default 5)")
+    parser.add_argument("--deadline", type=float, default=60.0, help="max seconds per run")
+    parser.add_argument("--gateway-arg", action="append", default=[], help="extra gateway arg")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke test")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    args = parser.parse_args(argv)
+    server_core, loadgen_core = pick_cores(args.no_pin)
+    plan = Plan(
+        subscribers=args.subscribers or (50 if args.quick else 1000),
+        messages=args.messages or (20 if args.quick else 200),
+        window=args.window,
+        burst=(0, 0),
+        wide=(0, 0),
+        rate_subscribers=0,
+        rate=0.0,
+        rate_seconds=0.0,
+        single_messages=0,
+        idle_sizes=[],
+        join_sizes=[],
+        settle=0.0,
+        servers=list(VARIANTS),
+        scenarios=["fanout"],
+        url=None,
+        server_core=server_core,
+        loadgen_core=loadgen_core,
+        gateway_args=args.gateway_arg,
+        parse="regex",
+        deadline=args.deadline,
+        rounds=args.rounds or (1 if args.quick else 5),
+        max_connections=0,
+    )
+    return args, plan
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run both variants, print the table and the ratio, write the JSON."""
+    args, plan = _parse_args(argv)
+    session = Session(plan.server_core, plan.loadgen_core)
+    rows = run(plan)
+    print()
+    print(format_table(rows))
+    ratio = ratios(rows)
+    for key, value in ratio.items():
+        print(f"{key}: {value:.3f}")
+    found = problems(rows)
+    for problem in found:
+        print(f"! {problem}")
+    report = {
+        "meta": session.meta(plan),
+        "rows": [dataclasses.asdict(r) for r in rows],
+        "ratios": ratio,
+        "problems": found,
+    }
+    write_report(args.json, report)
+    return 1 if found or any(r.error for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
