@@ -1,18 +1,9 @@
 """``AsyncPushClient``: the seed's ``PushClient`` API over the native dialect.
 
-The public face over the client's parts (httpx's ``_client.py`` role); it
-checks arguments and builds frames, nothing more:
-
-* :mod:`.connection` — the supervisor: dials, reads, reconnects with backoff,
-  closes; one :class:`~.connection.ConnectionState`;
-* :mod:`.session` — sans-I/O session state: subscriptions and positions,
-  de-duplication, acknowledgements, and what each frame calls for;
-* :mod:`.requests` — requests by ``ref``, timed out, re-sent after reconnects;
-* :mod:`.dispatch` — user handlers, run in order away from the receive loop;
-* :mod:`.runs` — watched agent runs, fed from the receive loop;
-* :mod:`.driver` — builds those and runs the session over the connection.
-
-Reading never runs user code (PROTOCOL.md §2–§3).
+The public face over the client's parts (httpx's ``_client.py`` role; the
+module map is in docs/ARCHITECTURE.md): it checks arguments and builds frames,
+nothing more. :mod:`.driver` runs the sans-I/O :mod:`.session` over the
+:mod:`.connection` supervisor. Reading never runs user code (PROTOCOL.md §2–§3).
 """
 
 from __future__ import annotations
