@@ -19,6 +19,7 @@ from ..protocol import frames as f
 from ..protocol.codec import decode_object, is_shallow, validate_client_frame
 from ..protocol.dialects import Dialect, detect_dialect, from_agent_chat, from_envelope
 from ..protocol.runs import is_run_feed
+from .agent_chat import agent_watch_filters
 from .channels import Channel, matches_filters
 from .connection import Connection
 from .handshake import refusal
@@ -57,32 +58,6 @@ def _forbid_reserved(name: str) -> None:
 def _resolve(name: str, connection: Connection) -> str:
     """The internal channel ``connection`` means by ``name``, or ``forbidden``."""
     return resolve_channel(name, connection.principal)
-
-
-def _merged_filters(
-    connection: Connection, name: str, filters: f.Filters | None
-) -> f.Filters | None:
-    """The filters a subscribe leaves in force.
-
-    A native re-subscribe replaces its filters. An agent-chat client's
-    ``subscribe {agent_id}`` adds an agent to those it watches, as the agent
-    framework guide's server keeps a set of agents per client.
-    """
-    current = connection.subscriptions.get(name)
-    if (
-        connection.dialect != Dialect.AGENT_CHAT.value
-        or filters is None
-        or current is None
-        or set(filters) != {"agent_id"}
-        or set(current) != {"agent_id"}
-    ):
-        return filters
-    agents: list[str] = []
-    for value in (current["agent_id"], filters["agent_id"]):
-        for agent_id in [value] if isinstance(value, str) else value:
-            if agent_id not in agents:
-                agents.append(agent_id)
-    return {"agent_id": agents}
 
 
 class Commands:
@@ -192,25 +167,6 @@ class Commands:
             )
         return channels.create(name, self._node.clock())
 
-    def _check_agent_filter(self, name: str, filters: f.Filters | None) -> None:
-        """Refuse watching the runs of an agent that does not exist (agent-chat ``subscribe``)."""
-        if filters is None or "agent_id" not in filters or not is_run_feed(name):
-            return
-        wanted = filters["agent_id"]
-        for agent_id in [wanted] if isinstance(wanted, str) else wanted:
-            if not agent_id:
-                raise FrameError(
-                    ErrorCode.INVALID_FIELD,
-                    "No agent_id provided for subscription",
-                    field="agent_id",
-                )
-            if agent_id not in self._node.agents:
-                raise FrameError(
-                    ErrorCode.UNKNOWN_AGENT,
-                    f"No agent with ID '{agent_id}' exists",
-                    field="agent_id",
-                )
-
     # --- connection -----------------------------------------------------------
 
     async def _on_auth(self, connection: Connection, frame: f.AuthFrame) -> None:
@@ -260,8 +216,13 @@ class Commands:
                 limit="max_subscriptions_per_connection",
                 details={"max": limit},
             )
-        self._check_agent_filter(name, frame.filters)
-        filters = _merged_filters(connection, name, frame.filters)
+        filters = frame.filters
+        if connection.dialect == Dialect.AGENT_CHAT.value and is_run_feed(name):
+            filters = agent_watch_filters(connection, name, frame.filters, node.agents)
+            if filters is None:  # no conversation: its own chats are all it sees
+                watched = {"type": "channel.subscribed", "channel": frame.channel, "ok": True}
+                _reply(connection, frame, {**watched, "filters": frame.filters})
+                return
         channel = self._channel_for(name, create=self._config.auto_create_channels)
         since = None if frame.since is None else (frame.since.offset, frame.since.epoch)
         # A run is a bounded stream whose history exists to be replayed (PROTOCOL.md

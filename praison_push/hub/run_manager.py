@@ -232,6 +232,9 @@ class RunManager:
         data = {"event": event.value, "execution_id": run.execution_id, "agent_id": run.agent_id}
         if run.principal.user_id is not None:
             data["user_id"] = run.principal.user_id
+        if run.conversation_id is not None:
+            # Lets the conversation's other agent-chat connections follow it (hub/agent_chat.py).
+            data["session_id"] = run.conversation_id
         data.update(fields)
         await self._publish(run.channel, data)
         await self._publish(run.feed, data)

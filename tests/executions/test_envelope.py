@@ -8,6 +8,7 @@ from datetime import datetime
 
 from support import closed_with, dial
 
+from praison_push.agents.demo import echo
 from praison_push.protocol import CloseCode
 from praison_push.server import GatewayThread
 
@@ -27,6 +28,7 @@ from .helpers import (
     native,
     of_type,
     recv,
+    register,
     send,
     until,
 )
@@ -116,14 +118,31 @@ async def test_subscribe_ping_unsubscribe(gateway: GatewayThread) -> None:
         assert unsubscribed["payload"] == {"channel": "executions", "ok": True}
 
 
-async def test_subscribe_to_an_unknown_agent_is_an_error(gateway: GatewayThread) -> None:
-    async with envelope(gateway.url) as ws:
-        payload = {"channel": "executions", "filters": {"agent_id": "agt_missing"}}
-        await send(ws, {"type": "subscribe", "id": "sub_9", "payload": payload})
-        error = await recv(ws)
-    assert error["type"] == "error"
-    assert error["id"] == "sub_9"
-    assert error["payload"]["code"] == "unknown_agent"
+async def test_the_spec_example_subscription_is_answered_subscribed(
+    gateway: GatewayThread,
+) -> None:
+    """Issue 9, fix 2: a filter naming an agent the gateway does not have (yet) is a
+    filter, not an error; the agent's runs reach the subscriber once it exists."""
+    example = {
+        "type": "subscribe",
+        "id": "sub_123",
+        "payload": {"channel": "executions", "filters": {"agent_id": "agt_abc123"}},
+    }
+    async with envelope(gateway.url) as ws, envelope(gateway.url) as asker:
+        await send(ws, example)
+        subscribed = await recv(ws)
+        assert_envelope(subscribed)
+        assert (subscribed["type"], subscribed["id"]) == ("subscribed", "sub_123")
+        assert subscribed["payload"]["filters"] == {"agent_id": "agt_abc123"}
+
+        register(gateway, "agt_abc123", echo)
+        await send(
+            asker,
+            {"type": "execute", "id": "x1", "payload": {"agent_id": "agt_abc123", "input": "hi"}},
+        )
+        frames = await until(ws, of_type("execution_complete", "error"))
+    assert frames[0]["type"] == "execution_start"
+    assert frames[-1]["payload"]["output"] == "hi"
 
 
 async def test_execute_streams_the_spec_events(gateway: GatewayThread) -> None:
@@ -168,7 +187,8 @@ async def test_execute_streams_the_spec_events(gateway: GatewayThread) -> None:
 
     tokens = [frame["payload"] for frame in frames if frame["type"] == "execution_token"]
     assert [token["index"] for token in tokens] == list(range(len(tokens)))
-    assert set(tokens[0]) == {"execution_id", "agent_id", "token", "index"}
+    assert set(tokens[0]) == {"execution_id", "agent_id", "session_id", "token", "index"}
+    assert tokens[0]["session_id"] == "sess_xyz789"  # the run is a turn of that conversation
     assert "".join(token["token"] for token in tokens) == ANSWER
 
     complete = frames[-1]["payload"]

@@ -58,8 +58,8 @@ async def over_agent_chat(gateway: GatewayThread, agent_id: str, text: str) -> l
     return normal_agent_chat(frames)
 
 
-async def over_sse(gateway: GatewayThread, agent_id: str, text: str) -> list[Normal]:
-    _, _, events = await sse_run(gateway.http_url, agent_id, {"input": text})
+async def over_sse(gateway: GatewayThread, agent_id: str, text: str, **body: str) -> list[Normal]:
+    _, _, events = await sse_run(gateway.http_url, agent_id, {"input": text, **body})
     return normal_sse(events)
 
 
@@ -118,8 +118,9 @@ def _words(text: str) -> list[str]:
 async def test_one_run_watched_over_every_transport_looks_the_same(
     gateway: GatewayThread,
 ) -> None:
-    """One run, started over SSE and watched through each dialect's agent feed: the
-    same events, however a fast agent's tokens were grouped into chunks."""
+    """One run, started over SSE in a conversation and watched through each dialect's
+    agent feed (agent-chat: from a connection of that conversation): the same
+    events, however a fast agent's tokens were grouped into chunks."""
 
     async def burst(text: str) -> AsyncIterator[AgentEvent]:
         call = ToolCall("search", {"q": text}, id="tool_1")
@@ -133,7 +134,7 @@ async def test_one_run_watched_over_every_transport_looks_the_same(
     async with (
         native(gateway.url) as native_ws,
         envelope(gateway.url) as envelope_ws,
-        dial(gateway.url + "?protocol=agent-chat") as chat_ws,
+        dial(gateway.url + "/sess_burst?protocol=agent-chat") as chat_ws,
     ):
         await send(native_ws, {"type": "channel.subscribe", **feed})
         assert (await recv(native_ws))["type"] == "channel.subscribed"
@@ -143,7 +144,7 @@ async def test_one_run_watched_over_every_transport_looks_the_same(
         await send(chat_ws, {"type": "subscribe", "agent_id": "burst"})
         assert (await recv(chat_ws))["type"] == "subscribed"
 
-        sse = await over_sse(gateway, "burst", "query")
+        sse = await over_sse(gateway, "burst", "query", session_id="sess_burst")
         native_frames = await until(native_ws, RUN_END)
         envelope_frames = await until(envelope_ws, of_type("execution_complete"))
         chat_frames = await until(chat_ws, of_type("agent_done"))
