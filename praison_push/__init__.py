@@ -25,6 +25,7 @@ from .config import (
     PresenceConfig,
     PushConfig,
     RedisConfig,
+    RunsConfig,
     TokenGrant,
 )
 from .protocol import (
@@ -91,6 +92,7 @@ __all__ = [
     "PushTransportProtocol",
     "RedisConfig",
     "RequestRefused",
+    "RunsConfig",
     "TokenGrant",
     "TransportError",
     "WebSocketTransport",

@@ -30,6 +30,7 @@ __all__ = [
     "PresenceConfig",
     "PushConfig",
     "RedisConfig",
+    "RunsConfig",
     "TokenGrant",
 ]
 
@@ -272,6 +273,16 @@ class HistoryConfig(_Config):
     dedup_window: float = Field(120.0, gt=0)
 
 
+class RunsConfig(_Config):
+    """Agent runs: how long an approval request waits, and who else may answer it."""
+
+    approval_timeout: float = Field(300.0, gt=0)
+    """Seconds a run waits for an answer to an approval request before it is a denial."""
+    approvers: list[str] = Field(default_factory=list)
+    """User ids (``TokenGrant.user_id``, a JWT ``sub``) that may answer any approval
+    request of their organisation's runs, besides each run's requester."""
+
+
 class GatewayConfig(_Config):
     """Everything a gateway needs; all sections have working defaults."""
 
@@ -281,5 +292,6 @@ class GatewayConfig(_Config):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    runs: RunsConfig = Field(default_factory=RunsConfig)
     auto_create_channels: bool = True
     demo_agents: bool = True

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-from .context import AgentContext
+from .context import AgentContext, Approver
 from .demo import DEMO_AGENTS, register_demo_agents
-from .events import AgentEvent, ToolCall, ToolResult, Usage
+from .events import (
+    AgentError,
+    AgentEvent,
+    Approval,
+    Reasoning,
+    ToolCall,
+    ToolCallDelta,
+    ToolResult,
+    Usage,
+)
 from .registry import AgentRegistry
 from .runner import AgentSpec, AgentTypeError, iterate_agent
 
 __all__ = [
     "DEMO_AGENTS",
     "AgentContext",
+    "AgentError",
     "AgentEvent",
     "AgentRegistry",
     "AgentSpec",
     "AgentTypeError",
+    "Approval",
+    "Approver",
+    "Reasoning",
     "ToolCall",
+    "ToolCallDelta",
     "ToolResult",
     "Usage",
     "iterate_agent",

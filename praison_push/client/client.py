@@ -27,6 +27,7 @@ from .urls import redact_url
 from .validation import (
     MAX_EXECUTION_ID_LENGTH,
     MAX_ID_LENGTH,
+    MAX_REASON_LENGTH,
     MAX_STATUS_LENGTH,
     check_channel,
     check_limit,
@@ -489,3 +490,34 @@ class AsyncPushClient:
         """
         check_text(execution_id, "execution_id", MAX_EXECUTION_ID_LENGTH)
         return await self._runs.attach(execution_id, check_channel(run_channel(execution_id)))
+
+    async def approve(
+        self,
+        execution_id: str,
+        tool_call_id: str,
+        approved: bool,
+        reason: str | None = None,
+    ) -> bool:
+        """Answer a run's approval request: the paused run goes on (or the tool is denied).
+
+        A run pauses when its agent asks a person before a tool runs
+        (``execution_approval_request``; :attr:`Execution.pending_approvals`).
+        A denial reaches the agent with ``reason``. ``True`` when the gateway
+        took the answer; ``False`` when no request waits for it (answered
+        already, timed out — a denial — or the run ended).
+
+        Raises:
+            RequestRefused: ``forbidden`` — only the run's requester (or a
+                configured approver, ``RunsConfig.approvers``) may answer.
+            ValueError: An id is empty or too long, or ``reason`` is too long.
+            TypeError: ``approved`` is not a bool.
+        """
+        check_text(execution_id, "execution_id", MAX_EXECUTION_ID_LENGTH)
+        check_text(tool_call_id, "tool_call_id", MAX_EXECUTION_ID_LENGTH)
+        if not isinstance(approved, bool):
+            raise TypeError(f"approved must be a bool, got {type(approved).__name__}")
+        if reason == "":
+            reason = None  # "no reason given"
+        if reason is not None:
+            check_text(reason, "reason", MAX_REASON_LENGTH)
+        return await self._driver.approve_run(execution_id, tool_call_id, approved, reason)

@@ -111,7 +111,7 @@ class SessionDriver:
         self.dispatcher = Dispatcher(
             on_delivered=self._delivered, on_flush=self._flush_due, on_failed=self.session.failed
         )
-        controls = RunControls(self._cancel_run, self._loop, request_timeout)
+        controls = RunControls(self._cancel_run, self._loop, request_timeout, self.approve_run)
         self.runs = RunRegistry(self.session, self.requests.request, controls, self._run_ended)
         self._waiters: dict[str, list[asyncio.Future[ChannelMessage]]] = {}
         self._streams: set[MessageStream] = set()
@@ -199,6 +199,20 @@ class SessionDriver:
 
     async def _cancel_run(self, execution_id: str) -> bool:
         frame = {"type": "execution.cancel", "execution_id": execution_id}
+        return (await self.requests.request(frame)).get("ok") is True
+
+    async def approve_run(
+        self, execution_id: str, tool_call_id: str, approved: bool, reason: str | None
+    ) -> bool:
+        """Answer a run's approval request; ``True`` when it answered a waiting one."""
+        frame: dict[str, Any] = {
+            "type": "execution.approve",
+            "execution_id": execution_id,
+            "tool_call_id": tool_call_id,
+            "approved": approved,
+        }
+        if reason is not None:
+            frame["reason"] = reason
         return (await self.requests.request(frame)).get("ok") is True
 
     def _run_ended(self, channel: str) -> None:

@@ -48,11 +48,14 @@ class RunControls:
             the gateway accepted it.
         loop: The client's event loop (``None`` before it connected).
         settle_timeout: How long :meth:`Execution.cancel` waits for the end.
+        approve: Sends ``execution.approve`` (``execution_id, tool_call_id,
+            approved, reason``); ``True`` when it answered a waiting request.
     """
 
     cancel: Callable[[str], Awaitable[bool]]
     loop: Callable[[], asyncio.AbstractEventLoop | None]
     settle_timeout: float
+    approve: Callable[[str, str, bool, str | None], Awaitable[bool]] | None = None
 
 
 class Execution:
@@ -123,6 +126,22 @@ class Execution:
     def tool_calls(self) -> list[dict[str, Any]]:
         """One dict per tool call in the order they started, updated in place as it goes on."""
         return self._recorder.state.tool_calls
+
+    @property
+    def reasoning(self) -> str:
+        """The reasoning ("thinking") text the model streamed, apart from the answer."""
+        return self._recorder.state.reasoning_text
+
+    @property
+    def approvals(self) -> dict[str, dict[str, Any]]:
+        """Every approval request of the run by tool call id:
+        ``{tool_call_id, name, arguments, timeout, status, reason?, timed_out?}``."""
+        return self._recorder.state.approvals
+
+    @property
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        """The approval requests still waiting for an answer (answer with :meth:`approve`)."""
+        return self._recorder.state.pending_approvals
 
     @property
     def usage(self) -> dict[str, Any] | None:
@@ -219,6 +238,20 @@ class Execution:
             except asyncio.TimeoutError:
                 logger.info("no terminal event for cancelled %s yet", self.execution_id)
         return ok
+
+    async def approve(self, tool_call_id: str, approved: bool, reason: str | None = None) -> bool:
+        """Answer this run's approval request for ``tool_call_id`` (see ``client.approve``).
+
+        ``True`` when the gateway took the answer; ``False`` when no request
+        waits for it (answered already, timed out, or the run ended).
+
+        Raises:
+            RequestRefused: ``forbidden`` — only the run's requester (or a
+                configured approver) may answer.
+        """
+        if self._controls is None or self._controls.approve is None:
+            raise RuntimeError("this Execution is not attached to a client")
+        return await self._controls.approve(self.execution_id, tool_call_id, approved, reason)
 
     # --- callbacks -----------------------------------------------------------------------
 

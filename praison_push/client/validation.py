@@ -18,6 +18,7 @@ __all__ = [
     "MAX_EXECUTION_ID_LENGTH",
     "MAX_HISTORY_LIMIT",
     "MAX_ID_LENGTH",
+    "MAX_REASON_LENGTH",
     "MAX_STATUS_LENGTH",
     "check_channel",
     "check_limit",
@@ -34,6 +35,8 @@ MAX_STATUS_LENGTH = 64
 MAX_HISTORY_LIMIT = 10_000
 #: Longest agent, execution and session id the gateway accepts.
 MAX_EXECUTION_ID_LENGTH = 200
+#: Longest ``reason`` of an approval answer (the gateway refuses longer ones).
+MAX_REASON_LENGTH = 2_000
 
 
 def check_channel(channel: object) -> str:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..agents import Approval
 from ..backends.base import BackendUnavailableError
 from ..protocol import ErrorCode, FrameError
 from ..protocol import frames as f
@@ -83,6 +84,7 @@ class Commands:
             "message_nack": self._on_nack,
             "execute": self._on_execute,
             "execution.cancel": self._on_cancel,
+            "execution.approve": self._on_approve,
             "ping": self._on_ping,
             "pong": self._on_pong,
             "auth": self._on_auth,
@@ -350,6 +352,23 @@ class Commands:
         runs = self._node.runs
         ok = runs.cancel(frame.execution_id, connection.principal, connection.client_id)
         reply = {"type": "execution.cancelled", "execution_id": frame.execution_id, "ok": ok}
+        _reply(connection, frame, reply)
+
+    async def _on_approve(self, connection: Connection, frame: f.ExecutionApproveFrame) -> None:
+        approval = Approval(frame.approved, frame.reason)
+        ok = self._node.runs.answer(
+            frame.execution_id,
+            frame.tool_call_id,
+            approval,
+            connection.principal,
+            connection.client_id,
+        )
+        reply = {
+            "type": "execution.approved",
+            "execution_id": frame.execution_id,
+            "tool_call_id": frame.tool_call_id,
+            "ok": ok,
+        }
         _reply(connection, frame, reply)
 
     # --- presence -----------------------------------------------------------

@@ -96,7 +96,7 @@ class Node:
         self.presence = Presence(config.push.presence, self.channels, self.ids, clock)
         self.limiter = ConnectionLimiter(config.limits)
         self.dedup = DedupWindow(config.history.dedup_window)
-        self.runs = RunManager(agents, self.publish_event)
+        self.runs = RunManager(agents, self.publish_event, config=config.runs)
         # Channel → buffers of connections whose subscribe is reading history (read_joining).
         self._joining: dict[str, list[list[dict[str, Any]]]] = {}
         push = config.push

@@ -7,6 +7,11 @@ an org never sees another's runs) — PROTOCOL.md §4. The run belongs to the
 gateway, not to the connection that asked for it: it keeps going if the
 requester disconnects. The event names, statuses and error codes are those of
 :mod:`praison_push.protocol.runs`.
+
+Text an agent streams — answer tokens, reasoning, a tool call's argument text —
+is sent in chunks: text of one kind that arrives within ``token_interval`` of
+the last event goes out together, and a change of kind sends what waits first,
+so the order of everything a run publishes is the order the agent yielded it.
 """
 
 from __future__ import annotations
@@ -16,15 +21,27 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from ..agents import AgentContext, AgentRegistry, ToolCall, ToolResult, Usage, iterate_agent
+from ..agents import (
+    AgentContext,
+    AgentError,
+    AgentRegistry,
+    Approval,
+    Reasoning,
+    ToolCall,
+    ToolCallDelta,
+    ToolResult,
+    Usage,
+    iterate_agent,
+)
+from ..config import RunsConfig
 from ..protocol import ErrorCode, FrameError
-from ..protocol.runs import RUN_FEED, RunErrorCode, RunEvent, RunStatus
+from ..protocol.runs import RunErrorCode, RunEvent, RunStatus, ToolStatus
+from .approvals import Approvals
 from .conversations import Conversations
 from .principal import Principal
-from .scopes import scoped_name, scoped_run_channel
+from .run_record import RunRecord, StreamKey
 
 __all__ = ["MAX_INPUT_CHARS", "RunManager", "RunRecord"]
 
@@ -37,52 +54,19 @@ MAX_INPUT_CHARS = 32_768
 Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 _RUNNING = RunStatus.RUNNING.value
+_TOKEN: StreamKey = ("token",)
+_REASONING: StreamKey = ("reasoning",)
 
 
-@dataclass
-class RunRecord:
-    """The hub's record of one agent run: what it was asked and what it produced so far.
-
-    (The client's view of a run is :class:`praison_push.client.Execution`; this
-    is the gateway's bookkeeping, with the agent task and the token buffer.)
-    """
-
-    execution_id: str
-    agent_id: str
-    input: str
-    principal: Principal
-    client_id: str | None
-    conversation_id: str | None
-    context: AgentContext
-    started: float
-    status: str = _RUNNING
-    #: Whether the run's task has started (see :meth:`RunManager.cancel`).
-    begun: bool = False
-    tokens: int = 0
-    chunks: int = 0
-    output: list[str] = field(default_factory=list)
-    usage: Usage | None = None
-    task: asyncio.Task[None] | None = None
-    pending: list[str] = field(default_factory=list)
-    last_flush: float = float("-inf")
-    flush_timer: asyncio.TimerHandle | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    #: The latest tool result, when it failed (an agent that then raises gave up on it).
-    failed_tool: ToolResult | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.status == _RUNNING
-
-    @property
-    def channel(self) -> str:
-        """The run's internal channel (scoped to the requester's org, if any)."""
-        return scoped_run_channel(self.execution_id, self.principal.org_id)
-
-    @property
-    def feed(self) -> str:
-        """The internal run feed this run also publishes on."""
-        return scoped_name(RUN_FEED, self.principal.org_id)
+def _stream_of(item: Any) -> tuple[StreamKey, str] | None:
+    """``(key, text)`` when ``item`` is streamed text, else ``None``."""
+    if isinstance(item, str):
+        return _TOKEN, item
+    if isinstance(item, Reasoning):
+        return _REASONING, item.delta
+    if isinstance(item, ToolCallDelta):
+        return ("arguments", item.id), item.delta
+    return None
 
 
 class RunManager:
@@ -93,12 +77,13 @@ class RunManager:
         publish: Publishes one event (the hub's publish path).
         monotonic: Clock for latencies, injectable for tests.
         keep_finished: How many finished runs to remember (for cancel/inspection).
-        token_interval: Shortest time between two ``execution_token`` events of
-            one run. Tokens an agent yields faster are sent together as one
-            chunk (``count`` says how many), so a 5,000 tokens/s agent watched
-            by 100 clients costs 100 × (1/token_interval) frames per second
-            instead of 500,000. Slower agents are not delayed at all.
+        token_interval: Shortest time between two text events of one run.
+            Text an agent yields faster is sent together as one chunk (an
+            ``execution_token``'s ``count`` says how many tokens), so a 5,000
+            tokens/s agent watched by 100 clients costs 100 × (1/token_interval)
+            frames per second instead of 500,000. Slower agents are not delayed at all.
         conversations: Where conversation turns are kept (a fresh store by default).
+        config: Approval timeout and approvers (defaults when not given).
     """
 
     def __init__(
@@ -110,9 +95,11 @@ class RunManager:
         keep_finished: int = 1_000,
         token_interval: float = 0.005,
         conversations: Conversations | None = None,
+        config: RunsConfig | None = None,
     ) -> None:
         self.registry = registry
         self.conversations = conversations if conversations is not None else Conversations()
+        self.approvals = Approvals(config or RunsConfig(), self._emit_in_order)
         self._publish = publish
         self._monotonic = monotonic
         self._keep_finished = keep_finished
@@ -197,9 +184,14 @@ class RunManager:
 
     def start(self, run: RunRecord) -> None:
         """Start a prepared run on the running loop."""
-        run.task = asyncio.get_running_loop().create_task(
-            self._run(run), name=f"praison-push-{run.execution_id}"
-        )
+        loop = asyncio.get_running_loop()
+        run.context.loop = loop
+
+        async def approver(call: ToolCall, timeout: float | None) -> Approval:
+            return await self.approvals.ask(run, call, timeout)
+
+        run.context.approver = approver
+        run.task = loop.create_task(self._run(run), name=f"praison-push-{run.execution_id}")
 
     def cancel(self, execution_id: str, principal: Principal, client_id: str | None = None) -> bool:
         """Cancel a running run; ``False`` when it is unknown, finished or not the caller's.
@@ -214,11 +206,28 @@ class RunManager:
         if principal.anonymous and run.client_id is not None and run.client_id != client_id:
             return False
         run.context.cancel()
+        self.approvals.drop(run)
         # A task cancelled before its first step would never run its handlers (no
         # terminal event, status stuck at "running"); it sees the flag instead.
         if run.task is not None and run.begun:
             run.task.cancel()
         return True
+
+    def answer(
+        self,
+        execution_id: str,
+        tool_call_id: str,
+        approval: Approval,
+        principal: Principal,
+        client_id: str | None = None,
+    ) -> bool:
+        """Answer a run's approval request; ``False`` when none waits (any more).
+
+        Raises:
+            FrameError: ``forbidden`` — not the requester nor a configured approver.
+        """
+        run = self._records.get(execution_id)
+        return self.approvals.answer(run, tool_call_id, approval, principal, client_id)
 
     async def close(self) -> None:
         """Cancel every run (gateway shutdown)."""
@@ -239,6 +248,12 @@ class RunManager:
         await self._publish(run.channel, data)
         await self._publish(run.feed, data)
 
+    async def _emit_in_order(self, run: RunRecord, event: RunEvent, fields: dict[str, Any]) -> None:
+        """Send the text that waits, then ``event`` (from any task of the loop)."""
+        async with run.lock:
+            await self._flush(run)
+            await self._emit(run, event, fields)
+
     async def _run(self, run: RunRecord) -> None:
         spec = self.registry.get(run.agent_id)
         run.begun = True
@@ -249,14 +264,21 @@ class RunManager:
             if spec is None:  # unregistered between prepare and start
                 raise LookupError(f"agent {run.agent_id!r} was removed")
             async for item in iterate_agent(spec, run.input, run.context):
-                if isinstance(item, str):
-                    if self._add_token(run, item):
-                        async with run.lock:
-                            await self._flush_tokens(run)
-                else:
+                text = _stream_of(item)
+                if text is None:
                     async with run.lock:
-                        await self._flush_tokens(run)
+                        await self._flush(run)
                         await self._handle(run, item)
+                else:
+                    key, chunk = text
+                    if isinstance(item, ToolCallDelta) and item.name:
+                        run.tool_names[item.id] = item.name
+                    if run.pending and key != run.pending_key:
+                        async with run.lock:
+                            await self._flush(run)  # another kind of text: keep the order
+                    if self._add_text(run, key, chunk):
+                        async with run.lock:
+                            await self._flush(run)
                 # An agent that is behind schedule may never await: let the
                 # writers (and everyone else) run between its items.
                 await asyncio.sleep(0)
@@ -306,21 +328,22 @@ class RunManager:
         if run.flush_timer is not None:
             run.flush_timer.cancel()
             run.flush_timer = None
-        async with run.lock:
-            await self._flush_tokens(run)
-            await self._emit(run, event, fields)
+        await self._emit_in_order(run, event, fields)
 
-    def _add_token(self, run: RunRecord, token: str) -> bool:
-        """Queue a token; ``True`` when it is due now, else a timer sends it soon.
+    def _add_text(self, run: RunRecord, key: StreamKey, text: str) -> bool:
+        """Queue text of kind ``key`` (the queue holds one kind); ``True`` when it is due
+        now, else a timer sends it soon.
 
-        Tokens within ``token_interval`` of the last sent chunk wait for that
-        interval to pass and then go out together.
+        Text within ``token_interval`` of the last sent chunk waits for that
+        interval to pass and then goes out together.
         """
-        if not token:
+        if not text:
             return False
-        run.tokens += 1
-        run.output.append(token)
-        run.pending.append(token)
+        if key == _TOKEN:
+            run.tokens += 1
+            run.output.append(text)
+        run.pending.append(text)
+        run.pending_key = key
         if run.flush_timer is not None:
             return False
         wait = run.last_flush + self._token_interval - self._monotonic()
@@ -335,26 +358,42 @@ class RunManager:
         if not run.running:
             return
         async with run.lock:
-            await self._flush_tokens(run)
+            await self._flush(run)
 
-    async def _flush_tokens(self, run: RunRecord) -> None:
-        """Publish the queued tokens as one ``execution_token`` (caller holds ``run.lock``)."""
+    async def _flush(self, run: RunRecord) -> None:
+        """Publish the queued text as one event of its kind (caller holds ``run.lock``)."""
         if not run.pending:
             return
         count = len(run.pending)
         text = "".join(run.pending)
+        key = run.pending_key or _TOKEN
         run.pending = []
+        run.pending_key = None
         run.last_flush = self._monotonic()
+        if key == _REASONING:
+            await self._emit(run, RunEvent.REASONING, {"delta": text})
+            return
+        if key[0] == "arguments":
+            fields: dict[str, Any] = {"tool_call_id": key[1], "delta": text}
+            name = run.tool_names.get(key[1])
+            if name:
+                fields["name"] = name
+            await self._emit(run, RunEvent.TOOL_CALL_DELTA, fields)
+            return
         index = run.chunks
         run.chunks += 1
-        fields: dict[str, Any] = {"token": text, "index": index}
+        fields = {"token": text, "index": index}
         if count > 1:
             fields["count"] = count
         await self._emit(run, RunEvent.TOKEN, fields)
 
     async def _handle(self, run: RunRecord, item: Any) -> None:
         if isinstance(item, ToolCall):
-            call: dict[str, Any] = {"id": item.id, "name": item.name, "status": "calling"}
+            call: dict[str, Any] = {
+                "id": item.id,
+                "name": item.name,
+                "status": ToolStatus.CALLING.value,
+            }
             if item.arguments is not None:
                 call["arguments"] = item.arguments
             await self._emit(run, RunEvent.TOOL, {"tool_call": call})
@@ -364,20 +403,21 @@ class RunManager:
                 "name": item.call.name,
                 "status": item.status,
             }
+            if item.duration_ms is not None:
+                done["duration_ms"] = round(item.duration_ms, 3)
             if item.error is not None:
                 # An event of the run, not its end: the agent may retry, use another tool
                 # or answer without it. The run fails only if the agent does (PROTOCOL.md §8).
                 done["error"] = item.error
                 run.failed_tool = item
-                await self._emit(run, RunEvent.TOOL, {"tool_call": done})
-                return
-            run.failed_tool = None
-            done["result"] = item.result
+            else:
+                run.failed_tool = None
+                done["result"] = item.result
             await self._emit(run, RunEvent.TOOL, {"tool_call": done})
         elif isinstance(item, Usage):
             run.usage = item
-        elif self._add_token(run, str(item)):
-            await self._flush_tokens(run)
+        elif self._add_text(run, _TOKEN, str(item)):
+            await self._flush(run)
 
     def _retire(self, run: RunRecord) -> None:
         self._finished.append(run.execution_id)
@@ -390,9 +430,12 @@ def _failure(
 ) -> tuple[RunErrorCode, str, dict[str, Any] | None]:
     """The error code, message and details of a run whose agent raised ``exc``.
 
-    ``TOOL_EXECUTION_FAILED`` when the agent's latest tool result had failed
-    (the agent gave up on it), naming the tool; ``AGENT_FAILED`` otherwise.
+    The code of an :class:`AgentError`; ``TOOL_EXECUTION_FAILED`` when the
+    agent's latest tool result had failed (the agent gave up on it), naming
+    the tool; ``AGENT_FAILED`` otherwise.
     """
+    if isinstance(exc, AgentError):  # the agent says what went wrong, with its own code
+        return exc.code, exc.message, exc.details
     message = str(exc) or type(exc).__name__
     if failed_tool is None:
         return RunErrorCode.AGENT_FAILED, message, getattr(exc, "details", None)

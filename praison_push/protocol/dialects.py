@@ -76,6 +76,7 @@ _ENVELOPE_IN = {
     "publish": "channel.publish",
     "execute": "execute",
     "cancel": "execution.cancel",
+    "approve": "execution.approve",
     "ping": "ping",
     "pong": "pong",
     "presence": "presence.query",
@@ -88,6 +89,7 @@ _ENVELOPE_REPLIES = {
     "channel.unsubscribed": "unsubscribed",
     "channel.published": "published",
     "execution.cancelled": "cancelled",
+    "execution.approved": "approved",
     "presence.list": "presence",
     "presence.heartbeat_ack": "heartbeat_ack",
     "channel.history": "history",
@@ -186,8 +188,10 @@ def from_agent_chat(frame: dict[str, Any], session_id: str | None = None) -> dic
     """A native frame for an agent-chat frame.
 
     ``subscribe {agent_id}`` watches the agent's runs (the ``executions`` feed
-    filtered by agent); ``chat {agent_id, message}`` starts a run in the
-    connection's session.
+    filtered by agent; the hub narrows it to the connection's conversation);
+    ``chat {agent_id, message}`` starts a run in the connection's session;
+    ``approve {execution_id, tool_call_id, approved, reason?}`` answers an
+    approval request.
     """
     kind = frame.get("type")
     if kind == "subscribe":
@@ -203,6 +207,8 @@ def from_agent_chat(frame: dict[str, Any], session_id: str | None = None) -> dic
             "channel": RUN_FEED,
             "filters": {"agent_id": agent_id},
         }
+    if kind == "approve":  # our extension: answer an approval request (§8)
+        return {**frame, "type": "execution.approve"}
     if kind == "chat":
         native: dict[str, Any] = {
             "type": "execute",
@@ -213,6 +219,40 @@ def from_agent_chat(frame: dict[str, Any], session_id: str | None = None) -> dic
             native["session_id"] = session_id
         return native
     return frame
+
+
+_AGENT_CHAT_TOOL_NEWS = frozenset(
+    {RunEvent.TOOL_CALL_DELTA, RunEvent.APPROVAL_REQUEST, RunEvent.APPROVAL_RESULT}
+)
+
+
+def _tool_news(event: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A ``tool_update`` for argument deltas and approvals (our additions to the guide).
+
+    ``status`` says which: ``streaming`` (with ``arguments_delta``),
+    ``awaiting_approval`` (with what an ``approve`` frame needs), ``approved``
+    or ``denied``.
+    """
+    update: dict[str, Any] = {
+        "type": "tool_update",
+        "agent_id": data.get("agent_id"),
+        "tool_name": data.get("name"),
+        "tool_call_id": data.get("tool_call_id"),
+    }
+    if event == RunEvent.TOOL_CALL_DELTA:
+        update.update(status="streaming", arguments_delta=data.get("delta"))
+    elif event == RunEvent.APPROVAL_REQUEST:
+        update.update(
+            status="awaiting_approval",
+            execution_id=data.get("execution_id"),
+            arguments=data.get("arguments"),
+            timeout=data.get("timeout"),
+        )
+    else:
+        update["status"] = "approved" if data.get("approved") is True else "denied"
+        if data.get("reason"):
+            update["reason"] = data["reason"]
+    return update
 
 
 def to_agent_chat(frame: dict[str, Any]) -> list[dict[str, Any]]:
@@ -253,9 +293,14 @@ def to_agent_chat(frame: dict[str, Any]) -> list[dict[str, Any]]:
             "tool_name": call.get("name"),
             "status": call.get("status"),
         }
-        if "result" in call:
-            update["result"] = call["result"]
+        for key in ("arguments", "result", "error"):
+            if key in call:
+                update[key] = call[key]
         return [update]
+    if event == RunEvent.REASONING:
+        return [{"type": "agent_thinking", "agent_id": agent_id, "reasoning": data.get("delta")}]
+    if event in _AGENT_CHAT_TOOL_NEWS:
+        return [_tool_news(event, data)]
     if event == RunEvent.COMPLETE:
         return [
             {"type": "stream_chunk", "agent_id": agent_id, "chunk": "", "done": True},

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, StringConstraints
 
 __all__ = [
     "CHANNEL_NAME_PATTERN",
@@ -41,6 +41,8 @@ __all__ = [
     "ErrorFrame",
     "ExecuteAcceptedFrame",
     "ExecuteFrame",
+    "ExecutionApproveFrame",
+    "ExecutionApprovedFrame",
     "ExecutionCancelFrame",
     "ExecutionCancelledFrame",
     "Filters",
@@ -204,6 +206,16 @@ class ExecutionCancelFrame(_Request):
     execution_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
+class ExecutionApproveFrame(_Request):
+    """Answer a run's approval request (PROTOCOL.md §2 ``execution.approve``★, §4)."""
+
+    type: Literal["execution.approve"] = "execution.approve"
+    execution_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    tool_call_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    approved: StrictBool
+    reason: Annotated[str, StringConstraints(max_length=2_000)] | None = None
+
+
 class PingFrame(_Request):
     type: Literal["ping"] = "ping"
     id: Ref | None = None
@@ -228,6 +240,7 @@ ClientFrame = (
     | MessageNackFrame
     | ExecuteFrame
     | ExecutionCancelFrame
+    | ExecutionApproveFrame
     | PingFrame
     | PongFrame
 )
@@ -249,6 +262,7 @@ CLIENT_FRAME_TYPES: dict[str, type[_Request]] = {
         MessageNackFrame,
         ExecuteFrame,
         ExecutionCancelFrame,
+        ExecutionApproveFrame,
         PingFrame,
         PongFrame,
     )
@@ -412,6 +426,13 @@ class ExecuteAcceptedFrame(_Reply):
 class ExecutionCancelledFrame(_Reply):
     type: Literal["execution.cancelled"] = "execution.cancelled"
     execution_id: str
+    ok: bool
+
+
+class ExecutionApprovedFrame(_Reply):
+    type: Literal["execution.approved"] = "execution.approved"
+    execution_id: str
+    tool_call_id: str
     ok: bool
 
 

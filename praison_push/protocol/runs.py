@@ -7,8 +7,9 @@ so a name or the set of events that end a run is written exactly once.
 
 :class:`RunState` is the pure reducer over a run's events: feed it each
 event's kind and data in order and it holds what the run produced so far
-(tokens, tool calls upserted by id, usage, status, output, error). It reads no
-clock and does no I/O, so it is tested with plain dicts.
+(tokens, reasoning, tool calls upserted by id with their streamed arguments,
+approvals asked and answered, usage, status, output, error). It reads no clock
+and does no I/O, so it is tested with plain dicts.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ __all__ = [
     "RUN_FEED",
     "TERMINAL_EVENTS",
     "TERMINAL_STATUSES",
+    "ApprovalStatus",
     "RunErrorCode",
     "RunEvent",
     "RunState",
     "RunStatus",
+    "ToolStatus",
     "execution_id_of",
     "is_run_channel",
     "is_run_feed",
@@ -40,6 +43,14 @@ class RunEvent(str, enum.Enum):
     START = "execution_start"
     TOKEN = "execution_token"
     TOOL = "execution_tool"
+    TOOL_CALL_DELTA = "execution_tool_call_delta"
+    """A tool call's argument text as the model streams it: ``tool_call_id, name?, delta``."""
+    REASONING = "execution_reasoning"
+    """Reasoning (thinking) text the model streams besides its answer: ``delta``."""
+    APPROVAL_REQUEST = "execution_approval_request"
+    """The run waits for a person: ``tool_call_id, name, arguments, timeout``."""
+    APPROVAL_RESULT = "execution_approval_result"
+    """The answer to an approval request: ``tool_call_id, name, approved, reason?, timed_out?``."""
     COMPLETE = "execution_complete"
     ERROR = "execution_error"
 
@@ -63,6 +74,24 @@ TERMINAL_STATUSES: frozenset[str] = frozenset(
 )
 
 
+class ToolStatus(str, enum.Enum):
+    """A ``tool_call``'s ``status`` (PROTOCOL.md §4)."""
+
+    STREAMING = "streaming"
+    """Client-side only: the call is known from its argument deltas so far."""
+    CALLING = "calling"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class ApprovalStatus(str, enum.Enum):
+    """Where an approval request stands (:attr:`RunState.approvals`)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
 class RunErrorCode(str, enum.Enum):
     """``error.code`` of an ``execution_error`` (PROTOCOL.md §4)."""
 
@@ -76,6 +105,18 @@ class RunErrorCode(str, enum.Enum):
     """Client-side: the gateway no longer holds the run (its history is gone)."""
     UNKNOWN = "UNKNOWN"
     """An ``execution_error`` that named no code."""
+    MODEL_UNAUTHORIZED = "MODEL_UNAUTHORIZED"
+    """The model server refused the agent's credentials (HTTP 401/403)."""
+    MODEL_NOT_FOUND = "MODEL_NOT_FOUND"
+    """The model server has no such model or route (HTTP 404)."""
+    RATE_LIMITED = "RATE_LIMITED"
+    """The model server is rate limiting (HTTP 429); ``details.retry_after`` when it said."""
+    MODEL_UNAVAILABLE = "MODEL_UNAVAILABLE"
+    """The model server failed or could not be reached (HTTP 5xx, connection refused)."""
+    MODEL_TIMEOUT = "MODEL_TIMEOUT"
+    """The model server did not answer in time."""
+    MODEL_ERROR = "MODEL_ERROR"
+    """The model server answered something unusable (another HTTP error, a malformed stream)."""
 
 
 #: The shared feed every run also publishes on (scoped to the requester's org).
@@ -137,7 +178,13 @@ class RunState:
         tokens: The streamed text, one entry per ``execution_token`` event.
         token_count: Agent tokens received (an event's ``count``, 1 when absent).
         tool_calls: One dict per tool call in the order they started, updated
-            in place by later events with the same ``id``.
+            in place by later events with the same ``id``. Argument deltas
+            accumulate in its ``arguments_text`` (status ``"streaming"`` until
+            the call's own event); an approval request sets its ``approval``
+            (an :class:`ApprovalStatus` value) and ``approval_reason``.
+        reasoning: The reasoning text, one entry per ``execution_reasoning`` event.
+        approvals: Every approval request by ``tool_call_id``:
+            ``{tool_call_id, name, arguments, timeout, status, reason?, timed_out?}``.
         usage: ``{prompt_tokens, completion_tokens, total_tokens}`` once completed.
         latency_ms: The gateway's measure of the run's duration, once completed.
         error: ``{code, message, details?}`` once failed or cancelled.
@@ -148,10 +195,12 @@ class RunState:
         "_next_index",
         "_tools",
         "agent_id",
+        "approvals",
         "error",
         "execution_id",
         "final_output",
         "latency_ms",
+        "reasoning",
         "status",
         "token_count",
         "tokens",
@@ -166,6 +215,8 @@ class RunState:
         self.tokens: list[str] = []
         self.token_count = 0
         self.tool_calls: list[dict[str, Any]] = []
+        self.reasoning: list[str] = []
+        self.approvals: dict[str, dict[str, Any]] = {}
         self.usage: dict[str, Any] | None = None
         self.latency_ms: int | None = None
         self.error: dict[str, Any] | None = None
@@ -183,6 +234,17 @@ class RunState:
     def done(self) -> bool:
         """Whether the run has ended."""
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def reasoning_text(self) -> str:
+        """The reasoning streamed so far."""
+        return "".join(self.reasoning)
+
+    @property
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        """The approval requests still waiting for an answer, oldest first."""
+        pending = ApprovalStatus.PENDING.value
+        return [request for request in self.approvals.values() if request["status"] == pending]
 
     @property
     def output(self) -> str:
@@ -207,6 +269,17 @@ class RunState:
             self.status = RunStatus.RUNNING.value
         elif kind == RunEvent.TOOL:
             return self._tool(data.get("tool_call"))
+        elif kind == RunEvent.TOOL_CALL_DELTA:
+            return self._tool_delta(data)
+        elif kind == RunEvent.REASONING:
+            delta = data.get("delta")
+            if not isinstance(delta, str):
+                return False
+            self.reasoning.append(delta)
+        elif kind == RunEvent.APPROVAL_REQUEST:
+            return self._approval_request(data)
+        elif kind == RunEvent.APPROVAL_RESULT:
+            return self._approval_result(data)
         elif kind == RunEvent.COMPLETE:
             self._complete(data)
         elif kind == RunEvent.ERROR:
@@ -256,6 +329,60 @@ class RunState:
             self._tools[key] = known = {}
             self.tool_calls.append(known)
         known.update(call)
+        return True
+
+    def _call(self, key: str, name: Any) -> dict[str, Any]:
+        """The tool call ``key``, made (``"streaming"``) when this is its first word."""
+        known = self._tools.get(key)
+        if known is None:
+            self._tools[key] = known = {"id": key, "status": ToolStatus.STREAMING.value}
+            self.tool_calls.append(known)
+        if isinstance(name, str) and name and not known.get("name"):
+            known["name"] = name
+        return known
+
+    def _tool_delta(self, data: Mapping[str, Any]) -> bool:
+        key, delta = data.get("tool_call_id"), data.get("delta")
+        if not isinstance(key, str) or not key or not isinstance(delta, str):
+            return False
+        call = self._call(key, data.get("name"))
+        call["arguments_text"] = call.get("arguments_text", "") + delta
+        return True
+
+    def _approval_request(self, data: Mapping[str, Any]) -> bool:
+        key = data.get("tool_call_id")
+        if not isinstance(key, str) or not key:
+            return False
+        pending = ApprovalStatus.PENDING.value
+        request = {
+            "tool_call_id": key,
+            "name": data.get("name"),
+            "arguments": data.get("arguments"),
+            "timeout": data.get("timeout"),
+            "status": pending,
+        }
+        self.approvals[key] = request
+        call = self._call(key, data.get("name"))
+        call["approval"] = pending
+        if data.get("arguments") is not None:
+            call.setdefault("arguments", data.get("arguments"))
+        return True
+
+    def _approval_result(self, data: Mapping[str, Any]) -> bool:
+        key = data.get("tool_call_id")
+        request = self.approvals.get(key) if isinstance(key, str) else None
+        if request is None or not isinstance(key, str):
+            return False
+        approved = data.get("approved") is True
+        status = (ApprovalStatus.APPROVED if approved else ApprovalStatus.DENIED).value
+        reason = data.get("reason")
+        request["status"] = status
+        request["reason"] = reason if isinstance(reason, str) else None
+        if data.get("timed_out") is True:
+            request["timed_out"] = True
+        call = self._call(key, request.get("name"))
+        call["approval"] = status
+        call["approval_reason"] = request["reason"]
         return True
 
     def tool_call(self, call_id: str) -> dict[str, Any] | None:

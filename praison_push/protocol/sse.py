@@ -2,8 +2,10 @@
 
 ``POST /v1/agents/{agent_id}/execute/stream`` answers with ``execution_start``,
 ``token``, ``tool_call``, ``tool_result``, ``complete`` or ``error``, then
-``done`` (PROTOCOL.md §5). These pure functions turn one native run event into
-those records; the server only writes them out.
+``done`` (PROTOCOL.md §5) — and, for the richer run events, ``tool_call_delta``,
+``reasoning``, ``approval_request`` and ``approval_result``. These pure
+functions turn one native run event into those records; the server only writes
+them out.
 """
 
 from __future__ import annotations
@@ -20,6 +22,17 @@ SSE_RETRY_MS = 3000
 
 #: The record that ends a run's stream.
 SSE_DONE = "event: done\ndata: {}\n\n"
+
+
+#: SSE event names of the richer run events; their data is the event's own fields.
+_SSE_NAMES = {
+    RunEvent.TOOL_CALL_DELTA.value: "tool_call_delta",
+    RunEvent.REASONING.value: "reasoning",
+    RunEvent.APPROVAL_REQUEST.value: "approval_request",
+    RunEvent.APPROVAL_RESULT.value: "approval_result",
+}
+#: Fields every run event carries, left out of those records (the stream names the run).
+_RUN_KEYS = frozenset({"event", "execution_id", "agent_id", "user_id", "session_id"})
 
 
 def sse_record(event: str, data: Any, event_id: str | None = None) -> str:
@@ -56,6 +69,9 @@ def to_sse_execution(frame: dict[str, Any]) -> list[str]:
         call = data.get("tool_call") or {}
         kind = "tool_call" if call.get("status") == "calling" else "tool_result"
         return [sse_record(kind, call, event_id)]
+    if event in _SSE_NAMES:
+        payload = {key: value for key, value in data.items() if key not in _RUN_KEYS}
+        return [sse_record(_SSE_NAMES[event], payload, event_id)]
     if event == RunEvent.COMPLETE:
         payload = {
             key: data[key] for key in ("status", "output", "usage", "latency_ms") if key in data

@@ -370,6 +370,16 @@ class PushClient:
     def attach(self, execution_id: str) -> SyncExecution:
         return self._handle(self._portal.call(self._client.attach(execution_id)))
 
+    @mirrors(AsyncPushClient.approve)
+    def approve(
+        self,
+        execution_id: str,
+        tool_call_id: str,
+        approved: bool,
+        reason: str | None = None,
+    ) -> bool:
+        return self._portal.call(self._client.approve(execution_id, tool_call_id, approved, reason))
+
     # --- internals -----------------------------------------------------------------
 
     def _handle(self, execution: Execution) -> SyncExecution:

@@ -114,6 +114,21 @@ class SyncExecution:
         return [dict(call) for call in self._execution.tool_calls]
 
     @property
+    @mirrors(Execution.reasoning)
+    def reasoning(self) -> str:
+        return self._execution.reasoning
+
+    @property
+    @mirrors(Execution.approvals)
+    def approvals(self) -> dict[str, dict[str, Any]]:
+        return {key: dict(request) for key, request in self._execution.approvals.items()}
+
+    @property
+    @mirrors(Execution.pending_approvals)
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        return [dict(request) for request in self._execution.pending_approvals]
+
+    @property
     @mirrors(Execution.usage)
     def usage(self) -> dict[str, Any] | None:
         usage = self._execution.usage
@@ -166,6 +181,10 @@ class SyncExecution:
     @mirrors(Execution.cancel)
     def cancel(self) -> bool:
         return self._portal.call(self._execution.cancel())
+
+    @mirrors(Execution.approve)
+    def approve(self, tool_call_id: str, approved: bool, reason: str | None = None) -> bool:
+        return self._portal.call(self._execution.approve(tool_call_id, approved, reason))
 
     # --- callbacks -------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from .helpers import (
     QUESTION,
     TOKEN_A,
     TOKEN_A2,
+    WEATHER_CALL,
     WEATHER_RESULT,
     Frame,
     normal_agent_chat,
@@ -45,7 +46,13 @@ async def test_connect_subscribe_chat(gateway: GatewayThread) -> None:
     assert frames[0] == {"type": "agent_thinking", **agent}
     tools = [frame for frame in frames if frame["type"] == "tool_update"]
     assert tools == [
-        {"type": "tool_update", **agent, "tool_name": "get_weather", "status": "calling"},
+        {
+            "type": "tool_update",
+            **agent,
+            "tool_name": "get_weather",
+            "status": "calling",
+            "arguments": WEATHER_CALL["arguments"],  # the guide's update, with what we know
+        },
         {
             "type": "tool_update",
             **agent,

@@ -372,6 +372,7 @@ def test_every_client_frame_type_decodes() -> None:
         {"type": "message_nack", "event_id": "e", "reason": "unparseable"},
         {"type": "execute", "agent_id": "demo", "input": "hi", "session_id": "s", "stream": False},
         {"type": "execution.cancel", "execution_id": "x"},
+        {"type": "execution.approve", "execution_id": "x", "tool_call_id": "c", "approved": True},
         {"type": "ping", "id": "p"},
         {"type": "pong", "id": 3},
     ]
@@ -381,6 +382,16 @@ def test_every_client_frame_type_decodes() -> None:
         assert isinstance(parsed, f.CLIENT_FRAME_TYPES[sample["type"]])
         assert parsed.type == sample["type"]
         assert parsed.model_dump(exclude_none=True, exclude={"ref"}) == sample
+
+
+def test_an_approval_must_say_true_or_false() -> None:
+    """``approved: "yes"`` (or 1) is refused, naming the field: no answer by coercion."""
+    for value in ("yes", 1, None):
+        with pytest.raises(FrameError) as caught:
+            decode_client_frame(
+                frame(type="execution.approve", execution_id="x", tool_call_id="c", approved=value)
+            )
+        assert caught.value.field == "approved"
 
 
 def test_validate_client_frame_takes_a_parsed_object() -> None:

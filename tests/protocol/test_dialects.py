@@ -195,3 +195,67 @@ def test_agent_chat_outbound_control_frames() -> None:
     ]
     assert to_agent_chat({"type": "execute.accepted"}) == []
     assert to_agent_chat(message("not a dict")) == []
+
+
+def test_agent_chat_renders_the_richer_run_events() -> None:
+    def run(event: str, **fields: Any) -> list[dict[str, Any]]:
+        return to_agent_chat(message({"event": event, "agent_id": "a", **fields}))
+
+    call = {"name": "t", "status": "calling", "arguments": {"q": 1}}
+    assert run("execution_tool", tool_call=call)[0]["arguments"] == {"q": 1}
+    failed = {"name": "t", "status": "failed", "error": "boom"}
+    assert run("execution_tool", tool_call=failed)[0]["error"] == "boom"
+    assert run("execution_reasoning", delta="hmm") == [
+        {"type": "agent_thinking", "agent_id": "a", "reasoning": "hmm"}
+    ]
+    assert run("execution_tool_call_delta", tool_call_id="c", name="t", delta='{"q"') == [
+        {
+            "type": "tool_update",
+            "agent_id": "a",
+            "tool_name": "t",
+            "tool_call_id": "c",
+            "status": "streaming",
+            "arguments_delta": '{"q"',
+        }
+    ]
+    asked = run(
+        "execution_approval_request",
+        execution_id="exec_1",
+        tool_call_id="c",
+        name="t",
+        arguments={"q": 1},
+        timeout=30,
+    )
+    assert asked == [
+        {
+            "type": "tool_update",
+            "agent_id": "a",
+            "tool_name": "t",
+            "tool_call_id": "c",
+            "status": "awaiting_approval",
+            "execution_id": "exec_1",
+            "arguments": {"q": 1},
+            "timeout": 30,
+        }
+    ]
+    [denied] = run("execution_approval_result", tool_call_id="c", name="t", approved=False,
+                   reason="no")  # fmt: skip
+    assert (denied["status"], denied["reason"]) == ("denied", "no")
+    [approved] = run("execution_approval_result", tool_call_id="c", name="t", approved=True)
+    assert approved["status"] == "approved" and "reason" not in approved
+
+
+def test_approve_in_every_dialect() -> None:
+    answer = {"execution_id": "e", "tool_call_id": "c", "approved": True}
+    assert from_agent_chat({"type": "approve", **answer}) == {
+        "type": "execution.approve",
+        **answer,
+    }
+    assert from_envelope({"type": "approve", "id": "a1", "payload": answer}) == {
+        "type": "execution.approve",
+        "ref": "a1",
+        **answer,
+    }
+    reply = {"type": "execution.approved", "ref": "a1", "ok": True, **answer}
+    [envelope] = to_envelope(reply, now=0.0)
+    assert (envelope["type"], envelope["id"], envelope["payload"]["ok"]) == ("approved", "a1", True)

@@ -137,3 +137,21 @@ def test_error_ends_the_stream_and_lifts_retry_after() -> None:
 def test_error_shapes(error: Any, expected: dict[str, Any]) -> None:
     record, _ = to_sse_execution(run_event({"event": "execution_error", "error": error}))
     assert parse(record)[2] == expected
+
+
+@pytest.mark.parametrize(
+    ("event", "fields", "name"),
+    [
+        ("execution_tool_call_delta", {"tool_call_id": "c", "name": "t", "delta": "{"},
+         "tool_call_delta"),
+        ("execution_reasoning", {"delta": "hmm"}, "reasoning"),
+        ("execution_approval_request",
+         {"tool_call_id": "c", "name": "t", "arguments": {}, "timeout": 30}, "approval_request"),
+        ("execution_approval_result",
+         {"tool_call_id": "c", "name": "t", "approved": False, "reason": "no"}, "approval_result"),
+    ],
+)  # fmt: skip
+def test_richer_run_events(event: str, fields: dict[str, Any], name: str) -> None:
+    data = {"event": event, "execution_id": "x", "agent_id": "a", "user_id": "u", **fields}
+    [record] = to_sse_execution(run_event(data))
+    assert parse(record) == (name, "ev-1", fields)  # the run's own fields, not its names

@@ -166,3 +166,10 @@ def test_every_listed_difference_names_a_real_member_and_a_reason() -> None:
     reasons = [*MISSING.values(), *EXTRA.values(), *OWN_DOCS.values()]
     reasons += [reason for _, reason in EXTRA_PARAMETERS.values()]
     assert all(len(reason) > 20 for reason in reasons)
+
+
+def test_the_approval_verbs_are_on_both_faces() -> None:
+    """Issue 9: ``approve`` and the approval fields exist on both faces (mirrored above)."""
+    assert {"approve"} <= public_names(AsyncPushClient) & public_names(PushClient)
+    fields = {"approve", "approvals", "pending_approvals", "reasoning"}
+    assert fields <= public_names(Execution) & public_names(SyncExecution)
