@@ -5,6 +5,7 @@ Helpers (time unit, waits, recorders, raw clients) live in the ``support`` packa
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +13,10 @@ import pytest
 
 from praison_push.config import GatewayConfig
 from praison_push.server import GatewayThread
+
+# Tests reach nothing beyond 127.0.0.1: praisonaiagents' telemetry stays off.
+os.environ["PRAISONAI_TELEMETRY_DISABLED"] = "true"
+os.environ["DO_NOT_TRACK"] = "true"
 
 #: Fixtures that spawn a redis-server: a test using one (even indirectly) is marked ``redis``.
 _REDIS_FIXTURES = frozenset({"redis_server", "own_redis_server", "redis_server_factory"})

@@ -1,4 +1,8 @@
-"""Agents: the protocol an agent follows, the registry, demo agents, adapters."""
+"""Agents: the protocol an agent follows, the registry, demo agents, adapters.
+
+``ChatAgent`` (any OpenAI-compatible model; the ``llm`` extra) lives in
+:mod:`praison_push.agents.openai`.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from .events import (
 )
 from .registry import AgentRegistry
 from .runner import AgentSpec, AgentTypeError, iterate_agent
+from .tools import Tool, requires_approval
 
 __all__ = [
     "DEMO_AGENTS",
@@ -28,10 +33,12 @@ __all__ = [
     "Approval",
     "Approver",
     "Reasoning",
+    "Tool",
     "ToolCall",
     "ToolCallDelta",
     "ToolResult",
     "Usage",
     "iterate_agent",
     "register_demo_agents",
+    "requires_approval",
 ]

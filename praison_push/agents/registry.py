@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,6 +13,8 @@ from .runner import AgentSpec
 __all__ = ["AgentRegistry"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+logger = logging.getLogger("praison_push.agents")
 
 
 class AgentRegistry:
@@ -55,3 +59,17 @@ class AgentRegistry:
 
     def unregister(self, name: str) -> None:
         self._agents.pop(name, None)
+
+    async def aclose(self) -> None:
+        """Let agents that hold connections close them (``ChatAgent.aclose``): the gateway
+        calls this when it stops. An agent's failure to close is logged, not raised."""
+        for spec in list(self._agents.values()):
+            close = getattr(spec.fn, "aclose", None)
+            if not callable(close):
+                continue
+            try:
+                outcome = close()
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                logger.warning("agent %s failed to close", spec.name, exc_info=True)

@@ -66,15 +66,17 @@ async def iterate_agent(spec: AgentSpec, text: str, ctx: AgentContext) -> AsyncI
     """
     args: tuple[Any, ...] = (text, ctx) if spec.wants_context else (text,)
     fn = spec.fn
-    if inspect.isasyncgenfunction(fn):
+    # An agent object (ChatAgent) is as its __call__ is.
+    kind = fn if inspect.isroutine(fn) else type(fn).__call__
+    if inspect.isasyncgenfunction(kind):
         async for event in fn(*args):
             yield event
         return
-    if inspect.isgeneratorfunction(fn):
+    if inspect.isgeneratorfunction(kind):
         async for event in _iterate_in_thread(lambda: fn(*args), ctx):
             yield event
         return
-    if inspect.iscoroutinefunction(fn):
+    if inspect.iscoroutinefunction(kind):
         result = await fn(*args)
     else:
         result = await asyncio.to_thread(fn, *args)

@@ -230,12 +230,13 @@ class RunManager:
         return self.approvals.answer(run, tool_call_id, approval, principal, client_id)
 
     async def close(self) -> None:
-        """Cancel every run (gateway shutdown)."""
+        """Cancel every run, then let the agents close their connections (gateway shutdown)."""
         tasks = [run.task for run in self._records.values() if run.task and not run.task.done()]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        await self.registry.aclose()
 
     async def _emit(self, run: RunRecord, event: RunEvent, fields: dict[str, Any]) -> None:
         data = {"event": event.value, "execution_id": run.execution_id, "agent_id": run.agent_id}

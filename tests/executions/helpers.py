@@ -311,7 +311,15 @@ def normal_native(events: Iterable[Frame]) -> list[Normal]:
     out: list[Normal] = []
     for data in events:
         event = data["event"]
-        if event == "execution_start":
+        if event == "execution_tool_call_delta":
+            out.append(("arguments", (data["tool_call_id"], data["delta"])))
+        elif event == "execution_reasoning":
+            out.append(("reasoning", data["delta"]))
+        elif event == "execution_approval_request":
+            out.append(("approval", data["name"]))
+        elif event == "execution_approval_result":
+            out.append(("approved", data["approved"]))
+        elif event == "execution_start":
             out.append(("start", data["agent_id"]))
         elif event == "execution_token":
             out.append(("token", data["token"]))
@@ -332,19 +340,33 @@ def normal_envelope(frames: Iterable[Frame]) -> list[Normal]:
     )
 
 
+_AGENT_CHAT_NEWS = {"streaming", "awaiting_approval", "approved", "denied"}
+
+
 def normal_agent_chat(frames: Iterable[Frame]) -> list[Normal]:
-    """Agent-chat frames in the normal form; its ``tool_update`` names no arguments."""
+    """Agent-chat frames in the normal form."""
     out: list[Normal] = []
     for frame in frames:
         kind = frame["type"]
-        if kind == "agent_thinking":
+        if kind == "agent_thinking" and "reasoning" in frame:
+            out.append(("reasoning", frame["reasoning"]))
+        elif kind == "agent_thinking":
             out.append(("start", frame["agent_id"]))
         elif kind == "stream_chunk" and not frame["done"]:
             out.append(("token", frame["chunk"]))
+        elif kind == "tool_update" and frame["status"] in _AGENT_CHAT_NEWS:
+            status = frame["status"]
+            if status == "streaming":
+                out.append(("arguments", (frame["tool_call_id"], frame["arguments_delta"])))
+            elif status == "awaiting_approval":
+                out.append(("approval", frame["tool_name"]))
+            else:
+                out.append(("approved", status == "approved"))
         elif kind == "tool_update":
             call = {"name": frame["tool_name"], "status": frame["status"]}
-            if "result" in frame:
-                call["result"] = frame["result"]
+            for key in ("result", "arguments"):
+                if key in frame:
+                    call[key] = frame[key]
             out.append(_tool(call))
         elif kind == "response":
             out.append(("complete", frame["message"]))
@@ -355,7 +377,15 @@ def normal_sse(events: Iterable[SSEEvent]) -> list[Normal]:
     out: list[Normal] = []
     for event in events:
         data = event.json()
-        if event.event == "execution_start":
+        if event.event == "tool_call_delta":
+            out.append(("arguments", (data["tool_call_id"], data["delta"])))
+        elif event.event == "reasoning":
+            out.append(("reasoning", data["delta"]))
+        elif event.event == "approval_request":
+            out.append(("approval", data["name"]))
+        elif event.event == "approval_result":
+            out.append(("approved", data["approved"]))
+        elif event.event == "execution_start":
             out.append(("start", data["agent_id"]))
         elif event.event == "token":
             out.append(("token", data["token"]))
@@ -366,11 +396,3 @@ def normal_sse(events: Iterable[SSEEvent]) -> list[Normal]:
         elif event.event == "error":
             out.append(("error", data["code"]))
     return out
-
-
-def without_arguments(normal: list[Normal]) -> list[Normal]:
-    """The normal form with tool-call arguments dropped (agent-chat does not carry them)."""
-    return [
-        (kind, {**value, "arguments": None}) if kind == "tool_call" else (kind, value)
-        for kind, value in normal
-    ]

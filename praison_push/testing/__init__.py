@@ -1,4 +1,5 @@
-"""Test helpers: an in-memory transport whose far end the test plays.
+"""Test helpers: an in-memory transport whose far end the test plays, and a local
+OpenAI-compatible model (:class:`FakeModel`, served by :class:`FakeModelServer`).
 
 Like httpx's ``MockTransport``, this is public so applications can test their
 push handlers without a gateway::
@@ -25,11 +26,18 @@ from typing import Any
 from praison_push.client import ConnectionClosedError, NotConnectedError
 from praison_push.protocol import PROTOCOL_VERSION, decode_object, encode_json
 
+from .fake_model import FakeModel, ModelTurn, ScriptedToolCall
+from .model_server import FakeModelServer
+
 __all__ = [
+    "FakeModel",
+    "FakeModelServer",
     "MemoryTransport",
     "MemoryTransportFactory",
+    "ModelTurn",
     "Responder",
     "ScriptedGateway",
+    "ScriptedToolCall",
     "channel_message",
     "greeting",
 ]
