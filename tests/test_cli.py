@@ -335,3 +335,71 @@ def test_run_printer_edge_cases() -> None:
     assert silent.getvalue() == "all at once\n"
     with pytest.raises(TypeError, match="abstract"):
         cli._EventPrinter()  # type: ignore[abstract]
+
+
+def test_run_printer_shows_reasoning_streamed_arguments_and_approvals() -> None:
+    import io
+
+    from praison_push import cli
+    from praison_push.client import ExecutionEvent
+
+    out, err = io.StringIO(), io.StringIO()
+    printer = cli._RunPrinter(out, err)
+    events = [
+        ("execution_reasoning", {"delta": "The user "}),
+        ("execution_reasoning", {"delta": "wants\nweather."}),
+        ("execution_tool_call_delta", {"tool_call_id": "c1", "name": "get_weather",
+                                       "delta": '{"ci'}),
+        ("execution_tool_call_delta", {"tool_call_id": "c1", "name": "get_weather",
+                                       "delta": 'ty": "Paris"}'}),
+        ("execution_tool", {"tool_call": {"id": "c1", "name": "get_weather", "status": "calling",
+                                          "arguments": {"city": "Paris"}}}),
+        ("execution_tool", {"tool_call": {"id": "c1", "name": "get_weather",
+                                          "status": "completed", "result": 18}}),
+        ("execution_approval_request", {"execution_id": "exec_1", "tool_call_id": "c2",
+                                        "name": "rm", "arguments": {"path": "/x"}, "timeout": 30}),
+        ("execution_approval_result", {"tool_call_id": "c2", "name": "rm", "approved": False,
+                                       "reason": "no"}),
+        ("execution_token", {"token": "18°C."}),
+    ]  # fmt: skip
+    for kind, data in events:
+        printer.show(ExecutionEvent(kind, data))
+    printer.finish()
+    assert out.getvalue() == "18°C.\n"
+    assert err.getvalue().split("\n") == [
+        "💭 The user wants weather.",
+        '⚙ get_weather {"city": "Paris"} → 18',  # the streamed arguments, not printed twice
+        '⏸ rm {"path": "/x"} waits for approval (30 s): praison-push approve exec_1 c2',
+        "✗ rm denied: no",
+        "",
+    ]
+
+
+def test_approve_answers_a_paused_run(
+    gateway_factory: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The requester (the same identity: its token) answers from the command line."""
+    from praison_push.agents import AgentContext, ToolCall
+    from praison_push.config import TokenGrant
+
+    async def careful(text: str, ctx: AgentContext) -> Any:
+        decision = await ctx.request_approval(ToolCall("rm", {"path": text}, id="c1"))
+        yield f"{decision.approved}: {decision.reason}"
+
+    grants = [TokenGrant(token="t-ops", user_id="ops")]
+    gateway = gateway_factory(GatewayConfig(auth=AuthConfig(tokens=grants)))  # type: ignore[arg-type]
+    hub = gateway.gateway.hub
+    gateway.call(lambda: hub.agents.register("careful", careful))
+    with PushClient(gateway.url, "t-ops") as client:
+        run = client.execute("careful", "/tmp/x")
+        for event in run:
+            if event.kind == "execution_approval_request":
+                break
+        argv = ["approve", run.execution_id, "c1", "--deny", "--reason", "not now"]
+        argv += ["--url", gateway.url, "--token", "t-ops"]
+        assert main(argv) == 0
+        assert run.result(timeout(5)) == "False: not now"
+        assert main(argv) == 1  # nothing waits any more
+    out, err = capsys.readouterr()
+    assert out == "denied\n"
+    assert f"no approval request of {run.execution_id} waits for c1" in err

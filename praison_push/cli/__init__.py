@@ -147,6 +147,18 @@ def _cmd_execute(args: argparse.Namespace) -> int:
         return fail(f"run {execution.execution_id} {execution.status}: {message}")
 
 
+def _cmd_approve(args: argparse.Namespace) -> int:
+    """Answer a paused run's approval request (as its requester: use the same token)."""
+    with _client(args) as client:
+        answered = client.approve(
+            args.execution_id, args.tool_call_id, not args.deny, args.reason or None
+        )
+    if not answered:
+        return fail(f"no approval request of {args.execution_id} waits for {args.tool_call_id}")
+    out("denied" if args.deny else "approved")
+    return 0
+
+
 def _cancel_quietly(execution: SyncExecution) -> None:
     """Ctrl-C: the run would go on without us, so cancel it (a second Ctrl-C skips that)."""
     from ..client import PushError
@@ -392,6 +404,20 @@ def build_parser() -> argparse.ArgumentParser:
     execute.add_argument("--session", default=None, help="session id (conversation memory)")
     execute.add_argument("--json", action="store_true", help="print every event as a JSON line")
     _add_client_options(execute)
+
+    approve = _command(
+        commands,
+        "approve",
+        "answer a run's approval request",
+        "Approve (or, with --deny, deny) the tool call a paused run waits on. Only the "
+        "run's requester (the same token) or a configured approver may answer.",
+        _cmd_approve,
+    )
+    approve.add_argument("execution_id", help="the run (exec_…)")
+    approve.add_argument("tool_call_id", help="the tool call it waits on")
+    approve.add_argument("--deny", action="store_true", help="deny instead of approving")
+    approve.add_argument("--reason", default=None, help="why (the agent sees it)")
+    _add_client_options(approve)
 
     _command(
         commands,

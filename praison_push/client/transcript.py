@@ -21,6 +21,16 @@ __all__ = ["RunPrinter", "status_line", "transcript"]
 #: Longest argument or result shown on a tool line.
 TOOL_TEXT = 200
 
+#: The richer run events a printer shows on its tool stream.
+_NEWS = frozenset(
+    {
+        RunEvent.REASONING,
+        RunEvent.TOOL_CALL_DELTA,
+        RunEvent.APPROVAL_REQUEST,
+        RunEvent.APPROVAL_RESULT,
+    }
+)
+
 
 def shorten(value: Any, limit: int = TOOL_TEXT) -> str:
     """``value`` on one line (JSON unless it is text), cut at ``limit`` characters."""
@@ -49,13 +59,20 @@ def status_line(state: RunState) -> str:
 
 
 def tool_line(call: Mapping[str, Any]) -> str:
-    """``⚙ name {args} → result`` (``✗ error`` when it failed, ``…`` while it runs)."""
-    line = f"⚙ {call.get('name', '?')} {shorten(call.get('arguments', {}))}"
+    """``⚙ name {args} → result`` (``✗ error`` when it failed, ``…`` while it runs,
+    ``⏸`` while it waits for an approval, ``✗ denied`` when a person said no)."""
+    arguments = call["arguments"] if "arguments" in call else call.get("arguments_text", {})
+    line = f"⚙ {call.get('name', '?')} {shorten(arguments)}"
     status = call.get("status")
     if status == "completed":
         return f"{line} → {shorten(call.get('result'))}"
     if status == "failed":
         return f"{line} ✗ {shorten(call.get('error'))}"
+    if call.get("approval") == "pending":
+        return f"{line} ⏸ waits for approval"
+    if call.get("approval") == "denied":
+        reason = call.get("approval_reason")
+        return f"{line} ✗ denied" + (f": {reason}" if reason else "")
     return f"{line} …"
 
 
@@ -98,6 +115,7 @@ class RunPrinter:
         self._mid_line = False  # out's last line is unfinished
         self._screen_mid_line = False  # ... and no tool line followed it on the same screen
         self._open_tool: Any = None  # the id of a tool line awaiting its result
+        self._line: tuple[Any, ...] | None = None  # what the open err line shows
 
     def show(self, kind: str, data: Mapping[str, Any]) -> None:
         """Print what one event adds."""
@@ -107,6 +125,8 @@ class RunPrinter:
             return
         if kind == RunEvent.TOKEN:
             self._write_answer(state.tokens[-1])
+        elif kind in _NEWS:
+            self._show_news(kind, data)
         elif kind == RunEvent.TOOL:
             call = data.get("tool_call")
             call_id = call.get("id") if isinstance(call, Mapping) else None
@@ -139,12 +159,53 @@ class RunPrinter:
         self._printed = True
         self._mid_line = self._screen_mid_line = not text.endswith("\n")
 
+    def _show_news(self, kind: str, data: Mapping[str, Any]) -> None:
+        """Reasoning and arguments as they stream, approval requests and their answers."""
+        if kind == RunEvent.REASONING:
+            self._open_line(("reasoning",), "💭 ")
+            self._err.write(" ".join(str(data.get("delta", "")).split("\n")))
+        elif kind == RunEvent.TOOL_CALL_DELTA:
+            call_id = data.get("tool_call_id")
+            self._open_line(("tool", call_id), f"⚙ {data.get('name')} ", tool=call_id)
+            self._err.write(str(data.get("delta", "")))
+        else:
+            self._open_line(("approval",), "")
+            name = data.get("name")
+            if kind == RunEvent.APPROVAL_REQUEST:
+                self._err.write(
+                    f"⏸ {name} {shorten(data.get('arguments', {}))} waits for approval "
+                    f"({data.get('timeout')} s): praison-push approve "
+                    f"{data.get('execution_id')} {data.get('tool_call_id')}\n"
+                )
+            else:
+                approved = data.get("approved") is True
+                mark, verdict = ("✓", "approved") if approved else ("✗", "denied")
+                reason = f": {data['reason']}" if data.get("reason") else ""
+                self._err.write(f"{mark} {name} {verdict}{reason}\n")
+            self._line = None
+        self._err.flush()
+
+    def _open_line(self, key: tuple[Any, ...], head: str, tool: Any = None) -> None:
+        """Continue the err line of ``key``, or end the open one and start it with ``head``."""
+        if self._line == key:
+            return
+        self._close_tool()
+        if self._screen_mid_line and self._one_screen():
+            self._err.write("\n")
+            if self._err is self._out:
+                self._mid_line = False
+        self._screen_mid_line = False
+        self._err.write(head)
+        self._line = key
+        self._open_tool = tool
+
     def _one_screen(self) -> bool:
         return self._err is self._out or bool(getattr(self._err, "isatty", bool)())
 
     def _show_tool(self, call: Mapping[str, Any]) -> None:
         status = call.get("status")
-        if status == "calling" or self._open_tool != call.get("id"):
+        streamed = self._line == ("tool", call.get("id"))  # its arguments are on the line
+        if (status == "calling" and not streamed) or self._open_tool != call.get("id"):
             self._close_tool()
             if self._screen_mid_line and self._one_screen():
                 self._err.write("\n")  # both streams on one screen: start a line of its own
@@ -153,16 +214,17 @@ class RunPrinter:
             self._screen_mid_line = False
             self._err.write(f"⚙ {call.get('name')} {shorten(call.get('arguments', {}))}")
             self._open_tool = call.get("id")
+            self._line = ("tool", self._open_tool)
         if status == "completed":
             self._err.write(f" → {shorten(call.get('result'))}\n")
-            self._open_tool = None
+            self._open_tool = self._line = None
         elif status == "failed":
             self._err.write(f" ✗ {shorten(call.get('error'))}\n")
-            self._open_tool = None
+            self._open_tool = self._line = None
         self._err.flush()
 
     def _close_tool(self) -> None:
-        if self._open_tool is not None:
+        if self._open_tool is not None or self._line is not None:
             self._err.write("\n")
             self._err.flush()
-            self._open_tool = None
+            self._open_tool = self._line = None

@@ -238,6 +238,8 @@ class ExecutionEvent:
 
     Attributes:
         kind: ``execution_start``, ``execution_token``, ``execution_tool``,
+            ``execution_tool_call_delta``, ``execution_reasoning``,
+            ``execution_approval_request``, ``execution_approval_result``,
             ``execution_complete`` or ``execution_error`` (others are kept
             as they come, for forward compatibility).
         data: The event's fields as published (``event`` included).
@@ -300,6 +302,31 @@ class ExecutionEvent:
     def tool_call(self) -> dict[str, Any] | None:
         """The ``tool_call`` of an ``execution_tool`` (``id``, ``name``, ``status`` …)."""
         return _mapping(self.data.get("tool_call")) if self.kind == RunEvent.TOOL else None
+
+    @property
+    def reasoning(self) -> str | None:
+        """The reasoning text of an ``execution_reasoning``."""
+        value = self.data.get("delta") if self.kind == RunEvent.REASONING else None
+        return value if isinstance(value, str) else None
+
+    @property
+    def tool_call_delta(self) -> dict[str, Any] | None:
+        """``{tool_call_id, name?, delta}`` of an ``execution_tool_call_delta``."""
+        return self._fields(RunEvent.TOOL_CALL_DELTA)
+
+    @property
+    def approval_request(self) -> dict[str, Any] | None:
+        """``{tool_call_id, name, arguments, timeout, …}`` of an ``execution_approval_request``."""
+        return self._fields(RunEvent.APPROVAL_REQUEST)
+
+    @property
+    def approval_result(self) -> dict[str, Any] | None:
+        """``{tool_call_id, name, approved, reason?, timed_out?, …}`` of an
+        ``execution_approval_result``."""
+        return self._fields(RunEvent.APPROVAL_RESULT)
+
+    def _fields(self, kind: RunEvent) -> dict[str, Any] | None:
+        return dict(self.data) if self.kind == kind else None
 
     @property
     def status(self) -> str | None:

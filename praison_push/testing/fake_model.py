@@ -154,7 +154,10 @@ class FakeModel:
             self.requests.append(body)
             if self._script:
                 return self._script.popleft()
-        return self.responder(body)
+        try:
+            return self.responder(body)
+        except Exception as exc:  # the script's fault: an answer the client can read
+            return ModelTurn.fail(500, f"the fake model's responder raised {exc!r}")
 
     # --- ASGI ------------------------------------------------------------------------
 

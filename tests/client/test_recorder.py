@@ -418,3 +418,18 @@ async def test_reprs_of_a_completed_run_with_a_long_answer() -> None:
     assert "{} → [1]" in execution._repr_markdown_()
     blank = run("exec_y", " ")[1]
     assert "` `" in blank._repr_markdown_()
+
+
+def test_event_fields_of_the_richer_run_events() -> None:
+    reasoning = ExecutionEvent("execution_reasoning", {"delta": "hmm"})
+    delta = ExecutionEvent(
+        "execution_tool_call_delta", {"tool_call_id": "c", "name": "f", "delta": "{"}
+    )
+    asked = ExecutionEvent("execution_approval_request", {"tool_call_id": "c", "name": "f"})
+    answered = ExecutionEvent("execution_approval_result", {"tool_call_id": "c", "approved": True})
+    assert reasoning.reasoning == "hmm" and delta.reasoning is None
+    assert delta.tool_call_delta == {"tool_call_id": "c", "name": "f", "delta": "{"}
+    assert asked.approval_request == {"tool_call_id": "c", "name": "f"}
+    assert answered.approval_result == {"tool_call_id": "c", "approved": True}
+    assert reasoning.tool_call_delta is None and delta.approval_request is None
+    assert asked.approval_result is None and answered.token is None

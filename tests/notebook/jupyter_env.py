@@ -63,4 +63,6 @@ def make_jupyter_env(root: Path) -> JupyterEnv:
         env[key] = str(directory)
     env["JUPYTER_PLATFORM_DIRS"] = "1"  # the new directory layout, without a migration warning
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # no debugger warning on kernel start
+    # 05_real_models uses the local fake model, never a model this machine happens to run.
+    env["PRAISON_PUSH_LLM_BASE_URL"] = "fake"
     return JupyterEnv(root=root, kernels=kernels, env=env)

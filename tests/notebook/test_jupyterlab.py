@@ -247,3 +247,135 @@ def _screenshots(page: Any) -> None:
     if os.environ.get("PRAISON_PUSH_UPDATE_SCREENSHOTS") == "1":
         DOCS_IMAGE.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(crop, DOCS_IMAGE)
+
+
+# --- 05_real_models: a real praisonaiagents Agent and an approval clicked in the page -----
+
+MODELS_JS = """
+() => {
+  const text = (el) => (el ? el.textContent.trim() : null);
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)') || document;
+  const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(text);
+  return {
+    done: prompts.length > 0 && prompts.every((p) => /^\\[\\d+\\]:$/.test(p)),
+    kernel: [...document.querySelectorAll('.jp-StatusBar-TextItem')].map(text)
+      .filter((t) => /^Python 3 \\| /.test(t))[0] || null,
+    views: [...panel.querySelectorAll('.pp-execution-view')].map((el) => ({
+      status: text(el.querySelector(':scope > .pp-status')),
+      body: text(el.querySelector('.pp-body')),
+      reasoning: text(el.querySelector('.pp-reasoning-text')),
+      folded: (el.querySelector('details.pp-reasoning') || { open: null }).open === false,
+      calls: [...el.querySelectorAll('.pp-tools tbody tr')].map((tr) => ({
+        name: text(tr.querySelector('.pp-name')),
+        args: text(tr.querySelector('.pp-args')),
+        state: text(tr.querySelector('.pp-state')),
+        approval: tr.dataset.approval || '',
+        buttons: tr.querySelectorAll('button').length,
+      })),
+    })),
+    stderr: [...panel.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]')]
+      .map(text),
+  };
+}
+"""
+
+
+def _models(body: str) -> str:
+    return f"() => {{ const s = ({MODELS_JS})(); return Boolean({body}); }}"
+
+
+def _view(agent: str, call: str, *conditions: str) -> str:
+    """A predicate over the ExecutionViews of ``agent`` with a ``call`` row (``v``, ``c``)."""
+    checks = " && ".join(conditions) or "true"
+    return (
+        f"s.views.some((v) => (v.status || '').startsWith({json.dumps(agent)})"
+        f" && v.calls.some((c) => c.name === {json.dumps(call)} && {checks}))"
+    )
+
+
+@pytest.mark.timeout(int(timeout(150)))
+def test_real_models_notebook_approve_in_the_widget_resumes_the_run(lab: Lab, browser: Any) -> None:
+    """Issue 9: notebook 05 in JupyterLab on the local fake model. A real
+    praisonaiagents Agent's ExecutionView shows its tool row completed; the
+    ChatAgent run that waits for approval resumes when Approve is clicked.
+
+    The cells run up to the one that would answer from code (Run All Above
+    Selected Cell): the answer must come from the click.
+    """
+    context = browser.new_context(viewport={"width": 1120, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(RUN * 1000)
+    console: list[str] = []
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+    local = (lab.url, "blob:", "data:")
+    page.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith(local) else route.abort(),
+    )
+    try:
+        # A workspace of its own: another test's would restore its notebook too.
+        page.goto(
+            f"{lab.url}/lab/workspaces/models/tree/05_real_models.ipynb", timeout=STARTUP * 1000
+        )
+        _wait_for(page, _models("s.kernel === 'Python 3 | Idle'"), STARTUP, "kernel idle", console)
+        by_code = page.locator(".jp-CodeCell").filter(has_text="for event in report")
+        by_code.locator(".jp-InputPrompt").click()  # select it (command mode)
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(
+            ".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Above Selected Cell$")
+        ).click()
+        done = "c.state.includes('completed')"
+        _wait_for(
+            page,
+            _models(
+                _view("praisonai-weather", "get_weather", done, "c.args.includes('Paris')")
+                + " && s.views.some((v) => (v.status || '').startsWith('praisonai-weather')"
+                " && v.status.includes('completed') && v.body.includes('18°C'))"
+            ),
+            RUN,
+            "the praisonaiagents Agent's ExecutionView: get_weather completed, the answer",
+            console,
+        )
+        _wait_for(
+            page,
+            _models(
+                _view("assistant", "get_weather", done)
+                + " && s.views.some((v) => v.reasoning && v.reasoning.includes('weather')"
+                " && v.folded === true)"
+            ),
+            RUN,
+            "the ChatAgent run: get_weather completed, its reasoning folded",
+            console,
+        )
+        waiting = _view("assistant", "send_report", "c.buttons === 2")
+        _wait_for(
+            page,
+            _models(f"{waiting} && s.kernel === 'Python 3 | Idle'"),
+            RUN,
+            "Approve/Deny on send_report, every cell above run",
+            console,
+        )
+
+        page.locator(".pp-execution-view button.pp-approve").first.click()
+
+        _wait_for(
+            page,
+            _models(
+                _view("assistant", "send_report", done, "c.approval.includes('approved')")
+                + " && s.views.some((v) => v.calls.some((c) => c.name === 'send_report')"
+                " && v.status.includes('completed') && v.body.includes('sent to ada@example.com'))"
+            ),
+            RUN,
+            "the approved run resumed: send_report completed and the answer shown",
+            console,
+        )
+        state = page.evaluate(MODELS_JS)
+        assert state["stderr"] == [], state["stderr"]
+        assert by_code.locator(".jp-InputPrompt").inner_text().strip() == "[ ]:"  # not run
+        widget_console = [m for m in console if re.search(r"praison|anywidget|widget", m, re.I)]
+        assert widget_console == [], widget_console
+    finally:
+        with contextlib.suppress(Exception):
+            page.set_viewport_size({"width": 1120, "height": 3200})
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-05.png"))
+        context.close()

@@ -80,6 +80,19 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
         ("latecomer.history", "['scale-out works', 'history lives in Redis', 'offsets stay"),
         ("redis_process.terminate()", "done"),
     ],
+    "05_real_models": [
+        ("def scripted_model", "Using the local fake model (offline): model 'fake-model'"),
+        ('client.execute("assistant", "What is the weather', WIDGET),
+        ("answer = run.result", "It is 18°C and partly cloudy in Paris."),
+        ("answer = run.result", "get_weather {'city': 'Paris'} completed"),
+        ("answer = run.result", "'total_tokens'"),
+        ("Send the weather report", WIDGET),
+        ("for event in report", "Done: sent to ada@example.com"),
+        ("for event in report", "'status': 'approved', 'reason': 'approved from code'"),
+        ('"praisonai-weather"', WIDGET),
+        ("praisonai_run.result", "It is 18°C and partly cloudy in Paris."),
+        ("praisonai_run.result", "get_weather {'city': 'Paris'} completed"),
+    ],
 }
 
 

@@ -424,6 +424,8 @@ def test_tool_calls_show_arguments_status_results_and_durations(
         "arguments": "",
         "result": "no such city",
         "duration_ms": 100,
+        "approval": "",
+        "approval_note": "",
     }
     assert "get_weather" in repr(tools) and "failed 100 ms → no such city" in repr(tools)
 

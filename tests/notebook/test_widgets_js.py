@@ -281,3 +281,20 @@ def test_views_say_not_live_when_the_kernel_restarts(page: Any) -> None:
     assert gone["seen"] != "active" and gone["cursor"] is True
     assert "not live (its kernel stopped)" in gone["status"]
     assert result["back"] is True
+
+
+def test_arguments_stream_reasoning_folds_and_approve_answers_once(page: Any) -> None:
+    result = scenario(page, "approvals")
+    assert result["streaming"] == ["get_weather", '{"city": "Pa', "✎ streaming", "", ""]
+    assert result["waiting"] == ["delete_file", '{"path":"/x"}', "⏸ waiting"]
+    assert result["buttons"] == ["Approve", "Deny"]  # in the Result cell, empty until it runs
+    assert result["note"] == "answer within 30 s"
+    assert result["sent"] == [{"kind": "approve", "tool_call_id": "c2", "approved": True}]
+    assert result["disabledAfterClick"] == [True, True]  # one answer per click, no double send
+    assert result["answered"] == "approved"
+    assert result["reasoning"] == {
+        "open": False,  # folded until the reader opens it
+        "summary": "Reasoning (12 characters)",
+        "text": "Let me see.<",
+    }
+    assert result["reasoningHiddenWhenEmpty"] is True

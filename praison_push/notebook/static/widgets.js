@@ -9,6 +9,7 @@
 //                   synced trait   snapshot = {seq, parts: {name: op}}
 //   page -> kernel  {kind: "resync", seq}   on a seq gap
 //                   {kind: "clear", through} ChannelLog's Clear button
+//                   {kind: "approve", tool_call_id, approved} a run's Approve/Deny buttons
 // A part op is text {append} | {text}, meta {values}, or rows
 // {clear, remove, upsert, limit} (applied in that order). A snapshot is the
 // same ops applied to empty parts. Deltas at or below the store's seq are old
@@ -210,6 +211,7 @@ function createStore(model) {
     views: new Set(),
     resyncAt: 0,
     resyncTimer: undefined,
+    answered: new Set(), // run widgets: calls whose Approve/Deny was clicked here
     frozen: null, // ChannelLog: the rows shown while paused
     clearedThrough: 0, // ChannelLog: rows cleared here, before the kernel knows
   };
@@ -441,14 +443,39 @@ function cell(label, className, text) {
 function stateCell(status) {
   const td = cell("Status", `pp-state pp-state-${status}`);
   const mark = h("span", `pp-mark pp-mark-${status}`);
-  if (status === "completed") mark.textContent = "✓";
-  else if (status === "failed") mark.textContent = "✗";
+  const marks = { completed: "✓", failed: "✗", streaming: "✎", waiting: "⏸" };
+  if (marks[status]) mark.textContent = marks[status];
   mark.setAttribute("aria-hidden", "true");
   td.append(mark, document.createTextNode(` ${status}`));
   return td;
 }
 
-/** The tool-call table. */
+/** Approve/Deny for a call that waits for a person (a click answers once), or how
+ * its approval went; shown in the Result cell, which is empty until the call ran. */
+function approvalPiece(store, call) {
+  const box = h("span", `pp-approval pp-approval-${call.approval}`);
+  if (call.approval !== "pending") {
+    const note = call.approval_note ? `: ${call.approval_note}` : "";
+    box.textContent = `${call.approval}${note}`;
+    return box;
+  }
+  const asked = store.answered.has(call.id);
+  for (const [label, approved] of [["Approve", true], ["Deny", false]]) {
+    const button = h("button", `pp-${approved ? "approve" : "deny"}`, label);
+    button.type = "button";
+    button.disabled = asked || Boolean(store.gone);
+    button.addEventListener("click", () => {
+      store.answered.add(call.id);
+      store.model.send({ kind: "approve", tool_call_id: call.id, approved });
+      notify(store, { reset: false, parts: {} });
+    });
+    box.append(button);
+  }
+  if (call.approval_note) box.append(h("span", "pp-note", call.approval_note));
+  return box;
+}
+
+/** The tool-call table (arguments grow as the model streams them). */
 function toolsPiece(store) {
   const root = fixedTable(
     "pp-tools",
@@ -464,10 +491,15 @@ function toolsPiece(store) {
       body.replaceChildren(
         ...rows.map((call) => {
           const tr = h("tr", `pp-call pp-${call.status}`);
+          tr.dataset.callId = String(call.id);
+          if (call.approval) tr.dataset.approval = call.approval;
           const result = String(call.result ?? "");
           const cut =
             result.length > RESULT_CHARS ? result.slice(0, RESULT_CHARS - 1) + "…" : result;
           const resultCell = cell("Result", "pp-result", cut);
+          if (call.approval && (call.approval === "pending" || !result)) {
+            resultCell.append(approvalPiece(store, call));
+          }
           resultCell.title = result;
           tr.append(
             cell("Tool", "pp-name", call.name),
@@ -479,6 +511,23 @@ function toolsPiece(store) {
           return tr;
         }),
       );
+    },
+  };
+}
+
+/** The model's reasoning, folded under a summary line (opened by the reader). */
+function reasoningPiece(store) {
+  const root = h("details", "pp-reasoning");
+  const summary = h("summary", null, "Reasoning");
+  const body = h("div", "pp-reasoning-text");
+  root.append(summary, body);
+  return {
+    el: root,
+    update() {
+      const text = textOf(store.parts.reasoning);
+      root.hidden = !text;
+      if (body.textContent !== text) body.textContent = text;
+      summary.textContent = `Reasoning (${text.length} characters)`;
     },
   };
 }
@@ -515,14 +564,16 @@ function executionView(store, el) {
   const status = h("div", "pp-status");
   const text = textPiece(store);
   const tools = toolsPiece(store);
+  const reasoning = reasoningPiece(store);
   const footer = h("div", "pp-footer");
-  el.append(status, tools.el, text.el, footer);
+  el.append(status, reasoning.el, tools.el, text.el, footer);
   return {
     update(change) {
       const meta = metaOf(store);
       status.textContent = statusLine(meta, store);
       status.classList.toggle("pp-error", failed(meta));
       if (meta.execution_id) status.title = meta.execution_id;
+      reasoning.update(change);
       tools.update(change);
       text.update(change);
       const notes = [];

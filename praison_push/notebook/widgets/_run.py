@@ -53,6 +53,8 @@ class RunTracker:
     def __init__(self, state: RunState | None = None) -> None:
         self.state = state if state is not None else RunState()
         self.text = TextPart()
+        #: Reasoning ("thinking") text, shown folded by :class:`ExecutionView`.
+        self.reasoning = TextPart()
         self.meta = MetaPart(
             execution_id="",
             agent="",
@@ -98,6 +100,8 @@ class RunTracker:
                 self._started = when
             self._last_token = when
             self.text.append(self.state.tokens[-1])
+        elif kind == RunEvent.REASONING:
+            self.reasoning.append(self.state.reasoning[-1])
         elif kind == RunEvent.START:
             self._started = when
         elif kind == RunEvent.COMPLETE and self.state.output != self.text.value:
@@ -174,13 +178,22 @@ class RunTracker:
         return f"<pre style='white-space:pre-wrap'>{escape(text)}</pre>"
 
 
-class ToolTracker:
-    """One row per tool call: name, arguments, status, result, duration.
+#: Events besides ``execution_tool`` that change a tool call's row.
+_ROW_EVENTS = frozenset(
+    {RunEvent.TOOL_CALL_DELTA, RunEvent.APPROVAL_REQUEST, RunEvent.APPROVAL_RESULT}
+)
 
-    Rows: ``id``, ``name``, ``arguments`` (compact JSON), ``status``
-    (``calling``/``completed``/``failed``), ``result`` (text, cut at
-    :data:`~._sources.MAX_TEXT`), ``duration_ms`` (from ``calling`` to the
-    outcome, measured kernel-side from the events' publication times).
+
+class ToolTracker:
+    """One row per tool call: name, arguments, status, result, duration, approval.
+
+    Rows: ``id``, ``name``, ``arguments`` (compact JSON; while the model still
+    streams them, the raw text so far), ``status`` (``streaming``, ``waiting``
+    for an approval, then ``calling``/``completed``/``failed``), ``result``
+    (text, cut at :data:`~._sources.MAX_TEXT`), ``duration_ms`` (the agent's
+    measure when it sent one, else from ``calling`` to the outcome, measured
+    kernel-side from the events' publication times), ``approval`` (``""``, or
+    ``pending``/``approved``/``denied`` once the agent asked) and ``approval_note``.
 
     Args:
         state: A reducer that another tracker feeds already (the tool calls are
@@ -194,10 +207,15 @@ class ToolTracker:
         self._began: dict[str, float] = {}
 
     def handle(self, kind: str, data: Mapping[str, Any], when: float) -> None:
-        """Apply one event (only ``execution_tool`` events make rows)."""
+        """Apply one event (tool calls, their argument deltas and approvals make rows)."""
         if kind != RunEvent.TOOL:
-            if self._feeds:
-                self.state.apply(kind, data)
+            if self._feeds and not self.state.apply(kind, data):
+                return
+            key = data.get("tool_call_id")
+            if kind in _ROW_EVENTS and isinstance(key, str) and key:
+                call = self.state.tool_call(key)
+                if call is not None:
+                    self.rows.upsert(self._row(key, call, when))
             return
         count = len(self.state.tool_calls)
         if self._feeds and not self.state.apply(kind, data):
@@ -216,19 +234,33 @@ class ToolTracker:
         self.rows.upsert(self._row(key, call, when))
 
     def _row(self, key: str, call: Mapping[str, Any], when: float) -> dict[str, Any]:
+        approval = str(call.get("approval") or "")
         status = str(call.get("status") or "calling")
+        if approval == "pending" and status == "streaming":
+            status = "waiting"  # for a person, before it may run
+        elif approval == "denied" and status == "streaming":
+            status = "failed"  # it never runs
         outcome = call["result"] if "result" in call else call.get("error", "")
+        if "arguments" in call:
+            arguments = compact(call["arguments"])
+        else:
+            arguments = str(call.get("arguments_text", ""))
         row: dict[str, Any] = {
             "id": key,
             "name": str(call.get("name", "?")),
-            "arguments": compact(call["arguments"]) if "arguments" in call else "",
+            "arguments": arguments,
             "status": status,
             "result": compact(outcome) if outcome not in (None, "") else "",
+            "approval": approval,
+            "approval_note": self._note(key, call),
         }
+        measured = _number(call.get("duration_ms"))
         if status == "calling":
             self._began.setdefault(key, when)
             row["duration_ms"] = None
-        else:
+        elif measured is not None:
+            row["duration_ms"] = round(measured)  # the agent's own measure
+        elif status in ("completed", "failed"):
             began = self._began.get(key)
             kept = self.rows.get(key)
             row["duration_ms"] = (
@@ -236,7 +268,25 @@ class ToolTracker:
                 if began is not None
                 else (kept or {}).get("duration_ms")
             )
+        else:
+            row["duration_ms"] = None
         return row
+
+    def _note(self, key: str, call: Mapping[str, Any]) -> str:
+        """Why an approval went as it did, or how long it may wait."""
+        request = self.state.approvals.get(key)
+        if request is None:
+            return ""
+        if request.get("status") == "pending":
+            timeout = _number(request.get("timeout"))
+            return "" if timeout is None else f"answer within {timeout:g} s"
+        if request.get("reason"):
+            return str(request["reason"])
+        return "no answer in time" if request.get("timed_out") else ""
+
+    def pending(self) -> list[str]:
+        """The ids of the calls waiting for an approval."""
+        return [row["id"] for row in self.rows.rows if row.get("approval") == "pending"]
 
     def html(self) -> str:
         """The calls as an HTML table (empty without calls)."""
@@ -264,5 +314,8 @@ class ToolTracker:
         for row in self.rows.rows:
             duration = "" if row.get("duration_ms") is None else f" {millis(row['duration_ms'])}"
             result = f" → {row['result'][:80]}" if row.get("result") else ""
-            out.append(f"⚙ {row['name']}({row['arguments']}) {row['status']}{duration}{result}")
+            approval = f" [{row['approval']}]" if row.get("approval") else ""
+            out.append(
+                f"⚙ {row['name']}({row['arguments']}) {row['status']}{approval}{duration}{result}"
+            )
         return out

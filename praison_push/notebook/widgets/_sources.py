@@ -36,6 +36,7 @@ from praison_push.client import Execution as AsyncExecution
 __all__ = [
     "ClientLink",
     "EventHandler",
+    "answer_in_background",
     "compact",
     "read_event",
     "resolve",
@@ -224,6 +225,22 @@ def watch_execution(execution: Any, handler: EventHandler) -> Callable[[], None]
             _spawn(execution, lambda: resolve(outcome), "unsubscribing from the run")
 
     return detach
+
+
+def answer_in_background(
+    execution: Any, tool_call_id: str, approved: bool, reason: str | None
+) -> None:
+    """Answer a run's approval request without blocking this thread (a widget's
+    button message arrives on the kernel's); a refusal is logged."""
+    handle = getattr(execution, "async_execution", execution)  # the blocking face's
+    if not callable(getattr(handle, "approve", None)):
+        raise TypeError(f"expected an Execution (with approve()), got {execution!r}")
+
+    async def answer() -> None:
+        if not await handle.approve(tool_call_id, approved, reason):
+            logger.info("no approval request of the run waits for %s", tool_call_id)
+
+    _spawn(handle, answer, f"answering the approval request {tool_call_id}")
 
 
 # --- clients -----------------------------------------------------------------------------

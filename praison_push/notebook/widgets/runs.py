@@ -8,6 +8,8 @@ published as the snapshot, so the finished widget survives a page reload.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import traitlets
@@ -19,11 +21,13 @@ from ._flusher import Flusher
 from ._format import escape
 from ._parts import Part
 from ._run import RunTracker, ToolTracker
-from ._sources import read_event, watch_execution
+from ._sources import answer_in_background, read_event, watch_execution
 
 __all__ = ["ExecutionView", "TokenStream", "ToolCalls"]
 
 W = TypeVar("W", bound="_RunWidget")
+
+logger = logging.getLogger("praison_push.notebook")
 
 #: Characters of a run's text kept in its saved HTML fallback (the end of it).
 HTML_TEXT = 100_000
@@ -48,13 +52,39 @@ class _RunWidget(StreamWidget):
     def attach(self: W, execution: Any) -> W:
         """Follow ``execution`` (an :class:`~praison_push.client.Execution` or its blocking face).
 
-        Returns this widget, so ``TokenStream().attach(run)`` displays it.
+        Returns this widget, so ``TokenStream().attach(run)`` displays it. The
+        Approve/Deny buttons of its approval requests answer through it.
         """
         with self._lock:
             self._describe_run(execution)
+            self._execution = execution
             self._changed()
         self._add_detacher(watch_execution(execution, self.handle))
         return self
+
+    def approve(self, tool_call_id: str, approved: bool = True, reason: str | None = None) -> None:
+        """Answer an approval request of the followed run (what the buttons do).
+
+        Sent without waiting for the gateway's reply, from any thread (the
+        front end's messages arrive on the kernel's); the answer shows when
+        the run publishes it. A refusal (``forbidden``, nothing waiting) is logged.
+        """
+        execution = getattr(self, "_execution", None)
+        if execution is None:
+            raise RuntimeError("this widget follows no run: attach(execution) first")
+        answer_in_background(execution, tool_call_id, approved, reason)
+
+    def _on_command(self, content: Mapping[str, Any]) -> None:
+        if content.get("kind") != "approve":
+            return
+        tool_call_id, approved = content.get("tool_call_id"), content.get("approved")
+        if not isinstance(tool_call_id, str) or not isinstance(approved, bool):
+            return
+        reason = content.get("reason")
+        try:
+            self.approve(tool_call_id, approved, reason if isinstance(reason, str) else None)
+        except RuntimeError as exc:
+            logger.warning("%s", exc)
 
     def handle(self, event: Any) -> None:
         """Apply one run event (an ``ExecutionEvent``, or a PROTOCOL.md §4 data dict).
@@ -105,8 +135,12 @@ class _TextRunWidget(_RunWidget):
         run: RunTracker | None = None,
     ) -> None:
         self._run = run if run is not None else RunTracker()
-        parts = {"text": self._run.text, "meta": self._run.meta, **parts}
+        parts = {"text": self._run.text, "meta": self._run.meta, **parts, **self._own_parts()}
         super().__init__(parts, execution, flusher=flusher, markdown=markdown)
+
+    def _own_parts(self) -> dict[str, Part]:
+        """Hook: the run tracker's parts this kind shows besides text and meta."""
+        return {}
 
     @property
     def text(self) -> str:
@@ -164,7 +198,9 @@ class TokenStream(_TextRunWidget):
 
 
 class ToolCalls(_RunWidget):
-    """A run's tool calls as a table: name, arguments, status, result, duration.
+    """A run's tool calls as a table: name, arguments (live while the model streams
+    them), status, result, duration — and Approve/Deny buttons on a call that
+    waits for a person.
 
     Args:
         execution: The run to follow (``None``: feed it with :meth:`handle`).
@@ -194,7 +230,8 @@ class ToolCalls(_RunWidget):
 
 
 class ExecutionView(_TextRunWidget):
-    """One run at a glance: status line, live text, tool calls, usage and latency.
+    """One run at a glance: status line, live text, tool calls (with Approve/Deny
+    buttons on a call that waits for a person), the reasoning folded, usage and latency.
 
     One widget model (one comm, one delta stream) carrying what
     :class:`TokenStream` and :class:`ToolCalls` show separately.
@@ -225,8 +262,19 @@ class ExecutionView(_TextRunWidget):
         super()._apply(kind, data, when)
         self._tools.handle(kind, data, when)
 
+    def _own_parts(self) -> dict[str, Part]:
+        return {"reasoning": self._run.reasoning}
+
+    @property
+    def reasoning(self) -> str:
+        """The reasoning the model streamed (shown folded)."""
+        with self._lock:
+            return self._run.reasoning.value
+
     def _describe(self) -> str:
         lines = [f"[{self._run.summary()}]", *self._tools.lines()]
+        if len(self._run.reasoning):
+            lines.append(f"reasoning: {len(self._run.reasoning)} characters (folded)")
         usage = self._run.usage_text()
         if usage:
             lines.append(usage)

@@ -538,3 +538,57 @@ export function kernelRestarted(h) {
   presence.kernelDelta(1, { meta: { values: { connection: "connected" } } }); // it speaks again
   return { gone, back: people.el.querySelector(".pp-conn").hidden };
 }
+export function approvals(h) {
+  const model = h.makeModel("execution_view", {
+    text: { text: "" },
+    meta: { values: { agent: "chat", status: "running" } },
+    calls: { upsert: [], limit: null },
+    reasoning: { text: "" },
+  });
+  const { el } = h.makeView(model);
+  const details = el.querySelector("details.pp-reasoning");
+  const reasoningHiddenWhenEmpty = details.hidden;
+  const row = (id) =>
+    [...el.querySelectorAll(`tbody tr[data-call-id="${id}"] td`)].map((td) =>
+      td.textContent.trim(),
+    );
+  const blank = { result: "", duration_ms: null, approval: "", approval_note: "" };
+  model.kernelDelta(1, {
+    calls: {
+      upsert: [{ id: "c1", name: "get_weather", arguments: '{"city": "Pa', status: "streaming",
+                 ...blank }],
+    },
+    reasoning: { append: "Let me see.<" },
+  });
+  const streaming = row("c1");
+  model.kernelDelta(2, {
+    calls: {
+      upsert: [{ id: "c2", name: "delete_file", arguments: '{"path":"/x"}', status: "waiting",
+                 ...blank, approval: "pending", approval_note: "answer within 30 s" }],
+    },
+  });
+  const buttons = [...el.querySelectorAll(`tr[data-call-id="c2"] button`)];
+  const note = el.querySelector(`tr[data-call-id="c2"] .pp-note`).textContent;
+  buttons[0].click();
+  const again = [...el.querySelectorAll(`tr[data-call-id="c2"] button`)];
+  again[1].click(); // disabled: sends nothing
+  const disabledAfterClick = again.map((button) => button.disabled);
+  model.kernelDelta(3, {
+    calls: { upsert: [{ id: "c2", approval: "approved", approval_note: "" }] },
+  });
+  return {
+    streaming,
+    waiting: row("c2").slice(0, 3),
+    buttons: buttons.map((button) => button.textContent),
+    note,
+    sent: model.sent,
+    disabledAfterClick,
+    answered: el.querySelector(`tr[data-call-id="c2"] .pp-approval`).textContent,
+    reasoning: {
+      open: details.open,
+      summary: details.querySelector("summary").textContent,
+      text: details.querySelector(".pp-reasoning-text").textContent,
+    },
+    reasoningHiddenWhenEmpty,
+  };
+}
