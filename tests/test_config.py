@@ -261,3 +261,15 @@ def test_redis_url_with_a_password_stays_out_of_reprs() -> None:
 
     config = GatewayConfig(push=PushConfig(redis=RedisConfig(url="redis://:hunter2@db:6379/0")))
     assert "hunter2" not in repr(config) and "hunter2" not in str(config)
+
+
+def test_runs_config_defaults_and_bounds() -> None:
+    from praison_push.config import RunsConfig
+
+    runs = GatewayConfig().runs
+    assert (runs.approval_timeout, runs.approvers) == (300.0, [])
+    for bad in (0, -1):
+        with pytest.raises(ValidationError, match="approval_timeout"):
+            RunsConfig(approval_timeout=bad)
+    with pytest.raises(ValidationError, match="approver"):
+        RunsConfig(approver=["typo"])  # type: ignore[call-arg]

@@ -33,7 +33,8 @@ class NotebookExecution(SyncExecution):
         :class:`~praison_push.notebook.ExecutionView` and returns at once.
         Anywhere else (a terminal, the plain REPL, a script): prints the run
         to ``sys.stdout`` as it happens — tokens as they come, a line per tool
-        call, the final status — and returns when it has ended. Ctrl-C stops
+        call, the final status — and returns when it has ended, or when it asks
+        a person for an approval (answer with :meth:`approve`). Ctrl-C stops
         the printing, not the run.
 
         Returns ``None`` on purpose: a view returned as a cell's value would be
@@ -57,6 +58,8 @@ class NotebookExecution(SyncExecution):
         try:
             for event in self:
                 printer.show(event.kind, event.data)
+                if event.approval_request is not None:
+                    break  # a person answers (run.approve(...)): the prompt is theirs again
         finally:
             printer.finish()
 

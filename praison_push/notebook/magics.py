@@ -260,6 +260,10 @@ class PushMagics(Magics):
         self.last_execution = execution
         execution.show()
         # The cell runs as long as the run does (the view updates meanwhile), so *Run All*
-        # goes on with its answer in place; an interrupt stops the wait, not the run.
-        execution.wait()
+        # goes on with its answer in place; an interrupt stops the wait, not the run. A run
+        # that asks a person for approval ends the wait: the kernel must be idle for the
+        # view's Approve/Deny click to reach it.
+        for event in execution:
+            if event.approval_request is not None:
+                break
         return None

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from support import timeout
+from support import timeout, wait_until_threaded
 
 from praison_push.client import PublishReceipt
 from praison_push.notebook import display as display_module
@@ -257,3 +257,29 @@ def test_a_failing_command_is_one_line_not_a_traceback(
     printed = capsys.readouterr()
     shown_lines = [ln for ln in (printed.out + printed.err).splitlines() if ln.strip()]
     assert len(shown_lines) == 1 and "praison_push:" in shown_lines[0], shown_lines
+
+
+def test_execute_shows_approve_and_deny_that_answer_the_run(
+    shell: InteractiveShell, shown: list[Any]
+) -> None:
+    """Issue 9: ``%%push execute`` gets the approval buttons of the ExecutionView too."""
+    from praison_push.agents import AgentContext, ToolCall
+
+    async def careful(text: str, ctx: AgentContext) -> Any:
+        decision = await ctx.request_approval(ToolCall("deploy", {"to": text}, id="c1"))
+        yield f"deployed={decision.approved}"
+
+    magics_of(shell)._ensure_gateway().register_agent("careful", careful)
+    shell.run_cell_magic("push", "execute careful", "production\n")
+    view = shown[-1]
+    assert isinstance(view, ExecutionView)
+    wait_until_threaded(
+        lambda: view.calls and view.calls[0]["approval"] == "pending", what="the approval request"
+    )
+    # What a click on Approve sends from the page.
+    view._on_front_end_message(
+        view, {"kind": "approve", "tool_call_id": "c1", "approved": True}, []
+    )
+    run = magics_of(shell).last_execution
+    assert run is not None and run.result(timeout=timeout(10)) == "deployed=True"
+    view.close()

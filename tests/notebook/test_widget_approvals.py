@@ -152,3 +152,25 @@ def test_an_async_run_is_answered_on_its_own_loop(
         wait_until(lambda: view.calls and view.calls[0]["approval"] == "pending")
         view.approve("c1", True)
         assert get_portal().call(run.result(WAIT)) == "approved=True reason=None"
+
+
+def test_show_in_a_terminal_returns_when_the_run_asks_a_person(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Outside a kernel ``run.show()`` prints the run live; a run that waits for an
+    approval gives the prompt back (to answer it) instead of blocking on it."""
+    from praison_push.notebook import start_gateway
+
+    gw = start_gateway(port=0, token="t-show")
+    try:
+        gw.register_agent("guarded", guarded)
+        with gw.client(client_id="terminal") as client:
+            run = client.execute("guarded", "/tmp/z")
+            run.show()  # returns at the approval request
+            printed = capsys.readouterr().out
+            assert "⏸ delete_file" in printed and "waits for approval" in printed
+            assert run.pending_approvals and not run.done
+            run.approve("c1", True)
+            assert run.result(WAIT) == "approved=True reason=None"
+    finally:
+        gw.stop()
