@@ -15,19 +15,16 @@ from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from praison_push.protocol import Backoff
-from praison_push.protocol.runs import run_channel
 
+from . import run_verbs
 from .connection import ConnectionState
 from .dispatch import Handler
 from .driver import SessionDriver
-from .execution import Execution
 from .streams import MessageStream
 from .transport import TransportFactory
 from .urls import redact_url
 from .validation import (
-    MAX_EXECUTION_ID_LENGTH,
     MAX_ID_LENGTH,
-    MAX_REASON_LENGTH,
     MAX_STATUS_LENGTH,
     check_channel,
     check_limit,
@@ -439,85 +436,8 @@ class AsyncPushClient:
             return PresenceSnapshot()
         return PresenceSnapshot(PresenceInfo.from_dict(e) for e in entries if isinstance(e, dict))
 
-    # --- agent runs ----------------------------------------------------------------
+    # --- agent runs (the verbs live in run_verbs.py) ---------------------------------
 
-    async def execute(
-        self, agent_id: str, input: str, *, session_id: str | None = None
-    ) -> Execution:
-        """Start a run of agent ``agent_id`` on ``input``; returns its live :class:`Execution`.
-
-        Returns once the gateway accepted the run; its events then stream into
-        the handle (``async for event in execution``, ``await
-        execution.result()``). The run belongs to the gateway: it goes on if
-        this client disconnects, and a reconnect resumes watching it without
-        gaps or repeats.
-
-        Unlike other requests, ``execute`` is never sent twice: if the
-        connection drops after it went out and before the gateway answered, it
-        fails with :class:`TransportError`, as the run may have started.
-
-        Args:
-            agent_id: A registered agent (the gateway's demo agents are ``echo``,
-                ``demo-weather`` and ``demo-long``).
-            input: What the agent gets.
-            session_id: Groups runs into a conversation the agent can see.
-
-        Raises:
-            RequestRefused: ``unknown_agent``, or ``invalid_field`` (e.g. an empty input).
-            TransportError: The connection dropped before the gateway answered.
-            TimeoutError: No reply within ``request_timeout``.
-        """
-        check_text(agent_id, "agent_id", MAX_EXECUTION_ID_LENGTH)
-        if not isinstance(input, str):
-            raise TypeError(f"input must be a str, got {type(input).__name__}")
-        frame: dict[str, Any] = {"type": "execute", "agent_id": agent_id, "input": input}
-        if session_id is not None:
-            frame["session_id"] = check_text(session_id, "session_id", MAX_EXECUTION_ID_LENGTH)
-        return await self._runs.start(frame)
-
-    async def attach(self, execution_id: str) -> Execution:
-        """Watch a run started elsewhere (or earlier); its events are replayed from the first.
-
-        Works while the run goes on and after it ended, as long as the
-        gateway's history still holds its channel (otherwise
-        :attr:`Execution.gap` is set). A run this client already watches
-        returns the same handle. An id the gateway never published anything
-        for is waited on like a run that has not started yet.
-
-        Raises:
-            ValueError: ``execution_id`` is empty or too long.
-            RequestRefused: The gateway refused (``forbidden``: another organisation's run).
-        """
-        check_text(execution_id, "execution_id", MAX_EXECUTION_ID_LENGTH)
-        return await self._runs.attach(execution_id, check_channel(run_channel(execution_id)))
-
-    async def approve(
-        self,
-        execution_id: str,
-        tool_call_id: str,
-        approved: bool,
-        reason: str | None = None,
-    ) -> bool:
-        """Answer a run's approval request: the paused run goes on (or the tool is denied).
-
-        A run pauses when its agent asks a person before a tool runs
-        (``execution_approval_request``; :attr:`Execution.pending_approvals`).
-        A denial reaches the agent with ``reason``. ``True`` when the gateway
-        took the answer; ``False`` when no request waits for it (answered
-        already, timed out — a denial — or the run ended).
-
-        Raises:
-            RequestRefused: ``forbidden`` — only the run's requester (or a
-                configured approver, ``RunsConfig.approvers``) may answer.
-            ValueError: An id is empty or too long, or ``reason`` is too long.
-            TypeError: ``approved`` is not a bool.
-        """
-        check_text(execution_id, "execution_id", MAX_EXECUTION_ID_LENGTH)
-        check_text(tool_call_id, "tool_call_id", MAX_EXECUTION_ID_LENGTH)
-        if not isinstance(approved, bool):
-            raise TypeError(f"approved must be a bool, got {type(approved).__name__}")
-        if reason == "":
-            reason = None  # "no reason given"
-        if reason is not None:
-            check_text(reason, "reason", MAX_REASON_LENGTH)
-        return await self._driver.approve_run(execution_id, tool_call_id, approved, reason)
+    execute = run_verbs.execute
+    attach = run_verbs.attach
+    approve = run_verbs.approve

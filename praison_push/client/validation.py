@@ -20,6 +20,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_REASON_LENGTH",
     "MAX_STATUS_LENGTH",
+    "check_approval",
     "check_channel",
     "check_limit",
     "check_metadata",
@@ -27,6 +28,7 @@ __all__ = [
     "check_since",
     "check_text",
     "check_timeout",
+    "execute_frame",
 ]
 
 #: Limits of the wire contract (``protocol/frames.py``), checked before sending.
@@ -112,3 +114,27 @@ def check_options(
         or max_reconnect_attempts < 0
     ):
         raise ValueError(f"max_reconnect_attempts must be >= 0, got {max_reconnect_attempts!r}")
+
+
+def check_approval(
+    execution_id: object, tool_call_id: object, approved: object, reason: object
+) -> str | None:
+    """An ``execution.approve``'s fields; the ``reason`` to send (``""`` means none)."""
+    check_text(execution_id, "execution_id", MAX_EXECUTION_ID_LENGTH)
+    check_text(tool_call_id, "tool_call_id", MAX_EXECUTION_ID_LENGTH)
+    if not isinstance(approved, bool):
+        raise TypeError(f"approved must be a bool, got {type(approved).__name__}")
+    if reason is None or reason == "":
+        return None
+    return check_text(reason, "reason", MAX_REASON_LENGTH)
+
+
+def execute_frame(agent_id: object, input: object, session_id: object) -> dict[str, Any]:
+    """The ``execute`` frame of a run request, its fields checked."""
+    check_text(agent_id, "agent_id", MAX_EXECUTION_ID_LENGTH)
+    if not isinstance(input, str):
+        raise TypeError(f"input must be a str, got {type(input).__name__}")
+    frame: dict[str, Any] = {"type": "execute", "agent_id": agent_id, "input": input}
+    if session_id is not None:
+        frame["session_id"] = check_text(session_id, "session_id", MAX_EXECUTION_ID_LENGTH)
+    return frame

@@ -108,8 +108,10 @@ def twin_annotation(annotation: Any) -> Any:
 
 
 def parameters(function: Callable[..., Any]) -> list[tuple[str, Any, Any, Any]]:
+    # ``self`` may be annotated (a verb kept in another module takes its client as a
+    # Protocol, client/run_verbs.py): what it is, is each face's own business.
     return [
-        (p.name, p.kind, p.default, p.annotation)
+        (p.name, p.kind, p.default, None if p.name == "self" else p.annotation)
         for p in inspect.signature(function).parameters.values()
     ]
 
