@@ -89,6 +89,8 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
         ("Send the weather report", WIDGET),
         ("for event in report", "Done: sent to ada@example.com"),
         ("for event in report", "'status': 'approved', 'reason': 'approved from code'"),
+        ("report.transcript()", "⚙ send_report"),
+        ("report.transcript()", "assistant completed"),
         ('"praisonai-weather"', WIDGET),
         ("praisonai_run.result", "It is 18°C and partly cloudy in Paris."),
         ("praisonai_run.result", "get_weather {'city': 'Paris'} completed"),
