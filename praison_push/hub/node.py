@@ -314,7 +314,9 @@ class Node:
             read = await self.history.read(name, since=since, limit=limit)
             await self.broker.sync()  # what the read holds has reached deliver_local
         finally:
-            buffers.remove(held)
+            # By identity: two joiners' buffers are often equal (both empty, or holding
+            # the same publications), and removing the other's would stop holding for it.
+            del buffers[next(i for i, buffer in enumerate(buffers) if buffer is held)]
             if not buffers:
                 del self._joining[name]
         return read, held

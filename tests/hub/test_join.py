@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from support import timeout
+from support import timeout, wait_until
 
 from praison_push.backends import (
     BackendUnavailableError,
@@ -242,3 +242,45 @@ async def test_an_unavailable_backend_is_an_error_frame_and_holds_nothing(
     assert hub.node.joining == 0
     assert subscriber.subscriptions == {}
     assert not any(record.exc_info for record in caplog.records)  # one line, no traceback
+
+
+class OneGatePerRead(MemoryHistoryStore):
+    """A memory store whose reads snapshot at once, then each waits on a gate of its own."""
+
+    def __init__(self) -> None:
+        super().__init__(HistoryConfig())
+        self.gates: list[asyncio.Event] = []
+
+    async def read(
+        self,
+        channel: str,
+        *,
+        since: tuple[int, str] | None = None,
+        limit: int | None = None,
+    ) -> HistoryRead:
+        result = await super().read(channel, since=since, limit=limit)
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        await gate.wait()
+        return result
+
+
+async def test_two_joiners_each_keep_their_own_held_publications(make_hub: MakeHub) -> None:
+    """Regression: a joiner that finished first removed the other's (equal, empty) buffer,
+    so publications meanwhile were not held for the other, whose own removal then failed
+    with "list.remove(x): x not in list" (an internal error instead of a subscription)."""
+    history = OneGatePerRead()
+    hub = make_hub(history, MemoryBroker())
+    publisher, first, second = join(hub, "pub"), join(hub, "first"), join(hub, "second")
+    slow = asyncio.create_task(hub.receive(first, subscribe_text("news")))
+    await wait_until(lambda: len(history.gates) == 1, 2)
+    fast = asyncio.create_task(hub.receive(second, subscribe_text("news")))
+    await wait_until(lambda: len(history.gates) == 2, 2)
+    history.gates[1].set()  # the later joiner finishes first
+    await asyncio.wait_for(fast, timeout(2))
+    await publish(hub, publisher, "news", 1)  # while the first joiner still reads
+    history.gates[0].set()
+    await asyncio.wait_for(slow, timeout(2))
+    assert summary(drain(first)) == [("subscribed", 0, True), 1]
+    assert summary(drain(second)) == [("subscribed", 0, True), 1]
+    assert hub.node.joining == 0
