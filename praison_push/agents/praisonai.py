@@ -23,7 +23,9 @@ What ``praisonaiagents`` (1.7) offers, and what the adapter makes of it:
   not; the gateway then counts the streamed tokens).
 - Cancellation: the run stops at once; the agent's worker thread closes the
   library's stream before its next piece (the library has no way to interrupt
-  a model call already waiting for its next chunk).
+  a model call already waiting for its next chunk). The library's clean-up on
+  close may wait on its model connection: the agent's next run waits for it at
+  most ``CLOSE_WAIT`` seconds.
 
 One ``Agent`` keeps one chat history, so its runs take turns; each run gets
 the conversation's earlier turns (``context.history``) as that history.
@@ -34,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -48,7 +51,12 @@ QUEUE_SIZE = 256
 #: How often a waiting worker thread checks whether its run was cancelled (seconds).
 POLL = 0.05
 
+#: How long a cancelled run's thread waits for the library to close its stream before it
+#: lets the agent's next run go (the library's close may wait on its model connection).
+CLOSE_WAIT = 2.0
+
 _END = object()
+logger = logging.getLogger("praison_push.agents")
 
 
 def is_praisonai_agent(obj: Any) -> bool:
@@ -166,9 +174,7 @@ class _Worker:
                         if self.stop.is_set() or (piece and not self.put(str(piece))):
                             break
                 finally:
-                    close = getattr(stream, "close", None)
-                    if close is not None:
-                        close()  # ends the library's model stream (GeneratorExit)
+                    _close_within(stream, CLOSE_WAIT)
             else:
                 answer = agent.start(self.text)
                 if answer:
@@ -224,6 +230,28 @@ class _Worker:
             open_calls, self.open = list(self.open.values()), {}
         for call in open_calls:
             self.put(ToolResult(call, error=str(exc) or type(exc).__name__))
+
+
+def _close_within(stream: Any, seconds: float) -> None:
+    """Close the library's stream (``GeneratorExit`` inside it), waiting at most ``seconds``.
+
+    Closing runs the library's own clean-up, which can wait on its model connection;
+    past the bound it finishes on its own thread and the agent's next run does not wait.
+    """
+    close = getattr(stream, "close", None)
+    if close is None:
+        return
+    closer = threading.Thread(target=_quietly, args=(close,), name="praison-push-close")
+    closer.daemon = True
+    closer.start()
+    closer.join(seconds)
+
+
+def _quietly(call: Callable[[], Any]) -> None:
+    try:
+        call()
+    except Exception:  # the run already ended; the library's clean-up has nobody to tell
+        logger.debug("praisonaiagents stream close failed", exc_info=True)
 
 
 def _counted(agent: Any) -> tuple[int, int] | None:

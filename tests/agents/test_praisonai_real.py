@@ -34,6 +34,9 @@ def explode(x: int) -> str:
 
 @pytest.fixture(scope="module")
 def model_server() -> Iterator[FakeModelServer]:
+    # praisonaiagents imports the OpenAI SDK at its first model call (seconds on a
+    # busy machine): import it here, so no test's bounded wait pays for it.
+    pytest.importorskip("openai")
     with FakeModelServer() as server:
         yield server
 

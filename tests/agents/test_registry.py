@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import WAIT
 
 from praison_push.agents import (
     DEMO_AGENTS,
@@ -68,6 +69,43 @@ async def test_praisonai_agent_streams_with_iter_stream() -> None:
     registry = AgentRegistry()
     registry.register("p", agent)
     assert await run(registry, "p", "x") == ["a", "b"]
+
+
+async def test_a_cancelled_praisonai_run_frees_the_agent_though_its_stream_hangs_on_close(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The library's clean-up on close may wait on its model connection: the agent's
+    next run starts after a bounded wait, not when (or if) that clean-up ends."""
+    import threading
+
+    from praison_push.agents import praisonai
+
+    monkeypatch.setattr(praisonai, "CLOSE_WAIT", 0.2)
+    release = threading.Event()
+
+    def iter_stream(self: Any, text: str) -> Iterator[str]:
+        if text == "again":
+            yield "after"
+            return
+        try:
+            while True:
+                yield "w "
+        finally:
+            release.wait(30)  # a close that hangs until the test ends
+
+    agent = fake_praisonai_class(iter_stream=iter_stream)()
+    spec = adapt(agent)
+    first = spec("talk", AgentContext("exec_1", "p"))
+    assert await first.__anext__() == "w "
+    await first.aclose()  # what cancelling the run does to the agent's generator
+
+    async def again() -> list[Any]:
+        return [event async for event in spec("again", AgentContext("exec_2", "p"))]
+
+    try:
+        assert await asyncio.wait_for(again(), WAIT) == ["after"]
+    finally:
+        release.set()
 
 
 async def test_praisonai_agent_answers_with_astart_or_start() -> None:
