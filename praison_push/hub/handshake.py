@@ -73,7 +73,7 @@ def needs_first_frame(token: str | None, dialect: str | None, auth_required: boo
     return token is None and (auth_required or dialect == _ENVELOPE)
 
 
-def detect(text: str, max_size: int) -> str:
+def detect(text: str | bytes, max_size: int) -> str:
     """The dialect a connection's first frame implies (PROTOCOL.md §1)."""
     try:
         obj = decode_object(text, max_size=max_size)
@@ -82,7 +82,7 @@ def detect(text: str, max_size: int) -> str:
     return (detect_dialect(None, obj) or Dialect.PRAISON).value
 
 
-def token_from_auth_frame(text: str, max_size: int) -> str | None:
+def token_from_auth_frame(text: str | bytes, max_size: int) -> str | None:
     """The token of a first-frame ``auth`` (native ``token`` or envelope ``payload.token``)."""
     try:
         obj = decode_object(text, max_size=max_size)
@@ -110,11 +110,13 @@ class Opening:
 
     token: str | None
     dialect: str | None
-    first: str | None
+    first: str | bytes | None
     greet: bool
 
 
-def opening(token: str | None, dialect: str | None, first: str | None, max_size: int) -> Opening:
+def opening(
+    token: str | None, dialect: str | None, first: str | bytes | None, max_size: int
+) -> Opening:
     """Combine the upgrade's token and dialect with the first frame, if one was read.
 
     A first frame carrying a token is the authentication (answered by the

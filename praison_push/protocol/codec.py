@@ -81,6 +81,39 @@ def _nesting_exceeds(obj: dict[str, Any], limit: int) -> bool:
     return True
 
 
+def _text_of(raw: str | bytes) -> str:
+    """The frame's text: bytes must be UTF-8, text must be encodable as UTF-8.
+
+    ``json.loads`` would sniff UTF-16 and UTF-32 in bytes; every frame — text,
+    binary or an HTTP body — is UTF-8 JSON, so one rule holds on every path and
+    the surrogate check below sees the same text whatever the transport.
+    """
+    if isinstance(raw, bytes):
+        # A NUL byte never appears in UTF-8 JSON (control characters are escaped):
+        # it is the mark of UTF-16/UTF-32, which is valid UTF-8 when it is ASCII.
+        if b"\x00" in raw:
+            raise FrameError(
+                ErrorCode.BAD_FRAME,
+                "frame is not valid JSON: a NUL byte (UTF-16 or UTF-32?); frames are UTF-8",
+            )
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FrameError(
+                ErrorCode.BAD_FRAME, f"frame is not valid JSON: not UTF-8 (byte {exc.start})"
+            ) from None
+    if not raw.isascii():
+        # Text read leniently (surrogateescape, a server's own decoding) may hold a
+        # raw surrogate, which could be stored but never sent. isascii() is O(1).
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise FrameError(
+                ErrorCode.BAD_FRAME, f"frame is not valid JSON: not UTF-8 (character {exc.start})"
+            ) from None
+    return raw
+
+
 def encode_json(obj: Any) -> str:
     """Compact JSON, the one encoding used on every wire (no NaN, UTF-8 kept)."""
     return _dumps(obj)
@@ -120,20 +153,18 @@ def decode_object(raw: str | bytes, *, max_size: int | None = None) -> dict[str,
                 limit="max_message_size",
                 details={"max": max_size, "size": size},
             )
+    text = _text_of(raw)
     try:
-        if isinstance(raw, bytes):
-            obj = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
-        else:
-            obj = _decode(raw)
+        obj = _decode(text)
     except (ValueError, RecursionError) as exc:
         raise FrameError(ErrorCode.BAD_FRAME, f"frame is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise FrameError(
             ErrorCode.BAD_FRAME, f"frame must be a JSON object, got {type(obj).__name__}"
         )
-    # Only a backslash-u escape can decode to an unpaired surrogate: most frames skip this.
-    escaped = b"\\u" in raw if isinstance(raw, bytes) else "\\u" in raw
-    if escaped and not _encodable(obj):
+    # Only a backslash-u escape can decode to an unpaired surrogate (raw ones were
+    # refused by _text_of): most frames skip this.
+    if "\\u" in text and not _encodable(obj):
         raise FrameError(ErrorCode.BAD_FRAME, "frame is not valid JSON: unpaired surrogate escape")
     return obj
 

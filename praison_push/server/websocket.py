@@ -119,7 +119,7 @@ class WebSocketEndpoint:
         conversation_id: str | None,
         receive: Any,
         send: Any,
-    ) -> tuple[Connection, str | None] | None:
+    ) -> tuple[Connection, str | bytes | None] | None:
         """Authenticate and admit an accepted WebSocket; ``None`` when it was refused.
 
         Returns the connection, and the first frame it sent while being
@@ -164,7 +164,7 @@ class WebSocketEndpoint:
     async def _serve(
         self,
         connection: Connection,
-        first: str | None,
+        first: str | bytes | None,
         receive: Any,
         send: Any,
         transport: asyncio.WriteTransport | None,
@@ -199,7 +199,7 @@ class WebSocketEndpoint:
             hub.disconnect(connection)
             writer.stop()
 
-    async def _first_frame(self, receive: Any) -> str | None:
+    async def _first_frame(self, receive: Any) -> str | bytes | None:
         """Wait ``auth_timeout`` for the first frame (it may carry the token)."""
         try:
             message = await asyncio.wait_for(receive(), self.hub.config.limits.auth_timeout)
@@ -207,10 +207,9 @@ class WebSocketEndpoint:
             return None
         if message["type"] != "websocket.receive":
             return None
-        text = message.get("text")
-        if text is None:
-            text = (message.get("bytes") or b"").decode("utf-8", "replace")
-        return str(text)
+        # Bytes stay bytes: the codec decides (UTF-8 only), as for every later frame.
+        text: str | bytes | None = message.get("text")
+        return message.get("bytes") or b"" if text is None else text
 
 
 class _Writer:

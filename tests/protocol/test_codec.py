@@ -426,3 +426,28 @@ def test_a_frame_with_many_brackets_is_walked_and_still_refused_when_too_deep() 
     wide = json.dumps({"type": "channel.publish", "channel": "c", "data": "[" * 200})
     assert not is_shallow(wide)
     assert decode_client_frame(wide).data == "[" * 200  # type: ignore[union-attr]
+
+
+# --- one encoding on every path (issue 13, finding 5) ----
+
+_SURROGATE_PUBLISH = '{"type":"channel.publish","channel":"c","data":"\\ud800"}'
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le"])
+def test_utf16_and_utf32_bytes_are_bad_frame(encoding: str) -> None:
+    # json.loads(bytes) sniffs these; the surrogate check looked for ASCII b"\\u" only.
+    for text in (_SURROGATE_PUBLISH, '{"type":"ping"}'):
+        error = refused(text.encode(encoding))
+        assert error.code is ErrorCode.BAD_FRAME
+        assert "UTF-8" in error.message
+
+
+def test_a_raw_surrogate_in_text_is_bad_frame() -> None:
+    # Text decoded leniently (surrogateescape) may hold one without any escape.
+    error = refused('{"type":"ping","id":"\udcff"}')
+    assert error.code is ErrorCode.BAD_FRAME
+    assert "UTF-8" in error.message
+
+
+def test_a_utf8_bom_is_bad_frame() -> None:
+    assert refused(b'\xef\xbb\xbf{"type":"ping"}').code is ErrorCode.BAD_FRAME
