@@ -263,6 +263,9 @@ class LimitsConfig(_Config):
     idle_timeout: float = Field(300.0, gt=0)
     send_queue_max_frames: int = Field(4_096, ge=1)
     send_queue_max_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    client_error_log_interval: float = Field(10.0, gt=0)
+    """Seconds between two log records of one kind of client error (the next one
+    counts those left out); client errors never log a traceback."""
 
 
 class HistoryConfig(_Config):

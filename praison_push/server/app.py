@@ -11,6 +11,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..hub import Hub
+from .asgi import redact_token
+from .logs import install_log_safety
 from .sse import ExecutionStream
 from .websocket import WebSocketEndpoint
 
@@ -41,7 +43,10 @@ def create_app(hub: Hub) -> AsgiApp:
     the lifespan here only closes the hub when the app itself is served.
     """
 
+    install_log_safety(hub.config.limits.client_error_log_interval)
+
     async def health(request: Request) -> JSONResponse:
+        redact_token(request.scope)  # open route: a ?token= is not read, nor logged
         stats = hub.stats()
         return JSONResponse({"status": "ok", **{key: stats[key] for key in _HEALTH_FIELDS}})
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import GatewayConfig
 from .gateway import Gateway
+from .logs import install_log_safety
 
 if TYPE_CHECKING:
     import uvicorn
@@ -66,7 +67,10 @@ def build_server(
         "ws_per_message_deflate": False,
     }
     options.update(overrides)
-    return (server_class or uvicorn.Server)(uvicorn.Config(gateway.asgi_app(), **options))
+    config = uvicorn.Config(gateway.asgi_app(), **options)
+    # After uvicorn.Config, which (re)configures uvicorn's loggers.
+    install_log_safety(gateway.config.limits.client_error_log_interval)
+    return (server_class or uvicorn.Server)(config)
 
 
 def _started_hook(on_ready: Callable[[str], None] | None, url: str) -> type[uvicorn.Server]:

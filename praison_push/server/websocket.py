@@ -134,7 +134,11 @@ class WebSocketEndpoint:
         opening = handshake.opening(token, dialect, first, max_size)
         principal = hub.authenticate(opening.token)
         if principal is None:
-            logger.info("refused a connection: %s", "bad token" if opening.token else "no token")
+            logger.info(
+                "refused a connection: %s",
+                "bad token" if opening.token else "no token",
+                extra={"client_error": True},
+            )
             message = "invalid token" if opening.token else "a valid token is required"
             text, code = handshake.refusal(opening.dialect, message)
             await send({"type": "websocket.send", "text": text})
