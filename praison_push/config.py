@@ -263,6 +263,19 @@ class LimitsConfig(_Config):
     idle_timeout: float = Field(300.0, gt=0)
     send_queue_max_frames: int = Field(4_096, ge=1)
     send_queue_max_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    header_timeout: float = Field(10.0, gt=0)
+    """Seconds a new HTTP request (a WebSocket upgrade included) may take to send its
+    whole request head; slower ones are closed (slowloris)."""
+    connect_rate_per_ip: float = Field(20.0, gt=0)
+    """New TCP connections per second one IP may open, sustained (a token bucket;
+    loopback peers are exempt while ``loopback_exempt``)."""
+    connect_burst_per_ip: int = Field(100, ge=1)
+    """New TCP connections one IP may open at once before ``connect_rate_per_ip`` applies."""
+    publish_rate: float = Field(100.0, gt=0)
+    """Publications per second one connection may make, sustained (a token bucket);
+    past it the client gets ``rate_limited`` with ``details.retry_after``."""
+    publish_burst: int = Field(200, ge=1)
+    """Publications one connection may make at once before ``publish_rate`` applies."""
     client_error_log_interval: float = Field(10.0, gt=0)
     """Seconds between two log records of one kind of client error (the next one
     counts those left out); client errors never log a traceback."""

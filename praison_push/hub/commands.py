@@ -24,6 +24,7 @@ from .agent_chat import agent_watch_filters
 from .channels import Channel, matches_filters
 from .connection import Connection
 from .handshake import refusal
+from .limits import TokenBucket
 from .node import Node, ends_run
 from .runs import start_run
 from .scopes import is_run_name, resolve_channel, visible_names
@@ -296,6 +297,7 @@ class Commands:
         node = self._node
         name = _resolve(frame.channel, connection)
         now = node.clock()
+        self._check_publish_rate(connection, now)
         # De-duplication is per publishing client: another client reusing an id
         # must not be able to suppress this one's publication.
         dedup_key = None if frame.id is None else f"{connection.client_id}\x00{frame.id}"
@@ -315,6 +317,23 @@ class Commands:
         if dedup_key is not None:
             node.dedup.remember(name, dedup_key, receipt, now)
         _reply(connection, frame, dict(receipt))
+
+    def _check_publish_rate(self, connection: Connection, now: float) -> None:
+        """Spend a publish token of ``connection``, or refuse with ``rate_limited``."""
+        bucket = connection.publish_bucket
+        if bucket is None:
+            limits = self._config.limits
+            bucket = TokenBucket(limits.publish_rate, limits.publish_burst, now)
+            connection.publish_bucket = bucket
+        retry_after = bucket.take(now)
+        if retry_after:
+            raise FrameError(
+                ErrorCode.RATE_LIMITED,
+                f"publish_rate={bucket.rate:g}/s reached (publish_burst={bucket.burst:g}); "
+                f"retry after {retry_after:.3f}s",
+                limit="publish_rate",
+                details={"retry_after": round(retry_after, 3), "rate": bucket.rate},
+            )
 
     async def _on_list(self, connection: Connection, frame: f.ChannelListFrame) -> None:
         self._require_push()

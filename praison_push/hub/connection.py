@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol
 from ..protocol import CloseCode
 from ..protocol.frames import Filters
 from .encoding import Encoder, encoder_for
+from .limits import TokenBucket
 from .principal import Principal
 
 __all__ = ["Connection", "FrameSink"]
@@ -99,6 +100,7 @@ class Connection:
         "on_ready",
         "peer",
         "principal",
+        "publish_bucket",
         "stale",
         "status",
         "subscriptions",
@@ -129,6 +131,8 @@ class Connection:
         self.status = "online"
         self.metadata: dict[str, Any] = {}
         self.subscriptions: dict[str, Filters | None] = {}
+        #: The publish-rate token bucket, made on the first publication.
+        self.publish_bucket: TokenBucket | None = None
         self.close_code: int | None = None
         self.close_reason = ""
         self.closing_since: float | None = None

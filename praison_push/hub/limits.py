@@ -8,7 +8,7 @@ from collections import Counter
 from ..config import LimitsConfig
 from .principal import Principal
 
-__all__ = ["ConnectionLimiter", "LimitExceeded"]
+__all__ = ["AttemptLimiter", "ConnectionLimiter", "LimitExceeded", "TokenBucket", "is_loopback"]
 
 
 class LimitExceeded(Exception):
@@ -23,6 +23,11 @@ class LimitExceeded(Exception):
         super().__init__(f"{limit}={maximum} reached")
         self.limit = limit
         self.maximum = maximum
+
+
+def is_loopback(peer: str) -> bool:
+    """Whether ``peer`` (an IP address as text) is a loopback address."""
+    return _is_loopback(peer)
 
 
 def _is_loopback(peer: str) -> bool:
@@ -85,3 +90,74 @@ def _decrement(counter: Counter[str], key: str) -> None:
     counter[key] -= 1
     if counter[key] <= 0:
         del counter[key]
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; :meth:`take` spends one.
+
+    Times come from the caller (any clock in seconds), so the bucket is pure.
+    """
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = now
+
+    def take(self, now: float) -> float:
+        """Spend a token: ``0.0`` when there was one, else the seconds until there is."""
+        # A clock stepping back refills nothing (the hub's clock is wall time).
+        tokens = min(self.burst, self.tokens + max(0.0, now - self.stamp) * self.rate)
+        self.stamp = now
+        if tokens >= 1.0:
+            self.tokens = tokens - 1.0
+            return 0.0
+        self.tokens = tokens
+        return (1.0 - tokens) / self.rate
+
+    def full(self, now: float) -> bool:
+        """Whether the bucket has refilled completely by ``now``."""
+        return self.tokens + max(0.0, now - self.stamp) * self.rate >= self.burst
+
+
+class AttemptLimiter:
+    """Connection attempts per IP: a :class:`TokenBucket` per peer address.
+
+    Loopback peers are exempt while ``exempt_loopback``. Buckets that have
+    refilled are forgotten now and then, so the table stays as small as the set
+    of peers currently connecting fast.
+
+    Args:
+        rate: Attempts per second a peer may make, sustained.
+        burst: Attempts a peer may make at once.
+        exempt_loopback: Let loopback peers through unchecked.
+    """
+
+    #: Entries kept before refilled buckets are swept out.
+    SWEEP_AT = 10_000
+
+    def __init__(self, rate: float, burst: int, *, exempt_loopback: bool = True) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.exempt_loopback = exempt_loopback
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def attempt(self, peer: str, now: float) -> float:
+        """Count an attempt: ``0.0`` when allowed, else the seconds until one would be."""
+        if not peer or (self.exempt_loopback and _is_loopback(peer)):
+            return 0.0
+        bucket = self._buckets.get(peer)
+        if bucket is None:
+            if len(self._buckets) >= self.SWEEP_AT:
+                self._sweep(now)
+            bucket = self._buckets[peer] = TokenBucket(self.rate, self.burst, now)
+        return bucket.take(now)
+
+    def _sweep(self, now: float) -> None:
+        for peer in [p for p, bucket in self._buckets.items() if bucket.full(now)]:
+            del self._buckets[peer]

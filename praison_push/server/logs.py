@@ -72,6 +72,10 @@ CLIENT_ERROR_MESSAGES = frozenset(
 )
 
 
+def _first_line(text: str) -> str:
+    return text.partition("\n")[0]
+
+
 def redact(text: str) -> str:
     """``text`` with every credential this module knows how to spot replaced."""
     frame = _FRAME.match(text)
@@ -127,10 +131,11 @@ class SafeLogFilter(logging.Filter):
     def _is_client_error(record: logging.LogRecord) -> bool:
         if getattr(record, "client_error", False):
             return True
-        return isinstance(record.msg, str) and record.msg in CLIENT_ERROR_MESSAGES
+        # asyncio's handler appends lines (the socket) to its message.
+        return isinstance(record.msg, str) and _first_line(record.msg) in CLIENT_ERROR_MESSAGES
 
     def _let_through(self, record: logging.LogRecord) -> bool:
-        key = (record.name, str(record.msg))
+        key = (record.name, _first_line(str(record.msg)))
         now = self._clock()
         with self._lock:
             last, left_out = self._seen.get(key, (None, 0))

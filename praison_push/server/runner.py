@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import GatewayConfig
 from .gateway import Gateway
+from .guard import guarded_http_protocol
 from .logs import install_log_safety
 
 if TYPE_CHECKING:
@@ -45,7 +46,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def build_server(
     gateway: Gateway, *, server_class: type[uvicorn.Server] | None = None, **overrides: Any
 ) -> uvicorn.Server:
-    """A uvicorn server for ``gateway`` with the gateway's frame limit applied.
+    """A uvicorn server for ``gateway`` with the gateway's limits applied.
+
+    Its HTTP protocol is uvicorn's, guarded (:mod:`.guard`): connection attempts
+    per IP and the request-head timeout of ``LimitsConfig``.
 
     Its WebSocket implementation is :class:`~.uvicorn_ws.PushWebSocketProtocol`
     (uvicorn's websockets-sansio, lending the app its transports), so ``/ws``
@@ -54,6 +58,8 @@ def build_server(
     import uvicorn
 
     options: dict[str, Any] = {
+        # Connection attempts per IP and the request-head timeout (slowloris): .guard.
+        "http": guarded_http_protocol(gateway.config.limits),
         "ws": _push_ws_protocol(),
         "ws_max_size": gateway.config.limits.max_message_size,
         "log_level": "warning",

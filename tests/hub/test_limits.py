@@ -134,3 +134,41 @@ async def test_hub_connect_enforces_and_disconnect_releases(make_hub: MakeHub) -
     assert len(hub.connections) == 1  # the refused connection left no connection behind
     hub.disconnect(first)
     join(hub, "a2", principal=alice)
+
+
+# --- token buckets (issue 13, Build 4) ---------------------------------------------------
+
+
+def test_a_token_bucket_spends_its_burst_then_refills_at_its_rate() -> None:
+    from praison_push.hub.limits import TokenBucket
+
+    bucket = TokenBucket(rate=2.0, burst=3, now=0.0)
+    assert [bucket.take(0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.take(0.0) == pytest.approx(0.5)
+    assert bucket.take(0.5) == 0.0  # one token refilled in 0.5 s
+    assert bucket.take(0.4) > 0  # a clock stepping back refills nothing
+    assert not bucket.full(1.0) and bucket.full(10.0)
+
+
+def test_attempts_are_limited_per_ip_and_loopback_is_exempt_unless_configured() -> None:
+    from praison_push.hub.limits import AttemptLimiter
+
+    limiter = AttemptLimiter(rate=1.0, burst=2)
+    assert [limiter.attempt("10.0.0.1", 0.0) for _ in range(2)] == [0.0, 0.0]
+    assert limiter.attempt("10.0.0.1", 0.0) == pytest.approx(1.0)
+    assert limiter.attempt("10.0.0.2", 0.0) == 0.0  # per IP
+    assert all(limiter.attempt("127.0.0.1", 0.0) == 0.0 for _ in range(10))
+    assert all(limiter.attempt("::1", 0.0) == 0.0 for _ in range(10))
+    strict = AttemptLimiter(rate=1.0, burst=2, exempt_loopback=False)
+    assert [strict.attempt("127.0.0.1", 0.0) > 0 for _ in range(3)] == [False, False, True]
+
+
+def test_refilled_attempt_buckets_are_swept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from praison_push.hub.limits import AttemptLimiter
+
+    monkeypatch.setattr(AttemptLimiter, "SWEEP_AT", 10)
+    limiter = AttemptLimiter(rate=1.0, burst=1)
+    for n in range(10):
+        limiter.attempt(f"10.0.0.{n}", 0.0)
+    limiter.attempt("10.0.1.1", 100.0)  # the others have long refilled
+    assert len(limiter) == 1

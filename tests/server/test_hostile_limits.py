@@ -1,0 +1,176 @@
+"""Issue 13, finding 6 and Build 4: slowloris, connection attempts per IP, publish rate.
+
+Partial HTTP upgrade requests never timed out: with 1,024 file descriptors the
+gateway stopped accepting clients. Every limit here is a ``LimitsConfig`` field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+
+import pytest
+from support import ask, raw_client, timeout, works
+
+from praison_push.config import LimitsConfig
+
+from .helpers import LogCapture, Serve
+
+PARTIAL_UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Version: 13\r\n"
+)
+
+
+async def _closed_by_peer(reader: asyncio.StreamReader, seconds: float) -> bool:
+    """Whether the gateway closes the connection within ``seconds`` (reading all it sends)."""
+    try:
+        while await asyncio.wait_for(reader.read(65536), timeout(seconds)):
+            pass
+    except asyncio.TimeoutError:
+        return False
+    except ConnectionError:
+        pass
+    return True
+
+
+async def test_a_partial_upgrade_request_is_closed_after_header_timeout(
+    serve: Serve, logs: LogCapture
+) -> None:
+    gateway = serve(limits=LimitsConfig(header_timeout=0.3))
+    async with raw_client(gateway.url) as early:  # opened before: its upgrade completed
+        started = time.monotonic()
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        writer.write(PARTIAL_UPGRADE)  # …and the blank line never comes
+        await writer.drain()
+        assert await _closed_by_peer(reader, 5), "a partial upgrade was kept open"
+        assert time.monotonic() - started >= 0.3
+        writer.close()
+        # A WebSocket older than header_timeout is not touched, and new ones connect.
+        await works(early)
+        async with raw_client(gateway.url) as late:
+            await works(late)
+    assert "header_timeout" in logs.text()
+
+
+async def test_a_slow_second_request_on_a_kept_alive_connection_is_closed(serve: Serve) -> None:
+    gateway = serve(limits=LimitsConfig(header_timeout=0.3))
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout(3))
+    assert head.startswith(b"HTTP/1.1 200")
+    writer.write(b"GET /health HTTP/1.1\r\nHost: 12")  # keep-alive, then a slow head
+    await writer.drain()
+    assert await _closed_by_peer(reader, 5)
+    writer.close()
+
+
+async def test_connection_attempts_per_ip_are_limited_and_loopback_is_exempt_by_default(
+    serve: Serve,
+) -> None:
+    limits = LimitsConfig(loopback_exempt=False, connect_burst_per_ip=5, connect_rate_per_ip=0.5)
+    gateway = serve(limits=limits)
+    held = []
+    for _ in range(5):
+        held.append(await asyncio.open_connection("127.0.0.1", gateway.port))
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    with contextlib.suppress(ConnectionError):
+        await writer.drain()
+    assert await _closed_by_peer(reader, 3)
+    writer.close()
+    for _, w in held:
+        w.close()
+    # Loopback is exempt by default: a burst far past the limit connects.
+    exempt = serve(limits=LimitsConfig(connect_burst_per_ip=5, connect_rate_per_ip=0.5))
+    clients = [raw_client(exempt.url) for _ in range(20)]
+    async with contextlib.AsyncExitStack() as stack:
+        for client in clients:
+            ws = await stack.enter_async_context(client)
+        await works(ws)
+
+
+async def test_publications_past_the_rate_are_rate_limited_with_retry_after(
+    serve: Serve,
+) -> None:
+    gateway = serve(limits=LimitsConfig(publish_burst=5, publish_rate=2))
+    async with raw_client(gateway.url) as ws:
+        for n in range(5):
+            receipt = await ask(ws, "channel.publish", channel="c", data=n, ref=n)
+            assert receipt["type"] == "channel.published", receipt
+        refused = await ask(ws, "channel.publish", channel="c", data=5, ref="over")
+        assert refused["type"] == "error" and refused["code"] == "rate_limited", refused
+        assert refused["ref"] == "over"
+        assert refused["details"]["limit"] == "publish_rate"
+        assert 0 < refused["details"]["retry_after"] <= 0.5
+        await works(ws)  # the connection survives; other frames are not limited
+        await asyncio.sleep(refused["details"]["retry_after"])  # the wait it was told
+        receipt = await ask(ws, "channel.publish", channel="c", data=6)
+        assert receipt["type"] == "channel.published", receipt
+
+
+def _fd_limited_gateway(limit: int) -> tuple[object, int]:
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys\n"
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit}))\n"
+        "from praison_push.config import GatewayConfig, LimitsConfig\n"
+        "from praison_push.server.runner import run_gateway\n"
+        "run_gateway(GatewayConfig(port=int(sys.argv[1]), demo_agents=False,"
+        " limits=LimitsConfig(header_timeout=1.0)),"
+        " on_ready=lambda url: print('READY', flush=True), log_level='info')\n"
+    )
+    from redis_support import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert b"READY" in line, process.stderr.read() if process.stderr else line
+    return process, port
+
+
+@pytest.mark.timeout(60)
+async def test_running_out_of_file_descriptors_neither_floods_the_log_nor_lasts(
+    tmp_path: object,
+) -> None:
+    """With 128 descriptors, 300 slowloris sockets: EMFILE is logged a few times (no
+    traceback), the partial requests time out and a legitimate client then connects."""
+    import subprocess
+
+    process, port = _fd_limited_gateway(128)
+    assert isinstance(process, subprocess.Popen)
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(300):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+            sock.sendall(PARTIAL_UPGRADE)
+            socks.append(sock)
+        deadline = time.monotonic() + timeout(15)
+        connected = False
+        while time.monotonic() < deadline and not connected:
+            with contextlib.suppress(Exception):
+                async with raw_client(f"ws://127.0.0.1:{port}/ws", open_timeout=1) as ws:
+                    await works(ws)
+                    connected = True
+        assert connected, "no legitimate client got in once the slowloris sockets timed out"
+    finally:
+        for sock in socks:
+            sock.close()
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    log = stderr.decode(errors="replace")
+    emfile = log.count("out of system resource")
+    print(f"300 slowloris sockets on 128 fds: {len(log)} bytes of log, {emfile} EMFILE records")
+    assert "Traceback" not in log
+    assert emfile <= 3
+    assert len(log) < 100_000
