@@ -276,6 +276,11 @@ class LimitsConfig(_Config):
     past it the client gets ``rate_limited`` with ``details.retry_after``."""
     publish_burst: int = Field(200, ge=1)
     """Publications one connection may make at once before ``publish_rate`` applies."""
+    presence_page_size: int = Field(100, ge=1, le=1000)
+    """Entries of a ``presence.list`` page when the query names no ``limit``."""
+    presence_page_max_bytes: int = Field(256 * 1024, ge=1024)
+    """Most bytes of entries one ``presence.list`` page holds (at least one entry):
+    a small query cannot ask for megabytes."""
     client_error_log_interval: float = Field(10.0, gt=0)
     """Seconds between two log records of one kind of client error (the next one
     counts those left out); client errors never log a traceback."""

@@ -41,6 +41,10 @@ __all__ = ["AsyncPushClient"]
 
 H = TypeVar("H", bound=Handler)
 
+#: Most ``presence.list`` pages :meth:`AsyncPushClient.get_presence` reads (each up to
+#: 1,000 entries): a bound, should a gateway keep answering with a cursor.
+MAX_PRESENCE_PAGES = 1000
+
 
 class AsyncPushClient:
     """Channel pub/sub, presence and delivery acknowledgements over one gateway connection.
@@ -427,14 +431,25 @@ class AsyncPushClient:
         self._session.status = frame
 
     async def get_presence(self, channel: str | None = None) -> PresenceSnapshot:
-        """Who is connected (to ``channel``, or to the gateway); also fires ``presence_list``."""
+        """Who is connected (to ``channel``, or to the gateway); also fires ``presence_list``.
+
+        The gateway answers in pages (``next_cursor``); every page is read, up to
+        :data:`MAX_PRESENCE_PAGES`.
+        """
         frame: dict[str, Any] = {"type": "presence.query"}
         if channel is not None:
             frame["channel"] = check_channel(channel)
-        entries = (await self._request(frame)).get("presence")
-        if not isinstance(entries, list):
-            return PresenceSnapshot()
-        return PresenceSnapshot(PresenceInfo.from_dict(e) for e in entries if isinstance(e, dict))
+        found: list[PresenceInfo] = []
+        for _ in range(MAX_PRESENCE_PAGES):
+            reply = await self._request(dict(frame))
+            entries = reply.get("presence")
+            if isinstance(entries, list):
+                found.extend(PresenceInfo.from_dict(e) for e in entries if isinstance(e, dict))
+            cursor = reply.get("next_cursor")
+            if not isinstance(cursor, str) or not entries:
+                break
+            frame["cursor"] = cursor
+        return PresenceSnapshot(found)
 
     # --- agent runs (the verbs live in run_verbs.py) ---------------------------------
 

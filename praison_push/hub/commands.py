@@ -26,6 +26,7 @@ from .connection import Connection
 from .handshake import refusal
 from .limits import TokenBucket
 from .node import Node, ends_run
+from .presence import page_of
 from .runs import start_run
 from .scopes import is_run_name, resolve_channel, visible_names
 
@@ -409,11 +410,20 @@ class Commands:
         if not self._config.push.presence.enabled:
             raise FrameError(ErrorCode.FORBIDDEN, "presence is disabled (PresenceConfig.enabled)")
         channel = None if frame.channel is None else _resolve(frame.channel, connection)
-        reply = {
+        limits = self._config.limits
+        page, next_cursor = page_of(
+            self._node.presence_of(channel, connection),
+            limit=frame.limit or limits.presence_page_size,
+            cursor=frame.cursor,
+            max_bytes=limits.presence_page_max_bytes,
+        )
+        reply: dict[str, Any] = {
             "type": "presence.list",
             "channel": frame.channel,
-            "presence": self._node.presence_of(channel, connection),
+            "presence": page,
         }
+        if next_cursor is not None:
+            reply["next_cursor"] = next_cursor
         _reply(connection, frame, reply)
 
     # --- acknowledgements ---------------------------------------------------

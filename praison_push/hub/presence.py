@@ -27,13 +27,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..config import PresenceConfig
+from ..protocol import encode_json
 from ..protocol.presence import PRESENCE_DIFF
 from .channels import Channel, ChannelRegistry, PresenceChange
 from .connection import Connection
 from .ids import IdFactory
 from .scopes import display_name, is_run_name
 
-__all__ = ["Presence"]
+__all__ = ["Presence", "page_of"]
 
 logger = logging.getLogger("praison_push.hub")
 
@@ -265,3 +266,29 @@ def _net_kind(change: PresenceChange) -> str:
     if change.last == _LEAVE:
         return _LEAVE
     return _JOIN if change.first == _JOIN else "presence_update"
+
+
+def page_of(
+    entries: list[dict[str, Any]], *, limit: int, cursor: str | None, max_bytes: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of presence ``entries`` in ``client_id`` order, and the next page's cursor.
+
+    A page starts after the ``cursor`` client id, holds at most ``limit``
+    entries and ``max_bytes`` of encoded entries (always at least one), so a
+    26-byte query cannot be answered with megabytes (issue 13). ``None``: the
+    last page.
+    """
+    ordered = sorted(entries, key=lambda entry: str(entry.get("client_id", "")))
+    if cursor is not None:
+        ordered = [e for e in ordered if str(e.get("client_id", "")) > cursor]
+    page: list[dict[str, Any]] = []
+    size = 0
+    for entry in ordered:
+        if len(page) == limit:
+            break
+        size += len(encode_json(entry)) + 1
+        if page and size > max_bytes:
+            break
+        page.append(entry)
+    more = len(page) < len(ordered)
+    return page, (str(page[-1].get("client_id", "")) if more and page else None)

@@ -166,9 +166,17 @@ class PresenceHeartbeatFrame(_Request):
     metadata: dict[str, Any] | None = None
 
 
+#: Most entries one ``presence.list`` page may hold (``presence.query`` ``limit``).
+MAX_PRESENCE_PAGE = 1000
+
+
 class PresenceQueryFrame(_Request):
     type: Literal["presence.query"] = "presence.query"
     channel: ChannelName | None = None
+    #: Entries wanted on this page (default ``LimitsConfig.presence_page_size``).
+    limit: Annotated[int, Field(ge=1, le=MAX_PRESENCE_PAGE)] | None = None
+    #: The previous page's ``next_cursor``: the page after it.
+    cursor: Annotated[str, StringConstraints(max_length=MAX_CHANNEL_NAME_LENGTH)] | None = None
 
 
 #: Longest ``reason`` of a ``message_nack``.
