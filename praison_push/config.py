@@ -26,6 +26,7 @@ __all__ = [
     "GatewayConfig",
     "HistoryConfig",
     "LimitsConfig",
+    "MetricsConfig",
     "PollingConfig",
     "PresenceConfig",
     "PushConfig",
@@ -304,6 +305,16 @@ class RunsConfig(_Config):
     request of their organisation's runs, besides each run's requester."""
 
 
+class MetricsConfig(_Config):
+    """``GET /metrics`` (Prometheus text; needs the ``metrics`` extra)."""
+
+    enabled: bool = True
+    """Serve ``/metrics`` (404 when off)."""
+    public: bool = False
+    """Serve it without a token. By default it asks for the gateway's token, like
+    every other route (an open gateway, with no tokens, serves it openly)."""
+
+
 class GatewayConfig(_Config):
     """Everything a gateway needs; all sections have working defaults."""
 
@@ -314,5 +325,6 @@ class GatewayConfig(_Config):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     runs: RunsConfig = Field(default_factory=RunsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     auto_create_channels: bool = True
     demo_agents: bool = True

@@ -50,3 +50,17 @@ def test_redis_config_without_the_redis_extra_names_it() -> None:
     assert result.stdout.strip() == (
         "PushConfig.redis needs the redis extra: pip install 'praison-push[redis]'"
     ), result.stderr
+
+
+def test_metrics_without_the_metrics_extra_names_it() -> None:
+    result = run_without(
+        "prometheus_client",
+        "from starlette.testclient import TestClient\n"
+        "from praison_push import Gateway\n"
+        "with TestClient(Gateway().asgi_app()) as http:\n"
+        "    response = http.get('/metrics')\n"
+        "print(response.status_code, response.text)\n",
+    )
+    assert result.stdout.strip() == (
+        "501 GET /metrics needs the metrics extra: pip install 'praison-push[metrics]'"
+    ), result.stderr

@@ -29,7 +29,8 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "server": (
         {"server", "hub", "backends", "agents", "protocol", "config"},
         # websockets: the frames of the pre-framed path, and uvicorn's sansio protocol.
-        {"starlette", "uvicorn", "websockets"},
+        # prometheus_client: GET /metrics (the metrics extra, imported on the first scrape).
+        {"starlette", "uvicorn", "websockets", "prometheus_client"},
     ),
     "client": ({"client", "protocol", "config"}, {"websockets", "httpx"}),
     "sync": ({"sync", "client"}, set()),

@@ -16,6 +16,7 @@ from typing import Any
 from ..protocol import encode_json
 from ..protocol.frames import Filters
 from .connection import Connection
+from .metrics import HubMetrics
 
 __all__ = ["Channel", "ChannelRegistry", "PresenceChange", "matches_filters"]
 
@@ -73,6 +74,8 @@ class Channel:
     presence_window: float = float("-inf")
     presence_frames: int = 0
     presence_batch: dict[str, PresenceChange] | None = None
+    #: The node's counters (publications dropped at the fan-out are counted there).
+    metrics: HubMetrics | None = None
 
     def fan_out(
         self,
@@ -110,14 +113,17 @@ class Channel:
                 queued = all([connection.send_text(text) for text in texts])
             if queued:
                 delivered += 1
+            elif self.metrics is not None:
+                self.metrics.drops += 1
         return delivered
 
 
 class ChannelRegistry:
     """Every channel this node knows, by name."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: HubMetrics | None = None) -> None:
         self._channels: dict[str, Channel] = {}
+        self._metrics = metrics
 
     def __len__(self) -> int:
         return len(self._channels)
@@ -132,7 +138,7 @@ class ChannelRegistry:
         """Return the channel, creating it if needed (metadata merges in)."""
         channel = self._channels.get(name)
         if channel is None:
-            channel = Channel(name, now, dict(metadata or {}))
+            channel = Channel(name, now, dict(metadata or {}), metrics=self._metrics)
             self._channels[name] = channel
         elif metadata:
             channel.metadata.update(metadata)

@@ -99,6 +99,7 @@ class Commands:
         gateway survive bad input (PROTOCOL.md §6).
         """
         node = self._node
+        node.metrics.frames_in += 1
         connection.last_seen = node.clock()
         if connection.stale:
             connection.stale = False
@@ -137,8 +138,8 @@ class Commands:
             return from_agent_chat(obj, connection.conversation_id)
         return obj
 
-    @staticmethod
-    def _error(connection: Connection, exc: FrameError, ref: Any) -> None:
+    def _error(self, connection: Connection, exc: FrameError, ref: Any) -> None:
+        self._node.metrics.errors[exc.code.value] += 1
         frame: dict[str, Any] = {"type": "error", **exc.to_error_fields()}
         if ref is not None:
             frame["ref"] = ref
@@ -181,6 +182,7 @@ class Commands:
         """
         node = self._node
         if node.auth.required and node.auth.check(frame.token) is None:
+            node.metrics.auth_failures += 1
             text, code = refusal(connection.dialect, "invalid token")
             connection.send_text(text)
             connection.close(code, "invalid token")
@@ -238,6 +240,8 @@ class Commands:
         if tracker is not None:
             await tracker.attach(connection)  # its pending deliveries, from the store
         read, held = await node.read_joining(name, connection, since, read_limit)
+        if since is not None:
+            node.metrics.recoveries[bool(read.recovered)] += 1
         if not node.is_open(connection):
             node.channels.discard_if_unused(channel)
             return  # the connection closed while history was read

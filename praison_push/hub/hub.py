@@ -87,6 +87,7 @@ class Hub:
         self.channels = node.channels
         self.runs = node.runs
         self.tracker = node.tracker
+        self.metrics = node.metrics
 
     def __repr__(self) -> str:
         return (
@@ -123,7 +124,10 @@ class Hub:
 
     def authenticate(self, token: str | None) -> Principal | None:
         """The principal for ``token``, or ``None`` when refused (constant time)."""
-        return self.node.auth.check(token)
+        principal = self.node.auth.check(token)
+        if principal is None:
+            self.node.metrics.auth_failures += 1
+        return principal
 
     def connect(
         self,

@@ -30,6 +30,7 @@ from .delivery import DeliveryTracker
 from .handshake import greeting
 from .ids import IdFactory
 from .limits import ConnectionLimiter
+from .metrics import HubMetrics
 from .presence import Presence
 from .principal import Principal
 from .run_manager import RunManager
@@ -89,7 +90,8 @@ class Node:
         self.agents = agents
         self.clock = clock
         self.auth = Authenticator(config.auth)
-        self.channels = ChannelRegistry()
+        self.metrics = HubMetrics()
+        self.channels = ChannelRegistry(self.metrics)
         self.connections: dict[str, Connection] = {}
         self.ids = IdFactory()
         self.server_id = self.ids.prefix
@@ -97,6 +99,7 @@ class Node:
         self.limiter = ConnectionLimiter(config.limits)
         self.dedup = DedupWindow(config.history.dedup_window)
         self.runs = RunManager(agents, self.publish_event, config=config.runs)
+        self.runs.on_finished = self.metrics.run_finished
         # Channel → buffers of connections whose subscribe is reading history (read_joining).
         self._joining: dict[str, list[list[dict[str, Any]]]] = {}
         push = config.push
@@ -144,6 +147,7 @@ class Node:
             conversation_id=conversation_id,
         )
         self.connections[connection.connection_id] = connection
+        self.metrics.connections_opened += 1
         if stable and self.tracker is not None:
             self.tracker.connected(connection)
         return connection
@@ -162,6 +166,8 @@ class Node:
             self.tracker.disconnected(connection)
         if connection.close_code is None:
             connection.close(CloseCode.NORMAL)
+        elif connection.close_code == CloseCode.SLOW_CONSUMER:
+            self.metrics.slow_consumer_closes += 1
 
     def greet(self, connection: Connection, ref: Any = None) -> None:
         """Queue the greeting (``connected``, or the envelope's ``auth_success``)."""
@@ -217,6 +223,7 @@ class Node:
             "timestamp": self.clock() if now is None else now,
             "source": source,
         }
+        self.metrics.publications += 1
         delivered = await self.broker.append_and_publish(self.history, channel, message)
         if echo_to is not None and channel in echo_to.subscriptions and echo_to.send(message):
             delivered += 1
@@ -242,6 +249,7 @@ class Node:
             return 0
         skip = self._skip_for(channel_name, frame)
         delivered = channel.fan_out(frame, frame.get("source"), skip)
+        self.metrics.deliveries += delivered
         if skip is not None and ends_run(frame):
             # The feed's copy of a run's last event comes after the run channel's
             # own (one broker, publish order): now the run's watchers have it.

@@ -98,6 +98,8 @@ class RunManager:
         config: RunsConfig | None = None,
     ) -> None:
         self.registry = registry
+        #: Called with each finished run's status and duration (the hub's metrics).
+        self.on_finished: Callable[[str, float], None] | None = None
         self.conversations = conversations if conversations is not None else Conversations()
         self.approvals = Approvals(config or RunsConfig(), self._emit_in_order)
         self._publish = publish
@@ -308,6 +310,8 @@ class RunManager:
             )
         finally:
             self._retire(run)
+            if self.on_finished is not None:
+                self.on_finished(run.status, self._monotonic() - run.started)
 
     async def _fail(
         self,

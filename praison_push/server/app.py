@@ -13,6 +13,7 @@ from starlette.routing import Route
 from ..hub import Hub
 from .asgi import redact_token
 from .logs import install_log_safety
+from .metrics import MetricsEndpoint
 from .sse import ExecutionStream
 from .websocket import WebSocketEndpoint
 
@@ -57,6 +58,7 @@ def create_app(hub: Hub) -> AsgiApp:
 
     routes = [
         Route("/health", health, methods=["GET"]),
+        Route("/metrics", MetricsEndpoint(hub).handle, methods=["GET"]),
         Route(
             "/v1/agents/{agent_id}/execute/stream", ExecutionStream(hub).handle, methods=["POST"]
         ),
