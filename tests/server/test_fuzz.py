@@ -9,6 +9,7 @@ answered, and the process's RSS stays bounded. The counts are printed (``-s``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -161,10 +162,8 @@ async def _watch_rss(tally: Tally, stop: asyncio.Event) -> None:
     process = psutil.Process()
     while not stop.is_set():
         tally.peak_rss = max(tally.peak_rss, process.memory_info().rss)
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.05)
-        except asyncio.TimeoutError:
-            pass
 
 
 async def test_fuzzed_frames_and_bodies_leave_a_legitimate_client_untouched(
