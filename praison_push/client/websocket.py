@@ -25,6 +25,7 @@ from praison_push.protocol import (
     encode_json,
 )
 
+from ..protocol.redaction import install_redaction
 from .urls import redact_url, with_query
 
 __all__ = ["WebSocketTransport"]
@@ -103,6 +104,8 @@ class WebSocketTransport:
         if self.is_connected:
             return
         headers = {"Authorization": f"Bearer {self._auth_token}"} if self._auth_token else None
+        # websockets logs the request headers and every frame at DEBUG: never the token.
+        install_redaction()
         where = self._where
         try:
             self._ws = await connect(

@@ -23,10 +23,11 @@ nothing while ``DEBUG`` is off.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
+
+from ..protocol.redaction import redact
 
 __all__ = ["SafeLogFilter", "install_log_safety", "redact"]
 
@@ -45,20 +46,6 @@ LOGGERS = (
     "asyncio",
 )
 
-REDACTED = "[redacted]"
-
-_HEADER = re.compile(
-    r"(?im)^([<>]?\s*(?:authorization|proxy-authorization|cookie|set-cookie|"
-    r"sec-websocket-protocol)\s*:\s*).*$"
-)
-_QUERY = re.compile(r"(?i)([?&](?:access_)?token=)[^&\s\"'#]*")
-_JSON_TOKEN = re.compile(r"""(?i)(["']?(?:access_|refresh_)?token["']?\s*[:=]\s*["']?)[^"',}\s]*""")
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
-_JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]*\.?[\w-]*")
-#: A frame logged by websockets / uvicorn's sansio protocol: ``< TEXT '…' [n bytes]``.
-_FRAME = re.compile(r"^([<>] (?:TEXT|BINARY|CONT) ).*?(\[[^\]]*bytes\])?$", re.S)
-_SENSITIVE_FRAME = re.compile(r"(?i)token|auth|bearer|eyJ")
-
 #: Messages of uvicorn, websockets and asyncio that a client's bytes (or a flood of
 #: clients) cause: logged without traceback and throttled.
 CLIENT_ERROR_MESSAGES = frozenset(
@@ -74,20 +61,6 @@ CLIENT_ERROR_MESSAGES = frozenset(
 
 def _first_line(text: str) -> str:
     return text.partition("\n")[0]
-
-
-def redact(text: str) -> str:
-    """``text`` with every credential this module knows how to spot replaced."""
-    frame = _FRAME.match(text)
-    if frame is not None and _SENSITIVE_FRAME.search(text):
-        return f"{frame.group(1)}{REDACTED} {frame.group(2) or ''}".rstrip()
-    if not _SENSITIVE_FRAME.search(text) and "cookie" not in text.lower():
-        return text  # the common case: nothing that could be a credential
-    text = _HEADER.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _QUERY.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _JSON_TOKEN.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
-    return _JWT.sub(REDACTED, text)
 
 
 class SafeLogFilter(logging.Filter):

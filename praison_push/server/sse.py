@@ -90,10 +90,12 @@ class ExecutionStream:
 
     async def _body(self, request: Request) -> dict[str, Any]:
         limit = self.hub.config.limits.max_message_size
-        raw = b""
+        chunks: list[bytes] = []
+        size = 0
         async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > limit:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
                 raise FrameError(
                     ErrorCode.TOO_LARGE,
                     f"body exceeds max_message_size={limit}",
@@ -101,7 +103,7 @@ class ExecutionStream:
                 )
         # The codec's checks (NaN, unpaired surrogates, nesting) apply to HTTP bodies
         # too: an unencodable input would poison the run's channel and the feed.
-        body = decode_object(raw or b"{}", max_size=limit)
+        body = decode_object(b"".join(chunks) or b"{}", max_size=limit)
         if not isinstance(body.get("input"), str):
             raise FrameError(
                 ErrorCode.INVALID_FIELD,

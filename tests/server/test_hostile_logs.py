@@ -101,3 +101,25 @@ async def test_no_token_reaches_any_log_even_at_debug(debug_logs: LogCapture) ->
     assert "[redacted]" in text
     for secret in (SECRET, JWT_LIKE, JWT_LIKE.split(".")[2], SECRET[:10]):
         assert secret not in text, [line for line in text.splitlines() if secret in line][:5]
+
+
+async def test_the_package_client_keeps_its_token_out_of_websockets_debug_log(
+    serve: Serve, debug_logs: LogCapture
+) -> None:
+    from praison_push.client import AsyncPushClient
+
+    gateway = serve(GatewayConfig(auth=AuthConfig(tokens=[SECRET])))
+    client_logger = logging.getLogger("websockets.client")
+    saved = list(client_logger.filters)
+    for installed in saved:
+        client_logger.removeFilter(installed)  # as in a process that serves nothing
+    try:
+        async with AsyncPushClient(gateway.url, auth_token=SECRET) as client:
+            await client.publish("c", {"n": 1})
+    finally:
+        for installed in saved:
+            if installed not in client_logger.filters:
+                client_logger.addFilter(installed)
+    client_lines = [r.getMessage() for r in debug_logs.records if r.name == "websockets.client"]
+    assert any("authorization" in line.lower() for line in client_lines)
+    assert not [line for line in client_lines if SECRET in line]
