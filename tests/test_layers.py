@@ -29,7 +29,8 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "server": (
         {"server", "hub", "backends", "agents", "protocol", "config"},
         # websockets: the frames of the pre-framed path, and uvicorn's sansio protocol.
-        {"starlette", "uvicorn", "websockets"},
+        # ag_ui (the agui extra, imported on first use) and pydantic: the AG-UI endpoint.
+        {"starlette", "uvicorn", "websockets", "ag_ui", "pydantic"},
     ),
     "client": ({"client", "protocol", "config"}, {"websockets", "httpx"}),
     "sync": ({"sync", "client"}, set()),

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from ..hub import Hub
 from .sse import ExecutionStream
+from .ui_streams import ui_routes
 from .websocket import WebSocketEndpoint
 
 __all__ = ["AsgiApp", "create_app"]
@@ -55,5 +56,6 @@ def create_app(hub: Hub) -> AsgiApp:
         Route(
             "/v1/agents/{agent_id}/execute/stream", ExecutionStream(hub).handle, methods=["POST"]
         ),
+        *ui_routes(hub),  # AG-UI, the AI SDK UI message stream, run cancel
     ]
     return AsgiApp(hub, Starlette(routes=routes, lifespan=lifespan))
