@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from ..hub import Hub
 from .sse import ExecutionStream
-from .ui_streams import ui_routes
+from .ui_routes import ui_routes
 from .websocket import WebSocketEndpoint
 
 __all__ = ["AsgiApp", "create_app"]

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from ..agents import Approval
 from ..hub import Connection, Hub, LimitExceeded
@@ -51,7 +50,7 @@ from ..protocol.ui_stream import (
 from .asgi import bearer_token, peer_of, redact_token
 from .sse import _RunStream, error_response
 
-__all__ = ["NewRun", "ResumeRun", "UiProtocol", "UiStreams", "ui_routes"]
+__all__ = ["NewRun", "ResumeRun", "UiProtocol", "UiStreams", "approval_from", "not_found"]
 
 logger = logging.getLogger("praison_push.server")
 
@@ -389,21 +388,3 @@ class UiStreams:
         return JSONResponse(
             {"execution_id": run_id, "status": "cancelling", "cancelled": True}, status_code=202
         )
-
-
-def ui_routes(hub: Hub) -> list[Route]:
-    """The agent-UI routes: AG-UI, the AI SDK UI message stream, and run cancel."""
-    from .agui_adapter import AguiProtocol
-    from .ai_sdk_adapter import AiSdkProtocol
-
-    routes: list[Route] = []
-    streams: UiStreams | None = None
-    factories: list[Callable[[], UiProtocol]] = [AguiProtocol, AiSdkProtocol]
-    for factory in factories:
-        streams = UiStreams(hub, factory())
-        base = f"/v1/agents/{{agent_id}}/{streams.protocol.name}"
-        routes.append(Route(base, streams.post, methods=["POST"]))
-        routes.append(Route(f"{base}/runs/{{run_id}}/stream", streams.get, methods=["GET"]))
-    assert streams is not None
-    routes.append(Route("/v1/runs/{run_id}/cancel", streams.cancel, methods=["POST"]))
-    return routes
