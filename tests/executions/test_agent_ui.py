@@ -8,6 +8,7 @@ as interrupts, and bad requests answered with 4xx JSON.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ from pydantic import TypeAdapter
 from support import timeout
 
 from praison_push.agents import AgentContext, AgentEvent, ToolCall, ToolResult
-from praison_push.config import AuthConfig, GatewayConfig, TokenGrant
+from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig, TokenGrant
 from praison_push.server import GatewayThread
 
 from .helpers import (
@@ -302,3 +303,22 @@ async def test_resuming_another_users_interrupt_is_refused(authed: GatewayThread
     assert refused.response.status_code == 404
     run = hub_of(authed).runs.get(paused.run_id)
     assert run is not None and run.running  # still waiting for its requester
+
+
+async def quiet(text: str) -> AsyncIterator[AgentEvent]:
+    """Says a word, thinks for longer than the gateway's idle timeout, says another."""
+    yield "thinking "
+    await asyncio.sleep(1.0)
+    yield "done."
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_stream_outlives_the_idle_timeout_while_its_agent_is_quiet(
+    gateway_factory: Factory, protocol: str
+) -> None:
+    # An HTTP stream never speaks: the idle timeout of silent WebSocket clients is not for it.
+    gateway = gateway_factory(GatewayConfig(limits=LimitsConfig(idle_timeout=0.2)))
+    register(gateway, "quiet", quiet)
+    read = await read_stream(post_url(gateway, protocol, "quiet"), body=body_for(protocol, "q"))
+    assert text_of(protocol, read) == "thinking done."
+    assert read.types[-1] == ("RUN_FINISHED" if protocol == "ag-ui" else "finish")
