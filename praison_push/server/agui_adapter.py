@@ -107,9 +107,6 @@ class AguiProtocol:
         record: str = encoder.encode(events.validate_python(event.fields))
         return f"id: {sse_id}\n{record}"
 
-    def failure(self, message: str) -> UiEvent:
-        return UiEvent({"type": "RUN_ERROR", "message": message, "code": "STREAM_FAILED"}, True)
-
 
 def _resume(entries: list[Any]) -> ResumeRun:
     runs: set[str] = set()

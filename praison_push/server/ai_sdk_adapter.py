@@ -88,6 +88,3 @@ class AiSdkProtocol:
 
     def encode(self, event: UiEvent, sse_id: str) -> str:
         return f"id: {sse_id}\ndata: {encode_json(event.fields)}\n\n"
-
-    def failure(self, message: str) -> UiEvent:
-        return UiEvent({"type": "error", "errorText": f"STREAM_FAILED: {message}"}, True)

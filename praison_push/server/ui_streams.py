@@ -38,7 +38,6 @@ from ..hub.encoding import SSE_RUN
 from ..hub.principal import Principal
 from ..hub.run_manager import RunRecord
 from ..protocol import ErrorCode, FrameError, decode_object
-from ..protocol.runs import run_channel
 from ..protocol.sse import SSE_RETRY_MS
 from ..protocol.ui_stream import (
     StreamPosition,
@@ -98,10 +97,6 @@ class UiProtocol(Protocol):
 
     def encode(self, event: UiEvent, sse_id: str) -> str:
         """One SSE record of ``event`` with ``id: sse_id``."""
-        ...
-
-    def failure(self, message: str) -> UiEvent:
-        """The event that ends a stream the gateway could not keep going."""
         ...
 
 
@@ -251,11 +246,10 @@ class UiStreams:
             connection = self._connect(request, principal)
         except FrameError as exc:
             return error_response(exc)
-        subscribe = {"type": "channel.subscribe", "channel": run_channel(run.execution_id)}
         translator = self.protocol.translator(parsed, run)
 
         async def subscribed() -> AsyncIterator[str]:
-            await self.hub.receive(connection, json.dumps(subscribe))
+            await self.hub.watch_run(connection, run)
             async for chunk in self._stream(connection, run, translator, after, after_interrupt):
                 yield chunk
 
@@ -324,11 +318,6 @@ class UiStreams:
                     if kind == "ping":
                         records.append(": keepalive\n\n")
                         continue
-                    if kind == "error":  # the subscribe was refused (a limit)
-                        failure = protocol.failure(str(frame.get("message", "refused")))
-                        records.append(protocol.encode(failure, f"{execution_id}:0:0"))
-                        ended = True
-                        break
                     data = frame.get("data")
                     if kind != "channel_message" or not isinstance(data, dict):
                         continue

@@ -21,7 +21,7 @@ from pydantic import TypeAdapter
 from support import timeout
 
 from praison_push.agents import AgentContext, AgentEvent, ToolCall, ToolResult
-from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig, TokenGrant
+from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig, PushConfig, TokenGrant
 from praison_push.server import GatewayThread
 
 from .helpers import (
@@ -322,3 +322,18 @@ async def test_a_stream_outlives_the_idle_timeout_while_its_agent_is_quiet(
     read = await read_stream(post_url(gateway, protocol, "quiet"), body=body_for(protocol, "q"))
     assert text_of(protocol, read) == "thinking done."
     assert read.types[-1] == ("RUN_FINISHED" if protocol == "ag-ui" else "finish")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_finished_run_reopens_whatever_the_channel_settings(
+    gateway_factory: Factory, protocol: str
+) -> None:
+    # A run's watcher is no pub/sub subscriber: neither auto_create_channels nor push applies.
+    config = GatewayConfig(auto_create_channels=False, push=PushConfig(enabled=False))
+    gateway = gateway_factory(config)
+    first = await read_stream(post_url(gateway, protocol), body=body_for(protocol, QUESTION))
+    stream = f"{post_url(gateway, protocol)}/runs/{first.run_id}/stream"
+    again = await read_stream(stream, method="GET")
+    assert again.payloads == first.payloads and text_of(protocol, again) == ANSWER
+    tail = await read_stream(f"{stream}?after={first.events[-3].id}", method="GET")
+    assert tail.payloads == first.payloads[-2:]
