@@ -191,6 +191,32 @@ class UiStreams:
         run_id = request.path_params["run_id"]
         return self._reopen(request, principal, request.path_params["agent_id"], after, run_id)
 
+    async def reconnect(self, request: Request) -> Response:
+        """``GET /v1/agents/{agent_id}/<protocol>/{chat_id}/stream``: the conversation's
+        running run, from its start (or after ``Last-Event-ID``); ``204`` when none runs.
+
+        The URL ``useChat({resume: true})``'s transport reconnects to.
+        """
+        principal = self._principal(request)
+        if principal is None:
+            return error_response(FrameError(ErrorCode.UNAUTHORIZED, "a valid token is required"))
+        agent_id, chat_id = request.path_params["agent_id"], request.path_params["chat_id"]
+        running = [
+            run
+            for run in self.hub.runs.records()
+            if run.running
+            and run.conversation_id == chat_id
+            and run.agent_id == agent_id
+            and run.principal == principal
+        ]
+        if not running:
+            return Response(status_code=204)
+        run = running[-1]  # the latest
+        last = request.headers.get("last-event-id")
+        parsed = parse_event_id(last) if last else None
+        after = parsed[1] if parsed is not None and parsed[0] == run.execution_id else None
+        return self._watch(request, principal, run, None, after, None)
+
     def _reopen(
         self,
         request: Request,

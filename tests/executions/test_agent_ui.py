@@ -337,3 +337,23 @@ async def test_a_finished_run_reopens_whatever_the_channel_settings(
     assert again.payloads == first.payloads and text_of(protocol, again) == ANSWER
     tail = await read_stream(f"{stream}?after={first.events[-3].id}", method="GET")
     assert tail.payloads == first.payloads[-2:]
+
+
+async def test_use_chat_resume_reconnects_to_the_conversations_running_run(
+    gateway: GatewayThread,
+) -> None:
+    # useChat({resume: true}) GETs <api>/<chatId>/stream: the running run, or 204.
+    url = post_url(gateway, "ai-sdk", "demo-long")
+    async with httpx.AsyncClient(timeout=timeout(5)) as http:
+        idle = await http.get(f"{url}/chat-r/stream")
+        assert idle.status_code == 204
+    cut = await read_stream(url, body=body_for("ai-sdk", "150@150", "chat-r"), stop_after=4)
+    again = await read_stream(f"{url}/chat-r/stream", method="GET")
+    assert again.response.status_code == 200
+    assert again.payloads[:4] == cut.payloads  # the whole run, from its start
+    assert again.types[-1] == "finish" and again.done
+    assert text_of("ai-sdk", again) == "".join(f"t{i} " for i in range(150))
+    async with httpx.AsyncClient(timeout=timeout(5)) as http:
+        assert (await http.get(f"{url}/chat-r/stream")).status_code == 204  # over
+        other = await http.get(f"{url}/chat-other/stream")
+        assert other.status_code == 204
