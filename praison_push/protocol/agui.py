@@ -111,6 +111,17 @@ class AguiTranslator:
             out.append(UiEvent(_run_error(data), ends_stream=True))
         return out
 
+    def fail(self, code: str, message: str) -> list[UiEvent]:
+        """End the stream with ``RUN_ERROR`` for a reason of the gateway's (not the run's)."""
+        self._ended = True
+        out: list[UiEvent] = []
+        if not self._open:
+            self._open = True
+            out.append(UiEvent({"type": "RUN_STARTED", **self._ids()}))
+        self._close_messages(out)
+        out.append(UiEvent({"type": "RUN_ERROR", "message": message, "code": code}, True))
+        return out
+
     # --- messages -------------------------------------------------------------
 
     def _close_text(self, out: list[UiEvent]) -> None:

@@ -105,6 +105,14 @@ class AiSdkTranslator:
             out.append(UiEvent({"type": "error", "errorText": text}, ends_stream=True))
         return out
 
+    def fail(self, code: str, message: str) -> list[UiEvent]:
+        """End the stream with ``error`` for a reason of the gateway's (not the run's)."""
+        self._ended = True
+        out: list[UiEvent] = []
+        self._close(out)
+        out.append(UiEvent({"type": "error", "errorText": f"{code}: {message}"}, True))
+        return out
+
     def _start(self, out: list[UiEvent]) -> None:
         self._open = True
         out.append(UiEvent({"type": "start", "messageId": self.message_id or self.run_id}))

@@ -72,6 +72,10 @@ class Translator(Protocol):
         """The protocol events of one run event (the ``data`` of a run publication)."""
         ...
 
+    def fail(self, code: str, message: str) -> list[UiEvent]:
+        """The events that end the stream for a reason of the gateway's (e.g. lost history)."""
+        ...
+
 
 def interrupt_id(execution_id: str, tool_call_id: str) -> str:
     """The id of an approval request as both protocols carry it: run and tool call."""

@@ -38,6 +38,7 @@ from ..hub.encoding import SSE_RUN
 from ..hub.principal import Principal
 from ..hub.run_manager import RunRecord
 from ..protocol import ErrorCode, FrameError, decode_object
+from ..protocol.runs import RunEvent
 from ..protocol.sse import SSE_RETRY_MS
 from ..protocol.ui_stream import (
     StreamPosition,
@@ -331,6 +332,7 @@ class UiStreams:
         the pause ``after_interrupt``), until an event that ends the stream."""
         protocol, execution_id = self.protocol, run.execution_id
         emitting = after is None and not after_interrupt
+        seen = False  # the run's first event is being read
         try:
             yield f"retry: {SSE_RETRY_MS}\n\n"
             while True:
@@ -351,7 +353,9 @@ class UiStreams:
                         continue
                     offset = frame.get("offset")
                     offset = offset if isinstance(offset, int) else 0
-                    for index, event in enumerate(translator.feed(data)):
+                    events = translator.feed(data) if seen else _first(translator, data)
+                    seen = True
+                    for index, event in enumerate(events):
                         position = (offset, index)
                         if not emitting:
                             if after is not None and position > after:
@@ -403,3 +407,23 @@ class UiStreams:
         return JSONResponse(
             {"execution_id": run_id, "status": "cancelling", "cancelled": True}, status_code=202
         )
+
+
+#: Why a reopened stream fails when the run's start has left the history.
+HISTORY_GONE = (
+    "HISTORY_GONE",
+    "the run's start is no longer in the gateway's history (HistoryConfig.size): "
+    "its stream cannot be replayed without gaps",
+)
+
+
+def _first(translator: Translator, data: dict[str, Any]) -> list[UiEvent]:
+    """The events of the first run event a stream reads: the run's start, or a failure.
+
+    Translation is replayed from the run's start; a history that lost it would
+    give other ids and boundaries than the stream the client saw, so the
+    stream ends with an error instead of a silent gap.
+    """
+    if data.get("event") == RunEvent.START:
+        return translator.feed(data)
+    return translator.fail(*HISTORY_GONE)

@@ -21,7 +21,14 @@ from pydantic import TypeAdapter
 from support import timeout
 
 from praison_push.agents import AgentContext, AgentEvent, ToolCall, ToolResult
-from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig, PushConfig, TokenGrant
+from praison_push.config import (
+    AuthConfig,
+    GatewayConfig,
+    HistoryConfig,
+    LimitsConfig,
+    PushConfig,
+    TokenGrant,
+)
 from praison_push.server import GatewayThread
 
 from .helpers import (
@@ -357,3 +364,21 @@ async def test_use_chat_resume_reconnects_to_the_conversations_running_run(
         assert (await http.get(f"{url}/chat-r/stream")).status_code == 204  # over
         other = await http.get(f"{url}/chat-other/stream")
         assert other.status_code == 204
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_run_longer_than_the_history_streams_live_but_cannot_be_replayed(
+    gateway_factory: Factory, protocol: str
+) -> None:
+    gateway = gateway_factory(GatewayConfig(history=HistoryConfig(size=20)))
+    url = post_url(gateway, protocol, "demo-long")
+    live = await read_stream(url, body=body_for(protocol, "400@1000"))
+    assert text_of(protocol, live) == "".join(f"t{i} " for i in range(400))  # live: all of it
+    assert len(live.events) > 40
+    replay = await read_stream(f"{url}/runs/{live.run_id}/stream", method="GET")
+    # The start has left the history: an explicit error, never a stream with a gap.
+    last = replay.payloads[-1]
+    if protocol == "ag-ui":
+        assert replay.types == ["RUN_STARTED", "RUN_ERROR"] and last["code"] == "HISTORY_GONE"
+    else:
+        assert replay.types == ["error"] and last["errorText"].startswith("HISTORY_GONE: ")

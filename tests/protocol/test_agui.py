@@ -133,3 +133,18 @@ def test_run_agent_input_is_the_packages_model(content: Any) -> None:
         "messages": [{"id": "1", "role": "user", "content": content}],
     }
     assert RunAgentInput.model_validate(body).thread_id == "t"
+
+
+def test_fail_ends_the_stream_as_a_valid_run_error() -> None:
+    translator = AguiTranslator("th")
+    translator.feed(ev("start"))
+    translator.feed(ev("token", token="half"))
+    out = [e.fields for e in translator.fail("HISTORY_GONE", "gone")]
+    assert out == [
+        {"type": "TEXT_MESSAGE_END", "messageId": f"{RUN}-msg-1"},
+        {"type": "RUN_ERROR", "message": "gone", "code": "HISTORY_GONE"},
+    ]
+    fresh = AguiTranslator("th")
+    first = [e.fields["type"] for e in fresh.fail("X", "y")]
+    assert first == ["RUN_STARTED", "RUN_ERROR"]  # a stream always starts with RUN_STARTED
+    assert fresh.feed(ev("token", token="late")) == []
