@@ -51,11 +51,12 @@ class AguiTranslator:
 
     Args:
         thread_id: The AG-UI thread (our conversation); the run's id when it has none.
+        run_id: The run's execution id (learnt from its events when not given).
     """
 
-    def __init__(self, thread_id: str | None = None) -> None:
+    def __init__(self, thread_id: str | None = None, run_id: str = "") -> None:
         self.thread_id = thread_id
-        self.run_id = ""
+        self.run_id = run_id
         self._open = False  # between a RUN_STARTED and its RUN_FINISHED / RUN_ERROR
         self._ended = False
         self._text: str | None = None
@@ -112,15 +113,11 @@ class AguiTranslator:
         return out
 
     def fail(self, code: str, message: str) -> list[UiEvent]:
-        """End the stream with ``RUN_ERROR`` for a reason of the gateway's (not the run's)."""
+        """A whole stream that fails before its first event, for a reason of the
+        gateway's (not the run's): ``RUN_STARTED``, then ``RUN_ERROR``."""
         self._ended = True
-        out: list[UiEvent] = []
-        if not self._open:
-            self._open = True
-            out.append(UiEvent({"type": "RUN_STARTED", **self._ids()}))
-        self._close_messages(out)
-        out.append(UiEvent({"type": "RUN_ERROR", "message": message, "code": code}, True))
-        return out
+        started = UiEvent({"type": "RUN_STARTED", **self._ids()})
+        return [started, UiEvent({"type": "RUN_ERROR", "message": message, "code": code}, True)]
 
     # --- messages -------------------------------------------------------------
 

@@ -106,12 +106,10 @@ class AiSdkTranslator:
         return out
 
     def fail(self, code: str, message: str) -> list[UiEvent]:
-        """End the stream with ``error`` for a reason of the gateway's (not the run's)."""
+        """A whole stream that fails before its first part, for a reason of the
+        gateway's (not the run's): one ``error`` part."""
         self._ended = True
-        out: list[UiEvent] = []
-        self._close(out)
-        out.append(UiEvent({"type": "error", "errorText": f"{code}: {message}"}, True))
-        return out
+        return [UiEvent({"type": "error", "errorText": f"{code}: {message}"}, True)]
 
     def _start(self, out: list[UiEvent]) -> None:
         self._open = True

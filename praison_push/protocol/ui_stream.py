@@ -73,7 +73,7 @@ class Translator(Protocol):
         ...
 
     def fail(self, code: str, message: str) -> list[UiEvent]:
-        """The events that end the stream for a reason of the gateway's (e.g. lost history)."""
+        """A whole stream that fails before its first event (e.g. lost history)."""
         ...
 
 

@@ -100,7 +100,7 @@ class AguiProtocol:
         )
 
     def translator(self, request: NewRun | ResumeRun | None, run: RunRecord) -> AguiTranslator:
-        return AguiTranslator(run.conversation_id or run.execution_id)
+        return AguiTranslator(run.conversation_id or run.execution_id, run.execution_id)
 
     def encode(self, event: UiEvent, sse_id: str) -> str:
         _, events, encoder = _loaded()

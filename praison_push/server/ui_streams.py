@@ -360,6 +360,17 @@ class UiStreams:
                         if not emitting:
                             if after is not None and position > after:
                                 emitting = True
+                            elif event.ends_stream and not event.interrupt_ids:
+                                # The run ended before the stream's start: nothing to send,
+                                # or (a resume) the interrupt was never one of this run's.
+                                if after_interrupt:
+                                    failure = translator.fail(*UNKNOWN_INTERRUPT)
+                                    records.extend(
+                                        protocol.encode(e, event_id(execution_id, (offset, i)))
+                                        for i, e in enumerate(failure)
+                                    )
+                                ended = True
+                                break
                             else:
                                 if after_interrupt and after_interrupt in event.interrupt_ids:
                                     emitting = True
@@ -415,6 +426,9 @@ HISTORY_GONE = (
     "the run's start is no longer in the gateway's history (HistoryConfig.size): "
     "its stream cannot be replayed without gaps",
 )
+
+#: Why a resume stream fails when its interrupt was never one of the run's.
+UNKNOWN_INTERRUPT = ("UNKNOWN_INTERRUPT", "the run never paused on that interrupt or approval")
 
 
 def _first(translator: Translator, data: dict[str, Any]) -> list[UiEvent]:

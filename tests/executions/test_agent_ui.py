@@ -382,3 +382,30 @@ async def test_a_run_longer_than_the_history_streams_live_but_cannot_be_replayed
         assert replay.types == ["RUN_STARTED", "RUN_ERROR"] and last["code"] == "HISTORY_GONE"
     else:
         assert replay.types == ["error"] and last["errorText"].startswith("HISTORY_GONE: ")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_reopening_after_the_last_event_or_resuming_a_foreign_interrupt_ends_at_once(
+    gateway: GatewayThread, protocol: str
+) -> None:
+    url = post_url(gateway, protocol)
+    run = await read_stream(url, body=body_for(protocol, QUESTION))
+    stream = f"{url}/runs/{run.run_id}/stream"
+    nothing = await read_stream(f"{stream}?after={run.events[-1].id}", method="GET")
+    assert nothing.response.status_code == 200 and nothing.events == []
+    key = f"{run.run_id}:no_such_call"
+    if protocol == "ag-ui":
+        body = body_for(protocol, "x") | {"resume": [{"interruptId": key, "status": "resolved"}]}
+    else:
+        part = {"type": "tool-x", "toolCallId": "no_such_call", "state": "approval-responded"}
+        assistant = {"id": "a", "role": "assistant", "parts": [part]}
+        part["approval"] = {"id": key, "approved": True}
+        body = body_for(protocol, "x")
+        body["messages"].append(assistant)
+    unknown = await read_stream(url, body=body)
+    last = unknown.payloads[-1]
+    if protocol == "ag-ui":
+        assert unknown.types == ["RUN_STARTED", "RUN_ERROR"]
+        assert last["code"] == "UNKNOWN_INTERRUPT"
+    else:
+        assert unknown.types == ["error"] and last["errorText"].startswith("UNKNOWN_INTERRUPT")

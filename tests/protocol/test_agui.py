@@ -135,16 +135,13 @@ def test_run_agent_input_is_the_packages_model(content: Any) -> None:
     assert RunAgentInput.model_validate(body).thread_id == "t"
 
 
-def test_fail_ends_the_stream_as_a_valid_run_error() -> None:
-    translator = AguiTranslator("th")
-    translator.feed(ev("start"))
-    translator.feed(ev("token", token="half"))
+def test_fail_is_a_whole_valid_stream_that_fails() -> None:
+    translator = AguiTranslator("th", RUN)
     out = [e.fields for e in translator.fail("HISTORY_GONE", "gone")]
     assert out == [
-        {"type": "TEXT_MESSAGE_END", "messageId": f"{RUN}-msg-1"},
+        {"type": "RUN_STARTED", "threadId": "th", "runId": RUN},
         {"type": "RUN_ERROR", "message": "gone", "code": "HISTORY_GONE"},
     ]
-    fresh = AguiTranslator("th")
-    first = [e.fields["type"] for e in fresh.fail("X", "y")]
-    assert first == ["RUN_STARTED", "RUN_ERROR"]  # a stream always starts with RUN_STARTED
-    assert fresh.feed(ev("token", token="late")) == []
+    for fields in out:
+        EVENTS.validate_python(fields)
+    assert translator.feed(ev("token", token="late")) == []

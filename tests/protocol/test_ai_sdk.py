@@ -79,13 +79,8 @@ def test_empty_text_makes_no_part() -> None:
     ]
 
 
-def test_fail_ends_the_stream_with_an_error_part() -> None:
+def test_fail_is_one_error_part() -> None:
     translator = AiSdkTranslator()
-    translator.feed(ev("start"))
-    translator.feed(ev("reasoning", delta="hmm"))
     out = [e.fields for e in translator.fail("HISTORY_GONE", "gone")]
-    assert out == [
-        {"type": "reasoning-end", "id": f"{RUN}-reasoning-1"},
-        {"type": "error", "errorText": "HISTORY_GONE: gone"},
-    ]
+    assert out == [{"type": "error", "errorText": "HISTORY_GONE: gone"}]
     assert translator.feed(ev("token", token="late")) == []
