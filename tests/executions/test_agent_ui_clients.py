@@ -134,3 +134,25 @@ def test_ag_ui_http_agent_resumes_an_approval_interrupt(
     finished = [e for e in out["events"] if e["type"] == "RUN_FINISHED"]
     assert [f["outcome"]["type"] for f in finished] == ["interrupt", "success"]
     assert out["result"]["result"] == "Deleted /tmp/z."
+
+
+@pytest.mark.parametrize("answer", ["approve", "deny"])
+def test_the_ai_sdk_chat_answers_an_approval_request_and_resubmits(
+    gateway: GatewayThread, clients_dir: Path, answer: str
+) -> None:
+    # AbstractChat is useChat's logic: addToolApprovalResponse, then sendAutomaticallyWhen.
+    register(gateway, "guarded", guarded)
+    url = f"{gateway.http_url}/v1/agents/guarded/ai-sdk?client_id=node-chat"
+    out = run_client(clients_dir, "ai_sdk_chat.mjs", url, "/tmp/w", "chat-8", answer)
+    assert out["errors"] == [] and out["status"] == "ready"
+    (requested,) = out["requested"]
+    assert requested["type"] == "tool-delete_file" and requested["toolCallId"] == "call_del"
+    user, assistant = out["messages"]  # the answer continued the same assistant message
+    assert (user["role"], assistant["role"]) == ("user", "assistant")
+    (tool,) = (part for part in assistant["parts"] if part["type"] == "tool-delete_file")
+    text = "".join(part["text"] for part in assistant["parts"] if part["type"] == "text")
+    if answer == "approve":
+        assert tool["state"] == "output-available" and tool["output"] == {"deleted": "/tmp/w"}
+        assert text == "Deleted /tmp/w."
+    else:
+        assert tool["state"] == "output-denied" and text == "Kept it."
