@@ -27,6 +27,7 @@ from praison_push.config import (
     HistoryConfig,
     LimitsConfig,
     PushConfig,
+    RedisConfig,
     TokenGrant,
 )
 from praison_push.server import GatewayThread
@@ -409,3 +410,20 @@ async def test_reopening_after_the_last_event_or_resuming_a_foreign_interrupt_en
         assert last["code"] == "UNKNOWN_INTERRUPT"
     else:
         assert unknown.types == ["error"] and last["errorText"].startswith("UNKNOWN_INTERRUPT")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_resume_over_redis_has_no_gap_or_duplicate(
+    gateway_factory: Factory, redis_server: Any, redis_prefix: str, protocol: str
+) -> None:
+    # History and the live stream come from Redis: the join holds what arrives meanwhile.
+    redis = RedisConfig(url=redis_server.url, prefix=redis_prefix)
+    gateway = gateway_factory(GatewayConfig(push=PushConfig(enabled=True, redis=redis)))
+    url = post_url(gateway, protocol, "demo-long")
+    first = await read_stream(url, body=body_for(protocol, SLOW), stop_after=10)
+    last = first.events[-1].id or ""
+    rest = await read_stream(url, body=body_for(protocol, SLOW), headers={"Last-Event-ID": last})
+    whole = await read_stream(f"{url}/runs/{first.run_id}/stream", method="GET")
+    assert first.payloads + rest.payloads == whole.payloads
+    assert [e.id for e in first.events + rest.events] == [e.id for e in whole.events]
+    assert text_of(protocol, whole) == "".join(f"t{i} " for i in range(60))
