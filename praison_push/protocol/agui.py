@@ -18,7 +18,7 @@ run event                       AG-UI events
 ``execution_approval_request``  ``RUN_FINISHED`` with outcome ``interrupt``
                                 (the stream ends; the client resumes it)
 ``execution_approval_result``   ``RUN_STARTED`` of the resumed stream
-``execution_complete``          ``RUN_FINISHED`` (outcome ``success``, ``result``)
+``execution_complete``          ``RUN_FINISHED`` (outcome ``success``, ``result``, ``usage``)
 ``execution_error``             ``RUN_ERROR`` (``code``: ``CANCELLED``, …)
 ==============================  ===============================================
 
@@ -105,6 +105,9 @@ class AguiTranslator:
             finished: dict[str, Any] = {"type": "RUN_FINISHED", **self._ids()}
             finished["result"] = output if isinstance(output, str) else None
             finished["outcome"] = {"type": "success"}
+            usage = _usage(data.get("usage"))
+            if usage:
+                finished["usage"] = [usage]
             out.append(UiEvent(finished, ends_stream=True))
         elif kind == RunEvent.ERROR:
             self._close_messages(out)
@@ -254,6 +257,19 @@ class AguiTranslator:
         }
         self._open = False
         out.append(UiEvent(finished, ends_stream=True, interrupt_ids=(key,)))
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    """AG-UI's ``TokenUsage`` of a run's ``usage`` (the counts it has)."""
+    if not isinstance(usage, Mapping):
+        return {}
+    names = {"prompt_tokens": "inputTokens", "completion_tokens": "outputTokens"}
+    names["total_tokens"] = "totalTokens"
+    return {
+        ours: value
+        for key, ours in names.items()
+        if isinstance(value := usage.get(key), int) and not isinstance(value, bool) and value >= 0
+    }
 
 
 def _run_error(data: Mapping[str, Any]) -> dict[str, Any]:

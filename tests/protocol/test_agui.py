@@ -41,7 +41,8 @@ def rich_run() -> list[dict[str, Any]]:
         ev("approval_result", tool_call_id="c2", name="rm", approved=True),
         ev("tool", tool_call={"id": "c2", "name": "rm", "status": "failed", "error": "nope"}),
         ev("token", token="Done.", index=1),
-        ev("complete", status="completed", output="Checking Done."),
+        ev("complete", status="completed", output="Checking Done.",
+           usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}),
     ]  # fmt: skip
 
 
@@ -84,6 +85,7 @@ def test_every_event_is_a_valid_ag_ui_event_and_the_mapping_holds() -> None:
     failed = out[20]
     assert failed["content"] == "error: nope"
     assert out[-1]["result"] == "Checking Done." and out[-1]["outcome"] == {"type": "success"}
+    assert out[-1]["usage"] == [{"inputTokens": 3, "outputTokens": 2, "totalTokens": 5}]
 
 
 def test_the_stream_ends_at_the_pause_and_at_the_end() -> None:
