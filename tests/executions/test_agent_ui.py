@@ -427,3 +427,27 @@ async def test_resume_over_redis_has_no_gap_or_duplicate(
     assert first.payloads + rest.payloads == whole.payloads
     assert [e.id for e in first.events + rest.events] == [e.id for e in whole.events]
     assert text_of(protocol, whole) == "".join(f"t{i} " for i in range(60))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_the_run_and_connection_limits_apply(gateway_factory: Factory, protocol: str) -> None:
+    limits = LimitsConfig(max_runs_per_connection=1, max_connections=2)
+    gateway = gateway_factory(GatewayConfig(limits=limits))
+    url = post_url(gateway, protocol, "demo-long") + "?client_id=tab-9"
+    async with (
+        httpx.AsyncClient(timeout=timeout(5)) as http,
+        http.stream("POST", url, json=body_for(protocol, FOREVER)) as running,
+    ):
+        assert running.status_code == 200
+        second = await http.post(url, json=body_for(protocol, "3"))
+        assert second.status_code == 429
+        assert second.json()["details"]["limit"] == "max_runs_per_connection"
+        run_id = running.headers["x-run-id"]
+        stream = f"{post_url(gateway, protocol, 'demo-long')}/runs/{run_id}/stream"
+        async with http.stream("GET", stream) as watcher:  # the second connection
+            assert watcher.status_code == 200
+            third = await http.get(stream)
+            assert third.status_code == 429
+            assert third.json()["details"]["limit"] == "max_connections"
+        cancel = f"{gateway.http_url}/v1/runs/{run_id}/cancel?client_id=tab-9"
+        assert (await http.post(cancel)).status_code == 202
