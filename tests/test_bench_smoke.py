@@ -104,18 +104,3 @@ def test_delivery_quick_measures_tracking_on_and_off(tmp_path: Path) -> None:
     assert off["ack"] is False and off["ack_frames"] == 0
     assert report["problems"] == []
     assert report["ratios"]["deliveries_on_over_off"] > 0
-
-
-def test_agent_ui_quick_streams_every_token_over_each_protocol(tmp_path: Path) -> None:
-    report = run_quick("agent_ui.py", tmp_path / "agent_ui.json")
-    rows = {(row["stream"], row["kind"]): row for row in report["rows"]}
-    assert set(rows) == {
-        ("execute", "live"),
-        ("ag-ui", "live"),
-        ("ai-sdk", "live"),
-        ("ag-ui", "reopen"),
-        ("ai-sdk", "reopen"),
-    }
-    for row in rows.values():
-        assert row["error"] is None and row["complete"] is True, row
-        assert row["events"] > 0 and row["tokens_per_s"] > 0

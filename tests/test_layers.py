@@ -29,8 +29,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "server": (
         {"server", "hub", "backends", "agents", "protocol", "config"},
         # websockets: the frames of the pre-framed path, and uvicorn's sansio protocol.
-        # ag_ui (the agui extra, imported on first use) and pydantic: the AG-UI endpoint.
-        {"starlette", "uvicorn", "websockets", "ag_ui", "pydantic"},
+        {"starlette", "uvicorn", "websockets"},
     ),
     "client": ({"client", "protocol", "config"}, {"websockets", "httpx"}),
     "sync": ({"sync", "client"}, set()),
@@ -45,6 +44,10 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "root": ({"config", "protocol", "client", "notebook", "server"}, set()),
     "main": ({"cli"}, set()),
 }
+
+# The AG-UI endpoint (server/agui_adapter.py): ag_ui (the agui extra, imported on first
+# use) and pydantic (its event models).
+RULES["server"][1].update({"ag_ui", "pydantic"})
 
 #: Standard-library modules the sans-I/O core must not touch (I/O, event loops, clocks).
 PROTOCOL_FORBIDDEN_STDLIB = {

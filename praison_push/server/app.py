@@ -52,10 +52,10 @@ def create_app(hub: Hub) -> AsgiApp:
         await hub.close()
 
     routes = [
+        *ui_routes(hub),  # AG-UI, the AI SDK UI message stream, run cancel
         Route("/health", health, methods=["GET"]),
         Route(
             "/v1/agents/{agent_id}/execute/stream", ExecutionStream(hub).handle, methods=["POST"]
         ),
-        *ui_routes(hub),  # AG-UI, the AI SDK UI message stream, run cancel
     ]
     return AsgiApp(hub, Starlette(routes=routes, lifespan=lifespan))
