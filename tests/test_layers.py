@@ -46,6 +46,10 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "main": ({"cli"}, set()),
 }
 
+# The AG-UI endpoint (server/agui_adapter.py): ag_ui (the agui extra, imported on first
+# use) and pydantic (its event models).
+RULES["server"][1].update({"ag_ui", "pydantic"})
+
 #: Standard-library modules the sans-I/O core must not touch (I/O, event loops, clocks).
 PROTOCOL_FORBIDDEN_STDLIB = {
     "asyncio", "socket", "ssl", "selectors", "threading", "time", "http", "urllib",

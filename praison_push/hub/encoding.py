@@ -15,10 +15,15 @@ from ..protocol import encode_json
 from ..protocol.dialects import Dialect, to_agent_chat, to_envelope
 from ..protocol.sse import to_sse_execution
 
-__all__ = ["SSE_EXECUTION", "Encoder", "encoder_for"]
+__all__ = ["SSE_DIALECTS", "SSE_EXECUTION", "SSE_RUN", "Encoder", "encoder_for"]
 
 #: The pseudo-dialect of an SSE run stream (``/v1/agents/{id}/execute/stream``).
 SSE_EXECUTION = "sse-execution"
+#: The pseudo-dialect of the agent-UI streams (AG-UI, AI SDK): native frames, which
+#: each stream translates itself (its translator keeps per-stream state).
+SSE_RUN = "sse-run"
+#: Connections that are HTTP streams: they never speak, so they never idle out.
+SSE_DIALECTS = frozenset({SSE_EXECUTION, SSE_RUN})
 
 Encoder = Callable[[dict[str, Any]], tuple[str, ...]]
 
@@ -46,6 +51,7 @@ _ENCODERS: dict[str, Encoder] = {
     Dialect.ENVELOPE.value: _envelope,
     Dialect.AGENT_CHAT.value: _agent_chat,
     SSE_EXECUTION: _sse_execution,
+    SSE_RUN: _native,
 }
 
 

@@ -31,7 +31,7 @@ from .handshake import valid_client_id
 from .node import Node
 from .principal import Principal
 from .run_manager import RunRecord
-from .runs import start_run
+from .runs import start_run, watch_run
 from .upkeep import Upkeep
 
 __all__ = ["Hub"]
@@ -202,6 +202,10 @@ class Hub:
         """Start a run watched by ``connection`` (the SSE endpoint's way in; see
         :func:`~.runs.start_run`)."""
         return start_run(self.node, connection, agent_id, text, conversation_id=conversation_id)
+
+    async def watch_run(self, connection: Connection, run: RunRecord) -> None:
+        """Let ``connection`` watch ``run`` from its start (see :func:`~.runs.watch_run`)."""
+        await watch_run(self.node, connection, run)
 
     def presence(self, channel: str | None = None) -> list[dict[str, Any]]:
         """Presence entries, one per client, of an internal channel or of the whole node."""

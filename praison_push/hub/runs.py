@@ -11,11 +11,11 @@ from typing import Any
 
 from ..protocol import ErrorCode, FrameError
 from .connection import Connection
-from .node import Node
+from .node import Node, ends_run
 from .run_manager import RunRecord
 from .scopes import display_name
 
-__all__ = ["start_run"]
+__all__ = ["start_run", "watch_run"]
 
 
 def start_run(
@@ -69,3 +69,26 @@ def start_run(
     connection.send(accepted)
     node.runs.start(run)
     return run
+
+
+async def watch_run(node: Node, connection: Connection, run: RunRecord) -> None:
+    """Subscribe ``connection`` to ``run``'s channel, the whole run replayed first.
+
+    History, then the live stream, without gap or duplicate (as a subscribe with
+    no position does for a run channel, PROTOCOL.md §4), whatever the channel
+    settings: a run's watcher is not a pub/sub subscriber, so neither
+    ``auto_create_channels`` nor ``push.enabled`` applies — as for the
+    connection that started the run. A finished run is released at once.
+    """
+    name = run.channel
+    read, held = await node.read_joining(name, connection, None, None)
+    if not node.is_open(connection):
+        return  # the stream went away while history was read
+    channel = node.channels.create(name, node.clock())
+    node.channels.subscribe(channel, connection, None)
+    for message in read.messages:
+        connection.send(message)
+    if held:
+        node.flush_held(channel, connection, read, held)
+    if read.messages and ends_run(read.messages[-1]):
+        node.release_run(channel)

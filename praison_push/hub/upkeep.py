@@ -15,7 +15,7 @@ import logging
 
 from ..protocol import CloseCode
 from .connection import Connection
-from .encoding import SSE_EXECUTION
+from .encoding import SSE_DIALECTS
 from .node import Node
 
 __all__ = ["Upkeep"]
@@ -86,7 +86,7 @@ class Upkeep:
                 self._settle_close(connection, now, grace)
                 continue
             silent = now - connection.last_seen
-            if connection.dialect == SSE_EXECUTION:
+            if connection.dialect in SSE_DIALECTS:
                 # An SSE stream never speaks; its end is the HTTP disconnect or the run's end.
                 self._keep_alive(connection, now, silent, heartbeat)
                 continue

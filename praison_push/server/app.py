@@ -15,6 +15,7 @@ from .asgi import redact_token
 from .logs import install_log_safety
 from .metrics import MetricsEndpoint
 from .sse import ExecutionStream
+from .ui_routes import ui_routes
 from .websocket import WebSocketEndpoint
 
 __all__ = ["AsgiApp", "create_app"]
@@ -57,6 +58,7 @@ def create_app(hub: Hub) -> AsgiApp:
         await hub.close()
 
     routes = [
+        *ui_routes(hub),  # AG-UI, the AI SDK UI message stream, run cancel
         Route("/health", health, methods=["GET"]),
         Route("/metrics", MetricsEndpoint(hub).handle, methods=["GET"]),
         Route(
