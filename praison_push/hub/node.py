@@ -354,14 +354,15 @@ class Node:
     ) -> list[dict[str, Any]]:
         """Presence entries, one per client, of an internal channel or of the whole node.
 
-        The whole node is listed as far as ``viewer``'s organisation goes
-        (anonymous viewers see the clients without an org); without a viewer,
+        The whole node is listed as far as ``viewer``'s scope goes (its
+        organisation; a user without one sees only itself; anonymous viewers
+        see the anonymous clients); without a viewer,
         every client.
         """
         if channel is None:
-            org = None if viewer is None else viewer.principal.org_id
+            scope = None if viewer is None else viewer.principal.scope
             connections = [
-                c for c in self.connections.values() if viewer is None or c.principal.org_id == org
+                c for c in self.connections.values() if viewer is None or c.principal.scope == scope
             ]
         else:
             found = self.channels.get(channel)
