@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 __all__ = [
+    "LOOPBACK_ORIGINS",
     "AuthConfig",
     "DeliveryConfig",
     "GatewayConfig",
@@ -223,16 +224,59 @@ class TokenGrant(_Config):
     org_id: str | None = None
 
 
-class AuthConfig(_Config):
-    """Who may connect.
+#: The browser origins a gateway admits by default: pages of this machine, any port.
+LOOPBACK_ORIGINS = tuple(
+    f"{scheme}://{host}:*"
+    for host in ("localhost", "127.0.0.1", "[::1]")
+    for scheme in ("http", "https")
+)
 
-    With no ``tokens`` the gateway is open (fine on 127.0.0.1; the CLI warns on
-    other hosts). A plain string token is a shared secret with no identity; a
+
+class AuthConfig(_Config):
+    """Who may connect, and from which browser pages.
+
+    With no ``tokens`` the gateway is open (fine on 127.0.0.1; the CLI refuses
+    other hosts without ``--insecure``). A plain string token is a shared
+    secret with no identity (an operator: it may read ``$dead-letter``); a
     :class:`TokenGrant` names the user (and org) it stands for. Tokens are
     compared in constant time and never appear in logs or reprs.
+
+    ``allowed_origins``: the browser pages (``Origin``) that may open a
+    WebSocket or send a state-changing HTTP request, besides the gateway's own
+    origin: ``scheme://host[:port]`` or ``scheme://host:*`` (any port),
+    ``"null"`` for sandboxed pages, or ``"*"`` for every origin. By default
+    ``localhost``, ``127.0.0.1`` and ``[::1]`` on any port. Requests without
+    ``Origin`` (not from a browser page) are not affected.
+
+    ``allowed_hosts``: host names a request reaching the gateway over a loopback
+    address may carry in ``Host`` besides loopback names (a reverse proxy on the
+    same machine forwarding its public name); ``"*"`` turns the check off.
+    Refusing other names stops DNS rebinding.
     """
 
     tokens: list[SecretStr | TokenGrant] = Field(default_factory=list)
+    allowed_origins: list[str] = Field(default_factory=lambda: list(LOOPBACK_ORIGINS))
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            scheme, sep, rest = origin.partition("://")
+            ok = origin in ("*", "null") or (
+                sep and scheme in ("http", "https") and rest and "/" not in rest
+            )
+            if not ok:
+                raise ValueError(
+                    "an allowed_origins entry must be '*', 'null' or scheme://host[:port|:*] "
+                    f"(http or https, no path), got {origin!r}"
+                )
+        return origins
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts_are_names(cls, hosts: list[str]) -> list[str]:
+        return [host.lower() for host in hosts]
 
     @field_validator("tokens", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from typing import Any
 from ..hub import Connection, Hub, LimitExceeded, handshake
 from ..protocol import CloseCode, ErrorCode, encode_json
 from .asgi import Scope, bearer_token, peer_of, query_params, redact_token, route_path
+from .origin import refusal, refuse
 from .wire import PREBUILT_SEND, Flusher, WireWriter
 
 __all__ = ["WebSocketEndpoint"]
@@ -91,6 +92,12 @@ class WebSocketEndpoint:
         return True
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        # The Origin and Host policy (.origin) comes first, for every route: those
+        # of the fallback app too, so a route added there is covered as well.
+        refused = refusal(scope, self.hub.config.auth)
+        if refused is not None:
+            await refuse(scope, receive, send, refused)
+            return
         if self.fallback is not None and not self._routes_here(scope):
             await self.fallback(scope, receive, send)
             return

@@ -98,8 +98,6 @@ def test_users_without_an_org_are_scoped_to_themselves() -> None:
     assert resolve_channel("executions:exec_1", bob) == "executions:exec_1#~bob"
     with pytest.raises(FrameError):
         resolve_channel("executions#~alice", bob)
-    assert visible_names(["notifications#~alice", "notifications#~bob"], alice) == [
-        "notifications"
-    ]
+    assert visible_names(["notifications#~alice", "notifications#~bob"], alice) == ["notifications"]
     with pytest.raises(ValueError, match="org id"):
         Principal(user_id="mallory", org_id="~alice")
