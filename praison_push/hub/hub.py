@@ -138,7 +138,8 @@ class Hub:
         """Open a connection and queue its greeting.
 
         Args:
-            client_id: The identity the client asked to keep (invalid ones are replaced).
+            client_id: The identity the client asked to keep (invalid ones, and ones
+                bound to another principal, are replaced by a fresh id).
             principal: Who authenticated.
             peer: Remote address, for per-IP limits.
             dialect: The wire dialect when already known (``?protocol=``, SSE);
@@ -150,18 +151,29 @@ class Hub:
             LimitExceeded: a connection limit is reached (close with 4008).
         """
         node = self.node
+        now = node.clock()
         stable = client_id is not None and valid_client_id(client_id)
+        if stable and not node.client_ids.claim(str(client_id), principal, now):
+            # Bound to another principal (issue 13, finding 3): a fresh id, as for
+            # an invalid one; the greeting says which id the client got.
+            logger.info("client_id %r belongs to another principal: a fresh id is given", client_id)
+            stable = False
         if client_id is None or not stable:
             client_id = node.ids.next()
-        connection = node.open(
-            client_id=client_id,
-            principal=principal,
-            peer=peer,
-            dialect=dialect or Dialect.PRAISON.value,
-            dialect_fixed=dialect is not None,
-            conversation_id=conversation_id,
-            stable=stable,
-        )
+            node.client_ids.claim(client_id, principal, now)
+        try:
+            connection = node.open(
+                client_id=client_id,
+                principal=principal,
+                peer=peer,
+                dialect=dialect or Dialect.PRAISON.value,
+                dialect_fixed=dialect is not None,
+                conversation_id=conversation_id,
+                stable=stable,
+            )
+        except Exception:
+            node.client_ids.release(client_id, now)
+            raise
         self.start()
         if greet:
             node.greet(connection)

@@ -24,6 +24,7 @@ from ..protocol import CloseCode
 from ..protocol.runs import RUN_FEED, TERMINAL_EVENTS, is_run_feed, run_event
 from .auth import Authenticator
 from .channels import Channel, ChannelRegistry
+from .client_ids import ClientIds
 from .connection import Connection
 from .dedup import DedupWindow
 from .delivery import DeliveryTracker
@@ -95,6 +96,8 @@ class Node:
         self.server_id = self.ids.prefix
         self.presence = Presence(config.push.presence, self.channels, self.ids, clock)
         self.limiter = ConnectionLimiter(config.limits)
+        # A client_id stays its principal's as long as its pending deliveries may live.
+        self.client_ids = ClientIds(ttl=config.push.delivery.message_ttl)
         self.dedup = DedupWindow(config.history.dedup_window)
         self.runs = RunManager(agents, self.publish_event, config=config.runs)
         # Channel → buffers of connections whose subscribe is reading history (read_joining).
@@ -158,6 +161,7 @@ class Node:
                 continue
             self.unsubscribe(channel, connection)
         self.limiter.release(connection.peer, connection.principal)
+        self.client_ids.release(connection.client_id, self.clock())
         if self.tracker is not None:
             self.tracker.disconnected(connection)
         if connection.close_code is None:
