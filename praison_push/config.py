@@ -26,6 +26,7 @@ __all__ = [
     "DeliveryConfig",
     "GatewayConfig",
     "HistoryConfig",
+    "JWTConfig",
     "LimitsConfig",
     "PollingConfig",
     "PresenceConfig",
@@ -224,6 +225,54 @@ class TokenGrant(_Config):
     org_id: str | None = None
 
 
+_HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+_KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
+
+
+class JWTConfig(_Config):
+    """Accept JSON Web Tokens (the ``jwt`` extra: ``pip install 'praison-push[jwt]'``).
+
+    HS256 (and HS384/512) with a shared ``secret``; RS256 (and the other
+    public-key algorithms) with a PEM ``public_key`` or a ``jwks_file`` (a JSON
+    Web Key Set on disk, keys picked by the token's ``kid``). Claims: ``sub`` →
+    the user, ``org`` → the organisation, ``permissions`` (a list; ``dead_letter``
+    reads ``$dead-letter``), ``channels`` (a list of channel-name patterns the
+    token is limited to), ``exp`` (required unless ``require_exp=False``),
+    ``aud`` and ``iss`` (checked when ``audience``/``issuer`` are set). The claim
+    names are configurable.
+    """
+
+    algorithms: list[str] = Field(default_factory=lambda: ["HS256"], min_length=1)
+    secret: SecretStr | None = None
+    #: A PEM public key: not secret, but long; kept out of reprs.
+    public_key: str | None = Field(None, repr=False)
+    jwks_file: str | None = None
+    audience: str | None = None
+    issuer: str | None = None
+    leeway: float = Field(0.0, ge=0, le=300)
+    require_exp: bool = True
+    user_claim: str = "sub"
+    org_claim: str = "org"
+    permissions_claim: str = "permissions"
+    channels_claim: str = "channels"
+
+    @model_validator(mode="after")
+    def _keys_match_algorithms(self) -> JWTConfig:
+        known = (*_HMAC_ALGORITHMS, *_KEY_ALGORITHMS)
+        for algorithm in self.algorithms:
+            if algorithm not in known:
+                raise ValueError(f"JWTConfig.algorithms: {algorithm!r} is not one of {known}")
+        hmac = any(a in _HMAC_ALGORITHMS for a in self.algorithms)
+        keyed = any(a in _KEY_ALGORITHMS for a in self.algorithms)
+        if hmac and keyed:
+            raise ValueError("JWTConfig.algorithms: do not mix HMAC (HS*) and public-key ones")
+        if hmac and self.secret is None:
+            raise ValueError(f"JWTConfig: {self.algorithms} needs a secret")
+        if keyed and (self.public_key is None) == (self.jwks_file is None):
+            raise ValueError(f"JWTConfig: {self.algorithms} needs public_key or jwks_file (one)")
+        return self
+
+
 #: The browser origins a gateway admits by default: pages of this machine, any port.
 LOOPBACK_ORIGINS = tuple(
     f"{scheme}://{host}:*"
@@ -241,6 +290,8 @@ class AuthConfig(_Config):
     :class:`TokenGrant` names the user (and org) it stands for. Tokens are
     compared in constant time and never appear in logs or reprs.
 
+    ``jwt``: accept JSON Web Tokens too (:class:`JWTConfig`).
+
     ``allowed_origins``: the browser pages (``Origin``) that may open a
     WebSocket or send a state-changing HTTP request, besides the gateway's own
     origin: ``scheme://host[:port]`` or ``scheme://host:*`` (any port),
@@ -255,6 +306,7 @@ class AuthConfig(_Config):
     """
 
     tokens: list[SecretStr | TokenGrant] = Field(default_factory=list)
+    jwt: JWTConfig | None = None
     allowed_origins: list[str] = Field(default_factory=lambda: list(LOOPBACK_ORIGINS))
     allowed_hosts: list[str] = Field(default_factory=list)
 
@@ -288,7 +340,7 @@ class AuthConfig(_Config):
     @property
     def required(self) -> bool:
         """Whether a token is needed to connect."""
-        return bool(self.tokens)
+        return bool(self.tokens) or self.jwt is not None
 
 
 class LimitsConfig(_Config):

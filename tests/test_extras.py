@@ -50,3 +50,19 @@ def test_redis_config_without_the_redis_extra_names_it() -> None:
     assert result.stdout.strip() == (
         "PushConfig.redis needs the redis extra: pip install 'praison-push[redis]'"
     ), result.stderr
+
+
+def test_jwt_config_without_the_jwt_extra_names_it() -> None:
+    result = run_without(
+        "jwt",
+        "from praison_push import Gateway, GatewayConfig\n"
+        "from praison_push.config import AuthConfig, JWTConfig\n"
+        "config = GatewayConfig(auth=AuthConfig(jwt=JWTConfig(secret='s' * 32)))\n"
+        "try:\n"
+        "    Gateway(config)\n"
+        "except ModuleNotFoundError as exc:\n"
+        "    print(exc)\n",
+    )
+    assert result.stdout.strip() == (
+        "AuthConfig.jwt needs the jwt extra: pip install 'praison-push[jwt]'"
+    ), result.stderr

@@ -25,6 +25,7 @@ from ..agents import AgentRegistry
 from ..backends.base import Broker, DeliveryStore, HistoryStore
 from ..config import GatewayConfig
 from ..protocol.dialects import Dialect
+from .auth import AuthenticateHook, AuthRequest
 from .commands import Commands
 from .connection import Connection
 from .handshake import valid_client_id
@@ -52,6 +53,8 @@ class Hub:
         delivery: The store of acknowledged delivery (PROTOCOL.md §3); ``None``
             turns tracking off. The server's :class:`~praison_push.server.Gateway`
             gives one whenever ``DeliveryConfig.enabled``.
+        authenticate: Your own token check (:data:`~.auth.AuthenticateHook`),
+            which then decides alone who connects.
 
     Attributes:
         node: The node's state and publication path.
@@ -70,10 +73,17 @@ class Hub:
         agents: AgentRegistry | None = None,
         clock: Callable[[], float] = time.time,
         delivery: DeliveryStore | None = None,
+        authenticate: AuthenticateHook | None = None,
     ) -> None:
         agents = AgentRegistry() if agents is None else agents
         self.node = node = Node(
-            config, history=history, broker=broker, agents=agents, clock=clock, delivery=delivery
+            config,
+            history=history,
+            broker=broker,
+            agents=agents,
+            clock=clock,
+            delivery=delivery,
+            authenticate=authenticate,
         )
         self.commands = Commands(node)
         self.upkeep = Upkeep(node)
@@ -121,9 +131,20 @@ class Hub:
     def auth_required(self) -> bool:
         return self.node.auth.required
 
-    def authenticate(self, token: str | None) -> Principal | None:
+    def authenticate(
+        self, token: str | None, request: AuthRequest | None = None
+    ) -> Principal | None:
         """The principal for ``token``, or ``None`` when refused (constant time)."""
-        return self.node.auth.check(token)
+        return self.node.auth.check(token, request)
+
+    def login(self, token: str | None, request: AuthRequest | None = None) -> Principal:
+        """The principal for ``token``.
+
+        Raises:
+            AuthError: Refused; its ``code`` says why (``token_expired``…) and its
+                message is safe to send to the client.
+        """
+        return self.node.auth.login(token, request)
 
     def connect(
         self,

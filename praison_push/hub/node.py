@@ -22,7 +22,7 @@ from ..backends.base import Broker, DeliveryStore, HistoryRead, HistoryStore
 from ..config import GatewayConfig
 from ..protocol import CloseCode
 from ..protocol.runs import RUN_FEED, TERMINAL_EVENTS, is_run_feed, run_event
-from .auth import Authenticator
+from .auth import AuthenticateHook, Authenticator
 from .channels import Channel, ChannelRegistry
 from .client_ids import ClientIds
 from .connection import Connection
@@ -83,13 +83,14 @@ class Node:
         agents: AgentRegistry,
         clock: Callable[[], float],
         delivery: DeliveryStore | None = None,
+        authenticate: AuthenticateHook | None = None,
     ) -> None:
         self.config = config
         self.history = history
         self.broker = broker
         self.agents = agents
         self.clock = clock
-        self.auth = Authenticator(config.auth)
+        self.auth = Authenticator(config.auth, authenticate)
         self.channels = ChannelRegistry()
         self.connections: dict[str, Connection] = {}
         self.ids = IdFactory()

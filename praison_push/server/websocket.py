@@ -18,9 +18,18 @@ import logging
 import re
 from typing import Any
 
-from ..hub import Connection, Hub, LimitExceeded, handshake
+from ..hub import Connection, Hub, LimitExceeded, Principal, handshake
+from ..hub.auth import AuthError, AuthRequest
 from ..protocol import CloseCode, ErrorCode, encode_json
-from .asgi import Scope, bearer_token, peer_of, query_params, redact_token, route_path
+from .asgi import (
+    Scope,
+    bearer_token,
+    peer_of,
+    query_params,
+    redact_token,
+    request_headers,
+    route_path,
+)
 from .origin import refusal, refuse
 from .wire import PREBUILT_SEND, Flusher, WireWriter
 
@@ -135,15 +144,23 @@ class WebSocketEndpoint:
         hub = self.hub
         max_size = hub.config.limits.max_message_size
         token = query.get("token") or bearer_token(scope)
+        request = AuthRequest(
+            "websocket", peer_of(scope), route_path(scope), request_headers(scope)
+        )
         first = None
-        if handshake.needs_first_frame(token, dialect, hub.auth_required):
+        # Your own authenticate() may accept a request without a token (a cookie):
+        # it is asked first, before waiting for a first frame that may carry one.
+        pre: Principal | None = None
+        if token is None and hub.node.auth.has_hook and dialect != "envelope":
+            pre = hub.authenticate(None, request)
+        if pre is None and handshake.needs_first_frame(token, dialect, hub.auth_required):
             first = await self._first_frame(receive)
         opening = handshake.opening(token, dialect, first, max_size)
-        principal = hub.authenticate(opening.token)
-        if principal is None:
-            logger.info("refused a connection: %s", "bad token" if opening.token else "no token")
-            message = "invalid token" if opening.token else "a valid token is required"
-            text, code = handshake.refusal(opening.dialect, message)
+        try:
+            principal = pre or hub.login(opening.token, request)
+        except AuthError as exc:
+            logger.info("refused a connection: %s", exc.code)
+            text, code = handshake.refusal(opening.dialect, str(exc), exc.code)
             await send({"type": "websocket.send", "text": text})
             await send({"type": "websocket.close", "code": code})
             return None
