@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 __all__ = [
     "LOOPBACK_ORIGINS",
     "AuthConfig",
+    "ChannelRule",
     "DeliveryConfig",
     "GatewayConfig",
     "HistoryConfig",
@@ -225,6 +226,30 @@ class TokenGrant(_Config):
     org_id: str | None = None
 
 
+Access = Literal["all", "owner", "operator", "nobody"]
+
+
+class ChannelRule(_Config):
+    """Who may do what on the channels whose names match ``pattern``.
+
+    ``pattern`` is a glob (``*``, ``?``) matched against the name clients use,
+    with placeholders ``{user_id}`` and ``{org_id}`` standing for one name
+    segment (no ``:``). Each action (``subscribe``, ``publish``, ``presence``,
+    ``history``) is open to ``all`` (every principal that connected),
+    ``owner`` (the principal whose user and org are the placeholders' values;
+    everyone for a pattern without placeholders), ``operator`` (static
+    tokens without a user) or ``nobody``. Operators may do anything but
+    ``nobody``; so may a principal holding ``permission`` (a JWT permission).
+    """
+
+    pattern: str = Field(min_length=1, max_length=200)
+    subscribe: Access = "all"
+    publish: Access = "all"
+    presence: Access = "all"
+    history: Access = "all"
+    permission: str | None = None
+
+
 _HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 _KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
 
@@ -292,6 +317,13 @@ class AuthConfig(_Config):
 
     ``jwt``: accept JSON Web Tokens too (:class:`JWTConfig`).
 
+    ``channel_rules``: who may subscribe, publish, query presence and read
+    history per channel-name pattern (:class:`ChannelRule`); the first rule
+    that matches decides, and these come before the built-in ones
+    (``user:{user_id}:*`` and ``org:{org_id}:*`` for their owners,
+    ``public:*`` for all, ``$dead-letter`` for operators and the
+    ``dead_letter`` permission, other ``$`` channels for nobody).
+
     ``allowed_origins``: the browser pages (``Origin``) that may open a
     WebSocket or send a state-changing HTTP request, besides the gateway's own
     origin: ``scheme://host[:port]`` or ``scheme://host:*`` (any port),
@@ -307,6 +339,7 @@ class AuthConfig(_Config):
 
     tokens: list[SecretStr | TokenGrant] = Field(default_factory=list)
     jwt: JWTConfig | None = None
+    channel_rules: list[ChannelRule] = Field(default_factory=list, max_length=1000)
     allowed_origins: list[str] = Field(default_factory=lambda: list(LOOPBACK_ORIGINS))
     allowed_hosts: list[str] = Field(default_factory=list)
 

@@ -28,7 +28,7 @@ from .handshake import refusal
 from .node import Node, ends_run
 from .principal import Principal
 from .runs import start_run
-from .scopes import is_run_name, resolve_channel, visible_names
+from .scopes import display_name, is_run_name, resolve_channel, visible_names
 
 __all__ = ["Commands"]
 
@@ -71,6 +71,14 @@ def _same_identity(connection: Connection, principal: Principal) -> None:
 def _resolve(name: str, connection: Connection) -> str:
     """The internal channel ``connection`` means by ``name``, or ``forbidden``."""
     return resolve_channel(name, connection.principal)
+
+
+def _permitted(node: Node, connection: Connection, action: str, name: str) -> str:
+    """The internal channel, once the channel rules let ``connection`` ``action`` on it
+    (:mod:`.permissions`; ``forbidden`` names the action and the channel)."""
+    internal = resolve_channel(name, connection.principal)
+    node.permissions.check(connection.principal, action, display_name(internal))
+    return internal
 
 
 class Commands:
@@ -236,7 +244,8 @@ class Commands:
     async def _on_create(self, connection: Connection, frame: f.ChannelCreateFrame) -> None:
         self._require_push()
         _forbid_reserved(frame.channel)
-        channel = self._channel_for(_resolve(frame.channel, connection), create=True)
+        name = _permitted(self._node, connection, "publish", frame.channel)
+        channel = self._channel_for(name, create=True)
         channel.explicit = True
         if frame.metadata:
             channel.metadata.update(frame.metadata)
@@ -246,7 +255,7 @@ class Commands:
     async def _on_subscribe(self, connection: Connection, frame: f.ChannelSubscribeFrame) -> None:
         self._require_push()
         node = self._node
-        name = _resolve(frame.channel, connection)
+        name = _permitted(node, connection, "subscribe", frame.channel)
         limit = self._config.limits.max_subscriptions_per_connection
         if name not in connection.subscriptions and len(connection.subscriptions) >= limit:
             raise FrameError(
@@ -331,7 +340,7 @@ class Commands:
         self._require_push()
         _forbid_reserved(frame.channel)
         node = self._node
-        name = _resolve(frame.channel, connection)
+        name = _permitted(node, connection, "publish", frame.channel)
         now = node.clock()
         # De-duplication is per publishing client: another client reusing an id
         # must not be able to suppress this one's publication.
@@ -361,7 +370,7 @@ class Commands:
     async def _on_history(self, connection: Connection, frame: f.ChannelHistoryFrame) -> None:
         self._require_push()
         since = None if frame.since is None else (frame.since.offset, frame.since.epoch)
-        name = _resolve(frame.channel, connection)
+        name = _permitted(self._node, connection, "history", frame.channel)
         read = await self._node.history.read(name, since=since, limit=frame.limit)
         reply = {
             "type": "channel.history",
@@ -426,7 +435,9 @@ class Commands:
         self._require_push()
         if not self._config.push.presence.enabled:
             raise FrameError(ErrorCode.FORBIDDEN, "presence is disabled (PresenceConfig.enabled)")
-        channel = None if frame.channel is None else _resolve(frame.channel, connection)
+        channel = None
+        if frame.channel is not None:
+            channel = _permitted(self._node, connection, "presence", frame.channel)
         reply = {
             "type": "presence.list",
             "channel": frame.channel,

@@ -30,6 +30,7 @@ from .commands import Commands
 from .connection import Connection
 from .handshake import valid_client_id
 from .node import Node
+from .permissions import AuthorizeHook
 from .principal import Principal
 from .run_manager import RunRecord
 from .runs import start_run
@@ -55,6 +56,8 @@ class Hub:
             gives one whenever ``DeliveryConfig.enabled``.
         authenticate: Your own token check (:data:`~.auth.AuthenticateHook`),
             which then decides alone who connects.
+        authorize: Your own channel rule (:data:`~.permissions.AuthorizeHook`),
+            asked before the configured ones.
 
     Attributes:
         node: The node's state and publication path.
@@ -74,6 +77,7 @@ class Hub:
         clock: Callable[[], float] = time.time,
         delivery: DeliveryStore | None = None,
         authenticate: AuthenticateHook | None = None,
+        authorize: AuthorizeHook | None = None,
     ) -> None:
         agents = AgentRegistry() if agents is None else agents
         self.node = node = Node(
@@ -84,6 +88,7 @@ class Hub:
             clock=clock,
             delivery=delivery,
             authenticate=authenticate,
+            authorize=authorize,
         )
         self.commands = Commands(node)
         self.upkeep = Upkeep(node)
@@ -136,6 +141,11 @@ class Hub:
     ) -> Principal | None:
         """The principal for ``token``, or ``None`` when refused (constant time)."""
         return self.node.auth.check(token, request)
+
+    def authorize(self, principal: Principal, action: str, channel: str) -> None:
+        """Raise ``forbidden`` unless ``principal`` may ``action`` on ``channel`` (the name
+        clients use): for HTTP routes that act on channels outside the commands."""
+        self.node.permissions.check(principal, action, channel)
 
     def login(self, token: str | None, request: AuthRequest | None = None) -> Principal:
         """The principal for ``token``.

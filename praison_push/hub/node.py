@@ -31,6 +31,7 @@ from .delivery import DeliveryTracker
 from .handshake import greeting
 from .ids import IdFactory
 from .limits import ConnectionLimiter
+from .permissions import AuthorizeHook, ChannelPolicy
 from .presence import Presence
 from .principal import Principal
 from .run_manager import RunManager
@@ -84,6 +85,7 @@ class Node:
         clock: Callable[[], float],
         delivery: DeliveryStore | None = None,
         authenticate: AuthenticateHook | None = None,
+        authorize: AuthorizeHook | None = None,
     ) -> None:
         self.config = config
         self.history = history
@@ -91,6 +93,7 @@ class Node:
         self.agents = agents
         self.clock = clock
         self.auth = Authenticator(config.auth, authenticate)
+        self.permissions = ChannelPolicy(config.auth.channel_rules, authorize)
         self.channels = ChannelRegistry()
         self.connections: dict[str, Connection] = {}
         self.ids = IdFactory()

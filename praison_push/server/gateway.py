@@ -24,6 +24,7 @@ from ..backends import (
 from ..config import GatewayConfig
 from ..hub import Hub
 from ..hub.auth import AuthenticateHook
+from ..hub.permissions import AuthorizeHook
 
 if TYPE_CHECKING:
     from .app import AsgiApp
@@ -46,6 +47,8 @@ class Gateway:
         authenticate: Your own token check, ``authenticate(token, request) ->
             Principal | None`` (:data:`~praison_push.hub.auth.AuthenticateHook`),
             which then decides alone who connects.
+        authorize: Your own channel rule, ``authorize(principal, action, channel)
+            -> bool | None`` (:data:`~praison_push.hub.permissions.AuthorizeHook`).
 
     Raises:
         ValueError: ``DeliveryConfig(store_backend="redis")`` without ``PushConfig.redis``,
@@ -54,7 +57,11 @@ class Gateway:
     """
 
     def __init__(
-        self, config: GatewayConfig | None = None, *, authenticate: AuthenticateHook | None = None
+        self,
+        config: GatewayConfig | None = None,
+        *,
+        authenticate: AuthenticateHook | None = None,
+        authorize: AuthorizeHook | None = None,
     ) -> None:
         self.config = config or GatewayConfig()
         history, broker = _backends(self.config)
@@ -70,6 +77,7 @@ class Gateway:
             agents=self.agents,
             delivery=delivery,
             authenticate=authenticate,
+            authorize=authorize,
         )
         # Publications made while the broker was away never reached this node:
         # its subscribers reconnect and recover them from history.
