@@ -11,6 +11,7 @@ function decide instead.
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from .jwt_auth import JWTVerifier
 
 __all__ = ["AuthError", "AuthRequest", "AuthenticateHook", "Authenticator"]
+
+logger = logging.getLogger("praison_push.hub")
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,14 @@ class Authenticator:
             AuthError: The token is missing, invalid or expired.
         """
         if self._hook is not None:
-            principal = self._hook(token, request or AuthRequest())
+            try:
+                principal = self._hook(token, request or AuthRequest())
+            except AuthError:
+                raise
+            except Exception:
+                # A bug in the hook refuses the client; it is the operator's to see.
+                logger.exception("the authenticate hook failed")
+                raise AuthError("authentication failed") from None
             if principal is None:
                 message = "invalid token" if token else "a valid token is required"
                 raise AuthError(message, "invalid_token" if token else "auth_required")

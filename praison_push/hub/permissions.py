@@ -18,6 +18,7 @@ Names are the ones clients use (``notifications``, not the org-scoped
 from __future__ import annotations
 
 import fnmatch
+import logging
 import re
 from collections.abc import Callable, Sequence
 
@@ -26,6 +27,8 @@ from ..protocol import ErrorCode, FrameError
 from .principal import Principal
 
 __all__ = ["ACTIONS", "BUILTIN_RULES", "AuthorizeHook", "ChannelPolicy"]
+
+logger = logging.getLogger("praison_push.hub")
 
 #: What a rule governs.
 ACTIONS = ("subscribe", "publish", "presence", "history")
@@ -98,7 +101,12 @@ class ChannelPolicy:
         if limits is not None and not any(fnmatch.fnmatchcase(channel, p) for p in limits):
             return False
         if self._hook is not None:
-            decided = self._hook(principal, action, channel)
+            try:
+                decided = self._hook(principal, action, channel)
+            except Exception:
+                # A bug in the hook denies (never allows); it is the operator's to see.
+                logger.exception("the authorize hook failed for %s on %r", action, channel)
+                return False
             if decided is not None:
                 return bool(decided)
         for rule, regex in self._rules:

@@ -163,3 +163,14 @@ async def test_a_pluggable_authenticate(gateway_factory: Callable[..., GatewayTh
             assert await closed_with(ws) == 4003
     finally:
         gateway.stop()
+
+
+def test_a_failing_authenticate_hook_refuses(caplog: pytest.LogCaptureFixture) -> None:
+    from praison_push.hub import Authenticator
+
+    def broken(token: str | None, request: AuthRequest) -> Principal | None:
+        raise KeyError("bug")
+
+    with pytest.raises(AuthError, match="authentication failed"):
+        Authenticator(AuthConfig(), broken).login("t")
+    assert "authenticate hook failed" in caplog.text

@@ -123,3 +123,11 @@ async def test_the_rules_hold_on_the_envelope_dialect(identities: GatewayThread)
         "channel": "org:acme:x",
         "field": "channel",
     }
+
+
+def test_a_failing_authorize_hook_denies(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(principal: Principal, action: str, channel: str) -> bool | None:
+        raise RuntimeError("bug")
+
+    assert not ChannelPolicy([], broken).allowed(OPERATOR, "subscribe", "news")
+    assert "authorize hook failed" in caplog.text
