@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 from support import ask, closed_with, dial, expect, next_frame, timeout
 
-from praison_push.config import AuthConfig, GatewayConfig, JWTConfig
-from praison_push.hub import Principal
+from praison_push.backends import MemoryBroker, MemoryHistoryStore
+from praison_push.config import AuthConfig, GatewayConfig, HistoryConfig, JWTConfig
+from praison_push.hub import Hub, Principal
 from praison_push.hub.auth import AuthError, AuthRequest
 from praison_push.server import GatewayThread
 
+from .conftest import hs256_config
 from .jwt_support import AUDIENCE, ISSUER, hs256, public_pem, rs256, write_jwks
 
 
@@ -82,8 +84,8 @@ async def test_a_connection_is_closed_when_its_jwt_expires(jwt_gateway: GatewayT
     assert frames[-1]["code"] == "token_expired"
 
 
-async def test_auth_refresh_keeps_the_connection_open(jwt_gateway: GatewayThread) -> None:
-    async with dial(f"{jwt_gateway.url}?token={hs256('alice', 'acme', ttl=1)}") as ws:
+async def test_auth_refresh_answers(jwt_gateway: GatewayThread) -> None:
+    async with dial(f"{jwt_gateway.url}?token={hs256('alice', 'acme', ttl=60)}") as ws:
         await expect(ws, "connected")
         fresh = hs256("alice", "acme", ttl=300)
         refreshed = await ask(ws, "auth.refresh", token=fresh, ref="r1")
@@ -95,10 +97,32 @@ async def test_auth_refresh_keeps_the_connection_open(jwt_gateway: GatewayThread
         bad = await ask(ws, "auth.refresh", token=hs256(ttl=-5))
         assert (bad["type"], bad["code"]) == ("error", "unauthorized")
         assert "expired" in bad["message"]
-        # Past the first token's expiry (1 s; the sweep runs every second at most).
-        await asyncio.sleep(2.5)  # the thing under test is that nothing happens
-        pong = await ask(ws, "ping", id="p")
-        assert pong["type"] == "pong"
+        assert (await ask(ws, "ping", id="p"))["type"] == "pong"
+
+
+async def test_a_refreshed_connection_outlives_its_first_token() -> None:
+    """The upkeep's sweep, at a time past the first token's ``exp``: only the
+    connection that sent ``auth.refresh`` stays open."""
+    hub = Hub(hs256_config(), history=MemoryHistoryStore(HistoryConfig()), broker=MemoryBroker())
+    try:
+        first = hs256("alice", "acme", ttl=60)
+        principal = hub.login(first)
+        assert principal.expires_at is not None
+        kept = hub.connect(client_id=None, principal=principal, peer="127.0.0.1")
+        dropped = hub.connect(client_id=None, principal=principal, peer="127.0.0.1")
+        refresh = {"type": "auth.refresh", "token": hs256("alice", "acme", ttl=600)}
+        await hub.receive(kept, json.dumps(refresh))
+        hub.sweep(principal.expires_at + 1)
+        assert kept.close_code is None
+        assert dropped.close_code == 4001
+        sent = [json.loads(text) for text in dropped.drain()]
+        assert sent[-1] == {
+            "type": "hello_error",
+            "code": "token_expired",
+            "message": "token expired",
+        }
+    finally:
+        await hub.close()
 
 
 async def test_rs256_with_a_public_key_and_with_a_jwks_file(
