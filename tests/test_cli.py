@@ -161,6 +161,12 @@ def test_gateway_refuses_to_serve_open_on_a_public_address(
     args = parse(["gateway", "--port", "0", "--allow-origin", "https://app.example"])
     assert cli_gateway.cmd_gateway(args) == 0
     assert "https://app.example" in calls[-1].auth.allowed_origins
+    assert "http://localhost:*" in calls[-1].auth.allowed_origins  # added, not replaced
+    args = parse(["gateway", "--port", "0", "--allow-host", "Push.Example.com"])
+    assert cli_gateway.cmd_gateway(args) == 0
+    assert calls[-1].auth.allowed_hosts == ["push.example.com"]
+    with pytest.raises(cli_gateway.UsageProblem, match="allowed_origins entry must be"):
+        cli_gateway.cmd_gateway(parse(["gateway", "--allow-origin", "app.example"]))
     assert cli_gateway.is_loopback("localhost") and cli_gateway.is_loopback("::1")
     assert not cli_gateway.is_loopback("example.org") and not cli_gateway.is_loopback("10.0.0.1")
 

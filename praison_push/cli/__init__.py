@@ -319,6 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(scheme://host[:port|:*], or * for any; repeatable)",
     )
     gateway.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="HOST",
+        help="a Host name allowed besides loopback names, e.g. the public name a reverse "
+        "proxy on this machine forwards (repeatable; * turns the check off)",
+    )
+    gateway.add_argument(
         "--redis-url",
         default=None,
         help="scale out over this Redis (redis://host:6379/0; needs the redis extra)",

@@ -16,6 +16,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
 from ..config import AuthConfig, DeliveryConfig, GatewayConfig, PushConfig, RedisConfig
 from ._common import UsageProblem, fail, out
 
@@ -100,14 +102,15 @@ def _gateway_config(args: argparse.Namespace, tokens: list[str]) -> GatewayConfi
         push = PushConfig(enabled=True, redis=RedisConfig(url=args.redis_url), delivery=delivery)
     host, port = listen_address(args)
     auth = AuthConfig(tokens=tokens)
-    if args.allow_origin:
-        try:
-            auth = AuthConfig(
-                tokens=tokens,
-                allowed_origins=[*auth.allowed_origins, *args.allow_origin],
-            )
-        except ValueError as exc:
-            raise UsageProblem(f"--allow-origin: {exc}") from None
+    try:
+        auth = AuthConfig(
+            tokens=tokens,
+            allowed_origins=[*auth.allowed_origins, *(args.allow_origin or [])],
+            allowed_hosts=args.allow_host or [],
+        )
+    except ValidationError as exc:
+        message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise UsageProblem(f"--allow-origin: {message}") from None
     return GatewayConfig(host=host, port=port, auth=auth, push=push)
 
 
