@@ -33,6 +33,9 @@ class _Binding:
     owner: _Owner
     connections: int
     released_at: float
+    #: Kept ``ttl`` past its last connection: an id the client chose (it comes back
+    #: with it). A generated id is let go at once (nobody comes back with it).
+    sticky: bool = True
 
 
 def owner_of(principal: Principal) -> _Owner:
@@ -58,20 +61,24 @@ class ClientIds:
     def __len__(self) -> int:
         return len(self._bindings)
 
-    def claim(self, client_id: str, principal: Principal, now: float) -> bool:
+    def claim(
+        self, client_id: str, principal: Principal, now: float, *, sticky: bool = True
+    ) -> bool:
         """Bind ``client_id`` to ``principal`` for one more connection.
 
+        ``sticky=False`` (an id the gateway generated) binds it only while connected.
         Returns ``False`` (and binds nothing) when another principal holds it.
         """
         self._expire(now)
         owner = owner_of(principal)
         binding = self._bindings.get(client_id)
         if binding is None:
-            self._bindings[client_id] = _Binding(owner, 1, now)
+            self._bindings[client_id] = _Binding(owner, 1, now, sticky)
             return True
         if binding.owner != owner:
             return False
         binding.connections += 1
+        binding.sticky = binding.sticky or sticky
         self._idle.pop(client_id, None)
         return True
 
@@ -81,7 +88,9 @@ class ClientIds:
         if binding is None:
             return
         binding.connections -= 1
-        if binding.connections <= 0:
+        if binding.connections <= 0 and not binding.sticky:
+            del self._bindings[client_id]
+        elif binding.connections <= 0:
             binding.connections = 0
             binding.released_at = now
             self._idle[client_id] = None

@@ -191,7 +191,7 @@ class Hub:
             stable = False
         if client_id is None or not stable:
             client_id = node.ids.next()
-            node.client_ids.claim(client_id, principal, now)
+            node.client_ids.claim(client_id, principal, now, sticky=False)
         try:
             connection = node.open(
                 client_id=client_id,

@@ -83,3 +83,9 @@ def test_bindings_expire_and_stay_bounded() -> None:
         ids.release(client, 20 + n)
     assert ids.claim("a", bob, 30)  # the oldest idle binding went first (max_idle=2)
     assert not ids.claim("c", bob, 30)
+    # A generated id is bound while connected only.
+    assert ids.claim("gen-1", alice, 40, sticky=False)
+    assert not ids.claim("gen-1", bob, 40)
+    before = len(ids)
+    ids.release("gen-1", 41)
+    assert len(ids) == before - 1 and ids.claim("gen-1", bob, 41)
