@@ -22,7 +22,7 @@ from support import timeout
 
 from praison_push.config import AuthConfig, GatewayConfig
 from praison_push.server import GatewayThread
-from praison_push.server.origin import origin_allowed
+from praison_push.server.origin import is_loopback_host, origin_allowed
 
 from .conftest import Serve
 
@@ -160,3 +160,19 @@ def test_allowed_origins_are_validated() -> None:
         AuthConfig(allowed_origins=["app.example"])
     with pytest.raises(ValueError, match="allowed_origins"):
         AuthConfig(allowed_origins=["https://app.example/path"])
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("app.localhost", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("10.0.0.1", False),
+        ("localhost.evil.example", False),
+    ],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
