@@ -16,8 +16,6 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
 from ..config import AuthConfig, DeliveryConfig, GatewayConfig, PushConfig, RedisConfig
 from ._common import UsageProblem, fail, out
 
@@ -108,8 +106,10 @@ def _gateway_config(args: argparse.Namespace, tokens: list[str]) -> GatewayConfi
             allowed_origins=[*auth.allowed_origins, *(args.allow_origin or [])],
             allowed_hosts=args.allow_host or [],
         )
-    except ValidationError as exc:
-        message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+    except ValueError as exc:  # pydantic's ValidationError: its first error's message
+        errors = getattr(exc, "errors", None)
+        message = str(errors()[0]["msg"]) if callable(errors) else str(exc)
+        message = message.removeprefix("Value error, ")
         raise UsageProblem(f"--allow-origin: {message}") from None
     return GatewayConfig(host=host, port=port, auth=auth, push=push)
 

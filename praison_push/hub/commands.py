@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from ..agents import Approval
@@ -20,13 +21,11 @@ from ..protocol import frames as f
 from ..protocol.codec import decode_object, is_shallow, validate_client_frame
 from ..protocol.dialects import Dialect, detect_dialect, from_agent_chat, from_envelope
 from ..protocol.runs import is_run_feed
+from . import reauth
 from .agent_chat import agent_watch_filters
-from .auth import AuthError
 from .channels import Channel, matches_filters
 from .connection import Connection
-from .handshake import refusal
 from .node import Node, ends_run
-from .principal import Principal
 from .runs import start_run
 from .scopes import display_name, is_run_name, resolve_channel, visible_names
 
@@ -55,16 +54,6 @@ def _forbid_reserved(name: str) -> None:
             ErrorCode.FORBIDDEN,
             f"channel {name!r} is reserved for the gateway",
             field="channel",
-        )
-
-
-def _same_identity(connection: Connection, principal: Principal) -> None:
-    """A connection's identity never changes: a new token must be for the same one."""
-    if principal != connection.principal:
-        raise FrameError(
-            ErrorCode.FORBIDDEN,
-            "the token is for another identity (reconnect to change identity)",
-            field="token",
         )
 
 
@@ -107,8 +96,8 @@ class Commands:
             "execution.approve": self._on_approve,
             "ping": self._on_ping,
             "pong": self._on_pong,
-            "auth": self._on_auth,
-            "auth.refresh": self._on_auth_refresh,
+            "auth": partial(reauth.on_auth, node),
+            "auth.refresh": partial(reauth.on_refresh, node),
         }
 
     async def receive(self, connection: Connection, text: str | bytes) -> None:
@@ -191,44 +180,6 @@ class Commands:
         return channels.create(name, self._node.clock())
 
     # --- connection -----------------------------------------------------------
-
-    async def _on_auth(self, connection: Connection, frame: f.AuthFrame) -> None:
-        """An ``auth`` frame on an open connection: re-check the token, then greet.
-
-        The token may already have come with the upgrade (or not be needed); a
-        token that is given must still be valid, and of the same identity (it
-        then replaces the connection's, as ``auth.refresh`` does).
-        """
-        node = self._node
-        if node.auth.required:
-            try:
-                principal = node.auth.login(frame.token)
-            except AuthError as exc:
-                text, code = refusal(connection.dialect, str(exc), exc.code)
-                connection.send_text(text)
-                connection.close(code, str(exc))
-                return
-            _same_identity(connection, principal)
-            connection.principal = principal
-        node.greet(connection, frame.ref)
-
-    async def _on_auth_refresh(self, connection: Connection, frame: f.AuthRefreshFrame) -> None:
-        """A fresh token for the same identity: the connection goes on with it.
-
-        A token that is refused, or stands for someone else, is an ``error``
-        (``unauthorized``/``forbidden``); the connection keeps its current token
-        until that expires.
-        """
-        try:
-            principal = self._node.auth.login(frame.token)
-        except AuthError as exc:
-            raise FrameError(ErrorCode.UNAUTHORIZED, str(exc), field="token") from None
-        _same_identity(connection, principal)
-        connection.principal = principal
-        reply: dict[str, Any] = {"type": "auth.refreshed", "ok": True}
-        if principal.expires_at is not None:
-            reply["expires_at"] = principal.expires_at
-        _reply(connection, frame, reply)
 
     async def _on_ping(self, connection: Connection, frame: f.PingFrame) -> None:
         reply: dict[str, Any] = {"type": "pong"}
