@@ -21,10 +21,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 __all__ = [
+    "LOOPBACK_ORIGINS",
     "AuthConfig",
+    "ChannelRule",
     "DeliveryConfig",
     "GatewayConfig",
     "HistoryConfig",
+    "JWTConfig",
     "LimitsConfig",
     "MetricsConfig",
     "PollingConfig",
@@ -224,16 +227,142 @@ class TokenGrant(_Config):
     org_id: str | None = None
 
 
-class AuthConfig(_Config):
-    """Who may connect.
+Access = Literal["all", "owner", "operator", "nobody"]
 
-    With no ``tokens`` the gateway is open (fine on 127.0.0.1; the CLI warns on
-    other hosts). A plain string token is a shared secret with no identity; a
+
+class ChannelRule(_Config):
+    """Who may do what on the channels whose names match ``pattern``.
+
+    ``pattern`` is a glob (``*``, ``?``) matched against the name clients use,
+    with placeholders ``{user_id}`` and ``{org_id}`` standing for one name
+    segment (no ``:``). Each action (``subscribe``, ``publish``, ``presence``,
+    ``history``) is open to ``all`` (every principal that connected),
+    ``owner`` (the principal whose user and org are the placeholders' values;
+    everyone for a pattern without placeholders), ``operator`` (static
+    tokens without a user) or ``nobody``. Operators may do anything but
+    ``nobody``; so may a principal holding ``permission`` (a JWT permission).
+    """
+
+    pattern: str = Field(min_length=1, max_length=200)
+    subscribe: Access = "all"
+    publish: Access = "all"
+    presence: Access = "all"
+    history: Access = "all"
+    permission: str | None = None
+
+
+_HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+_KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
+
+
+class JWTConfig(_Config):
+    """Accept JSON Web Tokens (the ``jwt`` extra: ``pip install 'praison-push[jwt]'``).
+
+    HS256 (and HS384/512) with a shared ``secret``; RS256 (and the other
+    public-key algorithms) with a PEM ``public_key`` or a ``jwks_file`` (a JSON
+    Web Key Set on disk, keys picked by the token's ``kid``). Claims: ``sub`` →
+    the user, ``org`` → the organisation, ``permissions`` (a list; ``dead_letter``
+    reads ``$dead-letter``), ``channels`` (a list of channel-name patterns the
+    token is limited to), ``exp`` (required unless ``require_exp=False``),
+    ``aud`` and ``iss`` (checked when ``audience``/``issuer`` are set). The claim
+    names are configurable.
+    """
+
+    algorithms: list[str] = Field(default_factory=lambda: ["HS256"], min_length=1)
+    secret: SecretStr | None = None
+    #: A PEM public key: not secret, but long; kept out of reprs.
+    public_key: str | None = Field(None, repr=False)
+    jwks_file: str | None = None
+    audience: str | None = None
+    issuer: str | None = None
+    leeway: float = Field(0.0, ge=0, le=300)
+    require_exp: bool = True
+    user_claim: str = "sub"
+    org_claim: str = "org"
+    permissions_claim: str = "permissions"
+    channels_claim: str = "channels"
+
+    @model_validator(mode="after")
+    def _keys_match_algorithms(self) -> JWTConfig:
+        known = (*_HMAC_ALGORITHMS, *_KEY_ALGORITHMS)
+        for algorithm in self.algorithms:
+            if algorithm not in known:
+                raise ValueError(f"JWTConfig.algorithms: {algorithm!r} is not one of {known}")
+        hmac = any(a in _HMAC_ALGORITHMS for a in self.algorithms)
+        keyed = any(a in _KEY_ALGORITHMS for a in self.algorithms)
+        if hmac and keyed:
+            raise ValueError("JWTConfig.algorithms: do not mix HMAC (HS*) and public-key ones")
+        if hmac and self.secret is None:
+            raise ValueError(f"JWTConfig: {self.algorithms} needs a secret")
+        if keyed and (self.public_key is None) == (self.jwks_file is None):
+            raise ValueError(f"JWTConfig: {self.algorithms} needs public_key or jwks_file (one)")
+        return self
+
+
+#: The browser origins a gateway admits by default: pages of this machine, any port.
+LOOPBACK_ORIGINS = tuple(
+    f"{scheme}://{host}:*"
+    for host in ("localhost", "127.0.0.1", "[::1]")
+    for scheme in ("http", "https")
+)
+
+
+class AuthConfig(_Config):
+    """Who may connect, and from which browser pages.
+
+    With no ``tokens`` the gateway is open (fine on 127.0.0.1; the CLI refuses
+    other hosts without ``--insecure``). A plain string token is a shared
+    secret with no identity (an operator: it may read ``$dead-letter``); a
     :class:`TokenGrant` names the user (and org) it stands for. Tokens are
     compared in constant time and never appear in logs or reprs.
+
+    ``jwt``: accept JSON Web Tokens too (:class:`JWTConfig`).
+
+    ``channel_rules``: who may subscribe, publish, query presence and read
+    history per channel-name pattern (:class:`ChannelRule`); the first rule
+    that matches decides, and these come before the built-in ones
+    (``user:{user_id}:*`` and ``org:{org_id}:*`` for their owners,
+    ``public:*`` for all, ``$dead-letter`` for operators and the
+    ``dead_letter`` permission, other ``$`` channels for nobody).
+
+    ``allowed_origins``: the browser pages (``Origin``) that may open a
+    WebSocket or send a state-changing HTTP request, besides the gateway's own
+    origin: ``scheme://host[:port]`` or ``scheme://host:*`` (any port),
+    ``"null"`` for sandboxed pages, or ``"*"`` for every origin. By default
+    ``localhost``, ``127.0.0.1`` and ``[::1]`` on any port. Requests without
+    ``Origin`` (not from a browser page) are not affected.
+
+    ``allowed_hosts``: host names a request reaching the gateway over a loopback
+    address may carry in ``Host`` besides loopback names (a reverse proxy on the
+    same machine forwarding its public name); ``"*"`` turns the check off.
+    Refusing other names stops DNS rebinding.
     """
 
     tokens: list[SecretStr | TokenGrant] = Field(default_factory=list)
+    jwt: JWTConfig | None = None
+    channel_rules: list[ChannelRule] = Field(default_factory=list, max_length=1000)
+    allowed_origins: list[str] = Field(default_factory=lambda: list(LOOPBACK_ORIGINS))
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            scheme, sep, rest = origin.partition("://")
+            ok = origin in ("*", "null") or (
+                sep and scheme in ("http", "https") and rest and "/" not in rest
+            )
+            if not ok:
+                raise ValueError(
+                    "an allowed_origins entry must be '*', 'null' or scheme://host[:port|:*] "
+                    f"(http or https, no path), got {origin!r}"
+                )
+        return origins
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts_are_names(cls, hosts: list[str]) -> list[str]:
+        return [host.lower() for host in hosts]
 
     @field_validator("tokens", mode="before")
     @classmethod
@@ -245,7 +374,7 @@ class AuthConfig(_Config):
     @property
     def required(self) -> bool:
         """Whether a token is needed to connect."""
-        return bool(self.tokens)
+        return bool(self.tokens) or self.jwt is not None
 
 
 class LimitsConfig(_Config):

@@ -136,7 +136,10 @@ def test_gateway_command_serves_until_ctrl_c() -> None:
     assert "Traceback" not in err and "t0k" not in err
 
 
-def test_gateway_warns_when_open_on_a_public_address(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gateway_refuses_to_serve_open_on_a_public_address(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 13, build 1: no token on a non-loopback address needs --insecure."""
     from praison_push import cli
     from praison_push.cli import gateway as cli_gateway
 
@@ -144,9 +147,26 @@ def test_gateway_warns_when_open_on_a_public_address(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(
         "praison_push.server.run_gateway", lambda config, **options: calls.append(config)
     )
-    args = cli.build_parser().parse_args(["gateway", "--host", "0.0.0.0", "--port", "0"])
+    monkeypatch.delenv(cli_gateway.TOKEN_ENV, raising=False)
+    parse = cli.build_parser().parse_args
+    assert cli_gateway.cmd_gateway(parse(["gateway", "--host", "0.0.0.0", "--port", "0"])) == 2
+    assert not calls
+    assert "--insecure" in capsys.readouterr().err
+    args = parse(["gateway", "--host", "0.0.0.0", "--port", "0", "--insecure"])
     assert cli_gateway.cmd_gateway(args) == 0
     assert calls and calls[0].host == "0.0.0.0"
+    assert "warning" in capsys.readouterr().err
+    args = parse(["gateway", "--host", "0.0.0.0", "--port", "0", "--token", "t"])
+    assert cli_gateway.cmd_gateway(args) == 0
+    args = parse(["gateway", "--port", "0", "--allow-origin", "https://app.example"])
+    assert cli_gateway.cmd_gateway(args) == 0
+    assert "https://app.example" in calls[-1].auth.allowed_origins
+    assert "http://localhost:*" in calls[-1].auth.allowed_origins  # added, not replaced
+    args = parse(["gateway", "--port", "0", "--allow-host", "Push.Example.com"])
+    assert cli_gateway.cmd_gateway(args) == 0
+    assert calls[-1].auth.allowed_hosts == ["push.example.com"]
+    with pytest.raises(cli_gateway.UsageProblem, match="allowed_origins entry must be"):
+        cli_gateway.cmd_gateway(parse(["gateway", "--allow-origin", "app.example"]))
     assert cli_gateway.is_loopback("localhost") and cli_gateway.is_loopback("::1")
     assert not cli_gateway.is_loopback("example.org") and not cli_gateway.is_loopback("10.0.0.1")
 

@@ -64,3 +64,19 @@ def test_metrics_without_the_metrics_extra_names_it() -> None:
     assert result.stdout.strip() == (
         "501 GET /metrics needs the metrics extra: pip install 'praison-push[metrics]'"
     ), result.stderr
+
+
+def test_jwt_config_without_the_jwt_extra_names_it() -> None:
+    result = run_without(
+        "jwt",
+        "from praison_push import Gateway, GatewayConfig\n"
+        "from praison_push.config import AuthConfig, JWTConfig\n"
+        "config = GatewayConfig(auth=AuthConfig(jwt=JWTConfig(secret='s' * 32)))\n"
+        "try:\n"
+        "    Gateway(config)\n"
+        "except ModuleNotFoundError as exc:\n"
+        "    print(exc)\n",
+    )
+    assert result.stdout.strip() == (
+        "AuthConfig.jwt needs the jwt extra: pip install 'praison-push[jwt]'"
+    ), result.stderr

@@ -25,7 +25,8 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "backends": ({"backends", "protocol", "config"}, {"redis"}),
     # pydantic builds tool schemas; openai is ChatAgent's (lazily, agents/_openai_http.py).
     "agents": ({"agents", "protocol"}, {"praisonaiagents", "openai", "pydantic"}),
-    "hub": ({"hub", "protocol", "config", "backends.base", "agents"}, set()),
+    # jwt: PyJWT (the `jwt` extra), imported by hub/jwt_auth.py only when configured.
+    "hub": ({"hub", "protocol", "config", "backends.base", "agents"}, {"jwt"}),
     "server": (
         {"server", "hub", "backends", "agents", "protocol", "config"},
         # websockets: the frames of the pre-framed path, and uvicorn's sansio protocol.

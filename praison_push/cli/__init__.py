@@ -307,6 +307,25 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a token clients must present (repeatable; default: env {TOKEN_ENV}, else none)",
     )
     gateway.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve without a token on a non-loopback address (refused otherwise)",
+    )
+    gateway.add_argument(
+        "--allow-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="a browser origin allowed besides the gateway's own and localhost "
+        "(scheme://host[:port|:*], or * for any; repeatable)",
+    )
+    gateway.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="HOST",
+        help="a Host name allowed besides loopback names, e.g. the public name a reverse "
+        "proxy on this machine forwards (repeatable; * turns the check off)",
+    )
+    gateway.add_argument(
         "--redis-url",
         default=None,
         help="scale out over this Redis (redis://host:6379/0; needs the redis extra)",

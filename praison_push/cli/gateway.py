@@ -99,7 +99,19 @@ def _gateway_config(args: argparse.Namespace, tokens: list[str]) -> GatewayConfi
     if args.redis_url:
         push = PushConfig(enabled=True, redis=RedisConfig(url=args.redis_url), delivery=delivery)
     host, port = listen_address(args)
-    return GatewayConfig(host=host, port=port, auth=AuthConfig(tokens=tokens), push=push)
+    auth = AuthConfig(tokens=tokens)
+    try:
+        auth = AuthConfig(
+            tokens=tokens,
+            allowed_origins=[*auth.allowed_origins, *(args.allow_origin or [])],
+            allowed_hosts=args.allow_host or [],
+        )
+    except ValueError as exc:  # pydantic's ValidationError: its first error's message
+        errors = getattr(exc, "errors", None)
+        message = str(errors()[0]["msg"]) if callable(errors) else str(exc)
+        message = message.removeprefix("Value error, ")
+        raise UsageProblem(f"--allow-origin: {message}") from None
+    return GatewayConfig(host=host, port=port, auth=auth, push=push)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -134,9 +146,15 @@ def cmd_gateway(args: argparse.Namespace) -> int:
             out(f"agents: {', '.join(sorted(agents))} (and the demo agents)")
 
     if not tokens and not is_loopback(config.host):
+        if not args.insecure:
+            return fail(
+                f"refusing to serve {config.host} without a token: anyone who can reach it "
+                f"could read, publish and run agents; pass --token (or set {TOKEN_ENV}), "
+                "or --insecure to serve it open anyway",
+                2,
+            )
         print(
-            "praison-push: warning: serving without a token on a non-loopback address; "
-            "pass --token",
+            "praison-push: warning: serving without a token on a non-loopback address (--insecure)",
             file=sys.stderr,
             flush=True,
         )

@@ -7,16 +7,20 @@ whatever carries it.
 
 from __future__ import annotations
 
-from .auth import Authenticator
+from .auth import AuthenticateHook, Authenticator, AuthError, AuthRequest
 from .channels import Channel, ChannelRegistry
 from .connection import Connection, FrameSink
 from .hub import Hub
 from .limits import ConnectionLimiter, LimitExceeded
-from .principal import ANONYMOUS, Principal
+from .principal import ANONYMOUS, OPERATOR, Principal
 from .run_manager import RunManager, RunRecord
 
 __all__ = [
     "ANONYMOUS",
+    "OPERATOR",
+    "AuthError",
+    "AuthRequest",
+    "AuthenticateHook",
     "Authenticator",
     "Channel",
     "ChannelRegistry",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from ..agents import Approval
@@ -20,15 +21,15 @@ from ..protocol import frames as f
 from ..protocol.codec import decode_object, is_shallow, validate_client_frame
 from ..protocol.dialects import Dialect, detect_dialect, from_agent_chat, from_envelope
 from ..protocol.runs import is_run_feed
+from . import reauth
 from .agent_chat import agent_watch_filters
 from .channels import Channel, matches_filters
 from .connection import Connection
-from .handshake import refusal
 from .limits import TokenBucket
 from .node import Node, ends_run
 from .presence import page_of
 from .runs import start_run
-from .scopes import is_run_name, resolve_channel, visible_names
+from .scopes import display_name, is_run_name, resolve_channel, visible_names
 
 __all__ = ["Commands"]
 
@@ -63,6 +64,14 @@ def _resolve(name: str, connection: Connection) -> str:
     return resolve_channel(name, connection.principal)
 
 
+def _permitted(node: Node, connection: Connection, action: str, name: str) -> str:
+    """The internal channel, once the channel rules let ``connection`` ``action`` on it
+    (:mod:`.permissions`; ``forbidden`` names the action and the channel)."""
+    internal = resolve_channel(name, connection.principal)
+    node.permissions.check(connection.principal, action, display_name(internal))
+    return internal
+
+
 class Commands:
     """Handles the frames of every connection of one node.
 
@@ -89,7 +98,8 @@ class Commands:
             "execution.approve": self._on_approve,
             "ping": self._on_ping,
             "pong": self._on_pong,
-            "auth": self._on_auth,
+            "auth": partial(reauth.on_auth, node),
+            "auth.refresh": partial(reauth.on_refresh, node),
         }
 
     async def receive(self, connection: Connection, text: str | bytes) -> None:
@@ -174,21 +184,6 @@ class Commands:
 
     # --- connection -----------------------------------------------------------
 
-    async def _on_auth(self, connection: Connection, frame: f.AuthFrame) -> None:
-        """An ``auth`` frame on an open connection: re-check the token, then greet.
-
-        The token may already have come with the upgrade (or not be needed); a
-        token that is given must still be valid.
-        """
-        node = self._node
-        if node.auth.required and node.auth.check(frame.token) is None:
-            node.metrics.auth_failures += 1
-            text, code = refusal(connection.dialect, "invalid token")
-            connection.send_text(text)
-            connection.close(code, "invalid token")
-            return
-        node.greet(connection, frame.ref)
-
     async def _on_ping(self, connection: Connection, frame: f.PingFrame) -> None:
         reply: dict[str, Any] = {"type": "pong"}
         if frame.id is not None:
@@ -203,7 +198,8 @@ class Commands:
     async def _on_create(self, connection: Connection, frame: f.ChannelCreateFrame) -> None:
         self._require_push()
         _forbid_reserved(frame.channel)
-        channel = self._channel_for(_resolve(frame.channel, connection), create=True)
+        name = _permitted(self._node, connection, "publish", frame.channel)
+        channel = self._channel_for(name, create=True)
         channel.explicit = True
         if frame.metadata:
             channel.metadata.update(frame.metadata)
@@ -213,7 +209,7 @@ class Commands:
     async def _on_subscribe(self, connection: Connection, frame: f.ChannelSubscribeFrame) -> None:
         self._require_push()
         node = self._node
-        name = _resolve(frame.channel, connection)
+        name = _permitted(node, connection, "subscribe", frame.channel)
         limit = self._config.limits.max_subscriptions_per_connection
         if name not in connection.subscriptions and len(connection.subscriptions) >= limit:
             raise FrameError(
@@ -300,7 +296,7 @@ class Commands:
         self._require_push()
         _forbid_reserved(frame.channel)
         node = self._node
-        name = _resolve(frame.channel, connection)
+        name = _permitted(node, connection, "publish", frame.channel)
         now = node.clock()
         self._check_publish_rate(connection, now)
         # De-duplication is per publishing client: another client reusing an id
@@ -348,7 +344,7 @@ class Commands:
     async def _on_history(self, connection: Connection, frame: f.ChannelHistoryFrame) -> None:
         self._require_push()
         since = None if frame.since is None else (frame.since.offset, frame.since.epoch)
-        name = _resolve(frame.channel, connection)
+        name = _permitted(self._node, connection, "history", frame.channel)
         read = await self._node.history.read(name, since=since, limit=frame.limit)
         reply = {
             "type": "channel.history",
@@ -413,7 +409,9 @@ class Commands:
         self._require_push()
         if not self._config.push.presence.enabled:
             raise FrameError(ErrorCode.FORBIDDEN, "presence is disabled (PresenceConfig.enabled)")
-        channel = None if frame.channel is None else _resolve(frame.channel, connection)
+        channel = None
+        if frame.channel is not None:
+            channel = _permitted(self._node, connection, "presence", frame.channel)
         limits = self._config.limits
         page, next_cursor = page_of(
             self._node.presence_of(channel, connection),

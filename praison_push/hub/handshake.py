@@ -186,9 +186,23 @@ def greeting(
     return connection.encode(frame)
 
 
-def refusal(dialect: str | None, message: str) -> tuple[str, int]:
-    """The refusal frame (text) and close code for a failed authentication."""
+def refusal(dialect: str | None, message: str, code: str = "auth_required") -> tuple[str, int]:
+    """The refusal frame (text) and close code for a failed authentication.
+
+    ``code`` is an :class:`~.auth.AuthError`'s: an expired token is
+    ``token_expired`` and closes with 4001 in every dialect (the envelope's
+    ``auth_error`` says ``TOKEN_EXPIRED``); other refusals close an envelope
+    client with 4001 and a native one with 4003, as before.
+    """
+    expired = code == "token_expired"
     if dialect == _ENVELOPE:
-        return encode_json(envelope_auth_error(message)), CloseCode.AUTH_FAILED
-    frame = {"type": "hello_error", "code": "auth_required", "message": message}
-    return encode_json(frame), CloseCode.AUTH_REQUIRED
+        error = envelope_auth_error(message)
+        if expired:
+            error["payload"]["code"] = "TOKEN_EXPIRED"
+        return encode_json(error), CloseCode.AUTH_FAILED
+    frame = {
+        "type": "hello_error",
+        "code": "token_expired" if expired else "auth_required",
+        "message": message,
+    }
+    return encode_json(frame), CloseCode.AUTH_FAILED if expired else CloseCode.AUTH_REQUIRED

@@ -25,10 +25,12 @@ from ..agents import AgentRegistry
 from ..backends.base import Broker, DeliveryStore, HistoryStore
 from ..config import GatewayConfig
 from ..protocol.dialects import Dialect
+from .auth import AuthenticateHook, AuthError, AuthRequest
 from .commands import Commands
 from .connection import Connection
 from .handshake import valid_client_id
 from .node import Node
+from .permissions import AuthorizeHook
 from .principal import Principal
 from .run_manager import RunRecord
 from .runs import start_run, watch_run
@@ -52,6 +54,10 @@ class Hub:
         delivery: The store of acknowledged delivery (PROTOCOL.md §3); ``None``
             turns tracking off. The server's :class:`~praison_push.server.Gateway`
             gives one whenever ``DeliveryConfig.enabled``.
+        authenticate: Your own token check (:data:`~.auth.AuthenticateHook`),
+            which then decides alone who connects.
+        authorize: Your own channel rule (:data:`~.permissions.AuthorizeHook`),
+            asked before the configured ones.
 
     Attributes:
         node: The node's state and publication path.
@@ -70,10 +76,19 @@ class Hub:
         agents: AgentRegistry | None = None,
         clock: Callable[[], float] = time.time,
         delivery: DeliveryStore | None = None,
+        authenticate: AuthenticateHook | None = None,
+        authorize: AuthorizeHook | None = None,
     ) -> None:
         agents = AgentRegistry() if agents is None else agents
         self.node = node = Node(
-            config, history=history, broker=broker, agents=agents, clock=clock, delivery=delivery
+            config,
+            history=history,
+            broker=broker,
+            agents=agents,
+            clock=clock,
+            delivery=delivery,
+            authenticate=authenticate,
+            authorize=authorize,
         )
         self.commands = Commands(node)
         self.upkeep = Upkeep(node)
@@ -122,12 +137,32 @@ class Hub:
     def auth_required(self) -> bool:
         return self.node.auth.required
 
-    def authenticate(self, token: str | None) -> Principal | None:
+    def authenticate(
+        self, token: str | None, request: AuthRequest | None = None
+    ) -> Principal | None:
         """The principal for ``token``, or ``None`` when refused (constant time)."""
-        principal = self.node.auth.check(token)
+        principal = self.node.auth.check(token, request)
         if principal is None:
             self.node.metrics.auth_failures += 1
         return principal
+
+    def authorize(self, principal: Principal, action: str, channel: str) -> None:
+        """Raise ``forbidden`` unless ``principal`` may ``action`` on ``channel`` (the name
+        clients use): for HTTP routes that act on channels outside the commands."""
+        self.node.permissions.check(principal, action, channel)
+
+    def login(self, token: str | None, request: AuthRequest | None = None) -> Principal:
+        """The principal for ``token``.
+
+        Raises:
+            AuthError: Refused; its ``code`` says why (``token_expired``…) and its
+                message is safe to send to the client.
+        """
+        try:
+            return self.node.auth.login(token, request)
+        except AuthError:
+            self.node.metrics.auth_failures += 1
+            raise
 
     def connect(
         self,
@@ -142,7 +177,8 @@ class Hub:
         """Open a connection and queue its greeting.
 
         Args:
-            client_id: The identity the client asked to keep (invalid ones are replaced).
+            client_id: The identity the client asked to keep (invalid ones, and ones
+                bound to another principal, are replaced by a fresh id).
             principal: Who authenticated.
             peer: Remote address, for per-IP limits.
             dialect: The wire dialect when already known (``?protocol=``, SSE);
@@ -154,18 +190,29 @@ class Hub:
             LimitExceeded: a connection limit is reached (close with 4008).
         """
         node = self.node
+        now = node.clock()
         stable = client_id is not None and valid_client_id(client_id)
+        if stable and not node.client_ids.claim(str(client_id), principal, now):
+            # Bound to another principal (issue 13, finding 3): a fresh id, as for
+            # an invalid one; the greeting says which id the client got.
+            logger.info("client_id %r belongs to another principal: a fresh id is given", client_id)
+            stable = False
         if client_id is None or not stable:
             client_id = node.ids.next()
-        connection = node.open(
-            client_id=client_id,
-            principal=principal,
-            peer=peer,
-            dialect=dialect or Dialect.PRAISON.value,
-            dialect_fixed=dialect is not None,
-            conversation_id=conversation_id,
-            stable=stable,
-        )
+            node.client_ids.claim(client_id, principal, now, sticky=False)
+        try:
+            connection = node.open(
+                client_id=client_id,
+                principal=principal,
+                peer=peer,
+                dialect=dialect or Dialect.PRAISON.value,
+                dialect_fixed=dialect is not None,
+                conversation_id=conversation_id,
+                stable=stable,
+            )
+        except Exception:
+            node.client_ids.release(client_id, now)
+            raise
         self.start()
         if greet:
             node.greet(connection)

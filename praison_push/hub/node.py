@@ -22,8 +22,9 @@ from ..backends.base import Broker, DeliveryStore, HistoryRead, HistoryStore
 from ..config import GatewayConfig
 from ..protocol import CloseCode
 from ..protocol.runs import RUN_FEED, TERMINAL_EVENTS, is_run_feed, run_event
-from .auth import Authenticator
+from .auth import AuthenticateHook, Authenticator
 from .channels import Channel, ChannelRegistry
+from .client_ids import ClientIds
 from .connection import Connection
 from .dedup import DedupWindow
 from .delivery import DeliveryTracker
@@ -31,6 +32,7 @@ from .handshake import greeting
 from .ids import IdFactory
 from .limits import ConnectionLimiter
 from .metrics import HubMetrics
+from .permissions import AuthorizeHook, ChannelPolicy
 from .presence import Presence
 from .principal import Principal
 from .run_manager import RunManager
@@ -83,13 +85,16 @@ class Node:
         agents: AgentRegistry,
         clock: Callable[[], float],
         delivery: DeliveryStore | None = None,
+        authenticate: AuthenticateHook | None = None,
+        authorize: AuthorizeHook | None = None,
     ) -> None:
         self.config = config
         self.history = history
         self.broker = broker
         self.agents = agents
         self.clock = clock
-        self.auth = Authenticator(config.auth)
+        self.auth = Authenticator(config.auth, authenticate)
+        self.permissions = ChannelPolicy(config.auth.channel_rules, authorize)
         self.metrics = HubMetrics()
         self.channels = ChannelRegistry(self.metrics)
         self.connections: dict[str, Connection] = {}
@@ -97,6 +102,8 @@ class Node:
         self.server_id = self.ids.prefix
         self.presence = Presence(config.push.presence, self.channels, self.ids, clock)
         self.limiter = ConnectionLimiter(config.limits)
+        # A client_id stays its principal's as long as its pending deliveries may live.
+        self.client_ids = ClientIds(ttl=config.push.delivery.message_ttl)
         self.dedup = DedupWindow(config.history.dedup_window)
         self.runs = RunManager(agents, self.publish_event, config=config.runs)
         self.runs.on_finished = self.metrics.run_finished
@@ -162,6 +169,7 @@ class Node:
                 continue
             self.unsubscribe(channel, connection)
         self.limiter.release(connection.peer, connection.principal)
+        self.client_ids.release(connection.client_id, self.clock())
         if self.tracker is not None:
             self.tracker.disconnected(connection)
         if connection.close_code is None:
@@ -362,14 +370,15 @@ class Node:
     ) -> list[dict[str, Any]]:
         """Presence entries, one per client, of an internal channel or of the whole node.
 
-        The whole node is listed as far as ``viewer``'s organisation goes
-        (anonymous viewers see the clients without an org); without a viewer,
+        The whole node is listed as far as ``viewer``'s scope goes (its
+        organisation; a user without one sees only itself; anonymous viewers
+        see the anonymous clients); without a viewer,
         every client.
         """
         if channel is None:
-            org = None if viewer is None else viewer.principal.org_id
+            scope = None if viewer is None else viewer.principal.scope
             connections = [
-                c for c in self.connections.values() if viewer is None or c.principal.org_id == org
+                c for c in self.connections.values() if viewer is None or c.principal.scope == scope
             ]
         else:
             found = self.channels.get(channel)

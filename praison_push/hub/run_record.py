@@ -63,10 +63,10 @@ class RunRecord:
 
     @property
     def channel(self) -> str:
-        """The run's internal channel (scoped to the requester's org, if any)."""
-        return scoped_run_channel(self.execution_id, self.principal.org_id)
+        """The run's internal channel (scoped to the requester's org, or user, if any)."""
+        return scoped_run_channel(self.execution_id, self.principal.scope)
 
     @property
     def feed(self) -> str:
         """The internal run feed this run also publishes on."""
-        return scoped_name(RUN_FEED, self.principal.org_id)
+        return scoped_name(RUN_FEED, self.principal.scope)

@@ -8,6 +8,10 @@ forbidden, so an org never sees another org's events. Run channels
 (``executions:<id>``) are scoped the same way, by name: whether a caller may
 watch a run needs no lookup, so it holds for runs long finished or started on
 another gateway.
+
+A user without an organisation is scoped to itself (``executions#~<user_id>``,
+:attr:`Principal.scope`), so two such users never share a run feed; anonymous
+and operator identities (no user) share the unscoped channels.
 """
 
 from __future__ import annotations
@@ -51,14 +55,15 @@ def _is_scoped(base: str) -> bool:
     return base in ORG_SCOPED or base.startswith(RUN_CHANNEL_PREFIX)
 
 
-def scoped_name(name: str, org_id: str | None) -> str:
-    """The internal name of a scoped channel for ``org_id`` (unchanged without an org)."""
-    return name if org_id is None else f"{name}#{org_id}"
+def scoped_name(name: str, scope: str | None) -> str:
+    """The internal name of a scoped channel for ``scope`` (a :attr:`Principal.scope`:
+    an org id, or a user's own scope; unchanged without one)."""
+    return name if scope is None else f"{name}#{scope}"
 
 
-def scoped_run_channel(execution_id: str, org_id: str | None) -> str:
-    """The internal channel of one run, scoped to its requester's org."""
-    return scoped_name(run_channel(execution_id), org_id)
+def scoped_run_channel(execution_id: str, scope: str | None) -> str:
+    """The internal channel of one run, scoped to its requester's org (or user)."""
+    return scoped_name(run_channel(execution_id), scope)
 
 
 def resolve_channel(name: str, principal: Principal) -> str:
@@ -71,14 +76,14 @@ def resolve_channel(name: str, principal: Principal) -> str:
     if not _is_scoped(base):
         return name
     if sep:
-        if org != principal.org_id:
+        if org != principal.scope:
             raise FrameError(
                 ErrorCode.FORBIDDEN,
                 f"channel {name!r} belongs to another organisation",
                 field="channel",
             )
         return name
-    return scoped_name(name, principal.org_id)
+    return scoped_name(name, principal.scope)
 
 
 def display_name(internal: str) -> str:
@@ -99,7 +104,7 @@ def visible_names(names: list[str], principal: Principal) -> list[str]:
         if name.startswith("$") or base.startswith(RUN_CHANNEL_PREFIX):
             continue
         if base in ORG_SCOPED:
-            if (org if sep else None) != principal.org_id:
+            if (org if sep else None) != principal.scope:
                 continue
             visible.add(base)
         else:

@@ -16,6 +16,7 @@ import logging
 from ..protocol import CloseCode
 from .connection import Connection
 from .encoding import SSE_DIALECTS
+from .handshake import refusal
 from .node import Node
 
 __all__ = ["Upkeep"]
@@ -84,6 +85,14 @@ class Upkeep:
         for connection in list(node.connections.values()):
             if connection.closing:
                 self._settle_close(connection, now, grace)
+                continue
+            expires_at = connection.principal.expires_at
+            if expires_at is not None and now >= expires_at:
+                # The token ran out and no auth.refresh came (issue 13, build 2).
+                text, code = refusal(connection.dialect, "token expired", "token_expired")
+                connection.send_text(text)
+                connection.close(code, "token expired")
+                connection.closing_since = now
                 continue
             silent = now - connection.last_seen
             if connection.dialect in SSE_DIALECTS:

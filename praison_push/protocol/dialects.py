@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from .runs import RUN_FEED, RunEvent
+from .runs import RUN_FEED, RunEvent, is_run_channel, is_run_feed
 
 __all__ = [
     "Dialect",
@@ -23,6 +23,7 @@ __all__ = [
     "envelope_auth_success",
     "from_agent_chat",
     "from_envelope",
+    "gateway_run_event",
     "iso_timestamp",
     "to_agent_chat",
     "to_envelope",
@@ -137,6 +138,25 @@ def envelope_auth_error(message: str) -> dict[str, Any]:
     return {"type": "auth_error", "payload": {"code": "INVALID_TOKEN", "message": message}}
 
 
+_RUN_EVENTS = frozenset(event.value for event in RunEvent)
+
+
+def gateway_run_event(frame: dict[str, Any]) -> str | None:
+    """The run event a ``channel_message`` carries, when only the gateway can have sent it.
+
+    That is a :class:`RunEvent` on a run channel or the run feed, the channels
+    clients may never publish on. Anything else a client published (even with a
+    ``data.event`` such as ``execution_complete`` or ``auth_success``) is just a
+    channel message: a foreign dialect must not turn it into a top-level event.
+    """
+    channel = frame.get("channel")
+    if not isinstance(channel, str) or not (is_run_channel(channel) or is_run_feed(channel)):
+        return None
+    data = frame.get("data")
+    event = data.get("event") if isinstance(data, dict) else None
+    return event if isinstance(event, str) and event in _RUN_EVENTS else None
+
+
 def _envelope(
     kind: str, frame_id: Any, timestamp: float | None, payload: dict[str, Any]
 ) -> dict[str, Any]:
@@ -164,9 +184,10 @@ def to_envelope(frame: dict[str, Any], now: float | None = None) -> list[dict[st
     ts = float(timestamp) if isinstance(timestamp, (int, float)) else now
     if kind == "channel_message":
         data = frame.get("data")
-        if isinstance(data, dict) and isinstance(data.get("event"), str):
+        event = gateway_run_event(frame)
+        if event is not None and isinstance(data, dict):
             payload = {key: value for key, value in data.items() if key != "event"}
-            return [_envelope(data["event"], frame.get("event_id"), ts, payload)]
+            return [_envelope(event, frame.get("event_id"), ts, payload)]
         payload = {"channel": frame.get("channel"), "data": data, "offset": frame.get("offset")}
         return [_envelope("channel_message", frame.get("event_id"), ts, payload)]
     if kind.startswith("presence_"):
@@ -270,9 +291,9 @@ def to_agent_chat(frame: dict[str, Any]) -> list[dict[str, Any]]:
     if kind != "channel_message":
         return []
     data = frame.get("data")
-    if not isinstance(data, dict):
+    event = gateway_run_event(frame)
+    if event is None or not isinstance(data, dict):
         return []
-    event = data.get("event")
     agent_id = data.get("agent_id")
     if event == RunEvent.START:
         return [{"type": "agent_thinking", "agent_id": agent_id}]

@@ -22,6 +22,7 @@ __all__ = [
     "MAX_REF_LENGTH",
     "AckReceivedFrame",
     "AuthFrame",
+    "AuthRefreshFrame",
     "ChannelCreateFrame",
     "ChannelCreatedFrame",
     "ChannelHistoryFrame",
@@ -119,6 +120,13 @@ class SinceModel(_Frame):
 
 class AuthFrame(_Request):
     type: Literal["auth"] = "auth"
+    token: Annotated[str, StringConstraints(max_length=8192)]
+
+
+class AuthRefreshFrame(_Request):
+    """A fresh token for an open connection (before its current one expires)."""
+
+    type: Literal["auth.refresh"] = "auth.refresh"
     token: Annotated[str, StringConstraints(max_length=8192)]
 
 
@@ -236,6 +244,7 @@ class PongFrame(_Request):
 
 ClientFrame = (
     AuthFrame
+    | AuthRefreshFrame
     | ChannelCreateFrame
     | ChannelSubscribeFrame
     | ChannelUnsubscribeFrame
@@ -258,6 +267,7 @@ CLIENT_FRAME_TYPES: dict[str, type[_Request]] = {
     model.model_fields["type"].default: model
     for model in (
         AuthFrame,
+        AuthRefreshFrame,
         ChannelCreateFrame,
         ChannelSubscribeFrame,
         ChannelUnsubscribeFrame,

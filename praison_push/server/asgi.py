@@ -11,7 +11,15 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode
 
-__all__ = ["Scope", "bearer_token", "peer_of", "query_params", "redact_token", "route_path"]
+__all__ = [
+    "Scope",
+    "bearer_token",
+    "peer_of",
+    "query_params",
+    "redact_token",
+    "request_headers",
+    "route_path",
+]
 
 Scope = dict[str, Any]
 
@@ -25,6 +33,16 @@ def bearer_token(scope: Mapping[str, Any]) -> str | None:
             if scheme.lower() == "bearer" and token:
                 return token.strip()
     return None
+
+
+def request_headers(scope: Mapping[str, Any]) -> dict[str, str]:
+    """The request's headers for an :class:`~praison_push.hub.auth.AuthRequest`:
+    lower-case names, the last value of a repeated one, ``authorization`` left out."""
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope.get("headers", ())
+        if name != b"authorization"
+    }
 
 
 def query_params(scope: Mapping[str, Any]) -> dict[str, str]:

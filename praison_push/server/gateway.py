@@ -23,6 +23,8 @@ from ..backends import (
 )
 from ..config import GatewayConfig
 from ..hub import Hub
+from ..hub.auth import AuthenticateHook
+from ..hub.permissions import AuthorizeHook
 
 if TYPE_CHECKING:
     from .app import AsgiApp
@@ -42,6 +44,11 @@ class Gateway:
 
     Args:
         config: The configuration; defaults serve open on 127.0.0.1:8765.
+        authenticate: Your own token check, ``authenticate(token, request) ->
+            Principal | None`` (:data:`~praison_push.hub.auth.AuthenticateHook`),
+            which then decides alone who connects.
+        authorize: Your own channel rule, ``authorize(principal, action, channel)
+            -> bool | None`` (:data:`~praison_push.hub.permissions.AuthorizeHook`).
 
     Raises:
         ValueError: ``DeliveryConfig(store_backend="redis")`` without ``PushConfig.redis``,
@@ -49,7 +56,13 @@ class Gateway:
         ConnectionError: ``PushConfig.redis`` is set but Redis does not answer.
     """
 
-    def __init__(self, config: GatewayConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig | None = None,
+        *,
+        authenticate: AuthenticateHook | None = None,
+        authorize: AuthorizeHook | None = None,
+    ) -> None:
         self.config = config or GatewayConfig()
         history, broker = _backends(self.config)
         delivery = _delivery_store(self.config, history)
@@ -58,7 +71,13 @@ class Gateway:
         if self.config.demo_agents:
             register_demo_agents(self.agents)
         self.hub = Hub(
-            self.config, history=history, broker=broker, agents=self.agents, delivery=delivery
+            self.config,
+            history=history,
+            broker=broker,
+            agents=self.agents,
+            delivery=delivery,
+            authenticate=authenticate,
+            authorize=authorize,
         )
         # Publications made while the broker was away never reached this node:
         # its subscribers reconnect and recover them from history.

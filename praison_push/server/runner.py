@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..config import GatewayConfig
+from ..hub.auth import AuthenticateHook
+from ..hub.permissions import AuthorizeHook
 from .gateway import Gateway
 from .guard import guarded_http_protocol
 from .logs import install_log_safety
@@ -152,13 +154,24 @@ class GatewayThread:
 
     Args:
         config: Gateway configuration; ``config.port`` 0 picks a free port.
+        authenticate: Your own token check (see :class:`~.gateway.Gateway`).
+        authorize: Your own channel rule (see :class:`~.gateway.Gateway`).
         server_options: More :func:`build_server` options for uvicorn (e.g.
             ``ws="websockets-sansio"`` for uvicorn's own WebSocket protocol,
             without the pre-framed path).
     """
 
-    def __init__(self, config: GatewayConfig | None = None, **server_options: Any) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig | None = None,
+        *,
+        authenticate: AuthenticateHook | None = None,
+        authorize: AuthorizeHook | None = None,
+        **server_options: Any,
+    ) -> None:
         self.config = config or GatewayConfig()
+        self.authenticate = authenticate
+        self.authorize = authorize
         self.server_options = server_options
         self.port = self.config.port
         self.gateway: Gateway | None = None
@@ -184,7 +197,7 @@ class GatewayThread:
         if self.running:
             return self
         self.join()  # a stop(wait=False) still finishing holds the port
-        gateway = Gateway(self.config)
+        gateway = Gateway(self.config, authenticate=self.authenticate, authorize=self.authorize)
         sock = bind_socket(self.config.host, self.port)
         self.port = sock.getsockname()[1]
         server = build_server(gateway, **self.server_options)

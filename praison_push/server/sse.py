@@ -20,10 +20,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from ..hub import Connection, Hub, LimitExceeded
+from ..hub.auth import AuthError, AuthRequest
 from ..hub.encoding import SSE_EXECUTION
 from ..protocol import ErrorCode, FrameError, decode_object
 from ..protocol.sse import SSE_DONE, SSE_RETRY_MS
-from .asgi import bearer_token, peer_of, redact_token
+from .asgi import bearer_token, peer_of, redact_token, request_headers, route_path
 
 __all__ = ["ExecutionStream", "error_response"]
 
@@ -51,9 +52,13 @@ class ExecutionStream:
         hub = self.hub
         token = request.query_params.get("token") or bearer_token(request.scope)
         redact_token(request.scope)  # keep ?token= out of access logs
-        principal = hub.authenticate(token)
-        if principal is None:
-            return error_response(FrameError(ErrorCode.UNAUTHORIZED, "a valid token is required"))
+        scope = request.scope
+        where = AuthRequest("sse", peer_of(scope), route_path(scope), request_headers(scope))
+        try:
+            principal = hub.login(token, where)
+        except AuthError as exc:
+            message = "a valid token is required" if exc.code == "auth_required" else str(exc)
+            return error_response(FrameError(ErrorCode.UNAUTHORIZED, message))
         try:
             body = await self._body(request)
         except FrameError as exc:

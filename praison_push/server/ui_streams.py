@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..agents import Approval
 from ..hub import Connection, Hub, LimitExceeded
+from ..hub.auth import AuthError, AuthRequest
 from ..hub.encoding import SSE_RUN
 from ..hub.principal import Principal
 from ..hub.run_manager import RunRecord
@@ -47,7 +48,7 @@ from ..protocol.ui_stream import (
     event_id,
     parse_event_id,
 )
-from .asgi import bearer_token, peer_of, redact_token
+from .asgi import bearer_token, peer_of, redact_token, request_headers, route_path
 from .sse import _RunStream, error_response
 
 __all__ = ["NewRun", "ResumeRun", "UiProtocol", "UiStreams", "approval_from", "not_found"]
@@ -131,7 +132,13 @@ class UiStreams:
     def _principal(self, request: Request) -> Principal | None:
         token = request.query_params.get("token") or bearer_token(request.scope)
         redact_token(request.scope)  # keep ?token= out of access logs
-        return self.hub.authenticate(token)
+        scope = request.scope
+        where = AuthRequest("sse", peer_of(scope), route_path(scope), request_headers(scope))
+        try:
+            # login, not authenticate: the gateway's authenticate() hook and JWTs apply.
+            return self.hub.login(token, where)
+        except AuthError:
+            return None
 
     async def _body(self, request: Request) -> dict[str, Any]:
         limit = self.hub.config.limits.max_message_size

@@ -18,9 +18,19 @@ import logging
 import re
 from typing import Any
 
-from ..hub import Connection, Hub, LimitExceeded, handshake
+from ..hub import Connection, Hub, LimitExceeded, Principal, handshake
+from ..hub.auth import AuthError, AuthRequest
 from ..protocol import CloseCode, ErrorCode, encode_json
-from .asgi import Scope, bearer_token, peer_of, query_params, redact_token, route_path
+from .asgi import (
+    Scope,
+    bearer_token,
+    peer_of,
+    query_params,
+    redact_token,
+    request_headers,
+    route_path,
+)
+from .origin import refusal, refuse
 from .wire import PREBUILT_SEND, Flusher, WireWriter
 
 __all__ = ["WebSocketEndpoint"]
@@ -91,6 +101,12 @@ class WebSocketEndpoint:
         return True
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        # The Origin and Host policy (.origin) comes first, for every route: those
+        # of the fallback app too, so a route added there is covered as well.
+        refused = refusal(scope, self.hub.config.auth)
+        if refused is not None:
+            await refuse(scope, receive, send, refused)
+            return
         if self.fallback is not None and not self._routes_here(scope):
             await self.fallback(scope, receive, send)
             return
@@ -128,19 +144,23 @@ class WebSocketEndpoint:
         hub = self.hub
         max_size = hub.config.limits.max_message_size
         token = query.get("token") or bearer_token(scope)
+        request = AuthRequest(
+            "websocket", peer_of(scope), route_path(scope), request_headers(scope)
+        )
         first = None
-        if handshake.needs_first_frame(token, dialect, hub.auth_required):
+        # Your own authenticate() may accept a request without a token (a cookie):
+        # it is asked first, before waiting for a first frame that may carry one.
+        pre: Principal | None = None
+        if token is None and hub.node.auth.has_hook and dialect != "envelope":
+            pre = hub.authenticate(None, request)
+        if pre is None and handshake.needs_first_frame(token, dialect, hub.auth_required):
             first = await self._first_frame(receive)
         opening = handshake.opening(token, dialect, first, max_size)
-        principal = hub.authenticate(opening.token)
-        if principal is None:
-            logger.info(
-                "refused a connection: %s",
-                "bad token" if opening.token else "no token",
-                extra={"client_error": True},
-            )
-            message = "invalid token" if opening.token else "a valid token is required"
-            text, code = handshake.refusal(opening.dialect, message)
+        try:
+            principal = pre or hub.login(opening.token, request)
+        except AuthError as exc:
+            logger.info("refused a connection: %s", exc.code, extra={"client_error": True})
+            text, code = handshake.refusal(opening.dialect, str(exc), exc.code)
             await send({"type": "websocket.send", "text": text})
             await send({"type": "websocket.close", "code": code})
             return None

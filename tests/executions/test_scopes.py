@@ -89,3 +89,15 @@ def test_visible_names_show_what_the_caller_may_name() -> None:
 )
 def test_run_names_are_the_feed_and_the_run_channels_only(name: str, runs: bool) -> None:
     assert is_run_name(name) is runs
+
+
+def test_users_without_an_org_are_scoped_to_themselves() -> None:
+    """Issue 13, finding 4: the run feed of a user without an org is that user's own."""
+    alice, bob = Principal(user_id="alice"), Principal(user_id="bob")
+    assert resolve_channel("executions", alice) == "executions#~alice"
+    assert resolve_channel("executions:exec_1", bob) == "executions:exec_1#~bob"
+    with pytest.raises(FrameError):
+        resolve_channel("executions#~alice", bob)
+    assert visible_names(["notifications#~alice", "notifications#~bob"], alice) == ["notifications"]
+    with pytest.raises(ValueError, match="org id"):
+        Principal(user_id="mallory", org_id="~alice")

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from praison_push.hub import ANONYMOUS, Connection, Hub, Principal
+from praison_push.hub import OPERATOR, Connection, Hub, Principal
 
 #: The ``make_hub`` fixture: ``make_hub(config=None, **GatewayConfig fields)``.
 MakeHub = Callable[..., Hub]
@@ -21,7 +21,7 @@ def join(
     hub: Hub,
     client_id: str | None = None,
     *,
-    principal: Principal = ANONYMOUS,
+    principal: Principal = OPERATOR,
     peer: str = "127.0.0.1",
 ) -> Connection:
     """Open a connection and consume its ``connected`` greeting."""

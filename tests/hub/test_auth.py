@@ -7,7 +7,7 @@ import hmac
 import pytest
 
 from praison_push.config import AuthConfig, GatewayConfig, TokenGrant
-from praison_push.hub import ANONYMOUS, Authenticator, Principal
+from praison_push.hub import ANONYMOUS, OPERATOR, Authenticator, Principal
 from praison_push.protocol import CloseCode
 
 from .helpers import MakeHub, drain, join
@@ -16,8 +16,9 @@ from .helpers import MakeHub, drain, join
 def test_no_tokens_means_open() -> None:
     authenticator = Authenticator(AuthConfig())
     assert authenticator.required is False
-    assert authenticator.check(None) is ANONYMOUS
-    assert authenticator.check("anything") is ANONYMOUS
+    # No authentication: everyone is the operator (the same identity as ANONYMOUS).
+    assert authenticator.check(None) is OPERATOR == ANONYMOUS
+    assert authenticator.check("anything") is OPERATOR
 
 
 def test_each_configured_token_is_accepted() -> None:
@@ -33,8 +34,8 @@ def test_each_configured_token_is_accepted() -> None:
         )
     )
     assert authenticator.required is True
-    assert authenticator.check("shared-1") is ANONYMOUS
-    assert authenticator.check("shared-2") is ANONYMOUS
+    assert authenticator.check("shared-1") is OPERATOR
+    assert authenticator.check("shared-2") is OPERATOR
     assert authenticator.check("alice-t") == Principal("alice", "acme")
     assert authenticator.check("bob-t") == Principal("bob", None)
     assert authenticator.check("org-t") == Principal(None, "acme")
@@ -50,7 +51,7 @@ def test_anything_else_is_refused(token: str | None) -> None:
 
 def test_unicode_tokens() -> None:
     authenticator = Authenticator(AuthConfig(tokens=["clé-✓"]))
-    assert authenticator.check("clé-✓") is ANONYMOUS
+    assert authenticator.check("clé-✓") is OPERATOR
     assert authenticator.check("cle-✓") is None
 
 

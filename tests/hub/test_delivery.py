@@ -406,8 +406,10 @@ async def test_too_many_pending_deliveries_dead_letter_the_oldest(make_hub: Make
 
 async def test_an_organisations_dead_letters_stay_in_its_scope(hub: Hub) -> None:
     acme = Principal(user_id="u", org_id="acme")
+    # Reading dead letters takes the dead_letter permission (or an operator token).
+    acme_op = Principal(user_id="op", org_id="acme", permissions=frozenset({"dead_letter"}))
     alice = join(hub, "alice", principal=acme)
-    acme_ops, outsider = join(hub, "ops", principal=acme), join(hub, "outsider")
+    acme_ops, outsider = join(hub, "ops", principal=acme_op), join(hub, "outsider")
     await subscribe(hub, alice, "notifications")
     await subscribe(hub, acme_ops, "$dead-letter")
     await subscribe(hub, outsider, "$dead-letter")
@@ -420,6 +422,15 @@ async def test_an_organisations_dead_letters_stay_in_its_scope(hub: Hub) -> None
     assert messages(drain(outsider)) == []
     forbidden = await request(hub, outsider, "channel.subscribe", channel="$dead-letter#acme")
     assert forbidden["code"] == "forbidden"
+    # A member of the organisation without the permission may not read them at all.
+    member = join(hub, "member", principal=Principal(user_id="m", org_id="acme"))
+    refused = await request(hub, member, "channel.subscribe", channel="$dead-letter")
+    assert refused["code"] == "forbidden"
+    assert refused["details"] == {
+        "action": "subscribe",
+        "channel": "$dead-letter",
+        "field": "channel",
+    }
 
 
 def test_dead_letter_channels_follow_the_organisation_scope() -> None:

@@ -375,6 +375,7 @@ def test_every_client_frame_type_decodes() -> None:
         {"type": "execution.approve", "execution_id": "x", "tool_call_id": "c", "approved": True},
         {"type": "ping", "id": "p"},
         {"type": "pong", "id": 3},
+        {"type": "auth.refresh", "token": "t"},
     ]
     assert {sample["type"] for sample in samples} == set(f.CLIENT_FRAME_TYPES)
     for sample in samples:

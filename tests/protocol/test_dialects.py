@@ -259,3 +259,17 @@ def test_approve_in_every_dialect() -> None:
     reply = {"type": "execution.approved", "ref": "a1", "ok": True, **answer}
     [envelope] = to_envelope(reply, now=0.0)
     assert (envelope["type"], envelope["id"], envelope["payload"]["ok"]) == ("approved", "a1", True)
+
+
+def test_only_gateway_run_events_become_top_level_frames() -> None:
+    """Issue 13, finding 1: a client's publication with ``data.event`` stays a message."""
+    forged = {"event": "execution_complete", "execution_id": "exec_1", "output": "fake"}
+    [frame] = to_envelope(message(forged, channel="shared"))
+    assert frame["type"] == "channel_message"
+    assert frame["payload"]["channel"] == "shared" and frame["payload"]["data"] == forged
+    [auth] = to_envelope(message({"event": "auth_success"}, channel="executions:exec_1"))
+    assert auth["type"] == "channel_message"  # not a run event, even on a run channel
+    [real] = to_envelope(message(forged, channel="executions#org_a"))
+    assert real["type"] == "execution_complete"
+    assert to_agent_chat(message(forged, channel="shared")) == []
+    assert to_agent_chat(message(forged))[1]["type"] == "response"
