@@ -63,6 +63,6 @@ def create_app(hub: Hub) -> AsgiApp:
         ),
         # HTTP long-poll and the channel SSE stream (PROTOCOL.md §5).
         Mount("/api/push/poll", PollRoutes(hub, polls)),
-        Route("/api/push/sse", ChannelStream(hub, polls).handle, methods=["GET"]),
+        Route("/api/push/sse", ChannelStream(hub, polls).handle, methods=ChannelStream.METHODS),
     ]
     return AsgiApp(hub, Starlette(routes=routes, lifespan=lifespan))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -69,11 +69,20 @@ def format_cursor(positions: dict[str, dict[str, Any]]) -> str:
 class ChannelStream:
     """The ``/api/push/sse`` endpoint, bound to a hub and its poll sessions."""
 
+    #: Methods routed here, so a wrong one gets a JSON 405 (not Starlette's plain text).
+    METHODS: ClassVar[list[str]] = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
     def __init__(self, hub: Hub, sessions: PollSessions) -> None:
         self.hub = hub
         self.sessions = sessions
 
     async def handle(self, request: Request) -> Response:
+        if request.method != "GET":
+            response = error(
+                ErrorCode.BAD_FRAME, f"method {request.method} not allowed: use GET", 405
+            )
+            response.headers["Allow"] = "GET"
+            return response
         try:
             return await self._open(request)
         except FrameError as exc:
