@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..hub import Connection, Hub, Principal
-from ..protocol import encode_json
+from ..protocol import CloseCode, encode_json
 
 __all__ = ["PollSession", "PollSessions"]
 
@@ -154,6 +154,7 @@ class PollSessions:
         self.clock = clock or hub.clock
         self._sessions: dict[str, PollSession] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self._empty = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -168,9 +169,10 @@ class PollSessions:
         token = secrets.token_urlsafe(32)
         session = PollSession(token, connection, self.clock())
         connection.attach(session)
-        connection.on_ready = session.wake
+        connection.on_ready = lambda: self._ready(session)
         connection.on_abort = lambda: self.end(session)
         self._sessions[token] = session
+        self._empty.clear()
         # The same client registering again replaces its older sessions (a reconnect).
         for other in list(self._sessions.values()):
             if (
@@ -181,6 +183,13 @@ class PollSessions:
                 self.end(other)
         self._start_reaper()
         return session
+
+    def _ready(self, session: PollSession) -> None:
+        """A frame was queued or a close asked for: wake the poll; a shutdown ends idle sessions."""
+        session.wake()
+        connection = session.connection
+        if connection.close_code == CloseCode.GOING_AWAY and session.polling == 0:
+            asyncio.get_running_loop().call_soon(self.end, session)
 
     def get(self, token: str) -> PollSession | None:
         return self._sessions.get(token)
@@ -195,6 +204,8 @@ class PollSessions:
         self.hub.disconnect(connection)
         connection.detach()
         session.wake()
+        if not self._sessions:
+            self._empty.set()
 
     def owned_by(self, session: PollSession, principal: Principal) -> bool:
         """Whether ``principal`` is the identity that registered ``session``."""
@@ -250,7 +261,8 @@ class PollSessions:
         """Expire silent sessions; the task ends when no session is left."""
         interval = max(0.05, min(1.0, self.expiry / 8))
         while self._sessions:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._empty.wait(), interval)
             try:
                 self.expire_silent(self.clock())
             except Exception:
