@@ -130,24 +130,65 @@ async def sse_subscriber(
                     sink.take(index, json.loads(line[5:]))
 
 
-async def poll_subscriber(
-    http: httpx.AsyncClient, base: str, index: int, sink: Sink, ready: Callable[[], None]
-) -> None:
-    poll = f"{base}/api/push/poll"
-    token = (await http.post(f"{poll}/register", json={}, timeout=20)).json()["poll_token"]
-    answer = await http.post(f"{poll}/subscribe", json={"poll_token": token, "channel": CHANNEL})
-    if answer.status_code != 200:
-        raise BenchError(f"poll subscribe: HTTP {answer.status_code} {answer.text}")
-    ready()
-    cursor = None
-    while True:
-        body: dict[str, Any] = {"poll_token": token, "timeout": 25}
-        if cursor is not None:
-            body["cursor"] = cursor
-        reply = (await http.post(f"{poll}/messages", json=body, timeout=60)).json()
-        cursor = reply["cursor"]
-        for frame in reply["messages"]:
-            sink.take(index, frame)
+class KeptAlive:
+    """A minimal HTTP/1.1 client on one kept-alive connection (``POST`` with JSON).
+
+    httpx costs ~1 ms of CPU per request: 100 long-polling subscribers in one
+    process would measure httpx, not the gateway. This is what a lean client
+    (a browser, a Go program) costs the gateway.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        assert self._reader is not None
+        payload = json.dumps(body).encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n"
+        ).encode()
+        self._writer.write(head + payload)
+        status = await self._reader.readline()
+        length = 0
+        while (line := await self._reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        data = await self._reader.readexactly(length)
+        if b" 200 " not in status:
+            raise BenchError(f"POST {path}: {status!r} {data[:200]!r}")
+        answer: dict[str, Any] = json.loads(data)
+        return answer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+async def poll_subscriber(base: str, index: int, sink: Sink, ready: Callable[[], None]) -> None:
+    host, _, port = base.removeprefix("http://").partition(":")
+    http = KeptAlive(host, int(port))
+    poll = "/api/push/poll"
+    try:
+        token = (await http.post(f"{poll}/register", {}))["poll_token"]
+        await http.post(f"{poll}/subscribe", {"poll_token": token, "channel": CHANNEL})
+        ready()
+        cursor = None
+        while True:
+            body: dict[str, Any] = {"poll_token": token, "timeout": 25}
+            if cursor is not None:
+                body["cursor"] = cursor
+            reply = await http.post(f"{poll}/messages", body)
+            cursor = reply["cursor"]
+            for frame in reply["messages"]:
+                sink.take(index, frame)
+    finally:
+        http.close()
 
 
 # --- one transport ----------------------------------------------------------------------
@@ -203,7 +244,7 @@ async def measure(transport: str, url: str, plan: Plan) -> Row:
             elif transport == "sse":
                 work = sse_subscriber(http, base, index, sink, ready)
             else:
-                work = poll_subscriber(http, base, index, sink, ready)
+                work = poll_subscriber(base, index, sink, ready)
             tasks.append(asyncio.ensure_future(work))
         row = Row(transport, plan.subscribers, plan.messages)
         try:
@@ -232,11 +273,11 @@ async def measure(transport: str, url: str, plan: Plan) -> Row:
     return row
 
 
-def run(plan: Plan, server_core: int | None) -> list[Row]:
+def run(plan: Plan, server_core: int | None, transports: list[str], python: list[str]) -> list[Row]:
     rows = []
-    for transport in TRANSPORTS:
+    for transport in transports:
         print(f"{transport}: {plan.subscribers} subscribers x {plan.messages} messages ...")
-        command = gateway_command(["--no-delivery"])
+        command = gateway_command(["--no-delivery"], python)
         try:
             with spawn_server("gateway", command, server_core) as server:
                 row = asyncio.run(measure(transport, server.url, plan))
@@ -285,13 +326,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20 subscribers x 100 messages")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    parser.add_argument(
+        "--transports", default=",".join(TRANSPORTS), help="comma-separated, in this order"
+    )
+    parser.add_argument("--profile", type=Path, help="cProfile the gateway into this file")
     args = parser.parse_args(argv)
     plan = Plan(args.subscribers, args.messages, args.window)
     if args.quick:
         plan = Plan(20, 100, args.window, timeout_s=60.0)
     server_core, loadgen_core = pick_cores(args.no_pin)
     session = Session(server_core, loadgen_core)
-    rows = run(plan, server_core)
+    transports = [t for t in args.transports.split(",") if t in TRANSPORTS]
+    python = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
+    rows = run(plan, server_core, transports, python)
     print()
     print("\n".join(format_table(rows)))
     shares = ratios(rows)
