@@ -30,6 +30,8 @@ from praison_push.protocol import (
     Backoff,
     CloseCode,
     ConnectionClosedError,
+    ErrorCode,
+    FrameError,
     NotConnectedError,
     TransportError,
     encode_json,
@@ -168,7 +170,16 @@ class PollingTransport:
             ConnectionClosedError: The session is gone (4002) or the token refused (4003).
         """
         token = self._require()
-        text = encode_json({"poll_token": token, "frames": [data]})
+        frame = encode_json(data)
+        limit = self.max_message_size
+        if limit is not None and len(frame.encode()) > limit:
+            raise FrameError(
+                ErrorCode.TOO_LARGE,
+                f"message too large: {len(frame.encode()):,} bytes, the gateway's limit is "
+                f"{limit:,} bytes (LimitsConfig.max_message_size)",
+                limit="max_message_size",
+            )
+        text = '{"poll_token":' + encode_json(token) + ',"frames":[' + frame + "]}"
         response = await self._retrying("send", text, self._request_timeout)
         if response.status_code != 200:
             raise self._failed(response)

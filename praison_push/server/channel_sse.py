@@ -34,7 +34,7 @@ from ..protocol import ErrorCode, FrameError, encode_json
 from ..protocol.sse import SSE_RETRY_MS
 from .asgi import bearer_token, peer_of, redact_token
 from .poll import error
-from .poll_sessions import PollSession, PollSessions
+from .poll_sessions import PollSession, PollSessions, redact_poll_token
 
 __all__ = ["ChannelStream", "format_cursor", "parse_cursor"]
 
@@ -99,6 +99,7 @@ class ChannelStream:
             message = "invalid token" if token else "a valid token is required"
             raise FrameError(ErrorCode.UNAUTHORIZED, message)
         poll_token = query.get("poll_token")
+        redact_poll_token(request.scope)
         if poll_token:
             session = self.sessions.get(poll_token)
             if session is None:

@@ -32,7 +32,7 @@ from starlette.types import Receive, Scope, Send
 from ..hub import Hub, LimitExceeded, Principal
 from ..protocol import ErrorCode, FrameError, decode_object, encode_json
 from .asgi import bearer_token, peer_of, redact_token
-from .poll_sessions import PollSession, PollSessions
+from .poll_sessions import PollSession, PollSessions, redact_poll_token
 
 __all__ = ["PollRoutes"]
 
@@ -288,6 +288,7 @@ class PollRoutes:
     async def _presence(self, request: Request, principal: Principal) -> Response:
         channel = request.query_params.get("channel")
         token = request.query_params.get("poll_token")
+        redact_poll_token(request.scope)
         frame: dict[str, Any] = {"type": "presence.query"}
         if channel is not None:
             frame["channel"] = channel

@@ -22,17 +22,29 @@ import itertools
 import logging
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from ..hub import Connection, Hub, Principal
 from ..protocol import CloseCode, encode_json
 
-__all__ = ["PollSession", "PollSessions"]
+__all__ = ["PollSession", "PollSessions", "redact_poll_token"]
 
 logger = logging.getLogger("praison_push.server")
 
 _refs = itertools.count(1)
+
+
+def redact_poll_token(scope: MutableMapping[str, Any]) -> None:
+    """Drop ``poll_token`` from the scope's query string once read (access logs show it)."""
+    from urllib.parse import parse_qsl, urlencode
+
+    raw: bytes = scope.get("query_string", b"")
+    if b"poll_token" not in raw:
+        return
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    kept = [(key, value) for key, value in pairs if key != "poll_token"]
+    scope["query_string"] = urlencode(kept).encode("ascii")
 
 
 class PollSession:

@@ -295,3 +295,33 @@ async def test_every_route_checks_the_token_and_the_owner(serve: Serve) -> None:
             json={"poll_token": token, "timeout": 0},
         )
         assert via_query.status_code == 200
+
+
+async def test_connection_limits_apply_to_poll_clients(serve: Serve) -> None:
+    config = _config().model_copy(update={"limits": LimitsConfig(max_connections_per_user=2)})
+    gateway = serve(config)
+    async with _client(gateway) as http:
+        await _register(http, "one")
+        await _register(http, "two")
+        refused = await http.post(f"{POLL}/register", json={"client_id": "three"})
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["code"] == "limit_exceeded"
+
+
+def test_poll_tokens_are_dropped_from_the_query_string_once_read() -> None:
+    # A host app's uvicorn logs each request's path and query (access log).
+    from praison_push.server.poll_sessions import redact_poll_token
+
+    scope: dict[str, Any] = {"query_string": b"channel=a&poll_token=s3cret&x=1"}
+    redact_poll_token(scope)
+    assert scope["query_string"] == b"channel=a&x=1"
+
+
+async def test_presence_by_poll_token_in_the_query(serve: Serve) -> None:
+    gateway = serve(_config())
+    async with _client(gateway) as http:
+        token = await _register(http, "me")
+        await http.post(f"{POLL}/subscribe", json={"poll_token": token, "channel": "p"})
+        listed = await http.get(f"{POLL}/presence", params={"poll_token": token, "channel": "p"})
+        assert listed.status_code == 200
+        assert [e["client_id"] for e in listed.json()["presence"]] == ["me"]
