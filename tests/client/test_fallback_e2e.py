@@ -140,3 +140,25 @@ def test_forcing_one_transport_and_bad_names() -> None:
         AsyncPushClient("ws://127.0.0.1:1/ws", transports=["carrier-pigeon"])
     with pytest.raises(ValueError, match="transports must be names"):
         AsyncPushClient("ws://127.0.0.1:1/ws", transports=[])
+
+
+async def test_the_blocking_client_falls_back_unchanged(push_gateway: GatewayThread) -> None:
+    """``praison_push.sync.PushClient`` as it is: it gets the fallback with nothing to change."""
+    from praison_push.sync import PushClient
+
+    async with CuttingProxy(push_gateway.port) as proxy:
+        proxy.refuse_upgrades = True
+        # The proxy runs on this loop: the blocking calls go to a thread.
+        client = await asyncio.to_thread(PushClient, proxy.url(), client_id="blocking")
+        other = await asyncio.to_thread(PushClient, push_gateway.url)
+        try:
+            await asyncio.to_thread(client.connect)
+            await asyncio.to_thread(other.connect)
+            assert client.transport == "polling"
+            got: list[Any] = []
+            await asyncio.to_thread(client.subscribe, "sync-feed", lambda m: got.append(m.data))
+            await asyncio.to_thread(other.publish, "sync-feed", {"hello": "sync"})
+            await wait_until(lambda: got == [{"hello": "sync"}], timeout(10))
+        finally:
+            await asyncio.to_thread(client.close)
+            await asyncio.to_thread(other.close)
