@@ -162,3 +162,20 @@ async def test_the_blocking_client_falls_back_unchanged(push_gateway: GatewayThr
         finally:
             await asyncio.to_thread(client.close)
             await asyncio.to_thread(other.close)
+
+
+async def test_a_swallowed_upgrade_falls_back_within_fallback_timeout(
+    push_gateway: GatewayThread,
+) -> None:
+    async with CuttingProxy(push_gateway.port) as proxy:
+        proxy.stall_upgrades = True
+        chooser = TransportChooser(["websocket", "polling"], fallback_timeout=0.5)
+        client = AsyncPushClient(proxy.url(), transport_factory=chooser)
+        try:
+            started = time.monotonic()
+            await client.connect()
+            elapsed = time.monotonic() - started
+            assert client.transport == "polling" and proxy.refused == 1
+            assert 0.5 <= elapsed < 0.5 + timeout(2)
+        finally:
+            await client.disconnect()

@@ -27,6 +27,8 @@ class CuttingProxy:
         refuse_upgrades: Answer ``403`` to a request asking for ``Upgrade: websocket``
             (as a proxy that blocks WebSocket does); plain HTTP still goes through.
         refused: Upgrades refused so far.
+        stall_upgrades: Hold a request asking for ``Upgrade: websocket`` without ever
+            answering (a proxy that swallows it); plain HTTP still goes through.
     """
 
     def __init__(self, upstream_port: int) -> None:
@@ -35,6 +37,7 @@ class CuttingProxy:
         self.cuts = 0
         self.accepted = 0
         self.refuse_upgrades = False
+        self.stall_upgrades = False
         self.refused = 0
         self._server: asyncio.Server | None = None
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
@@ -85,10 +88,16 @@ class CuttingProxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
         head = b""
-        if self.refuse_upgrades:
+        if self.refuse_upgrades or self.stall_upgrades:
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
             except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+                writer.transport.abort()
+                return
+            if b"upgrade: websocket" in head.lower() and self.stall_upgrades:
+                self.refused += 1
+                with contextlib.suppress(OSError):
+                    await reader.read()  # until the client gives up
                 writer.transport.abort()
                 return
             if b"upgrade: websocket" in head.lower():
