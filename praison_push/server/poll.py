@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from ..hub import Hub, LimitExceeded, Principal
-from ..protocol import ErrorCode, FrameError, decode_object, encode_json
+from ..protocol import CloseCode, ErrorCode, FrameError, decode_object, encode_json
 from .asgi import bearer_token, peer_of, redact_token
 from .poll_sessions import PollSession, PollSessions, redact_poll_token
 
@@ -154,6 +154,8 @@ class PollRoutes:
         finally:
             session.polling -= 1
             self.sessions.touch(session)
+        if reply is None and session.connection.closing:
+            return _closed_response(session)
         return _reply_response(reply)
 
     # --- pieces ---------------------------------------------------------------------
@@ -317,6 +319,18 @@ class PollRoutes:
             self.hub.disconnect(connection)
             connection.detach()
         return _reply_response(reply)
+
+
+def _closed_response(session: PollSession) -> JSONResponse:
+    """410: the gateway closed the session while handling the command (its reply is gone)."""
+    connection = session.connection
+    code = connection.close_code
+    return error(
+        ErrorCode.LIMIT_EXCEEDED if code == CloseCode.SLOW_CONSUMER else ErrorCode.INTERNAL,
+        f"the session closed ({code} {connection.close_reason}): register again",
+        410,
+        close_code=code,
+    )
 
 
 class _UnknownSession(FrameError):

@@ -12,6 +12,7 @@ from websockets.asyncio.client import ClientConnection
 
 from praison_push.config import (
     AuthConfig,
+    DeliveryConfig,
     GatewayConfig,
     LimitsConfig,
     PollingConfig,
@@ -194,25 +195,52 @@ async def test_a_silent_poll_client_leaves_presence_and_channels(serve: Serve) -
         assert gone.json()["details"]["field"] == "poll_token"
 
 
-async def test_overflow_closes_the_session_and_the_next_poll_says_so(serve: Serve) -> None:
+async def test_overflow_closes_the_session_and_the_client_recovers_from_history(
+    serve: Serve,
+) -> None:
     gateway = serve(
         GatewayConfig(
-            push=PushConfig(enabled=True),
-            limits=LimitsConfig(send_queue_max_frames=5),
+            # Without acknowledged delivery: history alone brings back what was dropped.
+            push=PushConfig(enabled=True, delivery=DeliveryConfig(enabled=False)),
+            limits=LimitsConfig(send_queue_max_frames=10),
         )
     )
     async with _client(gateway, token=None) as http:
-        token = await _register(http)
+        token = await _register(http, "flooded")
         other = await _register(http, "publisher")
-        await http.post(f"{POLL}/subscribe", json={"poll_token": token, "channel": "flood"})
-        for n in range(8):
+        await _poll(http, token, timeout=0)  # the greeting
+        subscribed = await http.post(
+            f"{POLL}/subscribe", json={"poll_token": token, "channel": "flood"}
+        )
+        epoch = subscribed.json()["epoch"]
+        for n in range(12):  # the client does not poll meanwhile: its queue overflows
             await http.post(
                 f"{POLL}/publish", json={"poll_token": other, "channel": "flood", "data": n}
             )
         batch = await _poll(http, token, timeout=0)
         while "closed" not in batch:
             batch = await _poll(http, token, timeout=0, cursor=batch["cursor"])
-        assert batch["closed"]["code"] == 1013
+        assert batch["closed"]["code"] == 1013  # slow consumer: reconnect and recover
+        gone = await http.post(f"{POLL}/messages", json={"poll_token": token, "timeout": 0})
+        assert gone.status_code == 404
+        # As the client does: register again and resubscribe from the last offset it saw.
+        token = await _register(http, "flooded")
+        await _poll(http, token, timeout=0)
+        since = {"offset": 5, "epoch": epoch}
+        again = await http.post(
+            f"{POLL}/subscribe", json={"poll_token": token, "channel": "flood", "since": since}
+        )
+        assert again.status_code == 200, again.text
+        assert again.json()["recovered"] is True, again.text
+        replayed = await _poll(http, token, timeout=0)
+        assert [m["data"] for m in replayed["messages"]] == list(range(5, 12))
+        # Overflowing again while a command is handled: 410 naming the close, not a fake ok.
+        for n in range(12, 24):
+            await http.post(
+                f"{POLL}/publish", json={"poll_token": other, "channel": "flood", "data": n}
+            )
+        late = await http.post(f"{POLL}/heartbeat", json={"poll_token": token})
+        assert late.status_code in (404, 410), late.text
 
 
 # --- bad input: 4xx JSON naming the problem, never a 500 or a traceback -------------------
