@@ -180,7 +180,10 @@ class PollingTransport:
                 limit="max_message_size",
             )
         text = '{"poll_token":' + encode_json(token) + ',"frames":[' + frame + "]}"
-        response = await self._retrying("send", text, self._request_timeout)
+        # A run is never started twice: after an answer that may hide a delivered
+        # request (a timeout, a reset, a proxy's 502/504) it is not sent again.
+        once = data.get("type") == "execute"
+        response = await self._retrying("send", text, self._request_timeout, once=once)
         if response.status_code != 200:
             raise self._failed(response)
 
@@ -228,8 +231,14 @@ class PollingTransport:
             timeout=timeout,
         )
 
-    async def _retrying(self, route: str, text: str, timeout: float) -> httpx.Response:
-        """POST until an answer that is not worth retrying, for at most ``retry_for`` seconds."""
+    async def _retrying(
+        self, route: str, text: str, timeout: float, *, once: bool = False
+    ) -> httpx.Response:
+        """POST until an answer that is not worth retrying, for at most ``retry_for`` seconds.
+
+        ``once``: retry only what surely never reached the gateway (no connection,
+        429/503 from the gateway itself).
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._retry_for
         attempt = 0
@@ -241,8 +250,13 @@ class PollingTransport:
                 if response.status_code not in _RETRY_STATUS:
                     return response
                 problem = f"HTTP {response.status_code}"
+                if once and response.status_code not in (429, 503):
+                    raise ConnectionClosedError(None, f"{route} failed: {problem}")
             except _RETRY_ERRORS as exc:
                 problem = _describe(exc)
+                if once and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                    self._closed = ConnectionClosedError(None, f"{route} failed: {problem}")
+                    raise self._closed from exc
             delay = self._backoff.delay(attempt, random.random())
             attempt += 1
             if loop.time() + delay > deadline:

@@ -189,3 +189,29 @@ async def test_sse_transport_refused_stream_is_a_transport_error(gw: Any) -> Non
     transport = SSETransport(URL, client_id="me", backoff=FAST)
     with pytest.raises(TransportError):
         await transport.connect()
+
+
+async def test_an_execute_is_never_sent_twice_after_an_ambiguous_failure(gw: Any) -> None:
+    send = gw.post(f"{POLL}/send").mock(side_effect=httpx.ReadTimeout("slow"))
+    transport = _transport()
+    await transport.connect()
+    with pytest.raises(ConnectionClosedError):
+        await transport.send({"type": "execute", "agent_id": "a", "input": "x"})
+    assert send.call_count == 1  # the gateway may have started it: not sent again
+    send.mock(side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json={})])
+    transport = _transport()
+    await transport.connect()
+    await transport.send({"type": "execute", "agent_id": "a", "input": "x"})
+    assert send.call_count == 3  # a refused connection never reached it: retried
+
+
+async def test_a_frame_over_the_gateway_limit_is_refused_locally(gw: Any) -> None:
+    from praison_push.protocol import FrameError
+
+    send = gw.post(f"{POLL}/send").respond(200, json={})
+    transport = _transport()
+    await transport.connect()
+    transport.max_message_size = 1024
+    with pytest.raises(FrameError, match="max_message_size"):
+        await transport.send({"type": "channel.publish", "channel": "c", "data": "x" * 2000})
+    assert send.call_count == 0
