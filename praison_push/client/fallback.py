@@ -39,6 +39,8 @@ TRANSPORTS: dict[str, Builder] = {
 
 #: Close code of a connection ended to move to a better transport (service restart).
 UPGRADE_CLOSE_CODE = 1012
+#: Closes that say nothing against the transport (normal, going away, upgrade, auth).
+_DELIBERATE = frozenset({1000, 1001, UPGRADE_CLOSE_CODE, 4001, 4003})
 
 
 def transport_kind(transport: object) -> str:
@@ -80,6 +82,12 @@ class TransportChooser:
         self.fallback_timeout = fallback_timeout
         self.upgrade_interval = upgrade_interval
         self.options = options or {}
+        #: Transport name → loop time until which it is skipped (it was cut right after
+        #: opening: a proxy that lets the upgrade through and then kills the traffic).
+        self.avoid: dict[str, float] = {}
+
+    def avoided(self, name: str, now: float) -> bool:
+        return self.avoid.get(name, 0.0) > now
 
     def build(self, name: str, url: str, auth_token: str | None, client_id: str | None) -> Any:
         return TRANSPORTS[name](url, auth_token, client_id=client_id, **self.options.get(name, {}))
@@ -102,6 +110,8 @@ class FallbackTransport:
         self._first: dict[str, Any] | None = None
         self._upgrade: asyncio.Task[None] | None = None
         self._upgraded = asyncio.Event()
+        self._name = ""
+        self._opened_at = 0.0
         self.max_message_size: int | None = None
 
     def __repr__(self) -> str:
@@ -123,8 +133,12 @@ class FallbackTransport:
             TransportError: No transport worked (the message names each failure).
         """
         problems: list[str] = []
-        for index, name in enumerate(self._chooser.order):
-            transport = self._chooser.build(name, self._url, self._auth_token, self._client_id)
+        chooser = self._chooser
+        now = asyncio.get_running_loop().time()
+        candidates = [n for n in chooser.order if not chooser.avoided(n, now)] or chooser.order
+        for name in candidates:
+            index = chooser.order.index(name)
+            transport = chooser.build(name, self._url, self._auth_token, self._client_id)
             try:
                 first = await asyncio.wait_for(
                     _open_and_greet(transport), self._chooser.fallback_timeout
@@ -138,6 +152,7 @@ class FallbackTransport:
                 logger.info("transport %s failed (%s), trying the next", name, _describe(exc))
                 continue
             self._inner, self._first = transport, first
+            self._name, self._opened_at = name, asyncio.get_running_loop().time()
             if index > 0 and self._chooser.upgrade_interval is not None:
                 better = self._chooser.order[:index]
                 self._upgrade = asyncio.get_running_loop().create_task(
@@ -172,7 +187,11 @@ class FallbackTransport:
         if inner is None:
             raise ConnectionClosedError(None, "not connected")
         if self._upgrade is None:
-            return await inner.receive()  # type: ignore[no-any-return]
+            try:
+                return await inner.receive()  # type: ignore[no-any-return]
+            except TransportError as exc:
+                self._note_early_loss(exc)
+                raise
         if self._upgraded.is_set():
             raise ConnectionClosedError(UPGRADE_CLOSE_CODE, "switching to a better transport")
         receiving = asyncio.ensure_future(inner.receive())
@@ -186,6 +205,19 @@ class FallbackTransport:
         if receiving.done() and not receiving.cancelled():
             return receiving.result()  # type: ignore[no-any-return]
         raise ConnectionClosedError(UPGRADE_CLOSE_CODE, "switching to a better transport")
+
+    def _note_early_loss(self, exc: TransportError) -> None:
+        """A connection lost soon after it opened (not closed by either side on purpose):
+        skip its transport for ``upgrade_interval``, so the next attempt falls back at
+        once instead of opening it again and again; the upgrade probe retries it later."""
+        chooser = self._chooser
+        code = getattr(exc, "code", None)
+        if code in _DELIBERATE or self._name == chooser.order[-1]:
+            return
+        now = asyncio.get_running_loop().time()
+        if now - self._opened_at < 2 * chooser.fallback_timeout:
+            logger.info("%s was cut right after opening: falling back", self._name)
+            chooser.avoid[self._name] = now + (chooser.upgrade_interval or 10.0)
 
     async def _try_upgrade(self, better: list[str]) -> None:
         """Probe the better transports until one opens; then end this connection (1012)."""
@@ -203,6 +235,7 @@ class FallbackTransport:
                 finally:
                     await _quietly_close(probe)
                 logger.info("%s works again: switching to it", name)
+                self._chooser.avoid.pop(name, None)
                 self._upgraded.set()
                 return
 

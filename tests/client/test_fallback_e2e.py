@@ -179,3 +179,27 @@ async def test_a_swallowed_upgrade_falls_back_within_fallback_timeout(
             assert 0.5 <= elapsed < 0.5 + timeout(2)
         finally:
             await client.disconnect()
+
+
+async def test_a_websocket_cut_right_after_the_upgrade_falls_back_and_stays(
+    push_gateway: GatewayThread,
+) -> None:
+    async with CuttingProxy(push_gateway.port) as proxy:
+        proxy.cut_upgrades = True  # the upgrade succeeds; the traffic is killed
+        chooser = TransportChooser(["websocket", "polling"], upgrade_interval=0.2)
+        client = AsyncPushClient(proxy.url(), transport_factory=chooser)
+        changes = Recorder()
+        client.on("transport_changed")(changes)
+        try:
+            started = time.monotonic()
+            await client.connect()
+            assert time.monotonic() - started < 5.0
+            assert client.transport == "polling"
+            # The probe keeps finding WebSocket cut: no switch back and forth.
+            await wait_until(lambda: proxy.refused >= 3, timeout(5))
+            assert client.transport == "polling" and not changes.calls
+            proxy.cut_upgrades = False
+            (change,) = await changes.wait(1, timeout(5))
+            assert change == {"transport": "websocket", "previous": "polling"}
+        finally:
+            await client.disconnect()

@@ -29,6 +29,8 @@ class CuttingProxy:
         refused: Upgrades refused so far.
         stall_upgrades: Hold a request asking for ``Upgrade: websocket`` without ever
             answering (a proxy that swallows it); plain HTTP still goes through.
+        cut_upgrades: Let the upgrade through, then cut the connection as soon as the
+            gateway's ``101`` has passed (a proxy that kills WebSocket traffic).
     """
 
     def __init__(self, upstream_port: int) -> None:
@@ -38,6 +40,7 @@ class CuttingProxy:
         self.accepted = 0
         self.refuse_upgrades = False
         self.stall_upgrades = False
+        self.cut_upgrades = False
         self.refused = 0
         self._server: asyncio.Server | None = None
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
@@ -88,19 +91,21 @@ class CuttingProxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
         head = b""
-        if self.refuse_upgrades or self.stall_upgrades:
+        upgrade = False
+        if self.refuse_upgrades or self.stall_upgrades or self.cut_upgrades:
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
             except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
                 writer.transport.abort()
                 return
-            if b"upgrade: websocket" in head.lower() and self.stall_upgrades:
+            upgrade = b"upgrade: websocket" in head.lower()
+            if upgrade and self.stall_upgrades:
                 self.refused += 1
                 with contextlib.suppress(OSError):
                     await reader.read()  # until the client gives up
                 writer.transport.abort()
                 return
-            if b"upgrade: websocket" in head.lower():
+            if upgrade and self.refuse_upgrades:
                 self.refused += 1
                 writer.write(
                     b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -116,6 +121,14 @@ class CuttingProxy:
             return
         if head:
             up_writer.write(head)
+        if upgrade and self.cut_upgrades:
+            self.refused += 1
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                writer.write(await up_reader.readuntil(b"\r\n\r\n"))  # the 101 alone
+                await writer.drain()
+            writer.transport.abort()
+            up_writer.transport.abort()
+            return
         pair = (writer, up_writer)
         self._pairs.add(pair)
         pumps = [
