@@ -181,14 +181,20 @@ class ChannelStream:
         if positions is not None:
             yield _record("subscribed", {"positions": positions}, format_cursor(positions))
         session.polling += 1  # a stream being served is never expired
+        clock = sessions.clock
+        alive_at = clock()
         try:
             while True:
                 await session.wait(keepalive, session.generation)
                 texts = session.take(batch)
+                # A stream being served is a client alive, busy or quiet: the hub sees it
+                # (presence stays online, no idle close) at least twice per heartbeat.
+                if clock() - alive_at >= keepalive / 2 or not texts:
+                    await sessions.feed(session, {"type": "pong"})
+                    alive_at = clock()
                 if not texts:
                     if session.connection.closing or sessions.get(session.token) is None:
                         return
-                    await sessions.feed(session, {"type": "pong"})  # the stream is alive
                     yield _KEEPALIVE
                     continue
                 yield "".join(_records(texts, positions))

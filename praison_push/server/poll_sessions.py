@@ -229,6 +229,9 @@ class PollSessions:
 
     async def feed(self, session: PollSession, frame: dict[str, Any]) -> dict[str, Any] | None:
         """Hand ``frame`` to the hub as if the client had sent it; its reply, if any."""
+        if frame["type"] == "pong":  # no reply: the queue is not searched
+            await self.hub.receive(session.connection, '{"type":"pong"}')
+            return None
         ref = f"poll{next(_refs)}"
         frame["ref"] = ref
         await self.hub.receive(session.connection, encode_json(frame))

@@ -167,3 +167,21 @@ async def test_auth_is_required_like_ws(serve: Serve) -> None:
         assert (await http.get(f"{SSE}?channels=a&token=wrong")).status_code == 401
         _, _, lines = await _collect(http, f"{SSE}?channels=a&token=s3cret", 0)
         assert lines[0] == "retry: 3000"
+
+
+async def test_a_busy_stream_stays_online_in_presence(serve: Serve) -> None:
+    # Records arrive more often than the keepalive: the stream must still count as alive.
+    gateway = serve(_config(heartbeat_interval=1, offline_timeout=2))
+    hub = gateway.gateway.hub  # type: ignore[union-attr]
+    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(10)) as http:
+        pub = await _publisher(http)
+        async with http.stream("GET", f"{SSE}?channels=busy&client_id=reader") as response:
+            lines = response.aiter_lines()
+            assert await anext(lines) == "retry: 3000"
+            (reader,) = [c for c in hub.connections.values() if c.client_id == "reader"]
+            loop = asyncio.get_running_loop()
+            until = loop.time() + 3.5
+            while loop.time() < until:
+                await _publish(http, pub, "busy", "tick")
+                await asyncio.sleep(0.2)
+                assert not reader.stale, "a busy stream was shown offline"
