@@ -73,6 +73,8 @@ async def test_fallback_works_end_to_end_then_upgrades_without_a_gap(
             await _publish_range(publisher, "feed", 0, COUNT)
             await wait_until(lambda: len(received) >= COUNT, timeout(30))
             assert received == list(range(COUNT))
+            kept = await client.history("feed", limit=3)
+            assert [m.data for m in kept] == [COUNT - 3, COUNT - 2, COUNT - 1]
             # Acknowledged: nothing stays pending for this client at the gateway.
             tracker = push_gateway.gateway.hub.tracker  # type: ignore[union-attr]
             if tracker is not None:
