@@ -215,7 +215,7 @@ class FallbackTransport:
         if code in _DELIBERATE or self._name == chooser.order[-1]:
             return
         now = asyncio.get_running_loop().time()
-        if now - self._opened_at < 2 * chooser.fallback_timeout:
+        if now - self._opened_at < chooser.fallback_timeout:
             logger.info("%s was cut right after opening: falling back", self._name)
             chooser.avoid[self._name] = now + (chooser.upgrade_interval or 10.0)
 
