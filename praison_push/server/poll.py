@@ -61,6 +61,8 @@ _COMMANDS = {
 _POST_ROUTES = frozenset({"register", "messages", "send", "close", *_COMMANDS})
 _GET_ROUTES = frozenset({"presence"})
 _MAX_FRAMES_PER_SEND = 100
+#: Bytes a body may have beyond ``max_message_size``: its own fields around the frame.
+_ENVELOPE_BYTES = 1024
 
 
 def error(
@@ -170,14 +172,18 @@ class PollRoutes:
         return principal
 
     async def _body(self, request: Request) -> dict[str, Any]:
-        limit = self.hub.config.limits.max_message_size
+        """The JSON object body: at most ``max_message_size`` plus room for the envelope
+        (``poll_token`` …), so a frame the WebSocket takes fits; each frame is held to
+        ``max_message_size`` again by the hub."""
+        limit = self.hub.config.limits.max_message_size + _ENVELOPE_BYTES
         raw = bytearray()
         async for chunk in request.stream():
             raw += chunk
             if len(raw) > limit:
                 raise FrameError(
                     ErrorCode.TOO_LARGE,
-                    f"body exceeds max_message_size={limit} bytes",
+                    f"body exceeds max_message_size={limit - _ENVELOPE_BYTES} bytes "
+                    f"(+{_ENVELOPE_BYTES} for the request's own fields)",
                     limit="max_message_size",
                 )
         return decode_object(bytes(raw) or b"{}", max_size=limit)

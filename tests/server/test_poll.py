@@ -353,3 +353,30 @@ async def test_presence_by_poll_token_in_the_query(serve: Serve) -> None:
         listed = await http.get(f"{POLL}/presence", params={"poll_token": token, "channel": "p"})
         assert listed.status_code == 200
         assert [e["client_id"] for e in listed.json()["presence"]] == ["me"]
+
+
+async def test_a_frame_the_websocket_takes_fits_through_send(serve: Serve) -> None:
+    gateway = serve(_config())
+    limit = gateway.config.limits.max_message_size
+    async with _client(gateway) as http:
+        token = await _register(http)
+        await _poll(http, token, timeout=0)
+        filler = "x" * (limit - 200)
+        frame = {"type": "channel.publish", "channel": "big", "data": filler, "ref": "big"}
+        sent = await http.post(f"{POLL}/send", json={"poll_token": token, "frames": [frame]})
+        assert sent.status_code == 200, sent.text
+        batch = await _poll(http, token, timeout=5)
+        (reply,) = [m for m in batch["messages"] if m.get("ref") == "big"]
+        assert reply["type"] == "channel.published"
+        # Over the frame limit: the hub answers with an error frame, as over a WebSocket.
+        frame["data"], frame["ref"] = "x" * limit, "over"
+        over = await http.post(f"{POLL}/send", json={"poll_token": token, "frames": [frame]})
+        assert over.status_code == 200
+        batch = await _poll(http, token, timeout=5, cursor=batch["cursor"])
+        (error,) = [m for m in batch["messages"] if m.get("ref") == "over"]
+        assert error["type"] == "error" and error["code"] == "too_large"
+        # A body far over it is refused before it is read whole.
+        huge = await http.post(
+            f"{POLL}/send", json={"poll_token": token, "frames": [{"data": "x" * 2 * limit}]}
+        )
+        assert huge.status_code == 413 and "max_message_size" in huge.text
