@@ -100,6 +100,8 @@ class AsyncPushClient:
         check_options(url, client_id, request_timeout, max_reconnect_attempts)
         self._url = url
         self._fallback_to_polling = fallback_to_polling
+        if transport_factory is not None and transports is not None:
+            raise ValueError("give transport_factory or transports, not both")
         if transport_factory is None and (transports is not None or fallback_to_polling):
             order = ["websocket", "polling"] if transports is None else list(transports)
             transport_factory = TransportChooser(order)

@@ -142,6 +142,14 @@ def test_forcing_one_transport_and_bad_names() -> None:
         AsyncPushClient("ws://127.0.0.1:1/ws", transports=["carrier-pigeon"])
     with pytest.raises(ValueError, match="transports must be names"):
         AsyncPushClient("ws://127.0.0.1:1/ws", transports=[])
+    with pytest.raises(ValueError, match="not both"):
+        AsyncPushClient(
+            "ws://127.0.0.1:1/ws",
+            transports=["polling"],
+            transport_factory=TransportChooser(["sse"]),
+        )
+    forced = AsyncPushClient("ws://127.0.0.1:1/ws", transports=["sse"])
+    assert forced.transport is None  # nothing connected yet
 
 
 async def test_the_blocking_client_falls_back_unchanged(push_gateway: GatewayThread) -> None:
