@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..hub import Hub, LimitExceeded, Principal
 from ..protocol import CloseCode, ErrorCode, FrameError, decode_object, encode_json
-from .asgi import bearer_token, peer_of, redact_token
+from .asgi import bearer_token, peer_of, redact_token, route_path
 from .poll_sessions import PollSession, PollSessions, redact_poll_token
 
 __all__ = ["PollRoutes"]
@@ -118,7 +118,7 @@ class PollRoutes:
         await response(scope, receive, send)
 
     async def _dispatch(self, request: Request) -> Response:
-        action = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+        action = route_path(request.scope).strip("/")  # below the mount point
         method = request.method
         if action not in _POST_ROUTES and action not in _GET_ROUTES:
             return error(ErrorCode.UNKNOWN_TYPE, f"no poll route {action!r}", 404, route=action)

@@ -253,6 +253,7 @@ async def test_overflow_closes_the_session_and_the_client_recovers_from_history(
         ("PUT", "register", None, 405, "POST"),
         ("POST", "presence", None, 405, "GET"),
         ("POST", "nowhere", {}, 404, "nowhere"),
+        ("POST", "deeper/messages", {}, 404, "deeper/messages"),
         ("POST", "messages", b"{not json", 400, "JSON"),
         ("POST", "messages", b"[1,2]", 400, "object"),
         ("POST", "messages", {}, 400, "poll_token"),
