@@ -120,6 +120,13 @@ class PollRoutes:
     async def _dispatch(self, request: Request) -> Response:
         action = route_path(request.scope).strip("/")  # below the mount point
         method = request.method
+        if not self.hub.config.push.polling.enabled:
+            return error(
+                ErrorCode.FORBIDDEN,
+                "HTTP long-poll is disabled on this gateway (PollingConfig.enabled=False)",
+                404,
+                setting="push.polling.enabled",
+            )
         if action not in _POST_ROUTES and action not in _GET_ROUTES:
             return error(ErrorCode.UNKNOWN_TYPE, f"no poll route {action!r}", 404, route=action)
         allowed = "GET" if action in _GET_ROUTES else "POST"

@@ -382,3 +382,15 @@ async def test_a_frame_the_websocket_takes_fits_through_send(serve: Serve) -> No
             f"{POLL}/send", json={"poll_token": token, "frames": [{"data": "x" * 2 * limit}]}
         )
         assert huge.status_code == 413 and "max_message_size" in huge.text
+
+
+async def test_polling_can_be_turned_off(serve: Serve) -> None:
+    gateway = serve(
+        GatewayConfig(push=PushConfig(enabled=True, polling=PollingConfig(enabled=False)))
+    )
+    async with _client(gateway, token=None) as http:
+        response = await http.post(f"{POLL}/register", json={})
+        assert response.status_code == 404
+        assert "PollingConfig.enabled=False" in response.json()["message"]
+    hub = gateway.gateway.hub  # type: ignore[union-attr]
+    assert not hub.connections
