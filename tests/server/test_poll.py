@@ -394,3 +394,16 @@ async def test_polling_can_be_turned_off(serve: Serve) -> None:
         assert "PollingConfig.enabled=False" in response.json()["message"]
     hub = gateway.gateway.hub  # type: ignore[union-attr]
     assert not hub.connections
+
+
+async def test_a_poll_waits_at_most_long_poll_timeout(serve: Serve) -> None:
+    gateway = serve(_config(long_poll_timeout=1))
+    async with _client(gateway) as http:
+        token = await _register(http)
+        first = await _poll(http, token, timeout=0)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        empty = await _poll(http, token, timeout=600, cursor=first["cursor"])
+        waited = loop.time() - started
+        assert empty["messages"] == []
+        assert 0.9 <= waited < 1 + timeout(1)
