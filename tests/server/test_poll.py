@@ -407,3 +407,27 @@ async def test_a_poll_waits_at_most_long_poll_timeout(serve: Serve) -> None:
         waited = loop.time() - started
         assert empty["messages"] == []
         assert 0.9 <= waited < 1 + timeout(1)
+
+
+async def test_every_post_route_refuses_bad_bodies_and_foreign_tokens(serve: Serve) -> None:
+    gateway = serve(_config())
+    routes = ["messages", "subscribe", "unsubscribe", "publish", "ack", "nack", "heartbeat"]
+    routes += ["send", "close"]
+    async with _client(gateway) as alice, _client(gateway, BOB) as bob:
+        token = await _register(alice)
+        for route in ["register", *routes]:
+            url = f"{POLL}/{route}"
+            huge = await alice.post(url, content=b"{" + b" " * (1024 * 1024) + b"}")
+            assert huge.status_code == 413, (route, huge.text)
+            bad = await alice.post(url, content=b'{"poll_token": ')
+            assert bad.status_code == 400 and bad.json()["code"] == "bad_frame", route
+            wrong_method = await alice.get(url)
+            assert wrong_method.status_code == 405 and wrong_method.json()["code"], route
+        for route in routes:
+            url = f"{POLL}/{route}"
+            stolen = await bob.post(url, json={"poll_token": token, "channel": "c"})
+            assert stolen.status_code == 403, (route, stolen.text)
+            missing = await alice.post(url, json={})
+            assert missing.status_code == 400 and "poll_token" in missing.text, route
+        # After all that, the session is still there and works.
+        assert (await _poll(alice, token, timeout=0))["messages"][0]["type"] == "connected"
