@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .client import (
         AsyncPushClient,
         ChannelMessage,
+        PollingTransport,
         PresenceInfo,
         PublishReceipt,
         PushClient,
@@ -57,6 +58,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "AsyncPushClient": "praison_push.client",
     "ChannelMessage": "praison_push.client",
+    "PollingTransport": "praison_push.client",
     "PresenceInfo": "praison_push.client",
     "PublishReceipt": "praison_push.client",
     "PushClient": "praison_push.client",
@@ -83,6 +85,7 @@ __all__ = [
     "LimitsConfig",
     "NotConnectedError",
     "PollingConfig",
+    "PollingTransport",
     "PresenceConfig",
     "PresenceInfo",
     "PublishReceipt",

@@ -104,3 +104,14 @@ def test_delivery_quick_measures_tracking_on_and_off(tmp_path: Path) -> None:
     assert off["ack"] is False and off["ack_frames"] == 0
     assert report["problems"] == []
     assert report["ratios"]["deliveries_on_over_off"] > 0
+
+
+def test_transports_quick_compares_all_three_without_loss(tmp_path: Path) -> None:
+    report = run_quick("transports.py", tmp_path / "transports.json")
+    rows = {row["transport"]: row for row in report["rows"]}
+    assert set(rows) == {"websocket", "sse", "polling"}
+    for row in rows.values():
+        assert row["error"] is None, row
+        assert row["loss"] == 0 and row["dups"] == 0, row
+        assert row["deliveries"] == row["subscribers"] * row["messages"]
+    assert set(report["ratios"]) == {"sse_vs_websocket", "polling_vs_websocket"}

@@ -187,22 +187,28 @@ def test_the_shell_session_and_the_python_snippets_as_pasted(tmp_path: Path) -> 
                 assert WEATHER in ran.stdout and "✓ demo-weather completed" in ran.stdout
                 assert "⚙ get_weather" in ran.stdout
 
-        (async_snippet,) = of_kind("async")
-        body = textwrap.indent(async_snippet.code.replace("ws://127.0.0.1:8765/ws", url), "    ")
-        script = tmp_path / "async_snippet.py"
-        script.write_text(f"import asyncio\n\n\nasync def main():\n{body}\n\nasyncio.run(main())\n")
-        ran = subprocess.run(
-            [sys.executable, str(script)],
-            capture_output=True,
-            text=True,
-            timeout=timeout(60),
-            env=env,
-            cwd=tmp_path,
-            check=False,
-        )
-        assert ran.returncode == 0, ran.stdout + ran.stderr
-        assert "Received on alerts: {'level': 'high'}" in ran.stdout
-        assert "{'level': 'low'}" in ran.stdout and WEATHER in ran.stdout
+        for number, async_snippet in enumerate(of_kind("async")):
+            code = async_snippet.code.replace("ws://127.0.0.1:8765/ws", url)
+            body = textwrap.indent(code, "    ")
+            script = tmp_path / f"async_snippet_{number}.py"
+            script.write_text(
+                f"import asyncio\n\n\nasync def main():\n{body}\n\nasyncio.run(main())\n"
+            )
+            ran = subprocess.run(
+                [sys.executable, str(script)],
+                capture_output=True,
+                text=True,
+                timeout=timeout(60),
+                env=env,
+                cwd=tmp_path,
+                check=False,
+            )
+            assert ran.returncode == 0, ran.stdout + ran.stderr
+            if "transports=" in code:  # the Transports section: long-poll, forced
+                assert ran.stdout.strip() == "polling", ran.stdout
+                continue
+            assert "Received on alerts: {'level': 'high'}" in ran.stdout
+            assert "{'level': 'low'}" in ran.stdout and WEATHER in ran.stdout
     finally:
         if gateway.poll() is None:
             os.killpg(gateway.pid, signal.SIGINT)  # Ctrl-C, as the README says

@@ -22,6 +22,8 @@ from praison_push.protocol import (
 from .client import AsyncPushClient
 from .dispatch import Handler
 from .execution import EventCallback, Execution, ExecutionIterator
+from .fallback import TransportChooser
+from .http_transport import PollingTransport, SSETransport
 from .streams import MessageStream
 from .transport import PushTransportProtocol, TransportFactory
 from .values import ChannelMessage, ExecutionEvent, PresenceInfo, PresenceSnapshot, PublishReceipt
@@ -44,6 +46,7 @@ __all__ = [
     "Handler",
     "MessageStream",
     "NotConnectedError",
+    "PollingTransport",
     "PresenceInfo",
     "PresenceSnapshot",
     "PublishReceipt",
@@ -51,6 +54,8 @@ __all__ = [
     "PushError",
     "PushTransportProtocol",
     "RequestRefused",
+    "SSETransport",
+    "TransportChooser",
     "TransportError",
     "TransportFactory",
     "WebSocketTransport",

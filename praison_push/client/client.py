@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -20,6 +20,7 @@ from . import run_verbs
 from .connection import ConnectionState
 from .dispatch import Handler
 from .driver import SessionDriver
+from .fallback import TransportChooser
 from .streams import MessageStream
 from .transport import TransportFactory
 from .urls import redact_url
@@ -60,9 +61,11 @@ class AsyncPushClient:
             deliveries follow the client across reconnects.
         auto_reconnect: Reconnect (and recover missed messages) after the
             connection drops with a close code worth retrying.
-        fallback_to_polling: Accepted for compatibility with the seed API and
-            stored, but not acted on yet: the HTTP long-poll transport lands in
-            a later release, so today a WebSocket failure is reported as such.
+        fallback_to_polling: When the WebSocket upgrade is refused or cut, connect over
+            HTTP long-poll instead (within 5 s), and go back to WebSocket once it
+            works again (README, "Transports").
+        transports: The transports to try, in order, among ``"websocket"``, ``"sse"``
+            and ``"polling"`` (one name forces it); overrides ``fallback_to_polling``.
         transport_factory: Builds the transport for each connection attempt
             (``factory(url, auth_token, client_id=...)``);
             :class:`~praison_push.client.WebSocketTransport` by default.
@@ -96,10 +99,16 @@ class AsyncPushClient:
         backoff: Backoff | None = None,
         max_reconnect_attempts: int | None = None,
         auto_ack: bool = True,
+        transports: Sequence[str] | None = None,
     ) -> None:
         check_options(url, client_id, request_timeout, max_reconnect_attempts)
         self._url = url
         self._fallback_to_polling = fallback_to_polling
+        if transport_factory is not None and transports is not None:
+            raise ValueError("give transport_factory or transports, not both")
+        if transport_factory is None and (transports is not None or fallback_to_polling):
+            order = ["websocket", "polling"] if transports is None else list(transports)
+            transport_factory = TransportChooser(order)
         self._request_timeout = float(request_timeout)
         driver = SessionDriver(
             url,
@@ -148,8 +157,16 @@ class AsyncPushClient:
 
     @property
     def fallback_to_polling(self) -> bool:
-        """The seed option as given (the polling transport is not implemented yet)."""
+        """Whether HTTP long-poll is used when WebSocket is refused (the seed option)."""
         return self._fallback_to_polling
+
+    @property
+    def transport(self) -> str | None:
+        """The transport in use: ``"websocket"``, ``"sse"``, ``"polling"`` (``None``: none).
+
+        A change fires the ``transport_changed`` event (``{"transport", "previous"}``).
+        """
+        return self._driver.transport
 
     @property
     def subscriptions(self) -> frozenset[str]:

@@ -185,6 +185,11 @@ class Connection:
                 self._supervise(), name=f"praison-push-client-{self.client_id[:8]}"
             )
 
+    @property
+    def transport(self) -> PushTransportProtocol | None:
+        """The open transport, if any."""
+        return self._transport
+
     async def close(self) -> None:
         """Close for good: stop reading and reconnecting, then close the transport."""
         async with self._lock:

@@ -41,6 +41,7 @@ from praison_push.protocol.frames import MAX_REASON_LENGTH
 from .connection import Connection, ConnectionHooks, ConnectionState
 from .dispatch import Dispatcher, Handler
 from .execution import RunControls
+from .fallback import transport_kind
 from .requests import Requester
 from .runs import RunRegistry
 from .session import ClientSession, Emit, HistoryLost, Received, Reply, Send
@@ -115,6 +116,8 @@ class SessionDriver:
         self.runs = RunRegistry(self.session, self.requests.request, controls, self._run_ended)
         self._waiters: dict[str, list[asyncio.Future[ChannelMessage]]] = {}
         self._streams: set[MessageStream] = set()
+        #: The kind of the transport last opened (``None`` before the first).
+        self.transport: str | None = None
 
     def __repr__(self) -> str:
         return f"<SessionDriver {self.connection!r}>"
@@ -238,6 +241,13 @@ class SessionDriver:
         self.dispatcher.start()
 
     def _opened(self, greeting: dict[str, Any]) -> None:
+        kind = transport_kind(self.connection.transport)
+        previous, self.transport = self.transport, kind
+        if previous is not None and previous != kind:
+            logger.info("transport changed from %s to %s", previous, kind)
+            self.dispatcher.post_event(
+                "transport_changed", {"transport": kind, "previous": previous}
+            )
         self.dispatcher.post_event("connected", greeting)
 
     def _on_frame(self, frame: dict[str, Any]) -> None:

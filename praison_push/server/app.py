@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from ..hub import Hub
 from .asgi import redact_token
+from .channel_sse import ChannelStream
 from .logs import install_log_safety
 from .metrics import MetricsEndpoint
+from .poll import PollRoutes
+from .poll_sessions import PollSessions
 from .sse import ExecutionStream
 from .ui_routes import ui_routes
 from .websocket import WebSocketEndpoint
@@ -52,10 +55,13 @@ def create_app(hub: Hub) -> AsgiApp:
         stats = hub.stats()
         return JSONResponse({"status": "ok", **{key: stats[key] for key in _HEALTH_FIELDS}})
 
+    polls = PollSessions(hub)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await hub.close()
+        polls.close_all()
 
     routes = [
         *ui_routes(hub),  # AG-UI, the AI SDK UI message stream, run cancel
@@ -64,5 +70,8 @@ def create_app(hub: Hub) -> AsgiApp:
         Route(
             "/v1/agents/{agent_id}/execute/stream", ExecutionStream(hub).handle, methods=["POST"]
         ),
+        # HTTP long-poll and the channel SSE stream (PROTOCOL.md §5).
+        Mount("/api/push/poll", PollRoutes(hub, polls)),
+        Route("/api/push/sse", ChannelStream(hub, polls).handle, methods=ChannelStream.METHODS),
     ]
     return AsgiApp(hub, Starlette(routes=routes, lifespan=lifespan))

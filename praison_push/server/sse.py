@@ -20,11 +20,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from ..hub import Connection, Hub, LimitExceeded
-from ..hub.auth import AuthError, AuthRequest
 from ..hub.encoding import SSE_EXECUTION
 from ..protocol import ErrorCode, FrameError, decode_object
 from ..protocol.sse import SSE_DONE, SSE_RETRY_MS
-from .asgi import bearer_token, peer_of, redact_token, request_headers, route_path
+from .asgi import peer_of
+from .http_auth import http_login
 
 __all__ = ["ExecutionStream", "error_response"]
 
@@ -50,15 +50,10 @@ class ExecutionStream:
 
     async def handle(self, request: Request) -> Response:
         hub = self.hub
-        token = request.query_params.get("token") or bearer_token(request.scope)
-        redact_token(request.scope)  # keep ?token= out of access logs
-        scope = request.scope
-        where = AuthRequest("sse", peer_of(scope), route_path(scope), request_headers(scope))
         try:
-            principal = hub.login(token, where)
-        except AuthError as exc:
-            message = "a valid token is required" if exc.code == "auth_required" else str(exc)
-            return error_response(FrameError(ErrorCode.UNAUTHORIZED, message))
+            principal = http_login(hub, request, "sse")
+        except FrameError as exc:
+            return error_response(exc)
         try:
             body = await self._body(request)
         except FrameError as exc:

@@ -34,7 +34,6 @@ from starlette.responses import JSONResponse, Response
 
 from ..agents import Approval
 from ..hub import Connection, Hub, LimitExceeded
-from ..hub.auth import AuthError, AuthRequest
 from ..hub.encoding import SSE_RUN
 from ..hub.principal import Principal
 from ..hub.run_manager import RunRecord
@@ -48,7 +47,8 @@ from ..protocol.ui_stream import (
     event_id,
     parse_event_id,
 )
-from .asgi import bearer_token, peer_of, redact_token, request_headers, route_path
+from .asgi import peer_of
+from .http_auth import http_login
 from .sse import _RunStream, error_response
 
 __all__ = ["NewRun", "ResumeRun", "UiProtocol", "UiStreams", "approval_from", "not_found"]
@@ -130,14 +130,9 @@ class UiStreams:
     # --- requests -------------------------------------------------------------
 
     def _principal(self, request: Request) -> Principal | None:
-        token = request.query_params.get("token") or bearer_token(request.scope)
-        redact_token(request.scope)  # keep ?token= out of access logs
-        scope = request.scope
-        where = AuthRequest("sse", peer_of(scope), route_path(scope), request_headers(scope))
         try:
-            # login, not authenticate: the gateway's authenticate() hook and JWTs apply.
-            return self.hub.login(token, where)
-        except AuthError:
+            return http_login(self.hub, request, "sse")
+        except FrameError:
             return None
 
     async def _body(self, request: Request) -> dict[str, Any]:

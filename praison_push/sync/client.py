@@ -15,7 +15,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -75,6 +75,7 @@ class PushClient:
         backoff: Backoff | None = None,
         max_reconnect_attempts: int | None = None,
         auto_ack: bool = True,
+        transports: Sequence[str] | None = None,
     ) -> None:
         self._portal: Portal = get_portal()
         # Built on the portal loop, where all of its coroutines will run.
@@ -90,6 +91,7 @@ class PushClient:
             backoff=backoff,
             max_reconnect_attempts=max_reconnect_attempts,
             auto_ack=auto_ack,
+            transports=transports,
         )
         self._worker = CallbackWorker(f"praison-push-callbacks-{self._client.client_id[:8]}")
         self._reaper: concurrent.futures.Future[None] | None = None
@@ -125,6 +127,11 @@ class PushClient:
     @mirrors(AsyncPushClient.fallback_to_polling)
     def fallback_to_polling(self) -> bool:
         return self._client.fallback_to_polling
+
+    @property
+    @mirrors(AsyncPushClient.transport)
+    def transport(self) -> str | None:
+        return self._client.transport
 
     @property
     @mirrors(AsyncPushClient.subscriptions)

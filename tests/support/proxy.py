@@ -24,6 +24,13 @@ class CuttingProxy:
     Attributes:
         cuts: How many times :meth:`cut` aborted at least one live connection.
         accepted: Connections accepted so far.
+        refuse_upgrades: Answer ``403`` to a request asking for ``Upgrade: websocket``
+            (as a proxy that blocks WebSocket does); plain HTTP still goes through.
+        refused: Upgrades refused so far.
+        stall_upgrades: Hold a request asking for ``Upgrade: websocket`` without ever
+            answering (a proxy that swallows it); plain HTTP still goes through.
+        cut_upgrades: Let the upgrade through, then cut the connection as soon as the
+            gateway's ``101`` has passed (a proxy that kills WebSocket traffic).
     """
 
     def __init__(self, upstream_port: int) -> None:
@@ -31,6 +38,10 @@ class CuttingProxy:
         self.port = 0
         self.cuts = 0
         self.accepted = 0
+        self.refuse_upgrades = False
+        self.stall_upgrades = False
+        self.cut_upgrades = False
+        self.refused = 0
         self._server: asyncio.Server | None = None
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -79,10 +90,44 @@ class CuttingProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
+        head = b""
+        upgrade = False
+        if self.refuse_upgrades or self.stall_upgrades or self.cut_upgrades:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+                writer.transport.abort()
+                return
+            upgrade = b"upgrade: websocket" in head.lower()
+            if upgrade and self.stall_upgrades:
+                self.refused += 1
+                with contextlib.suppress(OSError):
+                    await reader.read()  # until the client gives up
+                writer.transport.abort()
+                return
+            if upgrade and self.refuse_upgrades:
+                self.refused += 1
+                writer.write(
+                    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                with contextlib.suppress(OSError):
+                    await writer.drain()
+                writer.close()
+                return
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:
             writer.transport.abort()  # the gateway is down: refuse
+            return
+        if head:
+            up_writer.write(head)
+        if upgrade and self.cut_upgrades:
+            self.refused += 1
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                writer.write(await up_reader.readuntil(b"\r\n\r\n"))  # the 101 alone
+                await writer.drain()
+            writer.transport.abort()
+            up_writer.transport.abort()
             return
         pair = (writer, up_writer)
         self._pairs.add(pair)
