@@ -272,10 +272,10 @@ class LimitsConfig(_Config):
     loopback peers are exempt while ``loopback_exempt``)."""
     connect_burst_per_ip: int = Field(100, ge=1)
     """New TCP connections one IP may open at once before ``connect_rate_per_ip`` applies."""
-    publish_rate: float = Field(100.0, gt=0)
+    publish_rate: float = Field(1_000.0, gt=0)
     """Publications per second one connection may make, sustained (a token bucket);
     past it the client gets ``rate_limited`` with ``details.retry_after``."""
-    publish_burst: int = Field(200, ge=1)
+    publish_burst: int = Field(2_000, ge=1)
     """Publications one connection may make at once before ``publish_rate`` applies."""
     presence_page_size: int = Field(100, ge=1, le=1000)
     """Entries of a ``presence.list`` page when the query names no ``limit``."""

@@ -59,6 +59,13 @@ CLIENT_ERROR_MESSAGES = frozenset(
 )
 
 
+#: Prefixes of such messages. When accept() runs out of descriptors, asyncio retries
+#: once per pending connection of the backlog (up to 2,048 retries a second, each
+#: logged); a retry that runs after the server closed its socket fails with "Invalid
+#: file descriptor: -1" — thousands of tracebacks at shutdown after a flood.
+CLIENT_ERROR_PREFIXES = ("Exception in callback BaseSelectorEventLoop._start_serving(",)
+
+
 def _first_line(text: str) -> str:
     return text.partition("\n")[0]
 
@@ -104,8 +111,11 @@ class SafeLogFilter(logging.Filter):
     def _is_client_error(record: logging.LogRecord) -> bool:
         if getattr(record, "client_error", False):
             return True
+        if not isinstance(record.msg, str):
+            return False
         # asyncio's handler appends lines (the socket) to its message.
-        return isinstance(record.msg, str) and _first_line(record.msg) in CLIENT_ERROR_MESSAGES
+        first = _first_line(record.msg)
+        return first in CLIENT_ERROR_MESSAGES or first.startswith(CLIENT_ERROR_PREFIXES)
 
     def _let_through(self, record: logging.LogRecord) -> bool:
         key = (record.name, _first_line(str(record.msg)))

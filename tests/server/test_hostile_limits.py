@@ -12,7 +12,7 @@ import socket
 import time
 
 import pytest
-from support import ask, raw_client, timeout, works
+from support import ask, next_frame, raw_client, timeout, works
 
 from praison_push.config import LimitsConfig
 
@@ -163,14 +163,46 @@ async def test_running_out_of_file_descriptors_neither_floods_the_log_nor_lasts(
                     await works(ws)
                     connected = True
         assert connected, "no legitimate client got in once the slowloris sockets timed out"
+        # A second flood, and a shutdown while asyncio's accept() retries are pending:
+        # each would run on the closed socket and log a traceback (thousands of them).
+        for _ in range(300):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+            sock.sendall(PARTIAL_UPGRADE)
+            socks.append(sock)
     finally:
-        for sock in socks:
-            sock.close()
         process.terminate()
         _, stderr = process.communicate(timeout=10)
+        for sock in socks:
+            sock.close()
     log = stderr.decode(errors="replace")
     emfile = log.count("out of system resource")
-    print(f"300 slowloris sockets on 128 fds: {len(log)} bytes of log, {emfile} EMFILE records")
+    print(f"2 x 300 slowloris sockets on 128 fds: {len(log)} bytes of log, {emfile} EMFILE records")
     assert "Traceback" not in log
     assert emfile <= 3
     assert len(log) < 100_000
+
+
+async def test_the_package_client_waits_out_rate_limited_and_publishes_each_once(
+    serve: Serve,
+) -> None:
+    from praison_push.client import AsyncPushClient
+    from praison_push.protocol import RequestRefused
+
+    gateway = serve(limits=LimitsConfig(publish_burst=3, publish_rate=20))
+    async with raw_client(gateway.url) as reader:
+        await ask(reader, "channel.subscribe", channel="c")
+        async with AsyncPushClient(gateway.url) as client:
+            receipts = [await client.publish("c", n) for n in range(10)]
+        assert [r.offset for r in receipts] == list(range(1, 11))  # each published once
+        await reader.send('{"type":"channel.history","channel":"c","ref":"h"}')
+        history = await next_frame(reader)
+        while history.get("ref") != "h":
+            history = await next_frame(reader)
+        assert [m["data"] for m in history["messages"]] == list(range(10))
+    slow = serve(limits=LimitsConfig(publish_burst=1, publish_rate=0.01))
+    async with AsyncPushClient(slow.url, request_timeout=0.5) as client:
+        await client.publish("c", 0)
+        with pytest.raises(RequestRefused) as refused:
+            await client.publish("c", 1)  # 100 s to wait: past request_timeout
+        assert refused.value.code == "rate_limited"
+        assert refused.value.details["retry_after"] > 0.5
