@@ -267,6 +267,9 @@ class LimitsConfig(_Config):
     header_timeout: float = Field(10.0, gt=0)
     """Seconds a new HTTP request (a WebSocket upgrade included) may take to send its
     whole request head; slower ones are closed (slowloris)."""
+    body_timeout: float = Field(10.0, gt=0)
+    """Seconds an HTTP request body may take to arrive once its head has (HTTP 408,
+    ``limit_exceeded`` naming ``body_timeout``, past it)."""
     connect_rate_per_ip: float = Field(20.0, gt=0)
     """New TCP connections per second one IP may open, sustained (a token bucket;
     loopback peers are exempt while ``loopback_exempt``)."""

@@ -26,7 +26,6 @@ from .connection import Connection
 from .handshake import refusal
 from .limits import TokenBucket
 from .node import Node, ends_run
-from .presence import page_of
 from .runs import start_run
 from .scopes import is_run_name, resolve_channel, visible_names
 
@@ -415,8 +414,8 @@ class Commands:
             raise FrameError(ErrorCode.FORBIDDEN, "presence is disabled (PresenceConfig.enabled)")
         channel = None if frame.channel is None else _resolve(frame.channel, connection)
         limits = self._config.limits
-        page, next_cursor = page_of(
-            self._node.presence_of(channel, connection),
+        page, next_cursor = self._node.presence.page(
+            self._node.present(channel, connection),
             limit=frame.limit or limits.presence_page_size,
             cursor=frame.cursor,
             max_bytes=limits.presence_page_max_bytes,

@@ -366,15 +366,19 @@ class Node:
         (anonymous viewers see the clients without an org); without a viewer,
         every client.
         """
+        return self.presence.entries(self.present(channel, viewer))
+
+    def present(
+        self, channel: str | None = None, viewer: Connection | None = None
+    ) -> list[Connection]:
+        """The connections :meth:`presence_of` lists (entries not built)."""
         if channel is None:
             org = None if viewer is None else viewer.principal.org_id
-            connections = [
+            return [
                 c for c in self.connections.values() if viewer is None or c.principal.org_id == org
             ]
-        else:
-            found = self.channels.get(channel)
-            connections = [] if found is None else list(found.subscribers)
-        return self.presence.entries(connections)
+        found = self.channels.get(channel)
+        return [] if found is None else list(found.subscribers)
 
     def stats(self) -> dict[str, Any]:
         """What ``/health`` and a notebook show: connections, channels, runs, backend."""

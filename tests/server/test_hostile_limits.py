@@ -206,3 +206,16 @@ async def test_the_package_client_waits_out_rate_limited_and_publishes_each_once
             await client.publish("c", 1)  # 100 s to wait: past request_timeout
         assert refused.value.code == "rate_limited"
         assert refused.value.details["retry_after"] > 0.5
+
+
+async def test_a_trickling_request_body_is_answered_408_after_body_timeout(serve: Serve) -> None:
+    gateway = serve(limits=LimitsConfig(body_timeout=0.3))
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(
+        b"POST /v1/agents/echo/execute/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"inp'
+    )
+    await writer.drain()  # ... and the other 95 bytes never come
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout(5))
+    assert head.startswith(b"HTTP/1.1 408"), head
+    writer.close()
