@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 import psutil
 from support import ask, raw_client, timeout, wait_until, works
@@ -62,7 +63,7 @@ async def _attempt(port: int) -> str:
 
 
 async def test_a_connection_flood_is_cut_to_the_per_ip_rate_while_others_connect(
-    serve: Serve,
+    serve: Serve, report: Callable[[str], None]
 ) -> None:
     limits = LimitsConfig(loopback_exempt=False, connect_burst_per_ip=50, connect_rate_per_ip=20)
     gateway = serve(limits=limits)
@@ -72,7 +73,7 @@ async def test_a_connection_flood_is_cut_to_the_per_ip_rate_while_others_connect
     outcomes = await flood
     elapsed = time.monotonic() - started
     served, refused = outcomes.count("served"), outcomes.count("refused")
-    print(
+    report(
         f"\nconnection flood: 1000 attempts from 127.0.0.2 in {elapsed:.2f}s: {served} served, "
         f"{refused} refused; legit: {delivered}/{LEGIT} clients received"
     )
@@ -81,7 +82,9 @@ async def test_a_connection_flood_is_cut_to_the_per_ip_rate_while_others_connect
     assert refused >= 1000 - (50 + 20 * elapsed + 5)
 
 
-async def test_a_slowloris_flood_times_out_and_legitimate_clients_get_in(serve: Serve) -> None:
+async def test_a_slowloris_flood_times_out_and_legitimate_clients_get_in(
+    serve: Serve, report: Callable[[str], None]
+) -> None:
     limits = LimitsConfig(
         loopback_exempt=False, header_timeout=1.0, connect_burst_per_ip=2000, connect_rate_per_ip=1
     )
@@ -112,7 +115,7 @@ async def test_a_slowloris_flood_times_out_and_legitimate_clients_get_in(serve: 
     for _, writer in streams:
         writer.close()
     await wait_until(lambda: process.num_fds() <= fds_before + 10, what="descriptors released")
-    print(
+    report(
         f"\nslowloris: 800 partial upgrades from 127.0.0.2, all closed by the gateway within "
         f"{took:.2f}s (header_timeout=1.0); fds {fds_before} -> {fds_peak} -> "
         f"{process.num_fds()}; legit: {delivered}/{LEGIT} clients received"

@@ -14,6 +14,7 @@ import json
 import os
 import random
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -167,7 +168,7 @@ async def _watch_rss(tally: Tally, stop: asyncio.Event) -> None:
 
 
 async def test_fuzzed_frames_and_bodies_leave_a_legitimate_client_untouched(
-    serve: Serve, logs: LogCapture
+    serve: Serve, logs: LogCapture, report: Callable[[str], None]
 ) -> None:
     gateway = serve()
     rng = random.Random(SEED)
@@ -202,13 +203,13 @@ async def test_fuzzed_frames_and_bodies_leave_a_legitimate_client_untouched(
     await watcher
     errors = sum(v for k, v in tally.replies.items() if k.startswith("error:"))
     growth = (tally.peak_rss - rss_before) / 2**20
-    print(
+    report(
         f"\nfuzz: {tally.sent} frames/bodies sent, {errors} error frames, "
         f"{sum(tally.replies.values()) - errors} other replies, closes {dict(tally.closes)}, "
         f"HTTP {dict(tally.http)}; legit: {len(received)}/{LEGIT_MESSAGES} delivered; "
         f"peak RSS {tally.peak_rss / 2**20:.0f} MiB (+{growth:.0f} MiB)"
     )
-    print(f"error codes: {dict(tally.replies)}")
+    report(f"error codes: {dict(tally.replies)}")
     # A frame sent as the gateway closed (1007, 1009) is not counted: it never arrived.
     assert tally.sent + sum(tally.closes.values()) >= FUZZERS * FRAMES_PER_FUZZER + HTTP_BODIES
     assert "error:internal" not in tally.replies

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import socket
 import time
+from collections.abc import Callable
 
 import pytest
 from support import ask, next_frame, raw_client, timeout, works
@@ -141,7 +142,7 @@ def _fd_limited_gateway(limit: int) -> tuple[object, int]:
 
 @pytest.mark.timeout(60)
 async def test_running_out_of_file_descriptors_neither_floods_the_log_nor_lasts(
-    tmp_path: object,
+    tmp_path: object, report: Callable[[str], None]
 ) -> None:
     """With 128 descriptors, 300 slowloris sockets: EMFILE is logged a few times (no
     traceback), the partial requests time out and a legitimate client then connects."""
@@ -176,7 +177,9 @@ async def test_running_out_of_file_descriptors_neither_floods_the_log_nor_lasts(
             sock.close()
     log = stderr.decode(errors="replace")
     emfile = log.count("out of system resource")
-    print(f"2 x 300 slowloris sockets on 128 fds: {len(log)} bytes of log, {emfile} EMFILE records")
+    report(
+        f"2 x 300 slowloris sockets on 128 fds: {len(log)} bytes of log, {emfile} EMFILE records"
+    )
     assert "Traceback" not in log
     assert emfile <= 3
     assert len(log) < 100_000

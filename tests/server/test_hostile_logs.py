@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -36,7 +36,7 @@ async def _invalid_utf8_before_auth(url: str) -> None:
 
 
 async def test_invalid_utf8_before_auth_logs_no_traceback_and_once_per_interval(
-    serve: Serve, logs: LogCapture
+    serve: Serve, logs: LogCapture, report: Callable[[str], None]
 ) -> None:
     gateway = serve(
         GatewayConfig(
@@ -47,7 +47,7 @@ async def test_invalid_utf8_before_auth_logs_no_traceback_and_once_per_interval(
         await asyncio.gather(*(_invalid_utf8_before_auth(gateway.url) for _ in range(50)))
     utf8 = [r for r in logs.records if "UTF-8" in r.getMessage()]
     refusals = [r for r in logs.records if "refused a connection" in r.getMessage()]
-    print(f"300 attempts: {len(utf8)} UTF-8 record(s), {len(refusals)} refusal record(s)")
+    report(f"300 attempts: {len(utf8)} UTF-8 record(s), {len(refusals)} refusal record(s)")
     assert 1 <= len(utf8) <= 2, [r.getMessage() for r in utf8]
     assert len(refusals) <= 2
     assert not [r for r in logs.records if r.exc_info or r.exc_text]
