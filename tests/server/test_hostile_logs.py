@@ -123,3 +123,28 @@ async def test_the_package_client_keeps_its_token_out_of_websockets_debug_log(
     client_lines = [r.getMessage() for r in debug_logs.records if r.name == "websockets.client"]
     assert any("authorization" in line.lower() for line in client_lines)
     assert not [line for line in client_lines if SECRET in line]
+
+
+async def test_no_token_in_reprs_or_error_frames(serve: Serve) -> None:
+    from praison_push.config import TokenGrant
+
+    config = GatewayConfig(
+        auth=AuthConfig(tokens=[SECRET, TokenGrant(token=JWT_LIKE, user_id="u", org_id="o")])
+    )
+    gateway = serve(config)
+    shown = " ".join(
+        repr(thing)
+        for thing in (config, config.auth, gateway, gateway.gateway, gateway.gateway.hub)  # type: ignore[union-attr]
+    )
+    assert SECRET not in shown and JWT_LIKE not in shown
+    # (An unknown frame type is named back to its own sender: that is no leak.)
+    for frame in (
+        {"type": "channel.publish", "channel": SECRET + "!", "data": 1},
+        {"type": "auth", "token": {"nested": SECRET}},
+        {"type": "auth", "token": SECRET + "x"},  # refused and closed: last
+    ):
+        async with raw_client(f"{gateway.url}?token={SECRET}") as ws:
+            await ws.send(json.dumps(frame))
+            reply = str(await asyncio.wait_for(ws.recv(), 5))
+            assert SECRET not in reply, reply
+            assert ws.close_reason is None or SECRET not in ws.close_reason
