@@ -21,6 +21,7 @@ from ..agents import AgentRegistry
 from ..backends.base import Broker, DeliveryStore, HistoryRead, HistoryStore
 from ..config import GatewayConfig
 from ..protocol import CloseCode
+from ..protocol.codec import encodable
 from ..protocol.runs import RUN_FEED, TERMINAL_EVENTS, is_run_feed, run_event
 from .auth import Authenticator
 from .channels import Channel, ChannelRegistry
@@ -236,8 +237,12 @@ class Node:
         }
 
     async def publish_event(self, channel: str, data: dict[str, Any]) -> Any:
-        """Publish one run event (the run manager's publish)."""
-        return await self.publish(channel, data)
+        """Publish one run event (the run manager's publish).
+
+        An agent's text could hold a lone surrogate: stored, it would break the
+        run's delivery and history (issue 13), so it is replaced first.
+        """
+        return await self.publish(channel, encodable(data))
 
     def deliver_local(self, channel_name: str, frame: dict[str, Any]) -> int:
         """The broker's handler: fan ``frame`` out to this node's subscribers."""
