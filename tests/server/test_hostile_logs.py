@@ -8,6 +8,7 @@ and auth frames; ``/health?token=`` reached the access log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -148,3 +149,26 @@ async def test_no_token_in_reprs_or_error_frames(serve: Serve) -> None:
             reply = str(await asyncio.wait_for(ws.recv(), 5))
             assert SECRET not in reply, reply
             assert ws.close_reason is None or SECRET not in ws.close_reason
+
+
+async def test_invalid_utf8_text_arriving_with_the_close_logs_no_fatal_error(
+    serve: Serve, logs: LogCapture
+) -> None:
+    """Found by the fuzz test: a bad text frame and the client's close in one read made
+    uvicorn's handler fail ("connection is closing") and asyncio log a fatal error."""
+    gateway = serve()
+    for _ in range(3):
+        async with dial(gateway.url) as ws:
+            protocol = ws.protocol
+            protocol.send_text(b'{"type":"ping","id":"\xff"}')
+            protocol.send_close(1000)
+            ws.transport.write(b"".join(protocol.data_to_send()))  # one write, one read
+            with contextlib.suppress(ConnectionClosed, asyncio.TimeoutError):
+                await asyncio.wait_for(ws.recv(), 3)
+        async with raw_client(gateway.url) as ws:  # bad text alone: 1007
+            await ws.send(b"\xff", text=True)
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 3)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+    assert not logs.tracebacks(), [r.getMessage() for r in logs.tracebacks()]
+    assert not [r for r in logs.records if r.exc_info or "Fatal error" in r.getMessage()]
