@@ -88,8 +88,8 @@ async def test_a_connection_flood_is_cut_to_the_per_ip_rate_while_others_connect
     elapsed = time.monotonic() - started
     served, refused = outcomes.count("served"), outcomes.count("refused")
     report(
-        f"\nconnection flood: {attempts} attempts from 127.0.0.2 in {elapsed:.2f}s: {served} served, "
-        f"{refused} refused; legit: {delivered}/{LEGIT} clients received"
+        f"\nconnection flood: {attempts} attempts from 127.0.0.2 in {elapsed:.2f}s: "
+        f"{served} served, {refused} refused; legit: {delivered}/{LEGIT} clients received"
     )
     assert delivered == LEGIT
     assert served <= 50 + 20 * elapsed + 5
