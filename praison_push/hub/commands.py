@@ -116,8 +116,12 @@ class Commands:
             self._error(connection, exc, ref)
         except BackendUnavailableError as exc:
             # Redis is away: the client may retry; the broker logs and reconnects.
+            # One per frame while Redis is away: the gateway's log filter throttles it.
             logger.warning(
-                "backend unavailable for a frame from %s: %s", connection.connection_id, exc
+                "backend unavailable for a frame from %s: %s",
+                connection.connection_id,
+                exc,
+                extra={"throttle": True},
             )
             unavailable = FrameError(ErrorCode.INTERNAL, f"backend unavailable, retry later: {exc}")
             self._error(connection, unavailable, ref)

@@ -10,7 +10,8 @@ every request header and every frame). The filter
   frame that mentions a token or ``auth`` (websockets shortens long frames, so a
   token could straddle the cut);
 * **quietens client errors**: a record the gateway marks as caused by a client
-  (``extra={"client_error": True}``), or one of the servers' own messages about a
+  (``extra={"client_error": True}``; ``{"throttle": True}`` for any message that
+  can repeat per frame, such as a backend outage), or one of the servers' own messages about a
   client's bad bytes (invalid UTF-8, an invalid HTTP request, a failed opening
   handshake) and ``accept()`` running out of file descriptors, is logged without
   its traceback, at ``WARNING`` at most, and at most once per ``interval``
@@ -114,7 +115,7 @@ class SafeLogFilter(logging.Filter):
 
     @staticmethod
     def _is_client_error(record: logging.LogRecord) -> bool:
-        if getattr(record, "client_error", False):
+        if getattr(record, "client_error", False) or getattr(record, "throttle", False):
             return True
         if not isinstance(record.msg, str):
             return False
