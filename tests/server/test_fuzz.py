@@ -178,10 +178,18 @@ async def test_fuzzed_frames_and_bodies_leave_a_legitimate_client_untouched(
     watcher = asyncio.create_task(_watch_rss(tally, stop))
     async with raw_client(gateway.url) as reader, raw_client(gateway.url) as writer:
         await ask(reader, "channel.subscribe", channel="legit")
+        # Every dialect's translation sees hostile input: the first frame decides on
+        # /ws, the others are fixed at the upgrade.
+        urls = [
+            gateway.url,
+            gateway.url + "?protocol=envelope",
+            gateway.url.replace("/ws", "/ws/fuzz-session"),
+            gateway.url + "?protocol=agent-chat",
+        ]
         attack = asyncio.gather(
             *(
-                _fuzz_connection(gateway.url, random.Random(rng.random()), tally)
-                for _ in range(FUZZERS)
+                _fuzz_connection(urls[n % len(urls)], random.Random(rng.random()), tally)
+                for n in range(FUZZERS)
             ),
             _fuzz_http(gateway.http_url, random.Random(rng.random()), tally),
         )
