@@ -396,15 +396,21 @@ class LimitsConfig(_Config):
     header_timeout: float = Field(10.0, gt=0)
     """Seconds a new HTTP request (a WebSocket upgrade included) may take to send its
     whole request head; slower ones are closed (slowloris)."""
+    body_timeout: float = Field(10.0, gt=0)
+    """Seconds an HTTP request body may take to arrive once its head has (HTTP 408,
+    ``limit_exceeded`` naming ``body_timeout``, past it)."""
     connect_rate_per_ip: float = Field(20.0, gt=0)
     """New TCP connections per second one IP may open, sustained (a token bucket;
     loopback peers are exempt while ``loopback_exempt``)."""
     connect_burst_per_ip: int = Field(100, ge=1)
     """New TCP connections one IP may open at once before ``connect_rate_per_ip`` applies."""
-    publish_rate: float = Field(100.0, gt=0)
-    """Publications per second one connection may make, sustained (a token bucket);
-    past it the client gets ``rate_limited`` with ``details.retry_after``."""
-    publish_burst: int = Field(200, ge=1)
+    publish_rate: float = Field(1_000.0, gt=0)
+    """Publications per second one end user's connection may make, sustained (a
+    token bucket); past it the client gets ``rate_limited`` with
+    ``details.retry_after``. Operators (static tokens without a user, anyone on
+    a gateway without auth) are not limited: they are the deployment's own
+    services."""
+    publish_burst: int = Field(2_000, ge=1)
     """Publications one connection may make at once before ``publish_rate`` applies."""
     presence_page_size: int = Field(100, ge=1, le=1000)
     """Entries of a ``presence.list`` page when the query names no ``limit``."""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
-from praison_push.protocol import Backoff
+from praison_push.protocol import Backoff, RequestRefused
 
 from . import run_verbs
 from .connection import ConnectionState
@@ -329,7 +329,8 @@ class AsyncPushClient:
         Raises:
             ValueError: Invalid ``channel`` or ``id``.
             TypeError: ``data`` is not JSON-serialisable.
-            RequestRefused: The gateway refused (e.g. ``too_large``, ``forbidden``).
+            RequestRefused: The gateway refused (e.g. ``too_large``, ``forbidden``;
+                ``rate_limited`` only once waiting would pass ``request_timeout``).
         """
         check_channel(channel)
         id = uuid.uuid4().hex if id is None else check_text(id, "id", MAX_ID_LENGTH)
@@ -341,7 +342,24 @@ class AsyncPushClient:
         }
         if echo:
             frame["echo"] = True
-        return PublishReceipt.from_frame(await self._request(frame))
+        return PublishReceipt.from_frame(await self._publish(frame))
+
+    async def _publish(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """Send a publish; past the gateway's ``publish_rate`` (``rate_limited``), wait the
+        ``retry_after`` it names and send it again (same ``id``: published once), for at
+        most ``request_timeout`` in all."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._request_timeout
+        while True:
+            try:
+                return await self._request(dict(frame))
+            except RequestRefused as exc:
+                wait = exc.details.get("retry_after")
+                if exc.code != "rate_limited" or not isinstance(wait, (int, float)):
+                    raise
+                if loop.time() + wait > deadline:
+                    raise
+                await asyncio.sleep(max(float(wait), 0.001))
 
     async def create_channel(self, channel: str, metadata: dict[str, Any] | None = None) -> None:
         """Create ``channel`` (with optional ``metadata``) on the gateway."""

@@ -27,7 +27,6 @@ from .channels import Channel, matches_filters
 from .connection import Connection
 from .limits import TokenBucket
 from .node import Node, ends_run
-from .presence import page_of
 from .runs import start_run
 from .scopes import display_name, is_run_name, resolve_channel, visible_names
 
@@ -127,8 +126,12 @@ class Commands:
             self._error(connection, exc, ref)
         except BackendUnavailableError as exc:
             # Redis is away: the client may retry; the broker logs and reconnects.
+            # One per frame while Redis is away: the gateway's log filter throttles it.
             logger.warning(
-                "backend unavailable for a frame from %s: %s", connection.connection_id, exc
+                "backend unavailable for a frame from %s: %s",
+                connection.connection_id,
+                exc,
+                extra={"throttle": True},
             )
             unavailable = FrameError(ErrorCode.INTERNAL, f"backend unavailable, retry later: {exc}")
             self._error(connection, unavailable, ref)
@@ -320,7 +323,16 @@ class Commands:
         _reply(connection, frame, dict(receipt))
 
     def _check_publish_rate(self, connection: Connection, now: float) -> None:
-        """Spend a publish token of ``connection``, or refuse with ``rate_limited``."""
+        """Spend a publish token of ``connection``, or refuse with ``rate_limited``.
+
+        Operators (the gateway's static tokens without a user, or anyone on a
+        gateway without auth, which only listens on loopback unless
+        ``--insecure``) are the deployment's own services and are not limited:
+        the rate protects the gateway from one end user's client, not a backend
+        from itself.
+        """
+        if connection.principal.operator:
+            return
         bucket = connection.publish_bucket
         if bucket is None:
             limits = self._config.limits
@@ -413,8 +425,8 @@ class Commands:
         if frame.channel is not None:
             channel = _permitted(self._node, connection, "presence", frame.channel)
         limits = self._config.limits
-        page, next_cursor = page_of(
-            self._node.presence_of(channel, connection),
+        page, next_cursor = self._node.presence.page(
+            self._node.present(channel, connection),
             limit=frame.limit or limits.presence_page_size,
             cursor=frame.cursor,
             max_bytes=limits.presence_page_max_bytes,

@@ -24,6 +24,7 @@ from typing import Any
 from ..agents import AgentRegistry
 from ..backends.base import Broker, DeliveryStore, HistoryStore
 from ..config import GatewayConfig
+from ..protocol.codec import encodable
 from ..protocol.dialects import Dialect
 from .auth import AuthenticateHook, AuthError, AuthRequest
 from .commands import Commands
@@ -235,8 +236,9 @@ class Hub:
     # --- what the gateway itself does -------------------------------------------
 
     async def publish(self, channel: str, data: Any, **options: Any) -> dict[str, Any]:
-        """Publish on the internal ``channel`` as the gateway (see :meth:`Node.publish`)."""
-        return await self.node.publish(channel, data, **options)
+        """Publish on the internal ``channel`` as the gateway (see :meth:`Node.publish`);
+        text UTF-8 cannot carry (lone surrogates) is replaced by U+FFFD."""
+        return await self.node.publish(channel, encodable(data), **options)
 
     def start_run(
         self,

@@ -21,6 +21,7 @@ from ..agents import AgentRegistry
 from ..backends.base import Broker, DeliveryStore, HistoryRead, HistoryStore
 from ..config import GatewayConfig
 from ..protocol import CloseCode
+from ..protocol.codec import encodable
 from ..protocol.runs import RUN_FEED, TERMINAL_EVENTS, is_run_feed, run_event
 from .auth import AuthenticateHook, Authenticator
 from .channels import Channel, ChannelRegistry
@@ -244,8 +245,12 @@ class Node:
         }
 
     async def publish_event(self, channel: str, data: dict[str, Any]) -> Any:
-        """Publish one run event (the run manager's publish)."""
-        return await self.publish(channel, data)
+        """Publish one run event (the run manager's publish).
+
+        An agent's text could hold a lone surrogate: stored, it would break the
+        run's delivery and history (issue 13), so it is replaced first.
+        """
+        return await self.publish(channel, encodable(data))
 
     def deliver_local(self, channel_name: str, frame: dict[str, Any]) -> int:
         """The broker's handler: fan ``frame`` out to this node's subscribers."""
@@ -375,15 +380,19 @@ class Node:
         see the anonymous clients); without a viewer,
         every client.
         """
+        return self.presence.entries(self.present(channel, viewer))
+
+    def present(
+        self, channel: str | None = None, viewer: Connection | None = None
+    ) -> list[Connection]:
+        """The connections :meth:`presence_of` lists (entries not built)."""
         if channel is None:
             scope = None if viewer is None else viewer.principal.scope
-            connections = [
+            return [
                 c for c in self.connections.values() if viewer is None or c.principal.scope == scope
             ]
-        else:
-            found = self.channels.get(channel)
-            connections = [] if found is None else list(found.subscribers)
-        return self.presence.entries(connections)
+        found = self.channels.get(channel)
+        return [] if found is None else list(found.subscribers)
 
     def stats(self) -> dict[str, Any]:
         """What ``/health`` and a notebook show: connections, channels, runs, backend."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import heapq
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -34,7 +35,7 @@ from .connection import Connection
 from .ids import IdFactory
 from .scopes import display_name, is_run_name
 
-__all__ = ["Presence", "page_of"]
+__all__ = ["Presence"]
 
 logger = logging.getLogger("praison_push.hub")
 
@@ -92,14 +93,48 @@ class Presence:
             "channels": sorted(display_name(name) for name in connection.subscriptions),
         }
 
-    def entries(self, connections: Iterable[Connection]) -> list[dict[str, Any]]:
-        """One entry per client among ``connections`` (its most recently seen connection)."""
+    @staticmethod
+    def latest(connections: Iterable[Connection]) -> dict[str, Connection]:
+        """Each client's most recently seen connection among ``connections``."""
         found: dict[str, Connection] = {}
         for connection in connections:
             current = found.get(connection.client_id)
             if current is None or connection.last_seen > current.last_seen:
                 found[connection.client_id] = connection
-        return [self.entry(connection) for connection in found.values()]
+        return found
+
+    def entries(self, connections: Iterable[Connection]) -> list[dict[str, Any]]:
+        """One entry per client among ``connections`` (its most recently seen connection)."""
+        return [self.entry(connection) for connection in self.latest(connections).values()]
+
+    def page(
+        self,
+        connections: Iterable[Connection],
+        *,
+        limit: int,
+        cursor: str | None,
+        max_bytes: int,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of entries in ``client_id`` order, and the next page's cursor.
+
+        A page starts after the ``cursor`` client id and holds at most ``limit``
+        entries and ``max_bytes`` of encoded entries (always at least one), so a
+        26-byte query cannot be answered with megabytes. Only the page's entries
+        are built. ``None``: the last page.
+        """
+        latest = self.latest(connections)
+        after = latest if cursor is None else (cid for cid in latest if cid > cursor)
+        ids = heapq.nsmallest(limit + 1, after)
+        page: list[dict[str, Any]] = []
+        size = 0
+        for client_id in ids[:limit]:
+            entry = self.entry(latest[client_id])
+            size += len(encode_json(entry)) + 1
+            if page and size > max_bytes:
+                break
+            page.append(entry)
+        more = len(page) < len(ids)
+        return page, (str(page[-1]["client_id"]) if more and page else None)
 
     # --- broadcasting changes ---------------------------------------------------
 
@@ -266,29 +301,3 @@ def _net_kind(change: PresenceChange) -> str:
     if change.last == _LEAVE:
         return _LEAVE
     return _JOIN if change.first == _JOIN else "presence_update"
-
-
-def page_of(
-    entries: list[dict[str, Any]], *, limit: int, cursor: str | None, max_bytes: int
-) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of presence ``entries`` in ``client_id`` order, and the next page's cursor.
-
-    A page starts after the ``cursor`` client id, holds at most ``limit``
-    entries and ``max_bytes`` of encoded entries (always at least one), so a
-    26-byte query cannot be answered with megabytes (issue 13). ``None``: the
-    last page.
-    """
-    ordered = sorted(entries, key=lambda entry: str(entry.get("client_id", "")))
-    if cursor is not None:
-        ordered = [e for e in ordered if str(e.get("client_id", "")) > cursor]
-    page: list[dict[str, Any]] = []
-    size = 0
-    for entry in ordered:
-        if len(page) == limit:
-            break
-        size += len(encode_json(entry)) + 1
-        if page and size > max_bytes:
-            break
-        page.append(entry)
-    more = len(page) < len(ordered)
-    return page, (str(page[-1].get("client_id", "")) if more and page else None)

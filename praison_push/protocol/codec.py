@@ -23,6 +23,7 @@ __all__ = [
     "MAX_NESTING_DEPTH",
     "decode_client_frame",
     "decode_object",
+    "encodable",
     "encode_frame",
     "encode_json",
     "is_shallow",
@@ -64,6 +65,31 @@ def _encodable(obj: Any) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(obj: Any) -> Any:
+    """``obj`` itself when it encodes as UTF-8 JSON, else a copy with every surrogate
+    code point (which UTF-8 cannot carry) replaced by U+FFFD.
+
+    For what the gateway publishes itself (agents' text may come from
+    ``bytes.decode(..., "surrogateescape")``): clients' frames are refused instead.
+    """
+    if _encodable(obj):
+        return obj
+    return _scrubbed(obj)
+
+
+def _scrubbed(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return _SURROGATE.sub("\ufffd", obj)
+    if isinstance(obj, dict):
+        return {_scrubbed(key): _scrubbed(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_scrubbed(value) for value in obj]
+    return obj
 
 
 def _nesting_exceeds(obj: dict[str, Any], limit: int) -> bool:

@@ -10,7 +10,8 @@ every request header and every frame). The filter
   frame that mentions a token or ``auth`` (websockets shortens long frames, so a
   token could straddle the cut);
 * **quietens client errors**: a record the gateway marks as caused by a client
-  (``extra={"client_error": True}``), or one of the servers' own messages about a
+  (``extra={"client_error": True}``; ``{"throttle": True}`` for any message that
+  can repeat per frame, such as a backend outage), or one of the servers' own messages about a
   client's bad bytes (invalid UTF-8, an invalid HTTP request, a failed opening
   handshake) and ``accept()`` running out of file descriptors, is logged without
   its traceback, at ``WARNING`` at most, and at most once per ``interval``
@@ -37,6 +38,11 @@ LOGGERS = (
     "praison_push",
     "praison_push.server",
     "praison_push.hub",
+    "praison_push.agents",
+    "praison_push.backends",
+    "praison_push.client",
+    "praison_push.sync",
+    "praison_push.notebook",
     "uvicorn",
     "uvicorn.error",
     "uvicorn.access",
@@ -57,6 +63,13 @@ CLIENT_ERROR_MESSAGES = frozenset(
         "Error in data received",
     }
 )
+
+
+#: Prefixes of such messages. When accept() runs out of descriptors, asyncio retries
+#: once per pending connection of the backlog (up to 2,048 retries a second, each
+#: logged); a retry that runs after the server closed its socket fails with "Invalid
+#: file descriptor: -1" — thousands of tracebacks at shutdown after a flood.
+CLIENT_ERROR_PREFIXES = ("Exception in callback BaseSelectorEventLoop._start_serving(",)
 
 
 def _first_line(text: str) -> str:
@@ -102,10 +115,13 @@ class SafeLogFilter(logging.Filter):
 
     @staticmethod
     def _is_client_error(record: logging.LogRecord) -> bool:
-        if getattr(record, "client_error", False):
+        if getattr(record, "client_error", False) or getattr(record, "throttle", False):
             return True
+        if not isinstance(record.msg, str):
+            return False
         # asyncio's handler appends lines (the socket) to its message.
-        return isinstance(record.msg, str) and _first_line(record.msg) in CLIENT_ERROR_MESSAGES
+        first = _first_line(record.msg)
+        return first in CLIENT_ERROR_MESSAGES or first.startswith(CLIENT_ERROR_PREFIXES)
 
     def _let_through(self, record: logging.LogRecord) -> bool:
         key = (record.name, _first_line(str(record.msg)))

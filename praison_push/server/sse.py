@@ -12,6 +12,7 @@ never the run.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -39,7 +40,8 @@ _STATUS = {
 
 def error_response(exc: FrameError) -> JSONResponse:
     """The JSON error body of an HTTP endpoint, with the matching status code."""
-    return JSONResponse(exc.to_error_fields(), status_code=_STATUS.get(exc.code, 400))
+    status = 408 if exc.limit == "body_timeout" else _STATUS.get(exc.code, 400)
+    return JSONResponse(exc.to_error_fields(), status_code=status)
 
 
 class ExecutionStream:
@@ -89,18 +91,31 @@ class ExecutionStream:
         return _RunStream(self._stream(connection), hub=hub, connection=connection, headers=headers)
 
     async def _body(self, request: Request) -> dict[str, Any]:
-        limit = self.hub.config.limits.max_message_size
+        limits = self.hub.config.limits
+        limit = limits.max_message_size
         chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                raise FrameError(
-                    ErrorCode.TOO_LARGE,
-                    f"body exceeds max_message_size={limit}",
-                    limit="max_message_size",
-                )
+
+        async def read() -> None:
+            size = 0
+            async for chunk in request.stream():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    raise FrameError(
+                        ErrorCode.TOO_LARGE,
+                        f"body exceeds max_message_size={limit}",
+                        limit="max_message_size",
+                    )
+
+        try:
+            # A body trickling in (slowloris after the head) holds the request: bounded.
+            await asyncio.wait_for(read(), limits.body_timeout)
+        except asyncio.TimeoutError:
+            raise FrameError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"body not received within body_timeout={limits.body_timeout:g}s",
+                limit="body_timeout",
+            ) from None
         # The codec's checks (NaN, unpaired surrogates, nesting) apply to HTTP bodies
         # too: an unencodable input would poison the run's channel and the feed.
         body = decode_object(b"".join(chunks) or b"{}", max_size=limit)

@@ -9,7 +9,11 @@ passes as uvicorn's ``ws=`` implementation. It is uvicorn's own
   endpoint can write pre-built frames straight to the transport (the pre-framed
   path, :mod:`praison_push.server.wire`);
 * once the handshake's response is sent, its request and response objects are
-  let go (about 2 KB a connection, kept by uvicorn for the connection's life).
+  let go (about 2 KB a connection, kept by uvicorn for the connection's life);
+* a text frame that is not UTF-8 closes the connection with 1007 without a
+  traceback — also when the client's close arrived in the same read, where
+  uvicorn's own handling fails ("connection is closing") and asyncio logs a
+  fatal error.
 
 To serve a gateway's app with your own uvicorn and keep that path::
 
@@ -21,13 +25,19 @@ endpoint then falls back to ASGI ``send``.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
+from websockets.protocol import State
 
 from .wire import PREBUILT_SEND
 
 __all__ = ["PushWebSocketProtocol"]
+
+logger = logging.getLogger("praison_push.server")
 
 
 class PushWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -48,3 +58,28 @@ class PushWebSocketProtocol(WebSocketsSansIOProtocol):
             attributes = vars(self)
             attributes.pop("request", None)
             attributes.pop("response", None)
+
+    def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type != "text" or self.close_sent:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            if self.conn.state is not State.OPEN:
+                return  # the client's close came with it: the connection is ending anyway
+            logger.warning(
+                "closed a connection that sent a text frame that is not UTF-8 (1007)",
+                extra={"client_error": True},
+            )
+            self.conn.send_close(1007)
+            self.handle_parser_exception()
+            return
+        # As uvicorn does for a text frame (one decode, not two).
+        event: Any = {"type": "websocket.receive", "text": text}
+        self.queue.put_nowait(event)
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()

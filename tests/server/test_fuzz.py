@@ -14,6 +14,7 @@ import json
 import os
 import random
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -167,7 +168,7 @@ async def _watch_rss(tally: Tally, stop: asyncio.Event) -> None:
 
 
 async def test_fuzzed_frames_and_bodies_leave_a_legitimate_client_untouched(
-    serve: Serve, logs: LogCapture
+    serve: Serve, logs: LogCapture, report: Callable[[str], None]
 ) -> None:
     gateway = serve()
     rng = random.Random(SEED)
@@ -177,10 +178,18 @@ async def test_fuzzed_frames_and_bodies_leave_a_legitimate_client_untouched(
     watcher = asyncio.create_task(_watch_rss(tally, stop))
     async with raw_client(gateway.url) as reader, raw_client(gateway.url) as writer:
         await ask(reader, "channel.subscribe", channel="legit")
+        # Every dialect's translation sees hostile input: the first frame decides on
+        # /ws, the others are fixed at the upgrade.
+        urls = [
+            gateway.url,
+            gateway.url + "?protocol=envelope",
+            gateway.url.replace("/ws", "/ws/fuzz-session"),
+            gateway.url + "?protocol=agent-chat",
+        ]
         attack = asyncio.gather(
             *(
-                _fuzz_connection(gateway.url, random.Random(rng.random()), tally)
-                for _ in range(FUZZERS)
+                _fuzz_connection(urls[n % len(urls)], random.Random(rng.random()), tally)
+                for n in range(FUZZERS)
             ),
             _fuzz_http(gateway.http_url, random.Random(rng.random()), tally),
         )
@@ -202,13 +211,13 @@ async def test_fuzzed_frames_and_bodies_leave_a_legitimate_client_untouched(
     await watcher
     errors = sum(v for k, v in tally.replies.items() if k.startswith("error:"))
     growth = (tally.peak_rss - rss_before) / 2**20
-    print(
+    report(
         f"\nfuzz: {tally.sent} frames/bodies sent, {errors} error frames, "
         f"{sum(tally.replies.values()) - errors} other replies, closes {dict(tally.closes)}, "
         f"HTTP {dict(tally.http)}; legit: {len(received)}/{LEGIT_MESSAGES} delivered; "
         f"peak RSS {tally.peak_rss / 2**20:.0f} MiB (+{growth:.0f} MiB)"
     )
-    print(f"error codes: {dict(tally.replies)}")
+    report(f"error codes: {dict(tally.replies)}")
     # A frame sent as the gateway closed (1007, 1009) is not counted: it never arrived.
     assert tally.sent + sum(tally.closes.values()) >= FUZZERS * FRAMES_PER_FUZZER + HTTP_BODIES
     assert "error:internal" not in tally.replies

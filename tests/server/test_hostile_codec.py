@@ -13,7 +13,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from redis_support import RedisServer
-from support import ask, expect, raw_client, works
+from support import ask, expect, next_frame, raw_client, works
 
 from praison_push.config import GatewayConfig, PushConfig, RedisConfig
 
@@ -86,3 +86,35 @@ async def test_http_bodies_follow_the_same_rule(serve: Serve) -> None:
             response = await http.post(url, content=content)
             assert response.status_code == 400, response.text
             assert response.json()["code"] == "bad_frame"
+
+
+async def test_an_agent_producing_lone_surrogates_cannot_poison_its_run_or_the_feed(
+    serve: Serve, logs: LogCapture
+) -> None:
+    """Gateway-made publications pass the same rule: text an agent produced with a lone
+    surrogate (``bytes.decode(..., "surrogateescape")``) is sent with U+FFFD instead."""
+    gateway = serve()
+    assert gateway.gateway is not None
+
+    def broken(text: str) -> str:
+        return b"caf\xe9 ".decode("utf-8", "surrogateescape") + text
+
+    gateway.call(lambda: gateway.gateway.register_agent("broken", broken))  # type: ignore[union-attr]
+    async with raw_client(gateway.url) as ws:
+        accepted = await ask(ws, "execute", agent_id="broken", input="ok")
+        assert accepted["type"] == "execute.accepted", accepted
+        frames = []
+        while not frames or frames[-1].get("data", {}).get("event") not in (
+            "execution_complete",
+            "execution_error",
+        ):
+            frame = await next_frame(ws)
+            if frame["type"] == "channel_message":
+                frames.append(frame)
+        final = frames[-1]["data"]
+        assert final["event"] == "execution_complete", final
+        assert final["output"] == "caf\ufffd ok"
+        history = await ask(ws, "channel.history", channel=accepted["channel"], ref="h")
+        assert history["type"] == "channel.history" and history["messages"], history
+        await works(ws)
+    assert not logs.tracebacks()

@@ -10,11 +10,12 @@ import asyncio
 import contextlib
 import socket
 import time
+from collections.abc import Callable
 
 import pytest
-from support import ask, raw_client, timeout, works
+from support import ask, next_frame, raw_client, timeout, works
 
-from praison_push.config import LimitsConfig
+from praison_push.config import AuthConfig, LimitsConfig, TokenGrant
 
 from .helpers import LogCapture, Serve
 
@@ -96,8 +97,11 @@ async def test_connection_attempts_per_ip_are_limited_and_loopback_is_exempt_by_
 async def test_publications_past_the_rate_are_rate_limited_with_retry_after(
     serve: Serve,
 ) -> None:
-    gateway = serve(limits=LimitsConfig(publish_burst=5, publish_rate=2))
-    async with raw_client(gateway.url) as ws:
+    gateway = serve(
+        limits=LimitsConfig(publish_burst=5, publish_rate=2),
+        auth=AuthConfig(tokens=[TokenGrant(token="user-token", user_id="u1"), "ops-token"]),
+    )
+    async with raw_client(f"{gateway.url}?token=user-token") as ws:
         for n in range(5):
             receipt = await ask(ws, "channel.publish", channel="c", data=n, ref=n)
             assert receipt["type"] == "channel.published", receipt
@@ -110,6 +114,11 @@ async def test_publications_past_the_rate_are_rate_limited_with_retry_after(
         await asyncio.sleep(refused["details"]["retry_after"])  # the wait it was told
         receipt = await ask(ws, "channel.publish", channel="c", data=6)
         assert receipt["type"] == "channel.published", receipt
+    # The deployment's own services (a static token without a user) are not limited.
+    async with raw_client(f"{gateway.url}?token=ops-token") as ops:
+        for n in range(20):
+            receipt = await ask(ops, "channel.publish", channel="c", data=n, ref=n)
+            assert receipt["type"] == "channel.published", receipt
 
 
 def _fd_limited_gateway(limit: int) -> tuple[object, int]:
@@ -141,7 +150,7 @@ def _fd_limited_gateway(limit: int) -> tuple[object, int]:
 
 @pytest.mark.timeout(60)
 async def test_running_out_of_file_descriptors_neither_floods_the_log_nor_lasts(
-    tmp_path: object,
+    tmp_path: object, report: Callable[[str], None]
 ) -> None:
     """With 128 descriptors, 300 slowloris sockets: EMFILE is logged a few times (no
     traceback), the partial requests time out and a legitimate client then connects."""
@@ -163,14 +172,62 @@ async def test_running_out_of_file_descriptors_neither_floods_the_log_nor_lasts(
                     await works(ws)
                     connected = True
         assert connected, "no legitimate client got in once the slowloris sockets timed out"
+        # A second flood, and a shutdown while asyncio's accept() retries are pending:
+        # each would run on the closed socket and log a traceback (thousands of them).
+        for _ in range(300):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+            sock.sendall(PARTIAL_UPGRADE)
+            socks.append(sock)
     finally:
-        for sock in socks:
-            sock.close()
         process.terminate()
         _, stderr = process.communicate(timeout=10)
+        for sock in socks:
+            sock.close()
     log = stderr.decode(errors="replace")
     emfile = log.count("out of system resource")
-    print(f"300 slowloris sockets on 128 fds: {len(log)} bytes of log, {emfile} EMFILE records")
+    report(
+        f"2 x 300 slowloris sockets on 128 fds: {len(log)} bytes of log, {emfile} EMFILE records"
+    )
     assert "Traceback" not in log
     assert emfile <= 3
     assert len(log) < 100_000
+
+
+async def test_the_package_client_waits_out_rate_limited_and_publishes_each_once(
+    serve: Serve,
+) -> None:
+    from praison_push.client import AsyncPushClient
+    from praison_push.protocol import RequestRefused
+
+    user = AuthConfig(tokens=[TokenGrant(token="user-token", user_id="u1")])
+    gateway = serve(limits=LimitsConfig(publish_burst=3, publish_rate=20), auth=user)
+    async with raw_client(f"{gateway.url}?token=user-token") as reader:
+        await ask(reader, "channel.subscribe", channel="c")
+        async with AsyncPushClient(gateway.url, auth_token="user-token") as client:
+            receipts = [await client.publish("c", n) for n in range(10)]
+        assert [r.offset for r in receipts] == list(range(1, 11))  # each published once
+        await reader.send('{"type":"channel.history","channel":"c","ref":"h"}')
+        history = await next_frame(reader)
+        while history.get("ref") != "h":
+            history = await next_frame(reader)
+        assert [m["data"] for m in history["messages"]] == list(range(10))
+    slow = serve(limits=LimitsConfig(publish_burst=1, publish_rate=0.01), auth=user)
+    async with AsyncPushClient(slow.url, auth_token="user-token", request_timeout=0.5) as client:
+        await client.publish("c", 0)
+        with pytest.raises(RequestRefused) as refused:
+            await client.publish("c", 1)  # 100 s to wait: past request_timeout
+        assert refused.value.code == "rate_limited"
+        assert refused.value.details["retry_after"] > 0.5
+
+
+async def test_a_trickling_request_body_is_answered_408_after_body_timeout(serve: Serve) -> None:
+    gateway = serve(limits=LimitsConfig(body_timeout=0.3))
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(
+        b"POST /v1/agents/echo/execute/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"inp'
+    )
+    await writer.drain()  # ... and the other 95 bytes never come
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout(5))
+    assert head.startswith(b"HTTP/1.1 408"), head
+    writer.close()

@@ -8,9 +8,10 @@ and auth frames; ``/health?token=`` reached the access log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -36,7 +37,7 @@ async def _invalid_utf8_before_auth(url: str) -> None:
 
 
 async def test_invalid_utf8_before_auth_logs_no_traceback_and_once_per_interval(
-    serve: Serve, logs: LogCapture
+    serve: Serve, logs: LogCapture, report: Callable[[str], None]
 ) -> None:
     gateway = serve(
         GatewayConfig(
@@ -47,7 +48,7 @@ async def test_invalid_utf8_before_auth_logs_no_traceback_and_once_per_interval(
         await asyncio.gather(*(_invalid_utf8_before_auth(gateway.url) for _ in range(50)))
     utf8 = [r for r in logs.records if "UTF-8" in r.getMessage()]
     refusals = [r for r in logs.records if "refused a connection" in r.getMessage()]
-    print(f"300 attempts: {len(utf8)} UTF-8 record(s), {len(refusals)} refusal record(s)")
+    report(f"300 attempts: {len(utf8)} UTF-8 record(s), {len(refusals)} refusal record(s)")
     assert 1 <= len(utf8) <= 2, [r.getMessage() for r in utf8]
     assert len(refusals) <= 2
     assert not [r for r in logs.records if r.exc_info or r.exc_text]
@@ -123,3 +124,51 @@ async def test_the_package_client_keeps_its_token_out_of_websockets_debug_log(
     client_lines = [r.getMessage() for r in debug_logs.records if r.name == "websockets.client"]
     assert any("authorization" in line.lower() for line in client_lines)
     assert not [line for line in client_lines if SECRET in line]
+
+
+async def test_no_token_in_reprs_or_error_frames(serve: Serve) -> None:
+    from praison_push.config import TokenGrant
+
+    config = GatewayConfig(
+        auth=AuthConfig(tokens=[SECRET, TokenGrant(token=JWT_LIKE, user_id="u", org_id="o")])
+    )
+    gateway = serve(config)
+    shown = " ".join(
+        repr(thing)
+        for thing in (config, config.auth, gateway, gateway.gateway, gateway.gateway.hub)  # type: ignore[union-attr]
+    )
+    assert SECRET not in shown and JWT_LIKE not in shown
+    # (An unknown frame type is named back to its own sender: that is no leak.)
+    for frame in (
+        {"type": "channel.publish", "channel": SECRET + "!", "data": 1},
+        {"type": "auth", "token": {"nested": SECRET}},
+        {"type": "auth", "token": SECRET + "x"},  # refused and closed: last
+    ):
+        async with raw_client(f"{gateway.url}?token={SECRET}") as ws:
+            await ws.send(json.dumps(frame))
+            reply = str(await asyncio.wait_for(ws.recv(), 5))
+            assert SECRET not in reply, reply
+            assert ws.close_reason is None or SECRET not in ws.close_reason
+
+
+async def test_invalid_utf8_text_arriving_with_the_close_logs_no_fatal_error(
+    serve: Serve, logs: LogCapture
+) -> None:
+    """Found by the fuzz test: a bad text frame and the client's close in one read made
+    uvicorn's handler fail ("connection is closing") and asyncio log a fatal error."""
+    gateway = serve()
+    for _ in range(3):
+        async with dial(gateway.url) as ws:
+            protocol = ws.protocol
+            protocol.send_text(b'{"type":"ping","id":"\xff"}')
+            protocol.send_close(1000)
+            ws.transport.write(b"".join(protocol.data_to_send()))  # one write, one read
+            with contextlib.suppress(ConnectionClosed, asyncio.TimeoutError):
+                await asyncio.wait_for(ws.recv(), 3)
+        async with raw_client(gateway.url) as ws:  # bad text alone: 1007
+            await ws.send(b"\xff", text=True)
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 3)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+    assert not logs.tracebacks(), [r.getMessage() for r in logs.tracebacks()]
+    assert not [r for r in logs.records if r.exc_info or "Fatal error" in r.getMessage()]

@@ -80,3 +80,18 @@ def test_running_out_of_file_descriptors_does_not_flood() -> None:
         again = logging.LogRecord("asyncio", logging.ERROR, __file__, 1, record.msg, None, None)
         kept += safety.filter(again)
     assert kept <= 1000 / 5 + 1
+
+
+def test_records_marked_throttle_are_throttled_too() -> None:
+    now = [0.0]
+    safety = SafeLogFilter(interval=10.0, clock=lambda: now[0])
+    message = "backend unavailable for a frame from %s: %s"
+
+    def record(n: int) -> logging.LogRecord:
+        made = logging.LogRecord(
+            "praison_push.hub", logging.WARNING, __file__, 1, message, (f"c{n}", "down"), None
+        )
+        made.throttle = True
+        return made
+
+    assert [safety.filter(record(n)) for n in range(50)].count(True) == 1
