@@ -10,6 +10,7 @@ small driver scripts beside it run there.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -24,7 +25,14 @@ from ag_ui.core import Event
 from pydantic import TypeAdapter
 from support import timeout
 
-from praison_push.agents import AgentContext, AgentEvent, ToolCall, ToolResult
+from praison_push.agents import (
+    AgentContext,
+    AgentEvent,
+    Reasoning,
+    ToolCall,
+    ToolCallDelta,
+    ToolResult,
+)
 from praison_push.server import GatewayThread
 
 from .helpers import ANSWER, QUESTION, WEATHER_CALL, WEATHER_RESULT, register
@@ -156,3 +164,51 @@ def test_the_ai_sdk_chat_answers_an_approval_request_and_resubmits(
         assert text == "Deleted /tmp/w."
     else:
         assert tool["state"] == "output-denied" and text == "Kept it."
+
+
+async def thinker(text: str) -> AsyncIterator[AgentEvent]:
+    """Reasons, streams a tool call's arguments, calls it, answers: every kind of text."""
+    for piece in ("The user wants ", "the time."):
+        yield Reasoning(piece)
+        await asyncio.sleep(0.01)  # apart from the next piece: separate events
+    for piece in ('{"zone":', '"UTC"}'):
+        yield ToolCallDelta("call_t", piece, name="clock")
+        await asyncio.sleep(0.01)
+    call = ToolCall("clock", {"zone": "UTC"}, id="call_t")
+    yield call
+    yield ToolResult(call, {"time": "12:00"})
+    yield "It is "
+    await asyncio.sleep(0.01)
+    yield "12:00."
+
+
+def test_the_official_clients_take_reasoning_and_streamed_tool_arguments(
+    gateway: GatewayThread, clients_dir: Path
+) -> None:
+    register(gateway, "thinker", thinker)
+    base = f"{gateway.http_url}/v1/agents/thinker"
+    agui = run_client(clients_dir, "ag_ui_client.mjs", f"{base}/ag-ui", "time?", "thread-r")
+    for event in agui["events"]:
+        AG_UI_EVENTS.validate_python(event)
+    types = [event["type"] for event in agui["events"]]
+    assert types[:3] == ["RUN_STARTED", "REASONING_START", "REASONING_MESSAGE_START"]
+    reasoning = [e["delta"] for e in agui["events"] if e["type"] == "REASONING_MESSAGE_CONTENT"]
+    assert "".join(reasoning) == "The user wants the time."
+    args = [e["delta"] for e in agui["events"] if e["type"] == "TOOL_CALL_ARGS"]
+    assert len(args) == 2 and "".join(args) == '{"zone":"UTC"}'  # streamed, not repeated
+    roles = [message["role"] for message in agui["messages"]]
+    assert roles == ["user", "reasoning", "assistant", "tool", "assistant"]
+    assert agui["messages"][-1]["content"] == "It is 12:00."
+
+    sdk = run_client(clients_dir, "ai_sdk_client.mjs", f"{base}/ai-sdk", "time?", "chat-r")
+    assert sdk["errors"] == []
+    parts = sdk["message"]["parts"]
+    kinds = [part["type"] for part in parts if part["type"] != "step-start"]
+    assert kinds == ["reasoning", "tool-clock", "text"]
+    assert parts[1]["text"] == "The user wants the time." and parts[1]["state"] == "done"
+    (tool,) = (part for part in parts if part["type"] == "tool-clock")
+    assert (tool["state"], tool["input"], tool["output"]) == (
+        "output-available",
+        {"zone": "UTC"},
+        {"time": "12:00"},
+    )
