@@ -263,6 +263,9 @@ class LimitsConfig(_Config):
     idle_timeout: float = Field(300.0, gt=0)
     send_queue_max_frames: int = Field(4_096, ge=1)
     send_queue_max_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    #: Seconds a replay in pages waits for a peer that takes none of its frames
+    #: before closing with 1013 (a recovery never overflows the send queue).
+    replay_stall_timeout: float = Field(30.0, gt=0, le=3_600)
 
 
 class HistoryConfig(_Config):

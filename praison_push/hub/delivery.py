@@ -253,7 +253,13 @@ class DeliveryTracker:
 
     # --- the client's side -----------------------------------------------------------
 
-    def resume(self, connection: Connection, channel: str, carried: Set[str]) -> int:
+    def resume(
+        self,
+        connection: Connection,
+        channel: str,
+        carried: Set[str],
+        after: tuple[int, str] | None = None,
+    ) -> int:
         """Send ``connection`` its client's pending deliveries on ``channel``, in order.
 
         Called as a subscription starts, before its history replay and live
@@ -263,7 +269,9 @@ class DeliveryTracker:
         A resumed delivery is marked ``_redelivered`` with its current
         ``_retry_count`` (a reconnect is not the client's failure to
         acknowledge); either way it waits a full ``ack_timeout ×
-        retry_backoff^n`` again. Returns how many were sent.
+        retry_backoff^n`` again. A replay in pages (:mod:`.replay`) cannot list
+        what it carries: it gives the position ``after`` which it replays
+        everything instead. Returns how many were sent.
         """
         client = self._clients.get(connection.client_id)
         if client is None or not len(client):
@@ -272,7 +280,7 @@ class DeliveryTracker:
         sent = 0
         for event_id, entry in in_order(client.on_channel(channel)):
             message, retries = parts(entry)
-            if event_id not in carried:
+            if event_id not in carried and not _replays(message.frame, after):
                 connection.send({**message.frame, "_redelivered": True, "_retry_count": retries})
                 sent += 1
             self._schedule(client, event_id, message, retries, now)
@@ -479,3 +487,11 @@ class DeliveryTracker:
 
 async def _nothing(store: DeliveryStore) -> None:
     """A journal read that reads nothing: a barrier."""
+
+
+def _replays(frame: dict[str, Any], after: tuple[int, str] | None) -> bool:
+    """Whether a replay of everything after the position ``after`` carries ``frame``."""
+    if after is None:
+        return False
+    offset = frame.get("offset")
+    return frame.get("epoch") == after[1] and isinstance(offset, int) and offset > after[0]

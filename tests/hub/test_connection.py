@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from support import SHORT, FakeClock, timeout
 
@@ -133,7 +134,8 @@ async def test_byte_bound_through_the_hub(make_hub: MakeHub) -> None:
     assert slow.close_code == CloseCode.SLOW_CONSUMER
 
 
-async def test_a_replay_larger_than_the_queue_closes_1013(make_hub: MakeHub) -> None:
+async def test_a_replay_larger_than_the_queue_goes_out_in_pages(make_hub: MakeHub) -> None:
+    # Before paging, this subscribe overflowed the queue and closed 1013 on every attempt.
     hub = make_hub(limits=LimitsConfig(send_queue_max_frames=4))
     alice = join(hub, "alice")
     for n in range(10):
@@ -141,11 +143,32 @@ async def test_a_replay_larger_than_the_queue_closes_1013(make_hub: MakeHub) -> 
     late = join(hub, "late")
     epoch = hub.history.epoch  # type: ignore[attr-defined]
     since = {"offset": 0, "epoch": epoch}
-    await hub.receive(
-        late, json.dumps({"type": "channel.subscribe", "channel": "c", "since": since})
-    )
+    subscribe = json.dumps({"type": "channel.subscribe", "channel": "c", "since": since})
+    task = asyncio.ensure_future(hub.receive(late, subscribe))
+    frames: list[dict[str, Any]] = []
+    while not task.done() or late.pending():
+        assert late.pending() <= 4  # never past the bound
+        frames.extend(drain(late))
+        await asyncio.sleep(0)
+    await asyncio.wait_for(task, timeout(1))
+    assert late.close_code is None
+    assert frames[0]["type"] == "channel.subscribed" and frames[0]["recovered"] is True
+    assert [m["data"] for m in frames[1:]] == list(range(10))
+
+
+async def test_a_paged_replay_nobody_reads_closes_1013_after_the_stall_timeout(
+    make_hub: MakeHub,
+) -> None:
+    hub = make_hub(limits=LimitsConfig(send_queue_max_frames=4, replay_stall_timeout=SHORT))
+    alice = join(hub, "alice")
+    for n in range(10):
+        await publish(hub, alice, "c", n)
+    late = join(hub, "late")
+    since = {"offset": 0, "epoch": hub.history.epoch}  # type: ignore[attr-defined]
+    subscribe = json.dumps({"type": "channel.subscribe", "channel": "c", "since": since})
+    await asyncio.wait_for(hub.receive(late, subscribe), timeout(2))
     assert late.close_code == CloseCode.SLOW_CONSUMER
-    assert drain(late) == []
+    assert late.close_reason == "replay stalled"
 
 
 async def test_a_closed_connection_still_gets_no_error_for_its_frames(hub: Hub) -> None:

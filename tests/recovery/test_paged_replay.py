@@ -1,0 +1,55 @@
+"""Recovery always completes: a gap larger than the send queue is replayed in pages.
+
+Before paging, a resubscribe whose gap did not fit in the send queue was cut
+with 1013 on every attempt, and the client reconnected forever.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from redis_support import free_port
+from support import CuttingProxy, wait_until
+
+from praison_push.client import AsyncPushClient, Backoff
+from praison_push.config import GatewayConfig, HistoryConfig, LimitsConfig
+
+pytestmark = pytest.mark.e2e
+
+BODY = "x" * 60_000
+
+
+async def test_a_20_mb_gap_is_caught_up_in_pages_without_a_1013(gateway_factory: Any) -> None:
+    gateway = gateway_factory(
+        GatewayConfig(
+            history=HistoryConfig(size=1_000), limits=LimitsConfig(max_message_size=65_536)
+        )
+    )
+    received: list[int] = []
+    closes: list[Any] = []
+    async with CuttingProxy(gateway.port) as proxy:
+        reader = AsyncPushClient(
+            proxy.url(), client_id="pager", backoff=Backoff(initial=0.02, maximum=0.2)
+        )
+        publisher = AsyncPushClient(gateway.url)
+        reader.on("channel_message", lambda m: received.append(m.data["n"]))
+        reader.on("disconnected", lambda event: closes.append(event["code"]))
+        await reader.connect()
+        await publisher.connect()
+        try:
+            await reader.subscribe("big")
+            await publisher.publish("big", {"n": -1, "body": ""})
+            await wait_until(lambda: received == [-1], what="first message")
+            upstream = proxy.upstream_port
+            proxy.upstream_port = free_port()  # the reader cannot come back meanwhile
+            proxy.cut()
+            for n in range(300):
+                await publisher.publish("big", {"n": n, "body": BODY})
+            proxy.upstream_port = upstream
+            await wait_until(lambda: len(received) >= 301, 30, what="the 20 MB gap replayed")
+            assert received == [-1, *range(300)]
+            assert 1013 not in closes
+        finally:
+            await reader.disconnect()
+            await publisher.disconnect()
