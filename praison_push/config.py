@@ -269,11 +269,19 @@ class LimitsConfig(_Config):
 
 
 class HistoryConfig(_Config):
-    """Per-channel history kept for recovery (``since``) and ``channel.history``."""
+    """Per-channel history kept for recovery (``since``) and ``channel.history``.
+
+    ``max_memory_bytes`` bounds what the in-memory store holds across *all*
+    channels (encoded bytes): past it, the history of the least recently written
+    channels is dropped first (their offsets keep counting, so a later recovery
+    there answers ``recovered: false``). Without it, publishing to many channels
+    nobody listens on would hold ``size`` frames of each for ``ttl``.
+    """
 
     size: int = Field(1_000, ge=0)
     ttl: float = Field(3_600.0, gt=0)
     dedup_window: float = Field(120.0, gt=0)
+    max_memory_bytes: int = Field(128 * 1024 * 1024, ge=64 * 1024)
 
 
 class RunsConfig(_Config):
