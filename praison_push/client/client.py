@@ -70,6 +70,10 @@ class AsyncPushClient:
         auto_ack: Acknowledge a message once its handlers returned without raising
             (batched: 100 ms, 100 ids); with ``False``, ``await msg.ack()`` /
             ``msg.nack(reason)``. What is not acknowledged comes back (PROTOCOL.md §3).
+        max_queued_messages: Most messages waiting for the handlers. Past it the
+            client drops the connection and, once the handlers are down to half of
+            it, recovers the rest from the gateway's history (``since``): memory
+            stays bounded, and a handler awaiting a reply never deadlocks.
 
     Events for :meth:`on`: ``channel_message`` (a :class:`ChannelMessage`),
     ``presence_list`` (``{"clients": [...], "channel": ...}``), ``connected``
@@ -92,8 +96,9 @@ class AsyncPushClient:
         backoff: Backoff | None = None,
         max_reconnect_attempts: int | None = None,
         auto_ack: bool = True,
+        max_queued_messages: int = 10_000,
     ) -> None:
-        check_options(url, client_id, request_timeout, max_reconnect_attempts)
+        check_options(url, client_id, request_timeout, max_reconnect_attempts, max_queued_messages)
         self._url = url
         self._fallback_to_polling = fallback_to_polling
         self._request_timeout = float(request_timeout)
@@ -107,6 +112,7 @@ class AsyncPushClient:
             backoff=backoff or Backoff(),
             max_reconnect_attempts=max_reconnect_attempts,
             auto_ack=bool(auto_ack),
+            max_queued_messages=max_queued_messages,
         )
         self._driver = driver
         self._connection, self._request = driver.connection, driver.requests.request
