@@ -266,6 +266,25 @@ class LimitsConfig(_Config):
     #: Seconds a replay in pages waits for a peer that takes none of its frames
     #: before closing with 1013 (a recovery never overflows the send queue).
     replay_stall_timeout: float = Field(30.0, gt=0, le=3_600)
+    #: What happens to a subscriber whose send queue is full, per channel-name
+    #: pattern (``fnmatch`` globs on the name clients use; the first match wins):
+    #: ``"disconnect"`` (the default for every channel) closes it with 1013 and the
+    #: client recovers from history; ``"drop"`` keeps it connected, drops the
+    #: publications that do not fit and sends a ``channel_gap`` notice before the
+    #: next one that does (for feeds where the latest value is what matters).
+    slow_consumer_policies: dict[str, Literal["disconnect", "drop"]] = Field(
+        default_factory=dict, max_length=100
+    )
+
+    @field_validator("slow_consumer_policies")
+    @classmethod
+    def _policy_patterns_are_names(cls, policies: dict[str, str]) -> dict[str, str]:
+        for pattern in policies:
+            if not 1 <= len(pattern) <= 200:
+                raise ValueError(
+                    f"a slow_consumer_policies pattern must be 1-200 characters, got {pattern!r}"
+                )
+        return policies
 
 
 class HistoryConfig(_Config):

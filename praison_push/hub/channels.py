@@ -9,15 +9,17 @@ costs one ``list.append`` per subscriber (docs/ARCHITECTURE.md, "Hot path: a pub
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from ..protocol import encode_json
 from ..protocol.frames import Filters
 from .connection import Connection
+from .scopes import display_name
 
-__all__ = ["Channel", "ChannelRegistry", "PresenceChange", "matches_filters"]
+__all__ = ["Channel", "ChannelRegistry", "PresenceChange", "drop_policy", "matches_filters"]
 
 
 def matches_filters(filters: Filters, data: Any) -> bool:
@@ -32,6 +34,23 @@ def matches_filters(filters: Filters, data: Any) -> bool:
         if value != wanted if isinstance(wanted, str) else value not in wanted:
             return False
     return True
+
+
+def drop_policy(policies: Mapping[str, str]) -> Callable[[str], bool] | None:
+    """Whether a channel (internal name) has the ``drop`` slow-consumer policy, from
+    ``LimitsConfig.slow_consumer_policies`` (``None``: every channel disconnects)."""
+    if not any(policy == "drop" for policy in policies.values()):
+        return None
+    rules = list(policies.items())
+
+    def drops(name: str) -> bool:
+        shown = display_name(name)
+        for pattern, policy in rules:
+            if fnmatchcase(shown, pattern):
+                return policy == "drop"
+        return False
+
+    return drops
 
 
 @dataclass(eq=False)
@@ -73,6 +92,9 @@ class Channel:
     presence_window: float = float("-inf")
     presence_frames: int = 0
     presence_batch: dict[str, PresenceChange] | None = None
+    #: The ``drop`` slow-consumer policy: a full subscriber misses publications
+    #: (then gets a ``channel_gap`` notice) instead of being disconnected.
+    drops: bool = False
 
     def fan_out(
         self,
@@ -88,6 +110,8 @@ class Channel:
         subscribers = self.subscribers
         if not subscribers:
             return 0
+        if self.drops:
+            return self._fan_out_dropping(frame, source, skip)
         native: str | None = None
         foreign: dict[str, tuple[str, ...]] = {}
         data = frame.get("data")
@@ -112,12 +136,71 @@ class Channel:
                 delivered += 1
         return delivered
 
+    def _fan_out_dropping(
+        self,
+        frame: dict[str, Any],
+        source: str | None,
+        skip: Callable[[Connection], bool] | None,
+    ) -> int:
+        """:meth:`fan_out` under the ``drop`` policy: what does not fit is dropped for
+        that subscriber, and its next publication that fits comes after a
+        ``channel_gap`` notice naming the last one dropped (never a silent gap)."""
+        native: str | None = None
+        data = frame.get("data")
+        delivered = 0
+        for connection, filters in self.subscribers.items():
+            if connection.client_id == source:
+                continue
+            if filters is not None and not matches_filters(filters, data):
+                continue
+            if skip is not None and skip(connection):
+                continue
+            gaps = connection.gaps
+            gap = None if gaps is None else gaps.get(self.name)
+            if gap is not None and not connection.offer_text(_gap_text(frame, gap)):
+                texts: tuple[str, ...] = ()  # the notice does not fit yet: neither does this
+            elif connection.dialect == "praison":
+                if native is None:
+                    native = encode_json(frame)
+                texts = (native,)
+            else:
+                texts = connection.encode(frame)
+            if gap is not None and texts and gaps is not None:
+                del gaps[self.name]
+            if texts and all([connection.offer_text(text) for text in texts]):
+                delivered += 1
+                continue
+            offset, epoch = frame.get("offset"), frame.get("epoch")
+            if isinstance(offset, int) and isinstance(epoch, str):
+                if connection.gaps is None:
+                    connection.gaps = {}
+                connection.gaps[self.name] = (epoch, offset)
+        return delivered
+
+
+def _gap_text(frame: dict[str, Any], gap: tuple[str, int]) -> str:
+    """The ``channel_gap`` notice of publications dropped up to ``gap`` (PROTOCOL.md §3)."""
+    notice = {
+        "type": "channel_gap",
+        "channel": frame.get("channel"),
+        "epoch": gap[0],
+        "offset": gap[1],
+        "reason": "slow_consumer",
+    }
+    return encode_json(notice)
+
 
 class ChannelRegistry:
-    """Every channel this node knows, by name."""
+    """Every channel this node knows, by name.
 
-    def __init__(self) -> None:
+    Args:
+        drops: Whether a channel (by the name clients use) has the ``drop``
+            slow-consumer policy; decided once, when the channel is created.
+    """
+
+    def __init__(self, drops: Callable[[str], bool] | None = None) -> None:
         self._channels: dict[str, Channel] = {}
+        self._drops = drops
 
     def __len__(self) -> int:
         return len(self._channels)
@@ -133,6 +216,8 @@ class ChannelRegistry:
         channel = self._channels.get(name)
         if channel is None:
             channel = Channel(name, now, dict(metadata or {}))
+            if self._drops is not None:
+                channel.drops = self._drops(name)
             self._channels[name] = channel
         elif metadata:
             channel.metadata.update(metadata)

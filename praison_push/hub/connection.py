@@ -99,6 +99,7 @@ class Connection:
         "dialect",
         "dialect_fixed",
         "encode",
+        "gaps",
         "last_ping",
         "last_seen",
         "metadata",
@@ -136,6 +137,9 @@ class Connection:
         self.status = "online"
         self.metadata: dict[str, Any] = {}
         self.subscriptions: dict[str, Filters | None] = {}
+        #: Channel → ``(epoch, offset)`` of the last publication dropped for it under
+        #: the ``drop`` slow-consumer policy, until the ``channel_gap`` notice is sent.
+        self.gaps: dict[str, tuple[str, int]] | None = None
         self.close_code: int | None = None
         self.close_reason = ""
         self.closing_since: float | None = None
@@ -213,6 +217,23 @@ class Connection:
         outbox = self._outbox
         if len(outbox) >= self._max_frames or self._outbox_bytes + len(text) > self._max_bytes:
             self.close(CloseCode.SLOW_CONSUMER, "send queue full")
+            return False
+        outbox.append(text)
+        self._outbox_bytes += len(text)
+        if len(outbox) == 1:
+            self._notify()
+        return True
+
+    def offer_text(self, text: str) -> bool:
+        """Queue one encoded frame if it fits, without waiting; ``False`` (and the
+        connection left open) when it does not: the ``drop`` slow-consumer policy."""
+        if self.close_code is not None:
+            return False
+        sink = self._sink
+        if sink is not None:
+            return sink.put(text)
+        outbox = self._outbox
+        if len(outbox) >= self._max_frames or self._outbox_bytes + len(text) > self._max_bytes:
             return False
         outbox.append(text)
         self._outbox_bytes += len(text)

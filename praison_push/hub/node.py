@@ -23,7 +23,7 @@ from ..config import GatewayConfig
 from ..protocol import CloseCode
 from ..protocol.runs import RUN_FEED, TERMINAL_EVENTS, is_run_feed, run_event
 from .auth import Authenticator
-from .channels import Channel, ChannelRegistry
+from .channels import Channel, ChannelRegistry, drop_policy
 from .connection import Connection
 from .dedup import DedupWindow
 from .delivery import DeliveryTracker
@@ -89,7 +89,7 @@ class Node:
         self.agents = agents
         self.clock = clock
         self.auth = Authenticator(config.auth)
-        self.channels = ChannelRegistry()
+        self.channels = ChannelRegistry(drop_policy(config.limits.slow_consumer_policies))
         self.connections: dict[str, Connection] = {}
         self.ids = IdFactory()
         self.server_id = self.ids.prefix

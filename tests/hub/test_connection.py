@@ -6,11 +6,14 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
 from support import SHORT, FakeClock, timeout
 
 from praison_push.config import LimitsConfig
 from praison_push.hub import ANONYMOUS, Connection, Hub, Principal
 from praison_push.protocol import CloseCode
+from praison_push.protocol import frames as f
 
 from .helpers import MakeHub, drain, join, publish, request, subscribe
 
@@ -121,6 +124,43 @@ async def test_a_subscriber_that_does_not_drain_is_closed_1013(make_hub: MakeHub
     assert slow.close_code == CloseCode.SLOW_CONSUMER
     assert slow.pending() == 0
     assert not fast.closing
+
+
+async def test_the_drop_policy_keeps_a_full_subscriber_and_tells_it_of_the_gap(
+    make_hub: MakeHub,
+) -> None:
+    # Before the policy, every slow consumer was closed 1013 (as "c" still is here).
+    policies = {"ticker.*": "drop"}
+    hub = make_hub(limits=LimitsConfig(send_queue_max_frames=5, slow_consumer_policies=policies))
+    alice, slow, fast = join(hub, "alice"), join(hub, "slow"), join(hub, "fast")
+    for name in ("ticker.eur", "c"):
+        await subscribe(hub, slow, name)
+    await subscribe(hub, fast, "ticker.eur")
+    drain(slow)
+    deliveries = []
+    for n in range(8):
+        deliveries.append((await publish(hub, alice, "ticker.eur", n))["delivered"])
+        drain(fast)
+    assert deliveries == [2, 2, 2, 2, 2, 1, 1, 1]  # 6-8 dropped for slow, which stays
+    assert not slow.closing
+    assert [f["data"] for f in drain(slow)] == [0, 1, 2, 3, 4]
+    await publish(hub, alice, "ticker.eur", 8)
+    gap, message = drain(slow)
+    assert (gap["type"], gap["channel"], gap["offset"], gap["reason"]) == (
+        "channel_gap", "ticker.eur", 8, "slow_consumer"
+    )  # fmt: skip
+    assert f.ChannelGapFrame.model_validate(gap)
+    assert (message["data"], message["offset"]) == (8, 9)
+    for n in range(6):  # "c" keeps the default policy: disconnect
+        await publish(hub, alice, "c", n)
+    assert slow.close_code == CloseCode.SLOW_CONSUMER
+
+
+def test_slow_consumer_policy_patterns_are_checked() -> None:
+    with pytest.raises(ValidationError, match="slow_consumer_policies"):
+        LimitsConfig(slow_consumer_policies={"": "drop"})
+    with pytest.raises(ValidationError, match="disconnect"):
+        LimitsConfig(slow_consumer_policies={"a.*": "queue"})  # type: ignore[dict-item]
 
 
 async def test_byte_bound_through_the_hub(make_hub: MakeHub) -> None:
