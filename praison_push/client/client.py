@@ -78,7 +78,9 @@ class AsyncPushClient:
     Events for :meth:`on`: ``channel_message`` (a :class:`ChannelMessage`),
     ``presence_list`` (``{"clients": [...], "channel": ...}``), ``connected``
     (the gateway's greeting), ``disconnected`` (``{"code", "reason"}``),
-    ``reconnecting`` (``{"attempt", "delay"}``), and any other frame type
+    ``reconnecting`` (``{"attempt", "delay"}``), ``gap`` (``{"channel", "epoch",
+    "offset", "reason"}``: messages were lost from history or dropped for a slow
+    consumer — never a silent gap), and any other frame type
     (``presence_join``, ``presence_leave``, ``error`` …) with the raw frame; a
     ``presence_diff`` fires one of those per client it lists, then itself.
     """
