@@ -157,19 +157,19 @@ class Channel:
                 continue
             gaps = connection.gaps
             gap = None if gaps is None else gaps.get(self.name)
-            if gap is not None and not connection.offer_text(_gap_text(frame, gap)):
-                texts: tuple[str, ...] = ()  # the notice does not fit yet: neither does this
-            elif connection.dialect == "praison":
-                if native is None:
-                    native = encode_json(frame)
-                texts = (native,)
-            else:
-                texts = connection.encode(frame)
-            if gap is not None and texts and gaps is not None:
-                del gaps[self.name]
-            if texts and all([connection.offer_text(text) for text in texts]):
-                delivered += 1
-                continue
+            if gap is None or _offer_all(connection, _gap_texts(connection, frame, gap)):
+                if gap is not None and gaps is not None:
+                    del gaps[self.name]  # the notice is out
+                if connection.dialect == "praison":
+                    if native is None:
+                        native = encode_json(frame)
+                    texts: tuple[str, ...] = (native,)
+                else:
+                    texts = connection.encode(frame)
+                if _offer_all(connection, texts):
+                    delivered += 1
+                    continue
+            # Dropped for this subscriber (or its earlier gap's notice does not fit yet).
             offset, epoch = frame.get("offset"), frame.get("epoch")
             if isinstance(offset, int) and isinstance(epoch, str):
                 if connection.gaps is None:
@@ -178,8 +178,11 @@ class Channel:
         return delivered
 
 
-def _gap_text(frame: dict[str, Any], gap: tuple[str, int]) -> str:
-    """The ``channel_gap`` notice of publications dropped up to ``gap`` (PROTOCOL.md §3)."""
+def _gap_texts(
+    connection: Connection, frame: dict[str, Any], gap: tuple[str, int]
+) -> tuple[str, ...]:
+    """The ``channel_gap`` notice of publications dropped up to ``gap`` (PROTOCOL.md §3),
+    in the connection's dialect."""
     notice = {
         "type": "channel_gap",
         "channel": frame.get("channel"),
@@ -187,7 +190,12 @@ def _gap_text(frame: dict[str, Any], gap: tuple[str, int]) -> str:
         "offset": gap[1],
         "reason": "slow_consumer",
     }
-    return encode_json(notice)
+    return (encode_json(notice),) if connection.dialect == "praison" else connection.encode(notice)
+
+
+def _offer_all(connection: Connection, texts: tuple[str, ...]) -> bool:
+    """Offer every text (one frame may take several in a foreign dialect); whether all fit."""
+    return all([connection.offer_text(text) for text in texts])
 
 
 class ChannelRegistry:
