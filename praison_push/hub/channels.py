@@ -210,6 +210,10 @@ class ChannelRegistry:
         self._channels: dict[str, Channel] = {}
         self._drops = drops
 
+    def use_policies(self, policies: Mapping[str, str]) -> None:
+        """Decide the channels' slow-consumer policy from ``slow_consumer_policies``."""
+        self._drops = drop_policy(policies)
+
     def __len__(self) -> int:
         return len(self._channels)
 

@@ -23,7 +23,7 @@ from ..config import GatewayConfig
 from ..protocol import CloseCode
 from ..protocol.runs import RUN_FEED, TERMINAL_EVENTS, is_run_feed, run_event
 from .auth import Authenticator
-from .channels import Channel, ChannelRegistry, drop_policy
+from .channels import Channel, ChannelRegistry
 from .connection import Connection
 from .dedup import DedupWindow
 from .delivery import DeliveryTracker
@@ -89,7 +89,7 @@ class Node:
         self.agents = agents
         self.clock = clock
         self.auth = Authenticator(config.auth)
-        self.channels = ChannelRegistry(drop_policy(config.limits.slow_consumer_policies))
+        self.channels = ChannelRegistry()
         self.connections: dict[str, Connection] = {}
         self.ids = IdFactory()
         self.server_id = self.ids.prefix
@@ -97,6 +97,8 @@ class Node:
         self.limiter = ConnectionLimiter(config.limits)
         self.dedup = DedupWindow(config.history.dedup_window)
         self.runs = RunManager(agents, self.publish_event, config=config.runs)
+        # Which channels keep a full subscriber (the "drop" slow-consumer policy).
+        self.channels.use_policies(config.limits.slow_consumer_policies)
         # Channel → buffers of connections whose subscribe is reading history (read_joining).
         self._joining: dict[str, list[list[dict[str, Any]]]] = {}
         push = config.push
