@@ -19,6 +19,7 @@ from praison_push.config import (
     HistoryConfig,
     LimitsConfig,
     PushConfig,
+    RedisConfig,
 )
 
 pytestmark = pytest.mark.e2e
@@ -26,10 +27,20 @@ pytestmark = pytest.mark.e2e
 BODY = "x" * 60_000
 
 
-async def test_a_20_mb_gap_is_caught_up_in_pages_without_a_1013(gateway_factory: Any) -> None:
+@pytest.mark.parametrize("backend", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_a_20_mb_gap_is_caught_up_in_pages_without_a_1013(
+    gateway_factory: Any, backend: str, request: pytest.FixtureRequest
+) -> None:
+    push = PushConfig(enabled=True)
+    if backend == "redis":
+        url = request.getfixturevalue("redis_server").url
+        prefix = request.getfixturevalue("redis_prefix")
+        push = PushConfig(enabled=True, redis=RedisConfig(url=url, prefix=prefix))
     gateway = gateway_factory(
         GatewayConfig(
-            history=HistoryConfig(size=1_000), limits=LimitsConfig(max_message_size=65_536)
+            push=push,
+            history=HistoryConfig(size=1_000),
+            limits=LimitsConfig(max_message_size=65_536),
         )
     )
     received: list[int] = []
