@@ -33,3 +33,15 @@ def test_slow_consumer_policies_take_two_policies_and_at_most_100_patterns() -> 
 def test_max_queued_messages_must_be_a_positive_int(bad: object) -> None:
     with pytest.raises(ValueError, match="max_queued_messages"):
         AsyncPushClient("ws://127.0.0.1:1/ws", max_queued_messages=bad)  # type: ignore[arg-type]
+
+
+def test_the_sync_client_takes_and_checks_max_queued_messages_too() -> None:
+    from praison_push.sync import PushClient
+
+    with pytest.raises(ValueError, match="max_queued_messages"):
+        PushClient("ws://127.0.0.1:1/ws", max_queued_messages=0)
+    client = PushClient("ws://127.0.0.1:1/ws", max_queued_messages=5)
+    try:
+        assert client._client._driver._max_queued == 5
+    finally:
+        client.close()
