@@ -25,7 +25,7 @@ from .channels import Channel, matches_filters
 from .connection import Connection
 from .handshake import refusal
 from .node import Node, ends_run
-from .replay import CatchUp, catch_up, gap_notice
+from .replay import CatchUp, answer, catch_up, gap_notice
 from .runs import start_run
 from .scopes import is_run_name, resolve_channel, visible_names
 
@@ -41,15 +41,6 @@ def _reply(connection: Connection, request: Any, frame: dict[str, Any]) -> None:
     if request.ref is not None:
         frame["ref"] = request.ref
     connection.send(frame)
-
-
-def _subscribed(request: f.ChannelSubscribeFrame, position: dict[str, Any]) -> dict[str, Any]:
-    """The ``channel.subscribed`` reply at ``position`` (``offset``, ``epoch``, ``recovered``)."""
-    reply: dict[str, Any] = {"type": "channel.subscribed", "channel": request.channel, "ok": True}
-    reply.update(position)
-    if request.filters is not None:
-        reply["filters"] = request.filters
-    return reply
 
 
 def _forbid_reserved(name: str) -> None:
@@ -247,14 +238,9 @@ class Commands:
             await tracker.attach(connection)  # its pending deliveries, from the store
         caught: CatchUp | None = None
         if since is not None and name not in connection.subscriptions:
-
-            def announce(offset: int, epoch: str, recovered: bool) -> None:
-                shown = {"offset": offset, "epoch": epoch, "recovered": recovered}
-                _reply(connection, frame, _subscribed(frame, shown))
-
             # A gap larger than the send queue goes out in pages first, and a lost
             # epoch's successor is read from its start (PROTOCOL.md §3).
-            caught = await catch_up(node, connection, name, since, filters, announce)
+            caught = await catch_up(node, connection, frame, name, since, filters)
             since = since if caught is None else caught.since
         read, held = await node.read_joining(name, connection, since, read_limit)
         if not node.is_open(connection):
@@ -267,11 +253,9 @@ class Commands:
         renewed = name in connection.subscriptions
         joined = node.channels.subscribe(channel, connection, filters)
         announced = caught is not None and caught.announced
-        gap = caught is not None and caught.gap
         if not announced:
-            recovered = read.recovered and not gap
-            shown = {"offset": read.offset, "epoch": read.epoch, "recovered": recovered}
-            _reply(connection, frame, _subscribed(frame, shown))
+            recovered = read.recovered and not (caught is not None and caught.gap)
+            answer(connection, frame, read.offset, read.epoch, recovered)
         elif not read.recovered:
             # Lost after the pages were sent (evicted meanwhile): never a silent gap.
             connection.send(gap_notice(frame.channel, read.epoch, 0, "history_lost"))

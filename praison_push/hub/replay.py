@@ -17,22 +17,18 @@ The reply then says ``recovered: false`` (the lost part is a gap).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import HistoryRead
 from ..protocol import encode_json
-from ..protocol.frames import Filters
+from ..protocol.frames import ChannelSubscribeFrame, Filters
 from .channels import matches_filters
 from .connection import Connection
 from .node import Node
 from .scopes import display_name
 
-__all__ = ["CatchUp", "catch_up", "gap_notice"]
-
-#: Answers the subscribe ahead of the pages: ``(offset, epoch, recovered)``.
-Announce = Callable[[int, str, bool], None]
+__all__ = ["CatchUp", "answer", "catch_up", "gap_notice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +44,29 @@ class CatchUp:
     since: tuple[int, str]
     gap: bool
     announced: bool
+
+
+def answer(
+    connection: Connection,
+    request: ChannelSubscribeFrame,
+    offset: int,
+    epoch: str,
+    recovered: bool,
+) -> None:
+    """Send the ``channel.subscribed`` reply to ``request`` at this position."""
+    reply: dict[str, Any] = {
+        "type": "channel.subscribed",
+        "channel": request.channel,
+        "ok": True,
+        "offset": offset,
+        "epoch": epoch,
+        "recovered": recovered,
+    }
+    if request.filters is not None:
+        reply["filters"] = request.filters
+    if request.ref is not None:
+        reply["ref"] = request.ref
+    connection.send(reply)
 
 
 def gap_notice(channel: str, epoch: str, offset: int, reason: str) -> dict[str, Any]:
@@ -76,10 +95,10 @@ def _too_big(read: HistoryRead, page: int, budget: int) -> bool:
 async def catch_up(
     node: Node,
     connection: Connection,
+    request: ChannelSubscribeFrame,
     name: str,
     since: tuple[int, str],
     filters: Filters | None,
-    announce: Announce,
 ) -> CatchUp | None:
     """Replay what ``connection`` missed on ``name`` after ``since``, in pages.
 
@@ -100,7 +119,7 @@ async def catch_up(
         return None
     if not _too_big(read, page, budget):
         return CatchUp(since, gap, announced=False)
-    announce(read.offset, read.epoch, read.recovered and not gap)
+    answer(connection, request, read.offset, read.epoch, read.recovered and not gap)
     tracker = node.tracker
     if tracker is not None:
         tracker.resume(connection, name, frozenset(), after=since)
