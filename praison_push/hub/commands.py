@@ -241,7 +241,10 @@ class Commands:
             # A gap larger than the send queue goes out in pages first, and a lost
             # epoch's successor is read from its start (PROTOCOL.md §3).
             caught = await catch_up(node, connection, frame, name, since, filters)
-            since = since if caught is None else caught.since
+            if caught is None:  # closed meanwhile
+                node.channels.discard_if_unused(channel)
+                return
+            since = caught.since
         read, held = await node.read_joining(name, connection, since, read_limit)
         if not node.is_open(connection):
             node.channels.discard_if_unused(channel)

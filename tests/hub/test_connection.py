@@ -209,6 +209,7 @@ async def test_a_paged_replay_nobody_reads_closes_1013_after_the_stall_timeout(
     await asyncio.wait_for(hub.receive(late, subscribe), timeout(2))
     assert late.close_code == CloseCode.SLOW_CONSUMER
     assert late.close_reason == "replay stalled"
+    assert late.subscriptions == {}  # no whole-gap read, no subscription after the close
 
 
 async def test_a_closed_connection_still_gets_no_error_for_its_frames(hub: Hub) -> None:
