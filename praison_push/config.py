@@ -291,7 +291,7 @@ class HistoryConfig(_Config):
     """Per-channel history kept for recovery (``since``) and ``channel.history``.
 
     ``max_memory_bytes`` bounds what the in-memory store holds across *all*
-    channels (encoded bytes): past it, the history of the least recently written
+    channels (about the frames' encoded bytes): past it, the history of the least recently written
     channels is dropped first (their offsets keep counting, so a later recovery
     there answers ``recovered: false``). Without it, publishing to many channels
     nobody listens on would hold ``size`` frames of each for ``ttl``.

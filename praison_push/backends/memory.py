@@ -28,6 +28,21 @@ __all__ = ["MemoryBroker", "MemoryHistoryStore"]
 _SWEEP_BATCH = 8
 
 
+#: What a stored frame holds besides its ``data`` (type, ids, time, offset, epoch), bytes.
+_FRAME_OVERHEAD = 200
+
+
+def _size(frame: dict[str, Any]) -> int:
+    """About the encoded size of a stored frame, as ``max_memory_bytes`` counts it.
+
+    Only ``data`` is measured (a string by its length, without encoding it):
+    the rest of a frame is small and of about the same size every time.
+    """
+    data = frame.get("data")
+    body = len(data) + 2 if isinstance(data, str) else len(encode_json(data))
+    return body + len(str(frame.get("channel", ""))) + _FRAME_OVERHEAD
+
+
 @dataclass(slots=True)
 class _ChannelHistory:
     epoch: str
@@ -182,7 +197,7 @@ class MemoryHistoryStore:
         if self._size:
             if len(history.entries) >= self._size:
                 self._drop_oldest(history)
-            size = len(encode_json(frame))
+            size = _size(frame)
             history.entries.append((now, frame, size))
             history.size += size
             self._bytes += size
