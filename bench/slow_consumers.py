@@ -1,9 +1,9 @@
 """What one stalled subscriber costs the others: fan-out with and without it.
 
 A gateway (its own process, pinned to one core) is started with
-``LimitsConfig.slow_consumer_policies = {"drop.*": "drop"}`` and a 1 MiB send
-queue. ``--subscribers`` (50) readers subscribe to a channel and a publisher
-sends ``--messages`` (2,000) publications of ``--size`` (8,000) bytes,
+``LimitsConfig.slow_consumer_policies = {"drop.*": "drop"}`` and a 4 MiB send
+queue. ``--subscribers`` (20) readers subscribe to a channel and a publisher
+sends ``--messages`` (3,000) publications of ``--size`` (8,000) bytes,
 at most ``--window`` (50) unanswered; the time until every reader has every
 publication gives deliveries/s. Scenarios, each on a channel of its own:
 
@@ -55,19 +55,28 @@ SCENARIOS = {"alone": None, "stalled-drop": "drop.load", "stalled-disconnect": "
 
 def gateway_config() -> str:
     limits = {
-        "send_queue_max_bytes": 1024 * 1024,
+        "send_queue_max_bytes": 4 * 1024 * 1024,
         "slow_consumer_policies": {"drop.*": "drop"},
     }
     return json.dumps({"host": "127.0.0.1", "port": 0, "limits": limits, "demo_agents": False})
 
 
-async def _read(ws: ClientConnection, count: int) -> None:
-    """Read until ``count`` channel messages arrived."""
+async def _read(ws: ClientConnection, last: int, progress: list[int], index: int) -> int:
+    """Read until offset ``last`` arrived or was announced dropped; how many arrived.
+
+    ``progress[index]`` follows the offset reached (the publisher keeps within
+    ``--lag`` of the slowest reader). A reader that is too slow for the queue all
+    the same misses some: it is told by a ``channel_gap``; they count as lost.
+    """
     got = 0
-    while got < count:
+    while progress[index] < last:
         frame = json.loads(await ws.recv())
-        if frame.get("type") == "channel_message":
+        kind = frame.get("type")
+        if kind == "channel_message":
             got += 1
+        if kind in ("channel_message", "channel_gap"):
+            progress[index] = max(progress[index], frame["offset"])
+    return got
 
 
 async def _ask(ws: ClientConnection, frame: dict[str, Any], reply: str) -> None:
@@ -95,9 +104,9 @@ async def _dial(url: str, **kwargs: Any) -> ClientConnection:
     return ws
 
 
-async def scenario(url: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
+async def scenario(url: str, name: str, args: argparse.Namespace, round_: int) -> dict[str, Any]:
     """One round: deliveries/s to the readers, and what became of the stalled socket."""
-    channel = SCENARIOS[name] or "drop.alone"
+    channel = f"{SCENARIOS[name] or 'drop.alone'}.{round_}"  # fresh: offsets 1..messages
     readers = [await _dial(url) for _ in range(args.subscribers)]
     stalled = None
     if SCENARIOS[name] is not None:
@@ -108,16 +117,26 @@ async def scenario(url: str, name: str, args: argparse.Namespace) -> dict[str, A
     publisher = await _dial(url)
     body = "p" * args.size
     started = time.perf_counter()
-    reading = [asyncio.ensure_future(_read(ws, args.messages)) for ws in readers]
+    progress = [0] * len(readers)
+    reading = [
+        asyncio.ensure_future(_read(ws, args.messages, progress, index))
+        for index, ws in enumerate(readers)
+    ]
     sent = answered = 0
     while answered < args.messages:
+        # The load generator is one process: keep its readers from falling so far
+        # behind that they would be slow consumers themselves.
+        while sent - min(progress) >= args.lag and not any(t.done() for t in reading):
+            await asyncio.sleep(0.001)
+        if any(t.done() and t.exception() for t in reading):
+            await asyncio.gather(*reading)  # a reader failed (closed 1013?): say so
         while sent < args.messages and sent - answered < args.window:
             frame = {"type": "channel.publish", "channel": channel, "data": {"n": sent, "b": body}}
             await publisher.send(json.dumps(frame))
             sent += 1
         if json.loads(await publisher.recv()).get("type") == "channel.published":
             answered += 1
-    await asyncio.wait_for(asyncio.gather(*reading), args.timeout)
+    received = sum(await asyncio.wait_for(asyncio.gather(*reading), args.timeout))
     elapsed = time.perf_counter() - started
     fate = "-"
     if stalled is not None:
@@ -128,12 +147,14 @@ async def scenario(url: str, name: str, args: argparse.Namespace) -> dict[str, A
     for ws in (*readers, publisher, *([stalled] if stalled else [])):
         ws.transport.abort()  # a stalled socket's close handshake would wait on its backlog
     deliveries = args.messages * args.subscribers
+    lost = deliveries - received
     return {
         "scenario": name,
         "subscribers": args.subscribers,
         "messages": args.messages,
         "seconds": round(elapsed, 3),
-        "deliveries_per_s": round(deliveries / elapsed, 1),
+        "deliveries_per_s": round(received / elapsed, 1),
+        "readers_lost": lost,
         "stalled": fate,
     }
 
@@ -141,9 +162,9 @@ async def scenario(url: str, name: str, args: argparse.Namespace) -> dict[str, A
 async def run(url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     """``--rounds`` alternating rounds of every scenario; the median round of each."""
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in SCENARIOS}
-    for _ in range(args.rounds):
+    for round_ in range(args.rounds):
         for name in SCENARIOS:
-            rounds[name].append(await scenario(url, name, args))
+            rounds[name].append(await scenario(url, name, args, round_))
     rows = []
     for results in rounds.values():
         results.sort(key=lambda row: row["deliveries_per_s"])
@@ -167,18 +188,21 @@ class Plan:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subscribers", type=int, default=50)
-    parser.add_argument("--messages", type=int, default=2_000)
+    parser.add_argument("--subscribers", type=int, default=20)
+    parser.add_argument("--messages", type=int, default=3_000)
     parser.add_argument("--size", type=int, default=8_000, help="bytes per publication")
     parser.add_argument("--window", type=int, default=50, help="publishes unanswered at most")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--lag", type=int, default=200, help="publications the slowest reader may lag at most"
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per round at most")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny sizes")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args(argv)
     if args.quick:
-        args.subscribers, args.messages, args.rounds = 5, 1_500, 1
+        args.subscribers, args.messages, args.rounds = 5, 2_000, 1
     return args
 
 
@@ -190,7 +214,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = [sys.executable, "-c", _GATEWAY, gateway_config()]
     with spawn_server("gateway", command, server_core) as server:
         rows = asyncio.run(run(server.url, args))
-    header = ("scenario", "subs", "msgs", "deliveries/s", "÷ alone", "stalled socket")
+    header = (
+        "scenario",
+        "subs",
+        "msgs",
+        "deliveries/s",
+        "÷ alone",
+        "readers lost",
+        "stalled socket",
+    )
     lines = [
         (
             row["scenario"],
@@ -198,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fmt(row["messages"]),
             fmt(row["deliveries_per_s"], 0),
             fmt(row["ratio_to_alone"], 2),
+            fmt(row["readers_lost"]),
             row["stalled"],
         )
         for row in rows
