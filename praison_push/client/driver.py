@@ -250,6 +250,9 @@ class SessionDriver:
             self._behind or self.dispatcher.queued >= self._max_queued
         ):
             self._fall_behind()
+            if self._waiters.get(str(frame.get("channel"))):
+                # A handler awaiting wait_for() must not wait for its own queue to drain.
+                self._wake(ChannelMessage.from_event_dict(frame, self))
             return  # not received: the position stays, the recovery brings it back
         for action in self.session.receive(frame):
             if isinstance(action, Received):
@@ -274,9 +277,7 @@ class SessionDriver:
             logger.debug("dropping duplicate %s on %r", message.event_id, message.channel)
             self.dispatcher.post_ack(message.event_id)
             return
-        for waiter in self._waiters.get(message.channel, ()):
-            if not waiter.done():
-                waiter.set_result(message)
+        self._wake(message)
         if run_only and message.event_id:
             # Followed only for a run: its events reach the run handle, not every
             # ``channel_message`` handler; acknowledged all the same.
@@ -301,6 +302,12 @@ class SessionDriver:
             self.dispatcher.queued,
         )
         self.connection.drop("handler queue full")
+
+    def _wake(self, message: ChannelMessage) -> None:
+        """Hand ``message`` to the ``wait_for`` calls waiting on its channel."""
+        for waiter in self._waiters.get(message.channel, ()):
+            if not waiter.done():
+                waiter.set_result(message)
 
     async def _restore(self, generation: int) -> None:
         """On a new connection: re-send what the old one did not answer, then resubscribe

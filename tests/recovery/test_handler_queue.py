@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 import pytest
-from support import dial, expect, wait_until
+from support import WAIT, dial, expect, wait_until
 
 from praison_push.client import AsyncPushClient, Backoff, ChannelMessage
 from praison_push.config import GatewayConfig, HistoryConfig
@@ -55,11 +55,26 @@ async def test_a_slow_handler_stays_under_its_queue_bound_and_still_gets_everyth
         received.append(message.data["n"])
         if slow:
             await asyncio.sleep(0.2)
-            # A handler that awaits a reply while the client is behind must not deadlock.
+            # A handler that awaits a reply, or a message, while the client is behind
+            # must not deadlock (its queue drains only once it returns).
             if client._driver._behind and not waited:
                 waited.append(type(await client.list_channels()).__name__)
+                waiting.set()
+                side = await client.wait_for("side", timeout=WAIT)
+                waited.append(side.data)
 
-    client.on("channel_message", handler)
+    waiting = asyncio.Event()
+
+    async def publish_side() -> None:
+        await waiting.wait()
+        await wait_until(lambda: client._driver._waiters.get("side"), what="wait_for side")
+        async with dial(gateway.url) as ws:
+            await expect(ws, "connected")
+            await ws.send(json.dumps({"type": "channel.publish", "channel": "side", "data": "s"}))
+            await expect(ws, "channel.published")
+
+    client.on("channel_message", lambda m: None if m.channel == "side" else handler(m))
+    side_task = asyncio.ensure_future(publish_side())
     await client.connect()
     try:
         await client.subscribe("burst")
@@ -68,6 +83,7 @@ async def test_a_slow_handler_stays_under_its_queue_bound_and_still_gets_everyth
         await wait_until(lambda: len(received) >= COUNT, 60, what="every message handled")
         assert received == list(range(COUNT))  # in order, none twice, none lost
         assert client._dispatcher.queued_peak <= BOUND
-        assert waited == ["list"]
+        assert waited == ["list", "s"]
+        await side_task
     finally:
         await client.disconnect()
