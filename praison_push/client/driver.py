@@ -250,9 +250,11 @@ class SessionDriver:
             self._behind or self.dispatcher.queued >= self._max_queued
         ):
             self._fall_behind()
-            if self._waiters.get(str(frame.get("channel"))):
-                # A handler awaiting wait_for() must not wait for its own queue to drain.
-                self._wake(ChannelMessage.from_event_dict(frame, self))
+            # A handler awaiting wait_for() or a run's result must not wait for its own
+            # queue to drain: they get it now (a run's record drops the replayed copy).
+            message = ChannelMessage.from_event_dict(frame, self)
+            self.runs.route(message)
+            self._wake(message)
             return  # not received: the position stays, the recovery brings it back
         for action in self.session.receive(frame):
             if isinstance(action, Received):

@@ -62,6 +62,8 @@ async def test_a_slow_handler_stays_under_its_queue_bound_and_still_gets_everyth
                 waiting.set()
                 side = await client.wait_for("side", timeout=WAIT)
                 waited.append(side.data)
+                run = await client.execute("echo", "hello")  # its events arrive while behind
+                waited.append("hello" in str(await asyncio.wait_for(run.result(), WAIT)))
 
     waiting = asyncio.Event()
 
@@ -83,7 +85,7 @@ async def test_a_slow_handler_stays_under_its_queue_bound_and_still_gets_everyth
         await wait_until(lambda: len(received) >= COUNT, 60, what="every message handled")
         assert received == list(range(COUNT))  # in order, none twice, none lost
         assert client._dispatcher.queued_peak <= BOUND
-        assert waited == ["list", "s"]
+        assert waited == ["list", "s", True]
         await side_task
     finally:
         await client.disconnect()
