@@ -73,7 +73,8 @@ class AsyncPushClient:
         max_queued_messages: Most messages waiting for the handlers. Past it the
             client drops the connection and, once the handlers are down to half of
             it, recovers the rest from the gateway's history (``since``): memory
-            stays bounded, and a handler awaiting a reply never deadlocks.
+            stays bounded, and a handler awaiting a reply, ``wait_for()`` or a
+            run's result never deadlocks (those still get what arrives meanwhile).
 
     Events for :meth:`on`: ``channel_message`` (a :class:`ChannelMessage`),
     ``presence_list`` (``{"clients": [...], "channel": ...}``), ``connected``
