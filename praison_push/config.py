@@ -420,14 +420,44 @@ class LimitsConfig(_Config):
     client_error_log_interval: float = Field(10.0, gt=0)
     """Seconds between two log records of one kind of client error (the next one
     counts those left out); client errors never log a traceback."""
+    #: Seconds a replay in pages waits for a peer that takes none of its frames
+    #: before closing with 1013 (a recovery never overflows the send queue).
+    replay_stall_timeout: float = Field(30.0, gt=0, le=3_600)
+    #: What happens to a subscriber whose send queue is full, per channel-name
+    #: pattern (``fnmatch`` globs on the name clients use; the first match wins):
+    #: ``"disconnect"`` (the default for every channel) closes it with 1013 and the
+    #: client recovers from history; ``"drop"`` keeps it connected, drops the
+    #: publications that do not fit and sends a ``channel_gap`` notice before the
+    #: next one that does (for feeds where the latest value is what matters).
+    slow_consumer_policies: dict[str, Literal["disconnect", "drop"]] = Field(
+        default_factory=dict, max_length=100
+    )
+
+    @field_validator("slow_consumer_policies")
+    @classmethod
+    def _policy_patterns_are_names(cls, policies: dict[str, str]) -> dict[str, str]:
+        for pattern in policies:
+            if not 1 <= len(pattern) <= 200:
+                raise ValueError(
+                    f"a slow_consumer_policies pattern must be 1-200 characters, got {pattern!r}"
+                )
+        return policies
 
 
 class HistoryConfig(_Config):
-    """Per-channel history kept for recovery (``since``) and ``channel.history``."""
+    """Per-channel history kept for recovery (``since``) and ``channel.history``.
+
+    ``max_memory_bytes`` bounds what the in-memory store holds across *all*
+    channels (about the frames' encoded bytes): past it, the history of the least recently written
+    channels is dropped first (their offsets keep counting, so a later recovery
+    there answers ``recovered: false``). Without it, publishing to many channels
+    nobody listens on would hold ``size`` frames of each for ``ttl``.
+    """
 
     size: int = Field(1_000, ge=0)
     ttl: float = Field(3_600.0, gt=0)
     dedup_window: float = Field(120.0, gt=0)
+    max_memory_bytes: int = Field(128 * 1024 * 1024, ge=64 * 1024)
 
 
 class RunsConfig(_Config):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import HistoryConfig
+from ..protocol import encode_json
 from .base import MIN_META_TTL, HistoryRead, HistoryStore, PublicationHandler, ReconnectHandler
 
 __all__ = ["MemoryBroker", "MemoryHistoryStore"]
@@ -27,12 +28,29 @@ __all__ = ["MemoryBroker", "MemoryHistoryStore"]
 _SWEEP_BATCH = 8
 
 
+#: What a stored frame holds besides its ``data`` (type, ids, time, offset, epoch), bytes.
+_FRAME_OVERHEAD = 200
+
+
+def _size(frame: dict[str, Any]) -> int:
+    """About the encoded size of a stored frame, as ``max_memory_bytes`` counts it.
+
+    Only ``data`` is measured (a string by its length, without encoding it):
+    the rest of a frame is small and of about the same size every time.
+    """
+    data = frame.get("data")
+    body = len(data) + 2 if isinstance(data, str) else len(encode_json(data))
+    return body + len(str(frame.get("channel", ""))) + _FRAME_OVERHEAD
+
+
 @dataclass(slots=True)
 class _ChannelHistory:
     epoch: str
-    entries: deque[tuple[float, dict[str, Any]]]
+    #: ``(time, frame, size)``: the size (encoded bytes) counts against ``max_memory_bytes``.
+    entries: deque[tuple[float, dict[str, Any], int]]
     last_offset: int = 0
     last_write: float = 0.0
+    size: int = 0
 
 
 class MemoryHistoryStore:
@@ -75,12 +93,22 @@ class MemoryHistoryStore:
         self._ttl = config.ttl
         meta = max(config.ttl, MIN_META_TTL) if meta_ttl is None else meta_ttl
         self._meta_ttl = max(self._ttl, meta)
+        self._max_bytes = config.max_memory_bytes
+        self._bytes = 0
+        #: Channels whose entries were dropped to stay within ``max_memory_bytes``.
+        self.evicted = 0
         self._clock = clock
         # Channels that may hold entries, and channels whose entries were freed;
         # each in order of last write (least recent first).
         self._live: OrderedDict[str, _ChannelHistory] = OrderedDict()
         self._idle: OrderedDict[str, _ChannelHistory] = OrderedDict()
         self.epoch = secrets.token_hex(4)
+
+    @property
+    def held_bytes(self) -> int:
+        """Encoded bytes of the frames held now (at most ``max_memory_bytes``, but for
+        one frame larger than it)."""
+        return self._bytes
 
     @property
     def channel_count(self) -> int:
@@ -106,7 +134,7 @@ class MemoryHistoryStore:
             if history.last_write >= horizon:
                 break
             del self._live[channel]
-            history.entries.clear()  # all of them are older than ttl
+            self._free(history)  # all of them are older than ttl
             self._idle[channel] = history
         forget = now - self._meta_ttl
         for _ in range(_SWEEP_BATCH):
@@ -122,7 +150,33 @@ class MemoryHistoryStore:
         entries = history.entries
         horizon = now - self._ttl
         while entries and entries[0][0] < horizon:
-            entries.popleft()
+            self._drop_oldest(history)
+
+    def _drop_oldest(self, history: _ChannelHistory) -> None:
+        size = history.entries.popleft()[2]
+        history.size -= size
+        self._bytes -= size
+
+    def _free(self, history: _ChannelHistory) -> None:
+        """Drop every entry of ``history`` (its epoch and offsets stay)."""
+        history.entries.clear()
+        self._bytes -= history.size
+        history.size = 0
+
+    def _evict(self, writing: _ChannelHistory) -> None:
+        """Keep the held frames within ``max_memory_bytes``: the entries of the least
+        recently written channels go first (a later read past them says
+        ``recovered: false``), then the oldest of the channel being written."""
+        while self._bytes > self._max_bytes and self._live:
+            channel, history = next(iter(self._live.items()))
+            if history is writing:
+                while self._bytes > self._max_bytes and len(history.entries) > 1:
+                    self._drop_oldest(history)
+                return
+            del self._live[channel]
+            self._free(history)
+            self._idle[channel] = history
+            self.evicted += 1
 
     async def append(self, channel: str, frame: dict[str, Any]) -> tuple[int, str]:
         now = self._clock()
@@ -134,14 +188,21 @@ class MemoryHistoryStore:
         else:
             history = self._idle.pop(channel, None)
             if history is None:
-                history = _ChannelHistory(self.epoch, deque(maxlen=self._size or None))
+                history = _ChannelHistory(self.epoch, deque())
             self._live[channel] = history
         history.last_offset += 1
         history.last_write = now
         frame["offset"] = history.last_offset
         frame["epoch"] = history.epoch
         if self._size:
-            history.entries.append((now, frame))
+            if len(history.entries) >= self._size:
+                self._drop_oldest(history)
+            size = _size(frame)
+            history.entries.append((now, frame, size))
+            history.size += size
+            self._bytes += size
+            if self._bytes > self._max_bytes:
+                self._evict(history)
         return history.last_offset, history.epoch
 
     async def read(
@@ -162,7 +223,7 @@ class MemoryHistoryStore:
             return HistoryRead([], 0, self.epoch, recovered)
         epoch = history.epoch
         self._expire(history, now)
-        frames = [frame for _, frame in history.entries]
+        frames = [frame for _, frame, _ in history.entries]
         if since is None:
             if limit is not None:
                 frames = frames[-limit:] if limit else []
@@ -180,6 +241,7 @@ class MemoryHistoryStore:
     async def close(self) -> None:
         self._live.clear()
         self._idle.clear()
+        self._bytes = 0
         self.epoch = secrets.token_hex(4)  # positions given before are gone
 
 

@@ -117,13 +117,29 @@ local start = since + 1
 if start < first then start = first end
 local oldest = last + 1
 local count = 0
-for _, entry in ipairs(redis.call("XRANGE", KEYS[2], string.format("%d", start), "+")) do
-  if tonumber(entry[2][4]) >= horizon then
-    if oldest > last then oldest = tonumber(string.match(entry[1], "^(%d+)")) end
-    if limit ~= nil and count >= limit then break end
-    keep(entry)
-    count = count + 1
+local cursor = start
+while true do
+  -- With a limit (a replay in pages), read only about what the page needs: a
+  -- whole-stream XRANGE per page would make a long replay quadratic.
+  local chunk
+  local want = 0
+  if limit == nil then
+    chunk = redis.call("XRANGE", KEYS[2], string.format("%d", cursor), "+")
+  else
+    want = limit - count + 1
+    chunk = redis.call("XRANGE", KEYS[2], string.format("%d", cursor), "+", "COUNT", want)
   end
+  local full = false
+  for _, entry in ipairs(chunk) do
+    if tonumber(entry[2][4]) >= horizon then
+      if oldest > last then oldest = tonumber(string.match(entry[1], "^(%d+)")) end
+      if limit ~= nil and count >= limit then full = true break end
+      keep(entry)
+      count = count + 1
+    end
+  end
+  if full or limit == nil or #chunk < want then break end
+  cursor = tonumber(string.match(chunk[#chunk][1], "^(%d+)")) + 1
 end
 if since + 1 < oldest then reply[3] = 0 end
 return reply

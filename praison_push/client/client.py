@@ -77,11 +77,18 @@ class AsyncPushClient:
         auto_ack: Acknowledge a message once its handlers returned without raising
             (batched: 100 ms, 100 ids); with ``False``, ``await msg.ack()`` /
             ``msg.nack(reason)``. What is not acknowledged comes back (PROTOCOL.md §3).
+        max_queued_messages: Most messages waiting for the handlers. Past it the
+            client drops the connection and, once the handlers are down to half of
+            it, recovers the rest from the gateway's history (``since``): memory
+            stays bounded, and a handler awaiting a reply, ``wait_for()`` or a
+            run's result never deadlocks (those still get what arrives meanwhile).
 
     Events for :meth:`on`: ``channel_message`` (a :class:`ChannelMessage`),
     ``presence_list`` (``{"clients": [...], "channel": ...}``), ``connected``
     (the gateway's greeting), ``disconnected`` (``{"code", "reason"}``),
-    ``reconnecting`` (``{"attempt", "delay"}``), and any other frame type
+    ``reconnecting`` (``{"attempt", "delay"}``), ``gap`` (``{"channel", "epoch",
+    "offset", "reason"}``: messages were lost from history or dropped for a slow
+    consumer — never a silent gap), and any other frame type
     (``presence_join``, ``presence_leave``, ``error`` …) with the raw frame; a
     ``presence_diff`` fires one of those per client it lists, then itself.
     """
@@ -100,8 +107,9 @@ class AsyncPushClient:
         max_reconnect_attempts: int | None = None,
         auto_ack: bool = True,
         transports: Sequence[str] | None = None,
+        max_queued_messages: int = 10_000,
     ) -> None:
-        check_options(url, client_id, request_timeout, max_reconnect_attempts)
+        check_options(url, client_id, request_timeout, max_reconnect_attempts, max_queued_messages)
         self._url = url
         self._fallback_to_polling = fallback_to_polling
         if transport_factory is not None and transports is not None:
@@ -120,6 +128,7 @@ class AsyncPushClient:
             backoff=backoff or Backoff(),
             max_reconnect_attempts=max_reconnect_attempts,
             auto_ack=bool(auto_ack),
+            max_queued_messages=max_queued_messages,
         )
         self._driver = driver
         self._connection, self._request = driver.connection, driver.requests.request

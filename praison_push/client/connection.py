@@ -144,6 +144,8 @@ class Connection:
         self._supervisor: asyncio.Task[None] | None = None
         self._connection_tasks: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
+        #: Why :meth:`drop` closed the live connection (``None``: it did not).
+        self._dropped: str | None = None
 
     def __repr__(self) -> str:
         return f"<Connection {redact_url(self._url)} {self._state.name.lower()}>"
@@ -232,6 +234,18 @@ class Connection:
         if transport is not None:
             self.background(_send_quietly(transport, frame))
 
+    def drop(self, reason: str) -> None:
+        """Close the live connection and reconnect as after a 1013 (slow consumer).
+
+        The client's handlers fell behind: what the connection still carries is
+        dropped, and the next connection recovers it from the gateway's history.
+        """
+        transport = self._transport
+        if transport is None or self._dropped is not None:
+            return
+        self._dropped = reason
+        self.background(_disconnect_quietly(transport))
+
     def background(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a task of this client, outliving the current connection."""
         task = asyncio.get_running_loop().create_task(coro)
@@ -272,9 +286,11 @@ class Connection:
             except FrameError as exc:
                 logger.warning("skipping a malformed frame from the gateway: %s", exc)
                 continue
-            except ConnectionClosedError as exc:
-                return exc.code, exc.reason
-            except TransportError as exc:
+            except (ConnectionClosedError, TransportError) as exc:
+                if self._dropped is not None:
+                    return CloseCode.SLOW_CONSUMER, self._dropped
+                if isinstance(exc, ConnectionClosedError):
+                    return exc.code, exc.reason
                 return None, str(exc)
             except Exception as exc:  # a custom transport's own failure: treat as a drop
                 logger.warning("transport receive failed: %r", exc)
@@ -339,6 +355,7 @@ class Connection:
     def _install(self, transport: PushTransportProtocol, greeting: dict[str, Any] | None) -> None:
         """Make ``transport`` the live connection and let the client restore its session."""
         self._transport = transport
+        self._dropped = None
         self.generation += 1
         self._set_state(ConnectionState.OPEN)
         greeting = dict(greeting or {})

@@ -63,6 +63,9 @@ class Dispatcher:
         self._callbacks: dict[str, list[Handler]] = {}
         self._queue: asyncio.Queue[_Item] | None = None
         self._task: asyncio.Task[None] | None = None
+        #: The longest the queue has been (a bound's check, and a metric).
+        self.queued_peak = 0
+        self._room: tuple[int, asyncio.Event] | None = None
 
     # --- registry ----------------------------------------------------------
 
@@ -164,8 +167,28 @@ class Dispatcher:
 
     def post_message(self, message: ChannelMessage) -> None:
         """Queue a channel message for its channel callbacks and ``channel_message`` handlers."""
-        if self._queue is not None:
-            self._queue.put_nowait((_MESSAGE, message, None))
+        queue = self._queue
+        if queue is not None:
+            queue.put_nowait((_MESSAGE, message, None))
+            if queue.qsize() > self.queued_peak:
+                self.queued_peak = queue.qsize()
+
+    @property
+    def queued(self) -> int:
+        """Work waiting for the handlers (messages, events, acknowledgements)."""
+        return 0 if self._queue is None else self._queue.qsize()
+
+    async def wait_room(self, at_most: int) -> None:
+        """Wait until at most ``at_most`` items wait for the handlers (at once if no
+        dispatcher runs). Never call it from a handler: only the handlers make room."""
+        if self._queue is None or self._queue.qsize() <= at_most:
+            return
+        event = asyncio.Event()
+        self._room = (at_most, event)
+        try:
+            await event.wait()
+        finally:
+            self._room = None
 
     def post_ack(self, event_id: str) -> None:
         """Queue an acknowledgement only (a duplicate that handlers already saw)."""
@@ -205,6 +228,9 @@ class Dispatcher:
                 for handler in tuple(self._handlers.get(first, ())):
                     await _call(handler, second, first)
             since_flush += 1
+            room = self._room
+            if room is not None and (queue.qsize() <= room[0] or queue is not self._queue):
+                room[1].set()
             if since_flush >= self._flush_every or queue.empty():
                 since_flush = 0
                 await self._flush()

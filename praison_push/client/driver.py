@@ -82,8 +82,12 @@ class SessionDriver:
         backoff: Backoff,
         max_reconnect_attempts: int | None,
         auto_ack: bool = True,
+        max_queued_messages: int = 10_000,
     ) -> None:
         self._request_timeout = request_timeout
+        self._max_queued = max_queued_messages
+        #: Messages were dropped for want of room: resubscribe once the handlers caught up.
+        self._behind = False
         self.auto_ack = auto_ack
         self._ack_timer: asyncio.TimerHandle | None = None
         hooks = ConnectionHooks(
@@ -252,6 +256,16 @@ class SessionDriver:
 
     def _on_frame(self, frame: dict[str, Any]) -> None:
         """Carry out what the session decided for one frame (in the receive loop)."""
+        if frame.get("type") == "channel_message" and (
+            self._behind or self.dispatcher.queued >= self._max_queued
+        ):
+            self._fall_behind()
+            # A handler awaiting wait_for() or a run's result must not wait for its own
+            # queue to drain: they get it now (a run's record drops the replayed copy).
+            message = ChannelMessage.from_event_dict(frame, self)
+            self.runs.route(message)
+            self._wake(message)
+            return  # not received: the position stays, the recovery brings it back
         for action in self.session.receive(frame):
             if isinstance(action, Received):
                 self._on_message(action.message, action.duplicate, action.run_only)
@@ -275,9 +289,7 @@ class SessionDriver:
             logger.debug("dropping duplicate %s on %r", message.event_id, message.channel)
             self.dispatcher.post_ack(message.event_id)
             return
-        for waiter in self._waiters.get(message.channel, ()):
-            if not waiter.done():
-                waiter.set_result(message)
+        self._wake(message)
         if run_only and message.event_id:
             # Followed only for a run: its events reach the run handle, not every
             # ``channel_message`` handler; acknowledged all the same.
@@ -285,9 +297,37 @@ class SessionDriver:
             return
         self.dispatcher.post_message(message)
 
+    def _fall_behind(self) -> None:
+        """The handlers' queue is full: drop the connection, recover when they caught up.
+
+        Reading on (and queueing without bound) would grow without limit; not reading
+        would stall the replies a handler may be waiting for. So messages past the
+        bound are dropped, the connection too, and the next one resubscribes from the
+        last position queued — once the queue is down to half the bound.
+        """
+        if self._behind:
+            return
+        self._behind = True
+        logger.warning(
+            "handlers are %d messages behind (max_queued_messages): reconnecting to "
+            "recover the rest from history once they catch up",
+            self.dispatcher.queued,
+        )
+        self.connection.drop("handler queue full")
+
+    def _wake(self, message: ChannelMessage) -> None:
+        """Hand ``message`` to the ``wait_for`` calls waiting on its channel."""
+        for waiter in self._waiters.get(message.channel, ()):
+            if not waiter.done():
+                waiter.set_result(message)
+
     async def _restore(self, generation: int) -> None:
-        """On a new connection: re-send what the old one did not answer, then resubscribe."""
+        """On a new connection: re-send what the old one did not answer, then resubscribe
+        (once the handlers caught up, if they fell behind)."""
         await self.requests.resend(generation)
+        if self._behind:
+            await self.dispatcher.wait_room(self._max_queued // 2)
+            self._behind = False
         channels = sorted(self.session.subscriptions)
         if channels:
             await asyncio.gather(*(self._resubscribe(channel) for channel in channels))

@@ -105,6 +105,11 @@ class HistoryLost:
 Action = Union[Send, Reply, Received, Emit, HistoryLost]  # noqa: UP007 - a runtime alias on 3.10
 
 
+def _gap_event(channel: str, epoch: Any, offset: Any, reason: str) -> dict[str, Any]:
+    """The payload of the application's ``gap`` event."""
+    return {"type": "gap", "channel": channel, "epoch": epoch, "offset": offset, "reason": reason}
+
+
 class ClientSession:
     """Subscriptions, positions, de-duplication and acknowledgements of one client.
 
@@ -216,12 +221,14 @@ class ClientSession:
         kind = frame.get("type")
         if kind == "channel_message":
             message = ChannelMessage.from_event_dict(frame, self._acker)
-            if not message.redelivered:
+            if not message.redelivered and self._continues(message):
                 # A redelivery is older than the position (it comes back before the
                 # replay on a resubscribe): it must not move the position back.
                 self._tracker.advance(message.channel, message.epoch, message.offset)
             duplicate = not self._tracker.is_new(message.event_id)
             return [Received(message, duplicate, message.channel in self._run_only)]
+        if kind == "channel_gap":
+            return self._gap(frame)
         if kind == "ping":
             pong: dict[str, Any] = {"type": "pong"}
             if "id" in frame:
@@ -259,11 +266,35 @@ class ClientSession:
                 "messages on %r missed while disconnected are no longer in history", channel
             )
             actions.append(HistoryLost(channel, emptied=offset == 0))
-        # A fresh subscription (or lost history) starts from the gateway's
-        # position; a recovery keeps ours, advanced by the replayed messages.
-        if current is None or current[0] != epoch:
+            actions.append(Emit("gap", _gap_event(channel, epoch, offset, "history_lost")))
+        # A fresh subscription starts from the gateway's position; a recovery keeps
+        # ours, advanced by the replayed messages. After an epoch change the gateway
+        # replays the new epoch from its start: it is read from there, not from its tail.
+        if current is None:
             self._tracker.advance(channel, epoch, offset)
+        elif current[0] != epoch:
+            self._tracker.advance(channel, epoch, 0)
         return actions
+
+    def _continues(self, message: ChannelMessage) -> bool:
+        """Whether ``message`` may move its channel's position: same epoch, or a new
+        epoch seen from its start. A live message of a new epoch seen midway leaves
+        the old position, so the next resubscribe reads the new epoch from its start
+        (what came before it in that epoch is not skipped silently)."""
+        current = self._tracker.position(message.channel)
+        return current is None or current[0] == message.epoch or message.offset == 1
+
+    def _gap(self, frame: dict[str, Any]) -> list[Action]:
+        """A ``channel_gap`` notice: messages were dropped (a slow consumer's policy) or lost."""
+        channel, epoch, offset = frame.get("channel"), frame.get("epoch"), frame.get("offset")
+        if not isinstance(channel, str):
+            return []
+        if isinstance(epoch, str) and isinstance(offset, int):
+            # What was dropped is not coming back: the position moves past it.
+            self._tracker.advance(channel, epoch, offset)
+        reason = str(frame.get("reason") or "dropped")
+        logger.warning("messages on %r were dropped by the gateway (%s)", channel, reason)
+        return [Emit("gap", _gap_event(channel, epoch, offset, reason))]
 
     # --- acknowledgements --------------------------------------------------------------
 

@@ -100,7 +100,11 @@ def check_limit(limit: object) -> int:
 
 
 def check_options(
-    url: object, client_id: object, request_timeout: object, max_reconnect_attempts: object
+    url: object,
+    client_id: object,
+    request_timeout: object,
+    max_reconnect_attempts: object,
+    max_queued_messages: object = 1,
 ) -> None:
     """The client constructor's arguments that are checked before anything is built."""
     if not isinstance(url, str) or not url:
@@ -114,6 +118,12 @@ def check_options(
         or max_reconnect_attempts < 0
     ):
         raise ValueError(f"max_reconnect_attempts must be >= 0, got {max_reconnect_attempts!r}")
+    if (
+        isinstance(max_queued_messages, bool)
+        or not isinstance(max_queued_messages, int)
+        or max_queued_messages < 1
+    ):
+        raise ValueError(f"max_queued_messages must be an int >= 1, got {max_queued_messages!r}")
 
 
 def check_approval(

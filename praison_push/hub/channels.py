@@ -9,16 +9,18 @@ costs one ``list.append`` per subscriber (docs/ARCHITECTURE.md, "Hot path: a pub
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from ..protocol import encode_json
 from ..protocol.frames import Filters
 from .connection import Connection
 from .metrics import HubMetrics
+from .scopes import display_name
 
-__all__ = ["Channel", "ChannelRegistry", "PresenceChange", "matches_filters"]
+__all__ = ["Channel", "ChannelRegistry", "PresenceChange", "drop_policy", "matches_filters"]
 
 
 def matches_filters(filters: Filters, data: Any) -> bool:
@@ -33,6 +35,23 @@ def matches_filters(filters: Filters, data: Any) -> bool:
         if value != wanted if isinstance(wanted, str) else value not in wanted:
             return False
     return True
+
+
+def drop_policy(policies: Mapping[str, str]) -> Callable[[str], bool] | None:
+    """Whether a channel (internal name) has the ``drop`` slow-consumer policy, from
+    ``LimitsConfig.slow_consumer_policies`` (``None``: every channel disconnects)."""
+    if not any(policy == "drop" for policy in policies.values()):
+        return None
+    rules = list(policies.items())
+
+    def drops(name: str) -> bool:
+        shown = display_name(name)
+        for pattern, policy in rules:
+            if fnmatchcase(shown, pattern):
+                return policy == "drop"
+        return False
+
+    return drops
 
 
 @dataclass(eq=False)
@@ -76,6 +95,9 @@ class Channel:
     presence_batch: dict[str, PresenceChange] | None = None
     #: The node's counters (publications dropped at the fan-out are counted there).
     metrics: HubMetrics | None = None
+    #: The ``drop`` slow-consumer policy: a full subscriber misses publications
+    #: (then gets a ``channel_gap`` notice) instead of being disconnected.
+    drops: bool = False
 
     def fan_out(
         self,
@@ -91,6 +113,8 @@ class Channel:
         subscribers = self.subscribers
         if not subscribers:
             return 0
+        if self.drops:
+            return self._fan_out_dropping(frame, source, skip)
         native: str | None = None
         foreign: dict[str, tuple[str, ...]] = {}
         data = frame.get("data")
@@ -117,13 +141,89 @@ class Channel:
                 self.metrics.drops += 1
         return delivered
 
+    def _fan_out_dropping(
+        self,
+        frame: dict[str, Any],
+        source: str | None,
+        skip: Callable[[Connection], bool] | None,
+    ) -> int:
+        """:meth:`fan_out` under the ``drop`` policy: what does not fit is dropped for
+        that subscriber, and its next publication that fits comes after a
+        ``channel_gap`` notice naming the last one dropped (never a silent gap)."""
+        native: str | None = None
+        data = frame.get("data")
+        delivered = 0
+        for connection, filters in self.subscribers.items():
+            if connection.client_id == source:
+                continue
+            if filters is not None and not matches_filters(filters, data):
+                continue
+            if skip is not None and skip(connection):
+                continue
+            gaps = connection.gaps
+            gap = None if gaps is None else gaps.get(self.name)
+            if gap is None or _offer_all(connection, _gap_texts(connection, frame, gap)):
+                if gap is not None and gaps is not None:
+                    del gaps[self.name]  # the notice is out
+                if connection.dialect == "praison":
+                    if native is None:
+                        native = encode_json(frame)
+                    texts: tuple[str, ...] = (native,)
+                else:
+                    texts = connection.encode(frame)
+                if _offer_all(connection, texts):
+                    delivered += 1
+                    continue
+            # Dropped for this subscriber (or its earlier gap's notice does not fit yet).
+            if self.metrics is not None:
+                self.metrics.drops += 1
+            offset, epoch = frame.get("offset"), frame.get("epoch")
+            if isinstance(offset, int) and isinstance(epoch, str):
+                if connection.gaps is None:
+                    connection.gaps = {}
+                connection.gaps[self.name] = (epoch, offset)
+        return delivered
+
+
+def _gap_texts(
+    connection: Connection, frame: dict[str, Any], gap: tuple[str, int]
+) -> tuple[str, ...]:
+    """The ``channel_gap`` notice of publications dropped up to ``gap`` (PROTOCOL.md §3),
+    in the connection's dialect."""
+    notice = {
+        "type": "channel_gap",
+        "channel": frame.get("channel"),
+        "epoch": gap[0],
+        "offset": gap[1],
+        "reason": "slow_consumer",
+    }
+    return (encode_json(notice),) if connection.dialect == "praison" else connection.encode(notice)
+
+
+def _offer_all(connection: Connection, texts: tuple[str, ...]) -> bool:
+    """Offer every text (one frame may take several in a foreign dialect); whether all fit."""
+    return all([connection.offer_text(text) for text in texts])
+
 
 class ChannelRegistry:
-    """Every channel this node knows, by name."""
+    """Every channel this node knows, by name.
 
-    def __init__(self, metrics: HubMetrics | None = None) -> None:
+    Args:
+        metrics: The node's counters (publications dropped at the fan-out).
+        drops: Whether a channel (by the name clients use) has the ``drop``
+            slow-consumer policy; decided once, when the channel is created.
+    """
+
+    def __init__(
+        self, metrics: HubMetrics | None = None, drops: Callable[[str], bool] | None = None
+    ) -> None:
         self._channels: dict[str, Channel] = {}
         self._metrics = metrics
+        self._drops = drops
+
+    def use_policies(self, policies: Mapping[str, str]) -> None:
+        """Decide the channels' slow-consumer policy from ``slow_consumer_policies``."""
+        self._drops = drop_policy(policies)
 
     def __len__(self) -> int:
         return len(self._channels)
@@ -139,6 +239,8 @@ class ChannelRegistry:
         channel = self._channels.get(name)
         if channel is None:
             channel = Channel(name, now, dict(metadata or {}), metrics=self._metrics)
+            if self._drops is not None:
+                channel.drops = self._drops(name)
             self._channels[name] = channel
         elif metadata:
             channel.metadata.update(metadata)

@@ -27,6 +27,7 @@ from .channels import Channel, matches_filters
 from .connection import Connection
 from .limits import TokenBucket
 from .node import Node, ends_run
+from .replay import CatchUp, answer, catch_up, gap_notice
 from .runs import start_run
 from .scopes import display_name, is_run_name, resolve_channel, visible_names
 
@@ -238,6 +239,15 @@ class Commands:
         tracker = node.tracker
         if tracker is not None:
             await tracker.attach(connection)  # its pending deliveries, from the store
+        caught: CatchUp | None = None
+        if since is not None and name not in connection.subscriptions:
+            # A gap larger than the send queue goes out in pages first, and a lost
+            # epoch's successor is read from its start (PROTOCOL.md §3).
+            caught = await catch_up(node, connection, frame, name, since, filters)
+            if caught is None:  # closed meanwhile
+                node.channels.discard_if_unused(channel)
+                return
+            since = caught.since
         read, held = await node.read_joining(name, connection, since, read_limit)
         if since is not None:
             node.metrics.recoveries[bool(read.recovered)] += 1
@@ -250,24 +260,20 @@ class Commands:
         # No await from here on: the replay, the held and the live stream join.
         renewed = name in connection.subscriptions
         joined = node.channels.subscribe(channel, connection, filters)
-        reply: dict[str, Any] = {
-            "type": "channel.subscribed",
-            "channel": frame.channel,
-            "ok": True,
-            "offset": read.offset,
-            "epoch": read.epoch,
-            "recovered": read.recovered,
-        }
-        if frame.filters is not None:
-            reply["filters"] = frame.filters
-        _reply(connection, frame, reply)
+        announced = caught is not None and caught.announced
+        if not announced:
+            recovered = read.recovered and not (caught is not None and caught.gap)
+            answer(connection, frame, read.offset, read.epoch, recovered)
+        elif not read.recovered:
+            # Lost after the pages were sent (evicted meanwhile): never a silent gap.
+            connection.send(gap_notice(frame.channel, read.epoch, 0, "history_lost"))
         replay = [
             # The replay honours the subscription's filters, as live delivery does.
             message
             for message in read.messages
             if filters is None or matches_filters(filters, message.get("data"))
         ]
-        if tracker is not None and not renewed:
+        if tracker is not None and not renewed and not announced:
             # Pending deliveries the replay does not carry come first: they are
             # older than anything replayed (PROTOCOL.md §8, acknowledged delivery).
             carried = {str(m.get("event_id")) for m in (*replay, *held)}

@@ -24,6 +24,9 @@ from .principal import Principal
 
 __all__ = ["Connection", "FrameSink"]
 
+#: How often :meth:`Connection.wait_room` looks at the backlog again (seconds).
+_ROOM_POLL = 0.005
+
 
 class FrameSink(Protocol):
     """Takes a connection's frames as they are sent, in order, without waiting.
@@ -41,6 +44,10 @@ class FrameSink(Protocol):
 
     def discard(self) -> None:
         """Drop the frames taken and not yet written (a slow consumer's backlog)."""
+        ...
+
+    def backlog(self) -> int:
+        """Bytes taken and not yet on the socket (what counts against ``max_bytes``)."""
         ...
 
 
@@ -93,6 +100,7 @@ class Connection:
         "dialect",
         "dialect_fixed",
         "encode",
+        "gaps",
         "last_ping",
         "last_seen",
         "metadata",
@@ -133,6 +141,9 @@ class Connection:
         self.subscriptions: dict[str, Filters | None] = {}
         #: The publish-rate token bucket, made on the first publication.
         self.publish_bucket: TokenBucket | None = None
+        #: Channel → ``(epoch, offset)`` of the last publication dropped for it under
+        #: the ``drop`` slow-consumer policy, until the ``channel_gap`` notice is sent.
+        self.gaps: dict[str, tuple[str, int]] | None = None
         self.close_code: int | None = None
         self.close_reason = ""
         self.closing_since: float | None = None
@@ -217,6 +228,23 @@ class Connection:
             self._notify()
         return True
 
+    def offer_text(self, text: str) -> bool:
+        """Queue one encoded frame if it fits, without waiting; ``False`` (and the
+        connection left open) when it does not: the ``drop`` slow-consumer policy."""
+        if self.close_code is not None:
+            return False
+        sink = self._sink
+        if sink is not None:
+            return sink.put(text)
+        outbox = self._outbox
+        if len(outbox) >= self._max_frames or self._outbox_bytes + len(text) > self._max_bytes:
+            return False
+        outbox.append(text)
+        self._outbox_bytes += len(text)
+        if len(outbox) == 1:
+            self._notify()
+        return True
+
     def _notify(self) -> None:
         """Wake whoever moves this connection's frames: a waiting writer, or the on-ready hook."""
         waiter = self._waiter
@@ -279,3 +307,34 @@ class Connection:
     def pending(self) -> int:
         """Frames queued and not yet drained."""
         return len(self._outbox)
+
+    def backlog(self) -> int:
+        """Bytes sent and not yet on their way to the peer (counted against ``max_bytes``)."""
+        sink = self._sink
+        return self._outbox_bytes if sink is None else sink.backlog()
+
+    async def wait_room(self, size: int, budget: int, stall: float) -> bool:
+        """Wait until ``size`` more bytes fit in ``budget`` (or nothing is queued at all);
+        ``False`` when the connection closed meanwhile.
+
+        What sends a long backlog on its own accord (a replay in pages) waits
+        here between frames, so it never overflows the bound a live fan-out must
+        respect. A peer that takes nothing for ``stall`` seconds is a slow
+        consumer: closed with 1013. The wait is a short poll, which only runs
+        during such a replay.
+        """
+        loop = asyncio.get_running_loop()
+        lowest, since = -1, loop.time()
+        while self.close_code is None:
+            backlog = self.backlog()
+            fits = backlog + size <= budget and len(self._outbox) < self._max_frames // 2
+            if backlog == 0 or fits:
+                return True
+            now = loop.time()
+            if lowest < 0 or backlog < lowest:
+                lowest, since = backlog, now  # progress: the peer takes frames
+            elif now - since >= stall:
+                self.close(CloseCode.SLOW_CONSUMER, "replay stalled")
+                return False
+            await asyncio.sleep(_ROOM_POLL)
+        return False

@@ -43,6 +43,7 @@ from .delivery_journal import Journal
 from .delivery_records import (
     Burial,
     ClientDeliveries,
+    Position,
     Retry,
     RetryQueue,
     Tracked,
@@ -50,6 +51,7 @@ from .delivery_records import (
     in_order,
     parked,
     parts,
+    replays,
     restored,
 )
 
@@ -253,7 +255,9 @@ class DeliveryTracker:
 
     # --- the client's side -----------------------------------------------------------
 
-    def resume(self, connection: Connection, channel: str, carried: Set[str]) -> int:
+    def resume(
+        self, connection: Connection, channel: str, carried: Set[str], after: Position | None = None
+    ) -> int:
         """Send ``connection`` its client's pending deliveries on ``channel``, in order.
 
         Called as a subscription starts, before its history replay and live
@@ -263,7 +267,8 @@ class DeliveryTracker:
         A resumed delivery is marked ``_redelivered`` with its current
         ``_retry_count`` (a reconnect is not the client's failure to
         acknowledge); either way it waits a full ``ack_timeout ×
-        retry_backoff^n`` again. Returns how many were sent.
+        retry_backoff^n`` again. A replay in pages carries everything ``after``
+        a position instead (:mod:`.replay`). Returns how many were sent.
         """
         client = self._clients.get(connection.client_id)
         if client is None or not len(client):
@@ -272,7 +277,7 @@ class DeliveryTracker:
         sent = 0
         for event_id, entry in in_order(client.on_channel(channel)):
             message, retries = parts(entry)
-            if event_id not in carried:
+            if event_id not in carried and not replays(message.frame, after):
                 connection.send({**message.frame, "_redelivered": True, "_retry_count": retries})
                 sent += 1
             self._schedule(client, event_id, message, retries, now)

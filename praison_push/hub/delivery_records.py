@@ -27,6 +27,7 @@ __all__ = [
     "Burial",
     "ClientDeliveries",
     "Entry",
+    "Position",
     "Retry",
     "RetryQueue",
     "Tracked",
@@ -35,6 +36,7 @@ __all__ = [
     "in_order",
     "parked",
     "parts",
+    "replays",
     "restored",
 ]
 
@@ -308,3 +310,15 @@ def in_order(entries: list[tuple[str, Entry]]) -> list[tuple[str, Entry]]:
         )
 
     return sorted(entries, key=key)
+
+
+#: A position in a channel's history: ``(offset, epoch)``.
+Position = tuple[int, str]
+
+
+def replays(frame: dict[str, Any], after: Position | None) -> bool:
+    """Whether a replay of everything after the position ``after`` carries ``frame``."""
+    if after is None:
+        return False
+    offset = frame.get("offset")
+    return frame.get("epoch") == after[1] and isinstance(offset, int) and offset > after[0]

@@ -108,6 +108,8 @@ class Node:
         self.dedup = DedupWindow(config.history.dedup_window)
         self.runs = RunManager(agents, self.publish_event, config=config.runs)
         self.runs.on_finished = self.metrics.run_finished
+        # Which channels keep a full subscriber (the "drop" slow-consumer policy).
+        self.channels.use_policies(config.limits.slow_consumer_policies)
         # Channel → buffers of connections whose subscribe is reading history (read_joining).
         self._joining: dict[str, list[list[dict[str, Any]]]] = {}
         push = config.push

@@ -25,6 +25,7 @@ __all__ = [
     "AuthRefreshFrame",
     "ChannelCreateFrame",
     "ChannelCreatedFrame",
+    "ChannelGapFrame",
     "ChannelHistoryFrame",
     "ChannelHistoryReplyFrame",
     "ChannelListFrame",
@@ -365,6 +366,17 @@ class ChannelMessageFrame(_Reply):
     target: str | None = None
     offset: int
     epoch: str
+
+
+class ChannelGapFrame(_Reply):
+    """Messages of ``channel`` up to ``offset`` in ``epoch`` will not arrive (PROTOCOL.md §3):
+    dropped for a slow consumer (``reason: slow_consumer``) or lost from history."""
+
+    type: Literal["channel_gap"] = "channel_gap"
+    channel: str
+    epoch: str
+    offset: int
+    reason: str
 
 
 class ChannelHistoryReplyFrame(_Reply):

@@ -106,6 +106,10 @@ class PollSession:
         self._queue.clear()
         self._bytes = 0
 
+    def backlog(self) -> int:
+        """Bytes queued and not yet taken by a poll (what counts against ``max_bytes``)."""
+        return self._bytes
+
     # --- the routes' side --------------------------------------------------------------
 
     def wake(self) -> None:

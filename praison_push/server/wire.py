@@ -209,6 +209,12 @@ class WireWriter:
         """Drop the frames of this turn (a slow consumer's backlog)."""
         self._batch = None
 
+    def backlog(self) -> int:
+        """Bytes of this turn plus those in the transport's write buffer."""
+        if self._batch is not None:
+            return self._batch_bytes
+        return 0 if not self._open else self._transport.get_write_buffer_size()
+
     def flush(self) -> None:
         """Write this turn's frames in one write, unless the transport is closing."""
         batch = self._batch

@@ -76,6 +76,7 @@ class PushClient:
         max_reconnect_attempts: int | None = None,
         auto_ack: bool = True,
         transports: Sequence[str] | None = None,
+        max_queued_messages: int = 10_000,
     ) -> None:
         self._portal: Portal = get_portal()
         # Built on the portal loop, where all of its coroutines will run.
@@ -92,6 +93,7 @@ class PushClient:
             max_reconnect_attempts=max_reconnect_attempts,
             auto_ack=auto_ack,
             transports=transports,
+            max_queued_messages=max_queued_messages,
         )
         self._worker = CallbackWorker(f"praison-push-callbacks-{self._client.client_id[:8]}")
         self._reaper: concurrent.futures.Future[None] | None = None

@@ -61,7 +61,7 @@ async def test_append_expires_old_entries() -> None:
         await store.append("c", message(n))
     clock.advance(11)
     await store.append("c", message(3))  # no read in between
-    assert [frame["offset"] for _, frame in store._live["c"].entries] == [4]
+    assert [frame["offset"] for _, frame, _ in store._live["c"].entries] == [4]
 
 
 async def test_a_quiet_channel_is_forgotten_and_comes_back_in_a_new_epoch() -> None:
@@ -121,3 +121,37 @@ async def test_memory_stays_bounded_across_many_channel_names() -> None:
     for _ in range(300):
         await store.read("probe")
     assert store.channel_count == 0
+
+
+# --- one bound on the bytes held across channels (issue 12, item 6) -----------------------------
+
+
+def big(n: int, size: int = 10_000) -> dict[str, Any]:
+    return {"type": "channel_message", "data": "x" * size, "event_id": f"e{n}"}
+
+
+async def test_history_across_channels_stays_within_max_memory_bytes() -> None:
+    # Before the bound, 100 quiet channels held 100 × 10 KB for the whole ttl.
+    store = MemoryHistoryStore(HistoryConfig(max_memory_bytes=64 * 1024))
+    for n in range(100):
+        await store.append(f"c{n}", big(n))
+    assert store.held_bytes <= 64 * 1024
+    assert frames_held(store) <= 7
+    assert store.evicted >= 93
+    # The oldest channels went first: the newest still recover, an evicted one says so.
+    newest = await store.read("c99", since=(0, store.epoch))
+    assert (newest.recovered, len(newest.messages)) == (True, 1)
+    oldest = await store.read("c0", since=(0, store.epoch))
+    assert (oldest.recovered, oldest.messages, oldest.offset) == (False, [], 1)
+    assert (await store.append("c0", big(100)))[0] == 2  # offsets keep counting
+
+
+async def test_one_busy_channel_past_the_bound_drops_its_own_oldest() -> None:
+    store = MemoryHistoryStore(HistoryConfig(max_memory_bytes=64 * 1024))
+    for n in range(20):
+        await store.append("c", big(n))
+    assert store.held_bytes <= 64 * 1024
+    read = await store.read("c", since=(0, store.epoch))
+    assert read.recovered is False  # the first ones are gone, and the reader is told
+    assert [m["event_id"] for m in read.messages][-1] == "e19"
+    assert (await store.read("c", since=(19, store.epoch))).recovered is True

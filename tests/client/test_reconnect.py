@@ -46,7 +46,7 @@ async def test_drop_fires_events_reconnects_and_resubscribes_with_since(
         await client.subscribe("b")
         await client.set_status("busy", {"desk": 4})
         first = factory.last
-        first.feed(channel_message("a", 1, event_id="e1", offset=5, epoch="ep"))
+        first.feed(channel_message("a", 1, event_id="e1", offset=5, epoch="memory-1"))
         await received.wait()
 
         first.close(1012, "service restart")
@@ -54,7 +54,7 @@ async def test_drop_fires_events_reconnects_and_resubscribes_with_since(
         second = await factory.wait_for_transport(1)
         subscribes = [await second.next_sent("channel.subscribe") for _ in range(2)]
         assert {s["channel"]: s.get("since") for s in subscribes} == {
-            "a": {"offset": 5, "epoch": "ep"},
+            "a": {"offset": 5, "epoch": "memory-1"},
             "b": {"offset": 0, "epoch": "memory-1"},
         }
         heartbeat = await second.next_sent("presence.heartbeat")
@@ -67,8 +67,8 @@ async def test_drop_fires_events_reconnects_and_resubscribes_with_since(
         assert events[2][1] == {"attempt": 1, "delay": FAST_BACKOFF.delay(0, 0.0)}
 
         # Replayed and new messages keep flowing to the same callback, once each.
-        second.feed(channel_message("a", 1, event_id="e1", offset=5, epoch="ep"))
-        second.feed(channel_message("a", 2, event_id="e2", offset=6, epoch="ep"))
+        second.feed(channel_message("a", 1, event_id="e1", offset=5, epoch="memory-1"))
+        second.feed(channel_message("a", 2, event_id="e2", offset=6, epoch="memory-1"))
         await received.wait(2)
         assert [m.event_id for m in received.calls] == ["e1", "e2"]
         await wait_until(lambda: second.sent_of("message_ack") != [])
@@ -401,14 +401,14 @@ async def test_lost_history_is_reported_and_the_new_epoch_adopted(
     await client.connect()
     try:
         await client.subscribe("a", received)
-        factory.last.feed(channel_message("a", 1, event_id="e1", offset=3, epoch="old"))
+        factory.last.feed(channel_message("a", 1, event_id="e1", offset=3, epoch="memory-1"))
         await received.wait()
         scripted.hold.add("channel.subscribe")
         with caplog.at_level(logging.WARNING, "praison_push.client"):
             factory.last.close(1012)
             second = await factory.wait_for_transport(1)
             sub = await second.next_sent("channel.subscribe")
-            assert sub["since"] == {"offset": 3, "epoch": "old"}
+            assert sub["since"] == {"offset": 3, "epoch": "memory-1"}
             second.feed(
                 {"type": "channel.subscribed", "channel": "a", "offset": 0, "epoch": "new",
                  "recovered": False, "ref": sub["ref"]}

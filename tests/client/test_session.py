@@ -187,9 +187,48 @@ def test_history_lost_while_away_is_reported_and_the_new_epoch_adopted(
     frame = subscribed("a", "new", offset, recovered=False)
     with caplog.at_level(logging.WARNING, "praison_push.client"):
         decisions = session.receive(frame)
-    assert decisions == [HistoryLost("a", emptied=emptied), Emit("channel.subscribed", frame)]
+    gap = {"type": "gap", "channel": "a", "epoch": "new", "offset": offset}
+    assert decisions == [
+        HistoryLost("a", emptied=emptied),
+        Emit("gap", {**gap, "reason": "history_lost"}),
+        Emit("channel.subscribed", frame),
+    ]
     assert "no longer in history" in caplog.text
-    assert session.position("a") == ("new", offset)
+    # The gateway replays the new epoch from its start: read from there, not its tail
+    # (before, the position jumped to the tail, and a drop mid-replay skipped the rest).
+    assert session.position("a") == ("new", 0)
+    session.receive(channel_message("a", 1, event_id="n1", offset=1, epoch="new"))
+    assert session.position("a") == ("new", 1)
+
+
+def test_a_live_message_of_a_new_epoch_seen_midway_keeps_the_old_position() -> None:
+    session = ClientSession()
+    session.receive(channel_message("a", 1, event_id="e3", offset=3, epoch="old"))
+    # Offsets 1-4 of the new epoch never arrived: the next resubscribe names the old
+    # epoch, so the gateway replays the new one from its start (nothing skipped).
+    session.receive(channel_message("a", 1, event_id="n5", offset=5, epoch="new"))
+    assert session.position("a") == ("old", 3)
+    session.receive(channel_message("a", 1, event_id="m1", offset=1, epoch="newer"))
+    assert session.position("a") == ("newer", 1)  # seen from its start
+
+
+def test_a_gap_notice_is_a_gap_event_and_moves_the_position_past_the_drop() -> None:
+    session = ClientSession()
+    session.receive(channel_message("a", 1, event_id="e3", offset=3, epoch="ep"))
+    notice = {
+        "type": "channel_gap",
+        "channel": "a",
+        "epoch": "ep",
+        "offset": 9,
+        "reason": "slow_consumer",
+    }
+    assert session.receive(notice) == [
+        Emit(
+            "gap",
+            {"type": "gap", "channel": "a", "epoch": "ep", "offset": 9, "reason": "slow_consumer"},
+        )
+    ]
+    assert session.position("a") == ("ep", 9)
 
 
 def test_lost_history_is_not_reported_for_a_channel_never_received() -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
+import pytest
+from pydantic import ValidationError
 from support import SHORT, FakeClock, timeout
 
 from praison_push.config import LimitsConfig
 from praison_push.hub import ANONYMOUS, Connection, Hub, Principal
 from praison_push.protocol import CloseCode
+from praison_push.protocol import frames as f
 
 from .helpers import MakeHub, drain, join, publish, request, subscribe
 
@@ -122,6 +126,43 @@ async def test_a_subscriber_that_does_not_drain_is_closed_1013(make_hub: MakeHub
     assert not fast.closing
 
 
+async def test_the_drop_policy_keeps_a_full_subscriber_and_tells_it_of_the_gap(
+    make_hub: MakeHub,
+) -> None:
+    # Before the policy, every slow consumer was closed 1013 (as "c" still is here).
+    policies = {"ticker.*": "drop"}
+    hub = make_hub(limits=LimitsConfig(send_queue_max_frames=5, slow_consumer_policies=policies))
+    alice, slow, fast = join(hub, "alice"), join(hub, "slow"), join(hub, "fast")
+    for name in ("ticker.eur", "c"):
+        await subscribe(hub, slow, name)
+    await subscribe(hub, fast, "ticker.eur")
+    drain(slow)
+    deliveries = []
+    for n in range(8):
+        deliveries.append((await publish(hub, alice, "ticker.eur", n))["delivered"])
+        drain(fast)
+    assert deliveries == [2, 2, 2, 2, 2, 1, 1, 1]  # 6-8 dropped for slow, which stays
+    assert not slow.closing
+    assert [f["data"] for f in drain(slow)] == [0, 1, 2, 3, 4]
+    await publish(hub, alice, "ticker.eur", 8)
+    gap, message = drain(slow)
+    assert (gap["type"], gap["channel"], gap["offset"], gap["reason"]) == (
+        "channel_gap", "ticker.eur", 8, "slow_consumer"
+    )  # fmt: skip
+    assert f.ChannelGapFrame.model_validate(gap)
+    assert (message["data"], message["offset"]) == (8, 9)
+    for n in range(6):  # "c" keeps the default policy: disconnect
+        await publish(hub, alice, "c", n)
+    assert slow.close_code == CloseCode.SLOW_CONSUMER
+
+
+def test_slow_consumer_policy_patterns_are_checked() -> None:
+    with pytest.raises(ValidationError, match="slow_consumer_policies"):
+        LimitsConfig(slow_consumer_policies={"": "drop"})
+    with pytest.raises(ValidationError, match="disconnect"):
+        LimitsConfig(slow_consumer_policies={"a.*": "queue"})  # type: ignore[dict-item]
+
+
 async def test_byte_bound_through_the_hub(make_hub: MakeHub) -> None:
     hub = make_hub(limits=LimitsConfig(send_queue_max_bytes=2048))
     alice, slow = join(hub, "alice"), join(hub, "slow")
@@ -133,7 +174,8 @@ async def test_byte_bound_through_the_hub(make_hub: MakeHub) -> None:
     assert slow.close_code == CloseCode.SLOW_CONSUMER
 
 
-async def test_a_replay_larger_than_the_queue_closes_1013(make_hub: MakeHub) -> None:
+async def test_a_replay_larger_than_the_queue_goes_out_in_pages(make_hub: MakeHub) -> None:
+    # Before paging, this subscribe overflowed the queue and closed 1013 on every attempt.
     hub = make_hub(limits=LimitsConfig(send_queue_max_frames=4))
     alice = join(hub, "alice")
     for n in range(10):
@@ -141,11 +183,33 @@ async def test_a_replay_larger_than_the_queue_closes_1013(make_hub: MakeHub) -> 
     late = join(hub, "late")
     epoch = hub.history.epoch  # type: ignore[attr-defined]
     since = {"offset": 0, "epoch": epoch}
-    await hub.receive(
-        late, json.dumps({"type": "channel.subscribe", "channel": "c", "since": since})
-    )
+    subscribe = json.dumps({"type": "channel.subscribe", "channel": "c", "since": since})
+    task = asyncio.ensure_future(hub.receive(late, subscribe))
+    frames: list[dict[str, Any]] = []
+    while not task.done() or late.pending():
+        assert late.pending() <= 4  # never past the bound
+        frames.extend(drain(late))
+        await asyncio.sleep(0)
+    await asyncio.wait_for(task, timeout(1))
+    assert late.close_code is None
+    assert frames[0]["type"] == "channel.subscribed" and frames[0]["recovered"] is True
+    assert [m["data"] for m in frames[1:]] == list(range(10))
+
+
+async def test_a_paged_replay_nobody_reads_closes_1013_after_the_stall_timeout(
+    make_hub: MakeHub,
+) -> None:
+    hub = make_hub(limits=LimitsConfig(send_queue_max_frames=4, replay_stall_timeout=SHORT))
+    alice = join(hub, "alice")
+    for n in range(10):
+        await publish(hub, alice, "c", n)
+    late = join(hub, "late")
+    since = {"offset": 0, "epoch": hub.history.epoch}  # type: ignore[attr-defined]
+    subscribe = json.dumps({"type": "channel.subscribe", "channel": "c", "since": since})
+    await asyncio.wait_for(hub.receive(late, subscribe), timeout(2))
     assert late.close_code == CloseCode.SLOW_CONSUMER
-    assert drain(late) == []
+    assert late.close_reason == "replay stalled"
+    assert late.subscriptions == {}  # no whole-gap read, no subscription after the close
 
 
 async def test_a_closed_connection_still_gets_no_error_for_its_frames(hub: Hub) -> None:

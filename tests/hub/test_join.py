@@ -48,6 +48,10 @@ class GatedHistory(MemoryHistoryStore):
         since: tuple[int, str] | None = None,
         limit: int | None = None,
     ) -> HistoryRead:
+        if since is not None and limit is not None:
+            # A recovering subscribe's first look at the gap (paged if large): not
+            # the read that joins the live stream, which is the one gated here.
+            return await super().read(channel, since=since, limit=limit)
         self.reading.set()
         if self.snapshot_first:
             result = await super().read(channel, since=since, limit=limit)
