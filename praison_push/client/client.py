@@ -20,7 +20,7 @@ from . import run_verbs
 from .connection import ConnectionState
 from .dispatch import Handler
 from .driver import SessionDriver
-from .fallback import TransportChooser
+from .fallback import choose_factory
 from .streams import MessageStream
 from .transport import TransportFactory
 from .urls import redact_url
@@ -36,7 +36,6 @@ from .validation import (
     check_timeout,
 )
 from .values import ChannelMessage, PresenceInfo, PresenceSnapshot, PublishReceipt
-from .websocket import WebSocketTransport
 
 __all__ = ["AsyncPushClient"]
 
@@ -61,11 +60,10 @@ class AsyncPushClient:
             deliveries follow the client across reconnects.
         auto_reconnect: Reconnect (and recover missed messages) after the
             connection drops with a close code worth retrying.
-        fallback_to_polling: When the WebSocket upgrade is refused or cut, connect over
-            HTTP long-poll instead (within 5 s), and go back to WebSocket once it
-            works again (README, "Transports").
-        transports: The transports to try, in order, among ``"websocket"``, ``"sse"``
-            and ``"polling"`` (one name forces it); overrides ``fallback_to_polling``.
+        fallback_to_polling: Connect over HTTP long-poll within 5 s when the WebSocket
+            upgrade is refused or cut; back to WebSocket once it works (README).
+        transports: Transports to try in order (``"websocket"``, ``"sse"``,
+            ``"polling"``; one name forces it); overrides ``fallback_to_polling``.
         transport_factory: Builds the transport for each connection attempt
             (``factory(url, auth_token, client_id=...)``);
             :class:`~praison_push.client.WebSocketTransport` by default.
@@ -77,11 +75,10 @@ class AsyncPushClient:
         auto_ack: Acknowledge a message once its handlers returned without raising
             (batched: 100 ms, 100 ids); with ``False``, ``await msg.ack()`` /
             ``msg.nack(reason)``. What is not acknowledged comes back (PROTOCOL.md §3).
-        max_queued_messages: Most messages waiting for the handlers. Past it the
-            client drops the connection and, once the handlers are down to half of
-            it, recovers the rest from the gateway's history (``since``): memory
-            stays bounded, and a handler awaiting a reply, ``wait_for()`` or a
-            run's result never deadlocks (those still get what arrives meanwhile).
+        max_queued_messages: Most messages waiting for the handlers; past it the
+            client drops the connection and recovers the rest from history once the
+            handlers are down to half (memory bounded; a handler awaiting a reply,
+            ``wait_for()`` or a run's result still gets what arrives meanwhile).
 
     Events for :meth:`on`: ``channel_message`` (a :class:`ChannelMessage`),
     ``presence_list`` (``{"clients": [...], "channel": ...}``), ``connected``
@@ -112,17 +109,12 @@ class AsyncPushClient:
         check_options(url, client_id, request_timeout, max_reconnect_attempts, max_queued_messages)
         self._url = url
         self._fallback_to_polling = fallback_to_polling
-        if transport_factory is not None and transports is not None:
-            raise ValueError("give transport_factory or transports, not both")
-        if transport_factory is None and (transports is not None or fallback_to_polling):
-            order = ["websocket", "polling"] if transports is None else list(transports)
-            transport_factory = TransportChooser(order)
         self._request_timeout = float(request_timeout)
         driver = SessionDriver(
             url,
             auth_token,
             client_id or uuid.uuid4().hex,
-            factory=transport_factory or WebSocketTransport,
+            factory=choose_factory(transport_factory, transports, fallback_to_polling),
             auto_reconnect=auto_reconnect,
             request_timeout=self._request_timeout,
             backoff=backoff or Backoff(),

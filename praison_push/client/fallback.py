@@ -21,10 +21,16 @@ from typing import Any
 from praison_push.protocol import AuthenticationFailed, ConnectionClosedError, TransportError
 
 from .http_transport import PollingTransport, SSETransport
-from .transport import PushTransportProtocol
+from .transport import PushTransportProtocol, TransportFactory
 from .websocket import WebSocketTransport
 
-__all__ = ["TRANSPORTS", "FallbackTransport", "TransportChooser", "transport_kind"]
+__all__ = [
+    "TRANSPORTS",
+    "FallbackTransport",
+    "TransportChooser",
+    "choose_factory",
+    "transport_kind",
+]
 
 logger = logging.getLogger("praison_push.client")
 
@@ -252,6 +258,21 @@ async def _quietly_close(transport: Any) -> None:
         await transport.disconnect()
     except Exception as exc:
         logger.debug("error while closing a transport: %r", exc)
+
+
+def choose_factory(
+    factory: TransportFactory | None, transports: Sequence[str] | None, fallback: bool
+) -> TransportFactory:
+    """The transport factory a client's options ask for: the one given, else a
+    :class:`TransportChooser` over ``transports`` (or WebSocket then long-poll
+    when ``fallback``), else plain WebSocket."""
+    if factory is not None and transports is not None:
+        raise ValueError("give transport_factory or transports, not both")
+    if factory is not None:
+        return factory
+    if transports is not None or fallback:
+        return TransportChooser(["websocket", "polling"] if transports is None else transports)
+    return WebSocketTransport
 
 
 def _describe(exc: BaseException) -> str:
