@@ -135,9 +135,18 @@ class MetricsEndpoint:
         redact_token(request.scope)
         if not config.enabled:
             return PlainTextResponse("metrics are off (MetricsConfig.enabled)", status_code=404)
-        if not config.public and hub.authenticate(token) is None:
-            error = FrameError(ErrorCode.UNAUTHORIZED, "a valid token is required for /metrics")
-            return JSONResponse(error.to_error_fields(), status_code=401)
+        if not config.public:
+            principal = hub.authenticate(token)
+            if principal is None:
+                error = FrameError(ErrorCode.UNAUTHORIZED, "a valid token is required for /metrics")
+                return JSONResponse(error.to_error_fields(), status_code=401)
+            if not principal.operator:
+                # The gateway's own (static) token, not any user's: metrics describe
+                # every organisation's traffic.
+                error = FrameError(
+                    ErrorCode.FORBIDDEN, "/metrics needs the gateway's token (an operator)"
+                )
+                return JSONResponse(error.to_error_fields(), status_code=403)
         try:
             body, content_type = self._render()
         except ModuleNotFoundError as exc:

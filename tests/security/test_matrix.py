@@ -40,10 +40,10 @@ IDENTITIES: dict[str, Callable[[], str | None]] = {
 }
 
 
-def documented_matrix() -> tuple[list[str], dict[str, dict[str, str]]]:
-    """The columns and the rows of SECURITY.md's matrix."""
+def documented_matrix(name: str = "matrix") -> tuple[list[str], dict[str, dict[str, str]]]:
+    """The columns and the rows of one of SECURITY.md's matrices."""
     text = SECURITY_MD.read_text(encoding="utf-8")
-    table = text.split("<!-- matrix:start -->")[1].split("<!-- matrix:end -->")[0]
+    table = text.split(f"<!-- {name}:start -->")[1].split(f"<!-- {name}:end -->")[0]
     lines = [line.strip() for line in table.strip().splitlines()]
     cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
     header, rows = cells[0], cells[2:]
@@ -174,6 +174,52 @@ async def test_the_envelope_dialect_gives_the_same_answers(matrix_gateway: Gatew
             expected = "4001" if documented in ("4001", "4003") else documented
             if outcome != expected:
                 wrong.append(f"{identity} × {column}: expected {expected}, got {outcome}")
+    assert not wrong, "\n".join(wrong)
+
+
+async def http_row(gateway: GatewayThread, token: str | None) -> dict[str, str]:
+    """The status of each HTTP column for one identity."""
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    out: dict[str, str] = {}
+    async with httpx.AsyncClient(
+        base_url=gateway.http_url, headers=headers, timeout=timeout(10)
+    ) as http:
+        registered = await http.post("/api/push/poll/register", json={})
+        if registered.status_code != 200:
+            poll = {"poll_token": ""}
+            status = str(registered.status_code)
+            out["poll subscribe user:alice:inbox"] = out["poll publish org:acme:news"] = status
+        else:
+            poll = {"poll_token": registered.json()["poll_token"]}
+            subscribed = await http.post(
+                "/api/push/poll/subscribe", json={**poll, "channel": "user:alice:inbox"}
+            )
+            out["poll subscribe user:alice:inbox"] = str(subscribed.status_code)
+            published = await http.post(
+                "/api/push/poll/publish", json={**poll, "channel": "org:acme:news", "data": 1}
+            )
+            out["poll publish org:acme:news"] = str(published.status_code)
+        presence = await http.get("/api/push/poll/presence", params={"channel": "org:acme:news"})
+        out["poll presence org:acme:news"] = str(presence.status_code)
+        for channel in ("user:alice:inbox", "$dead-letter"):
+            async with http.stream("GET", "/api/push/sse", params={"channels": channel}) as sse:
+                out[f"SSE {channel}"] = str(sse.status_code)
+        out["GET /metrics"] = str((await http.get("/metrics")).status_code)
+    return out
+
+
+async def test_the_http_routes_give_the_same_answers(matrix_gateway: GatewayThread) -> None:
+    columns, rows = documented_matrix("http-matrix")
+    assert set(rows) == set(IDENTITIES)
+    wrong = []
+    for identity, token_of in IDENTITIES.items():
+        observed = await http_row(matrix_gateway, token_of())
+        assert set(observed) == set(columns)
+        wrong += [
+            f"{identity} × {column}: documented {rows[identity][column]}, got {outcome}"
+            for column, outcome in observed.items()
+            if rows[identity][column] != outcome
+        ]
     assert not wrong, "\n".join(wrong)
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from support import ask, expect, raw_client, wait_until
+from support import ask, expect, raw_client, timeout, wait_until
 
-from praison_push.config import AuthConfig, GatewayConfig, MetricsConfig
+from praison_push.config import AuthConfig, GatewayConfig, MetricsConfig, TokenGrant
 
 from .helpers import Serve, messages
 
@@ -137,3 +137,14 @@ async def test_the_hub_imports_no_prometheus() -> None:
             for alias in node.names
         ] + [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
         assert not [n for n in names if "prometheus" in n], path
+
+
+async def test_metrics_need_the_gateways_token_not_a_users(serve: Serve) -> None:
+    """A user's token (TokenGrant, JWT) may not read every organisation's counts."""
+    grants = [TOKEN, TokenGrant(token="user-token", user_id="alice", org_id="acme")]
+    gateway = serve(GatewayConfig(auth=AuthConfig(tokens=grants)))  # type: ignore[arg-type]
+    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(5)) as http:
+        user = await http.get("/metrics", headers={"Authorization": "Bearer user-token"})
+        operator = await http.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert user.status_code == 403 and user.json()["code"] == "forbidden"
+    assert operator.status_code == 200
