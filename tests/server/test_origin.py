@@ -176,3 +176,25 @@ def test_allowed_origins_are_validated() -> None:
 )
 def test_loopback_hosts(host: str, loopback: bool) -> None:
     assert is_loopback_host(host) is loopback
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/push/poll/register",
+        "/api/push/poll/publish",
+        "/v1/agents/echo/ag-ui",
+        "/v1/agents/echo/ai-sdk",
+        "/v1/runs/run_1/cancel",
+        "/v1/agents/echo/execute/stream",
+    ],
+)
+async def test_every_state_changing_route_refuses_a_foreign_origin(serve: Serve, path: str) -> None:
+    """The routes of every transport (long-poll, agent UIs, runs) pass the same check."""
+    gateway = serve()
+    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(5)) as http:
+        refused = await http.post(path, json={}, headers={"Origin": EVIL})
+        plain = await http.post(path, json={})  # the route exists and answers itself
+    assert plain.text != "Not Found" and "allowed_origins" not in plain.text, plain.text
+    assert refused.status_code == 403, (path, refused.text)
+    assert "allowed_origins" in refused.json()["message"]
