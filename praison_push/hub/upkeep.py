@@ -90,7 +90,8 @@ class Upkeep:
             if expires_at is not None and now >= expires_at:
                 # The token ran out and no auth.refresh came (issue 13, build 2).
                 text, code = refusal(connection.dialect, "token expired", "token_expired")
-                connection.send_text(text)
+                if connection.dialect not in SSE_DIALECTS:  # an SSE stream just ends
+                    connection.send_text(text)
                 connection.close(code, "token expired")
                 connection.closing_since = now
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from functools import cache
 from pathlib import Path
@@ -20,7 +21,8 @@ def hs256(
     sub: str | None = "alice", org: str | None = None, ttl: float = 300, **claims: Any
 ) -> str:
     """An HS256 token signed with :data:`SECRET`; ``ttl`` < 0 makes an expired one."""
-    body: dict[str, Any] = {"aud": AUDIENCE, "iss": ISSUER, "exp": int(time.time() + ttl)}
+    # Rounded up: a token is never shorter-lived than ``ttl`` (exp is whole seconds).
+    body: dict[str, Any] = {"aud": AUDIENCE, "iss": ISSUER, "exp": math.ceil(time.time() + ttl)}
     if sub is not None:
         body["sub"] = sub
     if org is not None:

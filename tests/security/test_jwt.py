@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -198,3 +198,33 @@ def test_a_failing_authenticate_hook_refuses(caplog: pytest.LogCaptureFixture) -
     with pytest.raises(AuthError, match="authentication failed"):
         Authenticator(AuthConfig(), broken).login("t")
     assert "authenticate hook failed" in caplog.text
+
+
+async def test_an_sse_run_stream_ends_cleanly_when_its_jwt_expires(
+    jwt_gateway: GatewayThread,
+) -> None:
+    import httpx
+
+    async def forever(text: str) -> AsyncIterator[str]:
+        yield "thinking "
+        await asyncio.Event().wait()  # until the stream is ended for it
+
+    assert jwt_gateway.gateway is not None
+    hub = jwt_gateway.gateway.hub
+    jwt_gateway.call(lambda: hub.agents.register("forever", forever))
+    headers = {"Authorization": f"Bearer {hs256('alice', 'acme', ttl=1)}"}
+    lines: list[str] = []
+    async with httpx.AsyncClient(base_url=jwt_gateway.http_url, timeout=timeout(10)) as http:
+
+        async def read() -> None:
+            async with http.stream(
+                "POST", "/v1/agents/forever/execute/stream", json={"input": "x"}, headers=headers
+            ) as response:
+                assert response.status_code == 200
+                async for line in response.aiter_lines():
+                    lines.append(line)
+
+        await asyncio.wait_for(read(), timeout(6))  # ends once the token expired
+    fields = ("data:", "event:", "id:", "retry:", ":")
+    assert all(not line or line.startswith(fields) for line in lines), lines
+    assert any("thinking" in line for line in lines)
