@@ -228,3 +228,42 @@ async def test_an_sse_run_stream_ends_cleanly_when_its_jwt_expires(
     fields = ("data:", "event:", "id:", "retry:", ":")
     assert all(not line or line.startswith(fields) for line in lines), lines
     assert any("thinking" in line for line in lines)
+
+
+@pytest.mark.parametrize("route", ["/api/push/sse?channels=public:lobby", "poll"])
+async def test_http_sessions_end_when_their_jwt_expires(
+    jwt_gateway: GatewayThread, route: str
+) -> None:
+    """A channel SSE stream ends well-formed; a long-poll session reports its close (4001)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {hs256('alice', 'acme', ttl=1)}"}
+    async with httpx.AsyncClient(
+        base_url=jwt_gateway.http_url, headers=headers, timeout=timeout(10)
+    ) as http:
+        if route == "poll":
+            poll = (await http.post("/api/push/poll/register", json={})).json()["poll_token"]
+
+            async def closed() -> dict[str, object]:
+                while True:
+                    body = (
+                        await http.post(
+                            "/api/push/poll/messages", json={"poll_token": poll, "timeout": 1}
+                        )
+                    ).json()
+                    if "closed" in body:
+                        return dict(body["closed"])
+
+            assert (await asyncio.wait_for(closed(), timeout(8)))["code"] == 4001
+            return
+        lines: list[str] = []
+
+        async def read() -> None:
+            async with http.stream("GET", route) as response:
+                assert response.status_code == 200
+                async for line in response.aiter_lines():
+                    lines.append(line)
+
+        await asyncio.wait_for(read(), timeout(6))
+    fields = ("data:", "event:", "id:", "retry:", ":")
+    assert all(not line or line.startswith(fields) for line in lines), lines
