@@ -17,13 +17,16 @@ from .base import (
     HistoryRead,
     HistoryStore,
     PendingDelivery,
+    PresenceStore,
     PublicationHandler,
     ReconnectHandler,
 )
 from .memory import MemoryBroker, MemoryHistoryStore
 from .memory_delivery import MemoryDeliveryStore
+from .memory_presence import MemoryPresenceStore
 from .redis import RedisBroker, RedisHistoryStore
 from .redis_delivery import RedisDeliveryStore
+from .redis_presence import RedisPresenceStore
 from .sqlite_delivery import SQLiteDeliveryStore
 
 __all__ = [
@@ -39,11 +42,14 @@ __all__ = [
     "MemoryBroker",
     "MemoryDeliveryStore",
     "MemoryHistoryStore",
+    "MemoryPresenceStore",
     "PendingDelivery",
+    "PresenceStore",
     "PublicationHandler",
     "ReconnectHandler",
     "RedisBroker",
     "RedisDeliveryStore",
     "RedisHistoryStore",
+    "RedisPresenceStore",
     "SQLiteDeliveryStore",
 ]

@@ -393,7 +393,7 @@ class Commands:
         reply = {
             "type": "presence.list",
             "channel": frame.channel,
-            "presence": self._node.presence_of(channel, connection),
+            "presence": await self._node.query_presence(channel, connection),
         }
         _reply(connection, frame, reply)
 

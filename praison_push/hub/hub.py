@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..agents import AgentRegistry
-from ..backends.base import Broker, DeliveryStore, HistoryStore
+from ..backends.base import Broker, DeliveryStore, HistoryStore, PresenceStore
 from ..config import GatewayConfig
 from ..protocol.dialects import Dialect
 from .commands import Commands
@@ -52,6 +52,8 @@ class Hub:
         delivery: The store of acknowledged delivery (PROTOCOL.md §3); ``None``
             turns tracking off. The server's :class:`~praison_push.server.Gateway`
             gives one whenever ``DeliveryConfig.enabled``.
+        presence_store: Presence shared with the other gateways (Redis); ``None``:
+            this gateway's presence is its own.
 
     Attributes:
         node: The node's state and publication path.
@@ -70,10 +72,17 @@ class Hub:
         agents: AgentRegistry | None = None,
         clock: Callable[[], float] = time.time,
         delivery: DeliveryStore | None = None,
+        presence_store: PresenceStore | None = None,
     ) -> None:
         agents = AgentRegistry() if agents is None else agents
         self.node = node = Node(
-            config, history=history, broker=broker, agents=agents, clock=clock, delivery=delivery
+            config,
+            history=history,
+            broker=broker,
+            agents=agents,
+            clock=clock,
+            delivery=delivery,
+            presence_store=presence_store,
         )
         self.commands = Commands(node)
         self.upkeep = Upkeep(node)

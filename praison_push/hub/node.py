@@ -18,7 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ..agents import AgentRegistry
-from ..backends.base import Broker, DeliveryStore, HistoryRead, HistoryStore
+from ..backends.base import (
+    Broker,
+    DeliveryStore,
+    HistoryRead,
+    HistoryStore,
+    PresenceStore,
+    PublicationHandler,
+)
 from ..config import GatewayConfig
 from ..protocol import CloseCode
 from ..protocol.runs import RUN_FEED, TERMINAL_EVENTS, is_run_feed, run_event
@@ -31,6 +38,7 @@ from .handshake import greeting
 from .ids import IdFactory
 from .limits import ConnectionLimiter
 from .presence import Presence
+from .presence_sync import RELAY_CHANNEL, PresenceSync
 from .principal import Principal
 from .run_manager import RunManager
 from .scopes import display_name, scoped_run_channel
@@ -65,12 +73,15 @@ class Node:
         clock: Wall-clock time source, injectable for tests.
         delivery: Where acknowledged delivery keeps pending deliveries; with
             ``None``, or ``DeliveryConfig(enabled=False)``, nothing is tracked.
+        presence_store: Where the presence of every gateway is shared
+            (``None``: this node's presence is its own).
 
     Attributes:
         connections: Every open connection, by ``connection_id``.
         channels: Every channel with subscribers (or created explicitly) on this node.
         runs: The agent runs started on this node.
         tracker: Acknowledged delivery (``None`` when off: plain pub/sub).
+        presence_sync: Presence shared with other gateways (``None``: not shared).
     """
 
     def __init__(
@@ -82,6 +93,7 @@ class Node:
         agents: AgentRegistry,
         clock: Callable[[], float],
         delivery: DeliveryStore | None = None,
+        presence_store: PresenceStore | None = None,
     ) -> None:
         self.config = config
         self.history = history
@@ -105,8 +117,25 @@ class Node:
             self.tracker = DeliveryTracker(
                 push.delivery, delivery, clock=clock, publish=self.publish
             )
+        self.presence_sync: PresenceSync | None = None
+        if presence_store is not None and push.enabled and push.presence.enabled:
+            self.presence_sync = PresenceSync(
+                presence_store,
+                self.server_id,
+                push.presence,
+                self.presence,
+                self.channels,
+                self.connections,
+                broker.publish,
+                clock,
+            )
         # Tracking off: the fan-out is exactly the untracked one (no check per publication).
-        broker.set_handler(self.deliver_local if self.tracker is None else self.deliver_tracked)
+        handler: PublicationHandler = (
+            self.deliver_local if self.tracker is None else self.deliver_tracked
+        )
+        if self.presence_sync is not None:
+            handler = self._relaying(handler, self.presence_sync)
+        broker.set_handler(handler)
 
     # --- connections ----------------------------------------------------------
 
@@ -144,6 +173,7 @@ class Node:
             conversation_id=conversation_id,
         )
         self.connections[connection.connection_id] = connection
+        self.presence.changed = True
         if stable and self.tracker is not None:
             self.tracker.connected(connection)
         return connection
@@ -157,6 +187,7 @@ class Node:
             if channel is None:
                 continue
             self.unsubscribe(channel, connection)
+        self.presence.changed = True
         self.limiter.release(connection.peer, connection.principal)
         if self.tracker is not None:
             self.tracker.disconnected(connection)
@@ -249,6 +280,17 @@ class Node:
             if run is not None:
                 self.release_run(run)
         return delivered
+
+    @staticmethod
+    def _relaying(handler: PublicationHandler, sync: PresenceSync) -> PublicationHandler:
+        """``handler``, but presence changes relayed by other gateways go to ``sync``."""
+
+        def deliver(channel_name: str, frame: dict[str, Any]) -> int:
+            if channel_name == RELAY_CHANNEL:
+                return sync.receive(frame)
+            return handler(channel_name, frame)
+
+        return deliver
 
     def deliver_tracked(self, channel_name: str, frame: dict[str, Any]) -> int:
         """The broker's handler with acknowledged delivery on: fan out, then track."""
@@ -368,6 +410,16 @@ class Node:
             connections = [] if found is None else list(found.subscribers)
         return self.presence.entries(connections)
 
+    async def query_presence(
+        self, channel: str | None = None, viewer: Connection | None = None
+    ) -> list[dict[str, Any]]:
+        """:meth:`presence_of`, across every gateway sharing presence (``presence.query``)."""
+        local = self.presence_of(channel, viewer)
+        if self.presence_sync is None:
+            return local
+        org = None if viewer is None else viewer.principal.org_id
+        return await self.presence_sync.query(channel, org, local)
+
     def stats(self) -> dict[str, Any]:
         """What ``/health`` and a notebook show: connections, channels, runs, backend."""
         stats: dict[str, Any] = {
@@ -407,5 +459,7 @@ class Node:
         self.presence.close()
         for connection in list(self.connections.values()):
             connection.close(CloseCode.GOING_AWAY, "gateway shutting down")
+        if self.presence_sync is not None:
+            await self.presence_sync.close()
         await self.broker.close()
         await self.history.close()

@@ -74,6 +74,10 @@ class Presence:
         self._waiting: dict[Channel, None] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due = 0.0  # loop time
+        #: Set on every change of a client's presence (cleared by whoever syncs it).
+        self.changed = False
+        #: Called with ``(channel, kind, data)`` for every change other gateways must hear.
+        self.relay: Callable[[str, str, dict[str, Any]], None] | None = None
 
     @staticmethod
     def status(connection: Connection, kind: str = "") -> str:
@@ -124,15 +128,38 @@ class Presence:
 
         Sent at once while the channel's presence frames of this interval stay
         within the budget; otherwise kept for the batch that goes out at the end
-        of the interval.
+        of the interval. With a :attr:`relay` (gateways sharing presence) the
+        change also goes to the other gateways, whose subscribers it reaches
+        through :meth:`announce_data`.
         """
-        if not self.broadcasts(channel):
+        self.changed = True
+        relay = self.relay
+        if relay is None and not self.broadcasts(channel):
             return
         data = {
             "client_id": connection.client_id,
             "status": self.status(connection, kind),
             "metadata": connection.metadata,
         }
+        if relay is not None and self.relays(channel):
+            relay(channel.name, kind, data)
+        self.announce_data(channel, kind, data)
+
+    def relays(self, channel: Channel) -> bool:
+        """Whether changes on ``channel`` are told to other gateways (their members count there)."""
+        config = self._config
+        if not (config.enabled and config.broadcast_changes):
+            return False
+        events = channel.presence_events
+        if events is None:
+            events = channel.presence_events = self._events_on(channel.name)
+        return events
+
+    def announce_data(self, channel: Channel, kind: str, data: dict[str, Any]) -> None:
+        """Announce a change (``client_id``, ``status``, ``metadata``) on ``channel``, as
+        :meth:`announce` does; changes from other gateways come in here."""
+        if not self.broadcasts(channel):
+            return
         now = self._clock()
         batch = channel.presence_batch
         if batch is None:
@@ -145,9 +172,9 @@ class Presence:
             batch = channel.presence_batch = {}
             self._waiting[channel] = None
             self._arm(channel.presence_window + self._interval - now)
-        change = batch.get(connection.client_id)
+        change = batch.get(data["client_id"])
         if change is None:
-            batch[connection.client_id] = PresenceChange(kind, kind, data)
+            batch[data["client_id"]] = PresenceChange(kind, kind, data)
         else:
             change.last = kind
             change.data = data

@@ -20,6 +20,7 @@ from ..backends import (
     MemoryBroker,
     MemoryDeliveryStore,
     MemoryHistoryStore,
+    PresenceStore,
 )
 from ..config import GatewayConfig
 from ..hub import Hub
@@ -53,12 +54,18 @@ class Gateway:
         self.config = config or GatewayConfig()
         history, broker = _backends(self.config)
         delivery = _delivery_store(self.config, history)
+        presence = _presence_store(self.config, history)
         self.backend = broker.name
         self.agents = AgentRegistry()
         if self.config.demo_agents:
             register_demo_agents(self.agents)
         self.hub = Hub(
-            self.config, history=history, broker=broker, agents=self.agents, delivery=delivery
+            self.config,
+            history=history,
+            broker=broker,
+            agents=self.agents,
+            delivery=delivery,
+            presence_store=presence,
         )
         # Publications made while the broker was away never reached this node:
         # its subscribers reconnect and recover them from history.
@@ -127,3 +134,14 @@ def _delivery_store(config: GatewayConfig, history: HistoryStore) -> DeliverySto
         assert push.redis is not None and isinstance(history, RedisHistoryStore)
         return RedisDeliveryStore(history.client, push.redis.prefix)
     return MemoryDeliveryStore()
+
+
+def _presence_store(config: GatewayConfig, history: HistoryStore) -> PresenceStore | None:
+    """Presence shared by the gateways on one Redis (``None``: each gateway's own)."""
+    if config.push.redis is None:
+        return None
+    from ..backends.redis import RedisHistoryStore
+    from ..backends.redis_presence import RedisPresenceStore
+
+    assert isinstance(history, RedisHistoryStore)
+    return RedisPresenceStore(history.client, config.push.redis.prefix)

@@ -1,0 +1,285 @@
+"""Presence across gateways: this node's entries in a shared store, changes relayed.
+
+Gateways on one Redis share presence three ways (docs/ARCHITECTURE.md, "Scale-out"):
+
+* **Entries.** Each node writes its clients' entries to the
+  :class:`~praison_push.backends.base.PresenceStore` when they change (at the
+  next upkeep tick, a quarter heartbeat at most) and rewrites them all every
+  half heartbeat, saying they hold for ``offline_timeout``.
+  ``presence.query`` on any node merges the store's entries of the other live
+  nodes with its own (fresher) ones: one entry per client, the most recently
+  seen.
+* **Changes.** Every join/update/leave announced here is also published, in
+  order and batched, on the broker's :data:`RELAY_CHANNEL`; every other node
+  announces it to its own co-subscribers (budget and batching as for local changes).
+* **Death.** A node that stops refreshing (killed, cut off) is no longer
+  listed once its entries' ``offline_timeout`` has passed; the first node to
+  :meth:`~PresenceStore.reap` it announces its clients' leaves to the
+  co-subscribers it has (skipping clients that came back to this node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..backends.base import BackendUnavailableError, PresenceStore
+from ..config import PresenceConfig
+from .channels import ChannelRegistry
+from .connection import Connection
+from .presence import Presence
+
+__all__ = ["RELAY_CHANNEL", "PresenceSync"]
+
+logger = logging.getLogger("praison_push.hub")
+
+#: The broker channel presence changes travel on between gateways (never a client's).
+RELAY_CHANNEL = "$presence-relay"
+
+_RELAY = "presence_relay"
+
+#: How long a clean shutdown waits for its leaves to reach the other gateways (seconds).
+_CLOSE_WAIT = 2.0
+
+Publish = Callable[[str, dict[str, Any]], Awaitable[int]]
+
+
+class PresenceSync:
+    """Keeps one node's presence in a shared store and relays its changes.
+
+    Args:
+        store: Where every node's entries live.
+        node_id: This node's id (the hub's ``server_id``).
+        config: Heartbeat and offline timeout.
+        presence: The node's presence (its changes are relayed, others' announced).
+        channels: The node's channels.
+        connections: The node's open connections, by ``connection_id``.
+        publish: The broker's ``publish`` (reaches every node, this one included).
+        clock: Wall-clock time.
+    """
+
+    def __init__(
+        self,
+        store: PresenceStore,
+        node_id: str,
+        config: PresenceConfig,
+        presence: Presence,
+        channels: ChannelRegistry,
+        connections: dict[str, Connection],
+        publish: Publish,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.node_id = node_id
+        self._ttl = float(config.offline_timeout)
+        self._refresh_every = config.heartbeat_interval / 2
+        self._presence = presence
+        self._channels = channels
+        self._connections = connections
+        self._publish = publish
+        self._clock = clock
+        self._written: dict[str, str] = {}  # client_id → the entry as last written (JSON-ish key)
+        self._next_refresh = 0.0
+        self._refresh = True  # the next write rewrites every entry (then reaps)
+        self._writer: asyncio.Task[None] | None = None
+        self._outbox: list[list[Any]] = []
+        self._sender: asyncio.Task[None] | None = None
+        self._closed = False
+        presence.relay = self.relay
+
+    # --- this node's entries -----------------------------------------------------
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """This node's entries by ``client_id``, with ``org_id`` and ``subs`` (internal names)."""
+        by_client: dict[str, Connection] = {}
+        subs: dict[str, set[str]] = {}
+        for connection in self._connections.values():
+            client_id = connection.client_id
+            current = by_client.get(client_id)
+            if current is None or connection.last_seen > current.last_seen:
+                by_client[client_id] = connection
+            subs.setdefault(client_id, set()).update(connection.subscriptions)
+        entries = {}
+        for client_id, connection in by_client.items():
+            entry = self._presence.entry(connection)
+            entry["org_id"] = connection.principal.org_id
+            entry["subs"] = sorted(subs[client_id])
+            entries[client_id] = entry
+        return entries
+
+    def tick(self, now: float) -> None:
+        """Upkeep's call: write what changed, refresh everything every half heartbeat (then
+        reap dead nodes)."""
+        if now >= self._next_refresh:
+            self._refresh = True
+        if self._refresh or self._presence.changed:
+            self._kick()
+
+    def _kick(self) -> None:
+        """Start the writer unless it runs (it looks for changes again before it ends)."""
+        if self._closed or (self._writer is not None and not self._writer.done()):
+            return
+        self._writer = asyncio.get_running_loop().create_task(
+            self._write_all(), name="praison-push-presence-sync"
+        )
+
+    async def _write_all(self) -> None:
+        while not self._closed and (self._refresh or self._presence.changed):
+            refresh, self._refresh = self._refresh, False
+            self._presence.changed = False
+            now = self._clock()
+            if refresh:
+                self._next_refresh = now + self._refresh_every
+            if not await self._write(now, refresh):
+                return  # the next tick tries again
+
+    async def _write(self, now: float, refresh: bool) -> bool:
+        entries = self.snapshot()
+        shown = {client_id: repr(sorted(e.items())) for client_id, e in entries.items()}
+        if refresh:
+            changed, removed = entries, []
+        else:
+            changed = {c: e for c, e in entries.items() if self._written.get(c) != shown[c]}
+            removed = [c for c in self._written if c not in entries]
+        try:
+            await self.store.write(
+                self.node_id, changed, removed, expires=now + self._ttl, replace=refresh
+            )
+            self._written = shown
+            if refresh:
+                await self._reap(now)
+            return True
+        except BackendUnavailableError as exc:
+            logger.warning("presence not synced with the store: %s", exc)
+        except Exception:
+            logger.exception("presence sync failed")
+        self._refresh = True  # rewrite everything once the store is back
+        return False
+
+    async def _reap(self, now: float) -> None:
+        """Announce the leaves of the clients of nodes that died (once, by whoever reaps)."""
+        dead = await self.store.reap(now)
+        here = {c.client_id for c in self._connections.values()}
+        for node_id, entries in dead.items():
+            logger.info(
+                "gateway %s stopped refreshing presence: %d client(s) offline",
+                node_id,
+                len(entries),
+            )
+            changes = [
+                [name, "presence_leave", _leave(entry)]
+                for entry in entries
+                if entry.get("client_id") not in here
+                for name in entry.get("subs", ())
+            ]
+            if changes:
+                self.relay_many(changes)
+                self._apply(changes)
+
+    # --- changes between nodes ---------------------------------------------------
+
+    def relay(self, channel: str, kind: str, data: dict[str, Any]) -> None:
+        """Send a change of this node's presence to the other nodes (in order, batched)."""
+        self.relay_many([[channel, kind, data]])
+
+    def relay_many(self, changes: list[list[Any]]) -> None:
+        if self._closed:
+            return
+        self._outbox.extend(changes)
+        self._kick()  # the store follows the change at once, not at the next tick
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(
+                self._send(), name="praison-push-presence-relay"
+            )
+
+    async def _send(self) -> None:
+        while self._outbox:
+            changes, self._outbox = self._outbox, []
+            frame = {"type": _RELAY, "origin": self.node_id, "changes": changes}
+            try:
+                await self._publish(RELAY_CHANNEL, frame)
+            except BackendUnavailableError as exc:
+                logger.warning("presence changes not relayed to other gateways: %s", exc)
+            except Exception:
+                logger.exception("presence relay failed")
+
+    def receive(self, frame: dict[str, Any]) -> int:
+        """The broker brought a relay frame: announce another node's changes here."""
+        if frame.get("origin") == self.node_id or not isinstance(frame.get("changes"), list):
+            return 0
+        self._apply(frame["changes"])
+        return 0
+
+    def _apply(self, changes: list[Any]) -> None:
+        for change in changes:
+            if not (isinstance(change, list) and len(change) == 3):
+                continue
+            name, kind, data = change
+            channel = self._channels.get(name) if isinstance(name, str) else None
+            if channel is not None and isinstance(data, dict) and "client_id" in data:
+                self._presence.announce_data(channel, kind, data)
+
+    # --- queries and shutdown ----------------------------------------------------
+
+    async def query(
+        self, channel: str | None, org: str | None, local: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Entries of every live node (``local`` for this one), one per client.
+
+        ``channel``: the clients subscribed to this internal channel; else every
+        client of the organisation ``org``.
+        """
+        found: dict[str, dict[str, Any]] = {e["client_id"]: e for e in local}
+        for node_id, entries in (await self.store.read(self._clock())).items():
+            if node_id == self.node_id:
+                continue
+            for entry in entries:
+                if channel is None and entry.get("org_id") != org:
+                    continue
+                if channel is not None and channel not in entry.get("subs", ()):
+                    continue
+                client_id = entry.get("client_id")
+                current = found.get(client_id) if isinstance(client_id, str) else None
+                if current is None or entry.get("last_seen", 0) > current["last_seen"]:
+                    shown = {k: v for k, v in entry.items() if k not in ("org_id", "subs")}
+                    found[str(client_id)] = shown
+        return list(found.values())
+
+    async def close(self) -> None:
+        """Tell the other nodes this node's clients left, and take its entries out of the store."""
+        if self._closed:
+            return
+        changes = [
+            [name, "presence_leave", _leave(entry)]
+            for entry in self.snapshot().values()
+            for name in entry["subs"]
+        ]
+        self._closed = True
+        for task in (self._writer, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+        async def goodbye() -> None:
+            if changes:
+                frame = {"type": _RELAY, "origin": self.node_id, "changes": changes}
+                await self._publish(RELAY_CHANNEL, frame)
+            await self.store.remove_node(self.node_id)
+
+        try:
+            await asyncio.wait_for(goodbye(), _CLOSE_WAIT)
+        except Exception as exc:  # the store or broker is away: the entries expire
+            logger.warning("presence not removed from the store on shutdown: %r", exc)
+        await self.store.close()
+
+
+def _leave(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "client_id": entry.get("client_id"),
+        "status": "offline",
+        "metadata": entry.get("metadata") or {},
+    }
