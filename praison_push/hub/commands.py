@@ -9,6 +9,8 @@ become ``error`` frames, never exceptions (PROTOCOL.md §6).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,6 +35,13 @@ __all__ = ["Commands"]
 logger = logging.getLogger("praison_push.hub")
 
 _Handler = Callable[[Connection, Any], Awaitable[None]]
+
+#: How long a claimed publish key stays claimed without its receipt (the claiming
+#: gateway died mid-publish: the publisher's retry publishes after that), seconds.
+_CLAIM_TTL = 30.0
+#: How long a publish waits for another publish of its key in progress, and how often it looks.
+_CLAIM_WAIT = 5.0
+_CLAIM_POLL = 0.02
 
 
 def _reply(connection: Connection, request: Any, frame: dict[str, Any]) -> None:
@@ -296,25 +305,56 @@ class Commands:
         node = self._node
         name = _resolve(frame.channel, connection)
         now = node.clock()
+        if name not in node.channels and not self._config.auto_create_channels:
+            self._channel_for(name, create=False)  # raises unknown_channel
         # De-duplication is per publishing client: another client reusing an id
         # must not be able to suppress this one's publication.
         dedup_key = None if frame.id is None else f"{connection.client_id}\x00{frame.id}"
         if dedup_key is not None:
-            earlier = node.dedup.get(name, dedup_key, now)
+            earlier = await self._claim(name, dedup_key, now)
             if earlier is not None:
                 _reply(connection, frame, {**earlier, "delivered": 0, "duplicate": True})
                 return
-        if name not in node.channels and not self._config.auto_create_channels:
-            self._channel_for(name, create=False)  # raises unknown_channel
         # Nobody may listen here (a channel is kept only while it has subscribers
         # or was created explicitly); the publication still goes to history.
         echo_to = connection if frame.echo else None
-        receipt = await node.publish(
-            name, frame.data, source=connection.client_id, now=now, echo_to=echo_to
-        )
+        try:
+            receipt = await node.publish(
+                name, frame.data, source=connection.client_id, now=now, echo_to=echo_to
+            )
+        except BaseException:
+            if dedup_key is not None:
+                with contextlib.suppress(Exception):
+                    await node.dedup.release(name, dedup_key)
+            raise
         if dedup_key is not None:
-            node.dedup.remember(name, dedup_key, receipt, now)
+            window = self._config.history.dedup_window
+            await node.dedup.remember(name, dedup_key, receipt, now=now, window=window)
         _reply(connection, frame, dict(receipt))
+
+    async def _claim(self, name: str, key: str, now: float) -> dict[str, Any] | None:
+        """Claim a publish key: ``None`` to publish, else the earlier receipt.
+
+        A publish of the same key in progress (on another gateway, say) is
+        waited for, up to :data:`_CLAIM_WAIT`.
+
+        Raises:
+            FrameError: The earlier publish is still in progress after that.
+        """
+        dedup = self._node.dedup
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _CLAIM_WAIT
+        while True:
+            earlier = await dedup.claim(name, key, now=now, claim_ttl=_CLAIM_TTL)
+            if earlier is None or earlier:
+                return earlier
+            if loop.time() >= deadline:
+                raise FrameError(
+                    ErrorCode.INTERNAL,
+                    "a publish with this id is still in progress; retry later",
+                )
+            await asyncio.sleep(_CLAIM_POLL)
+            now = self._node.clock()
 
     async def _on_list(self, connection: Connection, frame: f.ChannelListFrame) -> None:
         self._require_push()

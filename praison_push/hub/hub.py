@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..agents import AgentRegistry
-from ..backends.base import Broker, DeliveryStore, HistoryStore, PresenceStore
+from ..backends.base import Broker, DedupStore, DeliveryStore, HistoryStore, PresenceStore
 from ..config import GatewayConfig
 from ..protocol.dialects import Dialect
 from .commands import Commands
@@ -54,6 +54,8 @@ class Hub:
             gives one whenever ``DeliveryConfig.enabled``.
         presence_store: Presence shared with the other gateways (Redis); ``None``:
             this gateway's presence is its own.
+        dedup: The publish de-duplication window; ``None``: this gateway's own,
+            in memory.
 
     Attributes:
         node: The node's state and publication path.
@@ -73,6 +75,7 @@ class Hub:
         clock: Callable[[], float] = time.time,
         delivery: DeliveryStore | None = None,
         presence_store: PresenceStore | None = None,
+        dedup: DedupStore | None = None,
     ) -> None:
         agents = AgentRegistry() if agents is None else agents
         self.node = node = Node(
@@ -83,6 +86,7 @@ class Hub:
             clock=clock,
             delivery=delivery,
             presence_store=presence_store,
+            dedup=dedup,
         )
         self.commands = Commands(node)
         self.upkeep = Upkeep(node)

@@ -20,6 +20,7 @@ from typing import Any
 from ..agents import AgentRegistry
 from ..backends.base import (
     Broker,
+    DedupStore,
     DeliveryStore,
     HistoryRead,
     HistoryStore,
@@ -75,6 +76,7 @@ class Node:
             ``None``, or ``DeliveryConfig(enabled=False)``, nothing is tracked.
         presence_store: Where the presence of every gateway is shared
             (``None``: this node's presence is its own).
+        dedup: The publish de-duplication window (``None``: this node's own, in memory).
 
     Attributes:
         connections: Every open connection, by ``connection_id``.
@@ -94,6 +96,7 @@ class Node:
         clock: Callable[[], float],
         delivery: DeliveryStore | None = None,
         presence_store: PresenceStore | None = None,
+        dedup: DedupStore | None = None,
     ) -> None:
         self.config = config
         self.history = history
@@ -107,7 +110,7 @@ class Node:
         self.server_id = self.ids.prefix
         self.presence = Presence(config.push.presence, self.channels, self.ids, clock)
         self.limiter = ConnectionLimiter(config.limits)
-        self.dedup = DedupWindow(config.history.dedup_window)
+        self.dedup: DedupStore = dedup or DedupWindow(config.history.dedup_window)
         self.runs = RunManager(agents, self.publish_event, config=config.runs)
         # Channel → buffers of connections whose subscribe is reading history (read_joining).
         self._joining: dict[str, list[list[dict[str, Any]]]] = {}
@@ -462,4 +465,5 @@ class Node:
         if self.presence_sync is not None:
             await self.presence_sync.close()
         await self.broker.close()
+        await self.dedup.close()
         await self.history.close()

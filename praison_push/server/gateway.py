@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..agents import AgentRegistry, register_demo_agents
 from ..backends import (
     Broker,
+    DedupStore,
     DeliveryStore,
     HistoryStore,
     MemoryBroker,
@@ -55,6 +56,7 @@ class Gateway:
         history, broker = _backends(self.config)
         delivery = _delivery_store(self.config, history)
         presence = _presence_store(self.config, history)
+        dedup = _dedup_store(self.config, history, delivery)
         self.backend = broker.name
         self.agents = AgentRegistry()
         if self.config.demo_agents:
@@ -66,6 +68,7 @@ class Gateway:
             agents=self.agents,
             delivery=delivery,
             presence_store=presence,
+            dedup=dedup,
         )
         # Publications made while the broker was away never reached this node:
         # its subscribers reconnect and recover them from history.
@@ -145,3 +148,23 @@ def _presence_store(config: GatewayConfig, history: HistoryStore) -> PresenceSto
 
     assert isinstance(history, RedisHistoryStore)
     return RedisPresenceStore(history.client, config.push.redis.prefix)
+
+
+def _dedup_store(
+    config: GatewayConfig, history: HistoryStore, delivery: DeliveryStore | None
+) -> DedupStore | None:
+    """Where the publish de-duplication window lives: Redis (every gateway), the SQLite
+    delivery store's file (every restart), else the hub's own memory (``None``)."""
+    if config.push.redis is not None:
+        from ..backends.redis import RedisHistoryStore
+        from ..backends.redis_dedup import RedisDedupStore
+
+        assert isinstance(history, RedisHistoryStore)
+        return RedisDedupStore(history.client, config.push.redis.prefix)
+    from ..backends.sqlite_delivery import SQLiteDeliveryStore
+
+    if isinstance(delivery, SQLiteDeliveryStore):
+        from ..backends.sqlite_dedup import SQLiteDedupStore
+
+        return SQLiteDedupStore(delivery)
+    return None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from praison_push.backends import PresenceStore
+from praison_push.backends import DedupStore, PresenceStore
 
 from . import delivery_kits, shared_kits
 from .delivery_kits import DeliveryKit
@@ -65,6 +65,25 @@ async def presence_kit(request: pytest.FixtureRequest) -> AsyncIterator[SharedKi
         kit = shared_kits.redis_presence(request.getfixturevalue("redis_server").url)
     else:
         kit = shared_kits.memory_presence()
+    try:
+        yield kit
+    finally:
+        await kit.close()
+
+
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)],
+)
+async def dedup_kit(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[SharedKit[DedupStore]]:
+    """A kit for each :class:`DedupStore` implementation under contract."""
+    if request.param == "redis":
+        kit = shared_kits.redis_dedup(request.getfixturevalue("redis_server").url)
+    elif request.param == "sqlite":
+        kit = shared_kits.sqlite_dedup(tmp_path)
+    else:
+        kit = shared_kits.memory_dedup()
     try:
         yield kit
     finally:

@@ -7,7 +7,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from praison_push.backends import MemoryPresenceStore, PresenceStore, RedisPresenceStore
+from pathlib import Path
+
+from praison_push.backends import (
+    DedupStore,
+    MemoryPresenceStore,
+    PresenceStore,
+    RedisDedupStore,
+    RedisPresenceStore,
+    SQLiteDedupStore,
+    SQLiteDeliveryStore,
+)
+from praison_push.hub.dedup import DedupWindow
 
 S = TypeVar("S")
 
@@ -49,3 +60,33 @@ def redis_presence(url: str) -> SharedKit[PresenceStore]:
     client = redis.asyncio.Redis.from_url(url, decode_responses=True)
     prefix = f"contract:{secrets.token_hex(4)}:"
     return SharedKit("redis", lambda: RedisPresenceStore(client, prefix), _cleanup=[client.aclose])
+
+
+def memory_dedup() -> SharedKit[DedupStore]:
+    shared = DedupWindow(window=120.0)
+    # One process, one window: "another" gateway's is the same object.
+    return SharedKit("memory", lambda: shared)
+
+
+def sqlite_dedup(directory: Path) -> SharedKit[DedupStore]:
+    """Each store opens the file anew: a later incarnation of the gateway."""
+    path = directory / "deliveries.db"
+    files: list[SQLiteDeliveryStore] = []
+
+    def make() -> DedupStore:
+        files.append(SQLiteDeliveryStore(path))
+        return SQLiteDedupStore(files[-1])
+
+    async def close_files() -> None:
+        for store in files:
+            await store.close()
+
+    return SharedKit("sqlite", make, _cleanup=[close_files])
+
+
+def redis_dedup(url: str) -> SharedKit[DedupStore]:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url, decode_responses=True)
+    prefix = f"contract:{secrets.token_hex(4)}:"
+    return SharedKit("redis", lambda: RedisDedupStore(client, prefix), _cleanup=[client.aclose])
