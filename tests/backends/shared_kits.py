@@ -5,9 +5,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
-
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from praison_push.backends import (
     DedupStore,

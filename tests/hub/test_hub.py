@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from support import FakeClock
 
+from praison_push.backends import BackendUnavailableError
 from praison_push.config import (
     DeliveryConfig,
     GatewayConfig,
@@ -17,7 +18,6 @@ from praison_push.config import (
     LimitsConfig,
     PushConfig,
 )
-from praison_push.backends import BackendUnavailableError
 from praison_push.hub import ANONYMOUS, Hub, commands
 from praison_push.protocol import PROTOCOL_VERSION, CloseCode
 from praison_push.protocol import frames as f
