@@ -89,6 +89,7 @@ def test_agents_quick_streams_every_token_to_every_watcher(tmp_path: Path) -> No
     assert "problems" not in details, details["problems"]
 
 
+@pytest.mark.redis  # its redis-2x500 variant spawns a redis-server
 def test_delivery_quick_measures_tracking_on_and_off(tmp_path: Path) -> None:
     report = run_quick("delivery.py", tmp_path / "delivery.json")
     rows = {row["server"]: row for row in report["rows"]}

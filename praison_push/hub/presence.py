@@ -181,6 +181,7 @@ class Presence:
 
     def announce_everywhere(self, connection: Connection, kind: str) -> None:
         """Announce a change of ``connection`` on every channel it is subscribed to."""
+        self.changed = True  # its entry changed, channels or not
         for name in connection.subscriptions:
             channel = self._channels.get(name)
             if channel is not None:
