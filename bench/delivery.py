@@ -22,7 +22,10 @@ against two gateways started fresh for every round:
 Rounds alternate between the two (so drift on a shared machine hits both
 alike); the median round of each is reported, and the ratio on ÷ off in the
 same run is the number to compare (issue 12's target: at least 0.6), as is
-``redis-2x500`` ÷ ``tracking-off`` (single-gateway memory mode). The JSON
+``redis-2x500`` ÷ ``tracking-off`` (single-gateway memory mode); ``…_paired`` is
+the median of the per-round ratios, steadier when the machine's load swings
+between rounds, and ``cpu_efficiency_…`` compares the gateway's CPU per
+delivery, which other work on the machine moves least. The JSON
 also says how many acknowledgements the gateway confirmed (``acks_ok``): a
 tracking-on run whose acknowledgements all came back ``ok: false`` would not
 have measured tracking.
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,7 +91,8 @@ def run(base: Plan, variants: Sequence[str]) -> list[Row]:
 
 
 def ratios(rows: Sequence[Row]) -> dict[str, float]:
-    """Each variant ÷ the baseline (deliveries/s), and the CPU per delivery, baseline ÷ it.
+    """Each variant ÷ the baseline (deliveries/s), and the CPU per delivery (median over
+    the rounds), baseline ÷ it.
 
     ``deliveries_on_over_off`` is tracking on ÷ off (issue 12's target: ≥ 0.6).
     """
@@ -98,11 +103,40 @@ def ratios(rows: Sequence[Row]) -> dict[str, float]:
         row = by_name.get(name)
         if row and off and row.deliveries_per_s and off.deliveries_per_s:
             out[f"deliveries_{label}"] = round(row.deliveries_per_s / off.deliveries_per_s, 3)
-        if row and off and row.server_us_per_delivery and off.server_us_per_delivery:
-            out[f"cpu_efficiency_{label}"] = round(
-                off.server_us_per_delivery / row.server_us_per_delivery, 3
-            )
+        mine, theirs = _median_us(row), _median_us(off)
+        if mine and theirs:
+            out[f"cpu_efficiency_{label}"] = round(theirs / mine, 3)
+        paired = _paired(row, off) if row and off else None
+        if paired is not None:
+            out[f"deliveries_{label}_paired"] = paired
     return out
+
+
+def _median_us(row: Row | None) -> float | None:
+    """The gateway's CPU µs per delivery: the median over the rounds."""
+    if row is None:
+        return None
+    found = [r["server_us_per_delivery"] for r in row.details.get("rounds", [])]
+    found = [us for us in found if us]
+    if not found:
+        return row.server_us_per_delivery
+    return float(statistics.median(found))
+
+
+def _paired(row: Row, base: Row) -> float | None:
+    """The median of the per-round ratios (round i of ``row`` ÷ round i of ``base``).
+
+    Rounds alternate, so each pair ran seconds apart: on a shared machine whose
+    load swings between rounds this is steadier than the ratio of the medians.
+    """
+    mine = row.details.get("rounds", [])
+    theirs = base.details.get("rounds", [])
+    found = sorted(
+        a["deliveries_per_s"] / b["deliveries_per_s"]
+        for a, b in zip(mine, theirs, strict=False)
+        if a.get("deliveries_per_s") and b.get("deliveries_per_s")
+    )
+    return round(statistics.median(found), 3) if found else None
 
 
 def problems(rows: Sequence[Row]) -> list[str]:
