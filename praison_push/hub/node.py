@@ -176,7 +176,7 @@ class Node:
             conversation_id=conversation_id,
         )
         self.connections[connection.connection_id] = connection
-        self.presence.changed = True
+        self.presence.touch(connection.client_id)
         if stable and self.tracker is not None:
             self.tracker.connected(connection)
         return connection
@@ -190,7 +190,7 @@ class Node:
             if channel is None:
                 continue
             self.unsubscribe(channel, connection)
-        self.presence.changed = True
+        self.presence.touch(connection.client_id)
         self.limiter.release(connection.peer, connection.principal)
         if self.tracker is not None:
             self.tracker.disconnected(connection)

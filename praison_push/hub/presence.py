@@ -74,8 +74,9 @@ class Presence:
         self._waiting: dict[Channel, None] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due = 0.0  # loop time
-        #: Set on every change of a client's presence (cleared by whoever syncs it).
-        self.changed = False
+        #: Clients whose presence changed, kept only for whoever syncs presence with
+        #: other gateways (:class:`~.presence_sync.PresenceSync` sets it; ``None``: nobody).
+        self.changed: set[str] | None = None
         #: Called with ``(channel, kind, data)`` for every change other gateways must hear.
         self.relay: Callable[[str, str, dict[str, Any]], None] | None = None
 
@@ -132,7 +133,7 @@ class Presence:
         change also goes to the other gateways, whose subscribers it reaches
         through :meth:`announce_data`.
         """
-        self.changed = True
+        self.touch(connection.client_id)
         relay = self.relay
         if relay is None and not self.broadcasts(channel):
             return
@@ -144,6 +145,12 @@ class Presence:
         if relay is not None and self.relays(channel):
             relay(channel.name, kind, data)
         self.announce_data(channel, kind, data)
+
+    def touch(self, client_id: str) -> None:
+        """Note that ``client_id``'s presence entry changed (when presence is synced)."""
+        changed = self.changed
+        if changed is not None:
+            changed.add(client_id)
 
     def relays(self, channel: Channel) -> bool:
         """Whether changes on ``channel`` are told to other gateways (their members count there)."""
@@ -181,7 +188,7 @@ class Presence:
 
     def announce_everywhere(self, connection: Connection, kind: str) -> None:
         """Announce a change of ``connection`` on every channel it is subscribed to."""
-        self.changed = True  # its entry changed, channels or not
+        self.touch(connection.client_id)  # its entry changed, channels or not
         for name in connection.subscriptions:
             channel = self._channels.get(name)
             if channel is not None:

@@ -81,7 +81,6 @@ class PresenceSync:
         self._connections = connections
         self._publish = publish
         self._clock = clock
-        self._written: dict[str, str] = {}  # client_id → the entry as last written (JSON-ish key)
         self._next_refresh = 0.0
         self._refresh = True  # the next write rewrites every entry (then reaps)
         self._writer: asyncio.Task[None] | None = None
@@ -89,15 +88,19 @@ class PresenceSync:
         self._sender: asyncio.Task[None] | None = None
         self._closed = False
         presence.relay = self.relay
+        presence.changed = set()
 
     # --- this node's entries -----------------------------------------------------
 
-    def snapshot(self) -> dict[str, dict[str, Any]]:
-        """This node's entries by ``client_id``, with ``org_id`` and ``subs`` (internal names)."""
+    def snapshot(self, only: set[str] | None = None) -> dict[str, dict[str, Any]]:
+        """This node's entries by ``client_id`` (of the clients ``only``, when given), with
+        ``org_id`` and ``subs`` (internal channel names)."""
         by_client: dict[str, Connection] = {}
         subs: dict[str, set[str]] = {}
         for connection in self._connections.values():
             client_id = connection.client_id
+            if only is not None and client_id not in only:
+                continue
             current = by_client.get(client_id)
             if current is None or connection.last_seen > current.last_seen:
                 by_client[client_id] = connection
@@ -115,7 +118,7 @@ class PresenceSync:
         reap dead nodes)."""
         if now >= self._next_refresh:
             self._refresh = True
-        if self._refresh or self._presence.changed:
+        if self._refresh or self._changed():
             self._kick()
 
     def _kick(self) -> None:
@@ -126,29 +129,41 @@ class PresenceSync:
             self._write_all(), name="praison-push-presence-sync"
         )
 
+    async def _store_follows(self) -> None:
+        """Return once the store holds every change made so far (bounded by the write)."""
+        self._kick()
+        writer = self._writer
+        if writer is not None and not writer.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(writer)
+
     async def _write_all(self) -> None:
-        while not self._closed and (self._refresh or self._presence.changed):
+        presence = self._presence
+        while not self._closed and (self._refresh or self._changed()):
             refresh, self._refresh = self._refresh, False
-            self._presence.changed = False
+            dirty, presence.changed = self._changed(), set()
             now = self._clock()
             if refresh:
                 self._next_refresh = now + self._refresh_every
-            if not await self._write(now, refresh):
+            if not await self._write(now, refresh, dirty):
+                self._changed().update(dirty)
                 return  # the next tick tries again
 
-    async def _write(self, now: float, refresh: bool) -> bool:
-        entries = self.snapshot()
-        shown = {client_id: repr(sorted(e.items())) for client_id, e in entries.items()}
-        if refresh:
-            changed, removed = entries, []
-        else:
-            changed = {c: e for c, e in entries.items() if self._written.get(c) != shown[c]}
-            removed = [c for c in self._written if c not in entries]
+    def _changed(self) -> set[str]:
+        """The clients whose entries changed since the last write."""
+        changed = self._presence.changed
+        assert changed is not None  # set in __init__
+        return changed
+
+    async def _write(self, now: float, refresh: bool, dirty: set[str]) -> bool:
+        """Write every entry (``refresh``), or those of the ``dirty`` clients; ``False``
+        when the store could not be reached."""
+        entries = self.snapshot(None if refresh else dirty)
+        removed = [] if refresh else [c for c in dirty if c not in entries]
         try:
             await self.store.write(
-                self.node_id, changed, removed, expires=now + self._ttl, replace=refresh
+                self.node_id, entries, removed, expires=now + self._ttl, replace=refresh
             )
-            self._written = shown
             if refresh:
                 await self._reap(now)
             return True
@@ -189,7 +204,6 @@ class PresenceSync:
         if self._closed:
             return
         self._outbox.extend(changes)
-        self._kick()  # the store follows the change at once, not at the next tick
         if self._sender is None or self._sender.done():
             self._sender = asyncio.get_running_loop().create_task(
                 self._send(), name="praison-push-presence-relay"
@@ -197,6 +211,9 @@ class PresenceSync:
 
     async def _send(self) -> None:
         while self._outbox:
+            # The store first: whoever hears of a change finds it in presence.query.
+            # Changes made meanwhile join this batch (one write, one publish).
+            await self._store_follows()
             changes, self._outbox = self._outbox, []
             frame = {"type": _RELAY, "origin": self.node_id, "changes": changes}
             try:

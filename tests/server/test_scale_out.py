@@ -198,8 +198,16 @@ async def test_presence_spans_gateways_and_a_clean_stop_announces_its_clients_le
         await ask(bob, "channel.subscribe", channel="room")
         join = await expect(alice, "presence_join", channel="room")  # relayed from B
         assert join["data"]["client_id"] == "bob"
-        listed = await ask(bob, "presence.query", channel="room")
-        assert sorted(p["client_id"] for p in listed["presence"]) == ["alice", "bob"]
+
+        async def both_listed() -> bool:
+            listed = await ask(bob, "presence.query", channel="room")
+            return sorted(p["client_id"] for p in listed["presence"]) == ["alice", "bob"]
+
+        for _ in range(100):  # A's entries reach the store within a write (bounded)
+            if await both_listed():
+                break
+            await asyncio.sleep(0.01)
+        assert await both_listed()
         await asyncio.to_thread(b.stop)
         # Long before offline_timeout (45 s): B said goodbye for its clients.
         leave = await expect(alice, "presence_leave", channel="room")
