@@ -87,6 +87,9 @@ class PresenceSync:
         self._outbox: list[list[Any]] = []
         self._sender: asyncio.Task[None] | None = None
         self._closed = False
+        # Whether the store / the broker failed last time (one warning per outage).
+        self._store_down = False
+        self._relay_down = False
         presence.relay = self.relay
         presence.changed = set()
 
@@ -166,9 +169,15 @@ class PresenceSync:
             )
             if refresh:
                 await self._reap(now)
+            if self._store_down:
+                self._store_down = False
+                logger.info("presence synced with the store again")
             return True
         except BackendUnavailableError as exc:
-            logger.warning("presence not synced with the store: %s", exc)
+            # Once per outage (every tick retries): the store's own client logs the rest.
+            log = logger.debug if self._store_down else logger.warning
+            log("presence not synced with the store: %s", exc)
+            self._store_down = True
         except Exception:
             logger.exception("presence sync failed")
         self._refresh = True  # rewrite everything once the store is back
@@ -218,8 +227,11 @@ class PresenceSync:
             frame = {"type": _RELAY, "origin": self.node_id, "changes": changes}
             try:
                 await self._publish(RELAY_CHANNEL, frame)
+                self._relay_down = False
             except BackendUnavailableError as exc:
-                logger.warning("presence changes not relayed to other gateways: %s", exc)
+                log = logger.debug if self._relay_down else logger.warning
+                log("presence changes not relayed to other gateways: %s", exc)
+                self._relay_down = True
             except Exception:
                 logger.exception("presence relay failed")
 

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
+import pytest
 from support import FakeClock
 
-from praison_push.backends import MemoryBroker, MemoryHistoryStore, MemoryPresenceStore
+from praison_push.backends import (
+    BackendUnavailableError,
+    MemoryBroker,
+    MemoryHistoryStore,
+    MemoryPresenceStore,
+)
 from praison_push.config import GatewayConfig, PushConfig
 from praison_push.hub import ANONYMOUS, Hub
 
@@ -63,5 +70,57 @@ async def test_a_crowd_joining_costs_entries_linear_in_its_size(clock: FakeClock
         assert len(stored) == crowd
         # Each change writes the changed clients' entries, not the whole crowd's again.
         assert built <= 4 * crowd, built
+    finally:
+        await hub.close()
+
+
+class _FlakyStore(MemoryPresenceStore):
+    """A presence store that is away until told otherwise."""
+
+    down = True
+
+    async def write(self, *args: Any, **kwargs: Any) -> None:
+        if self.down:
+            raise BackendUnavailableError("Redis is unavailable: connection refused")
+        await super().write(*args, **kwargs)
+
+
+async def test_a_store_outage_is_one_warning_and_presence_is_written_once_back(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = GatewayConfig(push=PushConfig(enabled=True))
+    store = _FlakyStore()
+    hub = Hub(
+        config,
+        history=MemoryHistoryStore(config.history, clock=clock),
+        broker=MemoryBroker(),
+        clock=clock,
+        presence_store=store,
+    )
+    sync = hub.node.presence_sync
+    assert sync is not None
+
+    async def tick() -> None:
+        clock.advance(config.push.presence.heartbeat_interval)  # a refresh is due
+        sync.tick(clock())
+        for _ in range(100):  # bounded: the write is one store call
+            await asyncio.sleep(0)
+            if sync._writer is None or sync._writer.done():
+                return
+
+    try:
+        hub.connect(client_id="alice", principal=ANONYMOUS, peer="p")
+        with caplog.at_level(logging.DEBUG, logger="praison_push.hub"):
+            for _ in range(5):
+                await tick()
+            warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+            assert [r.getMessage() for r in warnings] == [
+                "presence not synced with the store: Redis is unavailable: connection refused"
+            ]
+            assert await store.read(clock()) == {}
+            store.down = False
+            await tick()
+        assert {e["client_id"] for e in (await store.read(clock()))[hub.server_id]} == {"alice"}
+        assert "presence synced with the store again" in caplog.text
     finally:
         await hub.close()
