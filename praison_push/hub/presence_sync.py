@@ -82,7 +82,8 @@ class PresenceSync:
         self._publish = publish
         self._clock = clock
         self._next_refresh = 0.0
-        self._refresh = True  # the next write rewrites every entry (then reaps)
+        self._refresh = True  # the next write rewrites every entry
+        self._reap_due = False  # look for dead nodes at the next write
         self._writer: asyncio.Task[None] | None = None
         self._outbox: list[list[Any]] = []
         self._sender: asyncio.Task[None] | None = None
@@ -117,12 +118,13 @@ class PresenceSync:
         return entries
 
     def tick(self, now: float) -> None:
-        """Upkeep's call: write what changed, refresh everything every half heartbeat (then
-        reap dead nodes)."""
+        """Upkeep's call: write what changed, refresh everything every half heartbeat, and
+        look for dead nodes (every tick: their clients' leaves follow their deadline
+        within a tick)."""
         if now >= self._next_refresh:
             self._refresh = True
-        if self._refresh or self._changed():
-            self._kick()
+        self._reap_due = True
+        self._kick()
 
     def _kick(self) -> None:
         """Start the writer unless it runs (it looks for changes again before it ends)."""
@@ -142,6 +144,14 @@ class PresenceSync:
 
     async def _write_all(self) -> None:
         presence = self._presence
+        if self._reap_due and not self._closed:
+            self._reap_due = False
+            try:
+                await self._reap(self._clock())
+            except BackendUnavailableError:
+                self._reap_due = True  # the write below says the store is away
+            except Exception:
+                logger.exception("presence reap failed")
         while not self._closed and (self._refresh or self._changed()):
             refresh, self._refresh = self._refresh, False
             dirty, presence.changed = self._changed(), set()
@@ -167,8 +177,6 @@ class PresenceSync:
             await self.store.write(
                 self.node_id, entries, removed, expires=now + self._ttl, replace=refresh
             )
-            if refresh:
-                await self._reap(now)
             if self._store_down:
                 self._store_down = False
                 logger.info("presence synced with the store again")

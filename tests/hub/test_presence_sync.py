@@ -23,6 +23,8 @@ from praison_push.backends import (
 from praison_push.config import GatewayConfig, PushConfig
 from praison_push.hub import ANONYMOUS, Hub
 
+from .helpers import drain, join, subscribe
+
 
 async def test_a_gateway_alone_keeps_no_presence_changes(hub: Hub) -> None:
     """Without a presence store nobody takes the changed clients: none are kept (no leak)."""
@@ -122,5 +124,45 @@ async def test_a_store_outage_is_one_warning_and_presence_is_written_once_back(
             await tick()
         assert {e["client_id"] for e in (await store.read(clock()))[hub.server_id]} == {"alice"}
         assert "presence synced with the store again" in caplog.text
+    finally:
+        await hub.close()
+
+
+async def test_a_dead_gateways_clients_leave_within_a_tick_of_its_deadline(
+    clock: FakeClock,
+) -> None:
+    config = GatewayConfig(push=PushConfig(enabled=True))
+    store = MemoryPresenceStore()
+    hub = Hub(
+        config,
+        history=MemoryHistoryStore(config.history, clock=clock),
+        broker=MemoryBroker(),
+        clock=clock,
+        presence_store=store,
+    )
+    sync = hub.node.presence_sync
+    assert sync is not None
+
+    async def tick() -> None:
+        sync.tick(clock())
+        for _ in range(100):  # bounded: a reap and a write
+            await asyncio.sleep(0)
+            if sync._writer is None or sync._writer.done():
+                return
+
+    try:
+        alice = join(hub, "alice")
+        await subscribe(hub, alice, "room")
+        bob = {"client_id": "bob", "status": "online", "metadata": {}, "subs": ["room"]}
+        await store.write("gateway-b", {"bob": bob}, [], expires=clock() + 1.0)
+        await tick()
+        drain(alice)
+        clock.advance(1.5)  # B missed its deadline; this node's own refresh is not due
+        await tick()
+        leaves = [f for f in drain(alice) if f["type"] == "presence_leave"]
+        assert [(f["data"]["client_id"], f["data"]["status"]) for f in leaves] == [
+            ("bob", "offline")
+        ]
+        assert set(await store.read(clock())) == {hub.server_id}  # B is gone from the store
     finally:
         await hub.close()
