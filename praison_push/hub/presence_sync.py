@@ -228,10 +228,10 @@ class PresenceSync:
 
     async def _send(self) -> None:
         while self._outbox:
-            # The store first: whoever hears of a change finds it in presence.query.
-            # Changes made meanwhile join this batch (one write, one publish).
-            await self._store_follows()
             changes, self._outbox = self._outbox, []
+            # The store first: whoever hears of a change finds it in presence.query.
+            # Changes made meanwhile go in the next batch (one write, one publish each).
+            await self._store_follows()
             frame = {"type": _RELAY, "origin": self.node_id, "changes": changes}
             try:
                 await self._publish(RELAY_CHANNEL, frame)
