@@ -134,6 +134,16 @@ def pick_cores(no_pin: bool) -> tuple[int | None, int | None]:
     return cores[0], cores[1]
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def pin(pid: int, core: int | None) -> None:
     if core is not None:
         with contextlib.suppress(ProcessLookupError):

@@ -470,9 +470,13 @@ async def _run_fanout(args: argparse.Namespace, control: Control) -> None:
     owing: set[_AckingSubscriber] = set()
     make: Callable[[], _Subscriber] = lambda: subscriber_cls(stats)  # noqa: E731
     url_of: Callable[[int], str] | None = None
+    # Subscribers spread over --sub-url round-robin (gateways sharing a Redis), else --url.
+    sub_urls: list[str] = args.sub_url or [args.url]
     if args.ack or args.client_ids:
         # Stable identities: the gateway tracks deliveries of clients that name themselves.
-        url_of = lambda n: f"{args.url}?client_id=bench-sub-{n}"  # noqa: E731
+        url_of = lambda n: f"{sub_urls[n % len(sub_urls)]}?client_id=bench-sub-{n}"  # noqa: E731
+    elif args.sub_url:
+        url_of = lambda n: sub_urls[n % len(sub_urls)]  # noqa: E731
     if args.ack:
         make = lambda: _AckingSubscriber(stats, owing)  # noqa: E731
     await open_all(
@@ -608,6 +612,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="bench/fanout.py load generator (picows)")
     parser.add_argument("mode", choices=["fanout", "idle"])
     parser.add_argument("--url", required=True)
+    parser.add_argument(
+        "--sub-url",
+        action="append",
+        default=[],
+        help="subscribers' URL, repeatable: spread round-robin (default: --url)",
+    )
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--window", type=int, default=16)

@@ -32,6 +32,7 @@ from _common import (
 FANOUT_LOADGEN = BENCH_DIR / "_loadgen.py"
 JOIN_LOADGEN = BENCH_DIR / "_join_loadgen.py"
 CEILING = BENCH_DIR / "_ceiling.py"
+CLUSTER = BENCH_DIR / "_cluster.py"
 
 #: What asyncio logs for each write to a transport whose connection is lost.
 WRITE_AFTER_LOSS = "socket.send() raised exception"
@@ -65,6 +66,9 @@ class Plan:
     max_connections: int
     #: More arguments for the load generator (``bench/delivery.py``: ``--ack``).
     loadgen_args: list[str] = dataclasses.field(default_factory=list)
+    #: The ports of the ``cluster`` server's gateways (``bench/_cluster.py``): the
+    #: publisher uses the first, subscribers are spread over all of them.
+    cluster_ports: list[int] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +107,9 @@ class Row:
 def server_command(name: str, plan: Plan) -> list[str]:
     if name == "gateway":
         return gateway_command(plan.gateway_args)
+    if name == "cluster":
+        ports = ",".join(str(port) for port in plan.cluster_ports)
+        return [sys.executable, str(CLUSTER), "--ports", ports, "--", *plan.gateway_args]
     return [sys.executable, str(CEILING), "--mode", name, "--host", "127.0.0.1", "--port", "0"]
 
 
@@ -134,6 +141,9 @@ def run_fanout(name: str, plan: Plan, spec: FanoutSpec) -> Row:
         *("--stall", str(stall), "--quiet", str(quiet), "--deadline", str(plan.deadline)),
         *plan.loadgen_args,
     ]
+    if name == "cluster":
+        for port in plan.cluster_ports:
+            args += ["--sub-url", f"ws://127.0.0.1:{port}/ws"]
     with (
         start_server(name, plan) as server,
         _loadgen(FANOUT_LOADGEN, [*args, "--url", server.url], plan, 30) as child,

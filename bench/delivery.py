@@ -1,4 +1,4 @@
-"""Acknowledged delivery's cost: fan-out with tracking on (clients acking) vs off.
+"""Acknowledged delivery's and scale-out's cost: fan-out with tracking on vs off, and via Redis.
 
 The same fan-out as ``bench/fanout.py`` (N subscribers, M publications, a
 window of unanswered publishes; gateway pinned to one core, the picows load
@@ -13,10 +13,19 @@ against two gateways started fresh for every round:
     subscriber connects with a ``client_id`` of its own, so each delivery is
     tracked, and acknowledges what it receives as the package's clients do —
     a ``message_ack`` of at most 100 ids, at most 100 ms after a delivery.
+``redis-2x500``
+    Two gateways on one ``redis-server`` (``bench/_cluster.py``; the three
+    processes pinned together to the server core), tracking off, the N
+    subscribers spread over both, the publisher on the first: half the
+    deliveries cross gateways through Redis pub/sub.
 
 Rounds alternate between the two (so drift on a shared machine hits both
 alike); the median round of each is reported, and the ratio on ÷ off in the
-same run is the number to compare (issue 12's target: at least 0.6). The JSON
+same run is the number to compare (issue 12's target: at least 0.6), as is
+``redis-2x500`` ÷ ``tracking-off`` (single-gateway memory mode); ``…_paired`` is
+the median of the per-round ratios, steadier when the machine's load swings
+between rounds, and ``cpu_efficiency_…`` compares the gateway's CPU per
+delivery, which other work on the machine moves least. The JSON
 also says how many acknowledgements the gateway confirmed (``acks_ok``): a
 tracking-on run whose acknowledgements all came back ``ok: false`` would not
 have measured tracking.
@@ -28,65 +37,106 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS_DIR, BenchError, Session, fmt, pick_cores, write_report
+from _common import RESULTS_DIR, BenchError, Session, fmt, free_port, pick_cores, write_report
 from _scenarios import FanoutSpec, Plan, Row, combine, run_fanout
 from fanout import _failed, format_table
 
 DEFAULT_JSON = RESULTS_DIR / "delivery.json"
 
-#: Variant → (gateway arguments, load-generator arguments).
-VARIANTS: dict[str, tuple[list[str], list[str]]] = {
-    "tracking-off": (["--no-delivery"], []),
-    "tracking-on": ([], ["--ack"]),
+#: Variant → (server, gateway arguments, load-generator arguments).
+VARIANTS: dict[str, tuple[str, list[str], list[str]]] = {
+    "tracking-off": ("gateway", ["--no-delivery"], []),
+    "tracking-on": ("gateway", [], ["--ack"]),
+    "redis-2x500": ("cluster", ["--no-delivery"], []),
 }
+#: The variant every other one is compared with (single-gateway memory mode, plain pub/sub).
+BASELINE = "tracking-off"
 
 
 def _plan(base: Plan, variant: str) -> Plan:
-    gateway_args, loadgen_args = VARIANTS[variant]
+    _, gateway_args, loadgen_args = VARIANTS[variant]
     return dataclasses.replace(
         base,
         gateway_args=[*base.gateway_args, *gateway_args],
         loadgen_args=[*base.loadgen_args, *loadgen_args],
+        cluster_ports=[free_port(), free_port()],
     )
 
 
-def run(base: Plan) -> list[Row]:
+def run(base: Plan, variants: Sequence[str]) -> list[Row]:
     """``base.rounds`` alternating rounds of each variant; one combined row per variant."""
-    rounds: dict[str, list[Row]] = {name: [] for name in VARIANTS}
+    rounds: dict[str, list[Row]] = {name: [] for name in variants}
     for index in range(base.rounds):
-        for name in VARIANTS:
+        for name in variants:
             if any(r.error for r in rounds[name]):
                 continue
             print(f"round {index + 1}/{base.rounds}: {name} ...", flush=True)
             spec = FanoutSpec("fanout", base.subscribers, base.messages, base.window)
+            server = VARIANTS[name][0]
             try:
-                row = run_fanout("gateway", _plan(base, name), spec)
+                row = run_fanout(server, _plan(base, name), spec)
             except BenchError as exc:
-                row = _failed("fanout", "gateway", base.subscribers, base.messages, exc)
+                row = _failed("fanout", server, base.subscribers, base.messages, exc)
             row.server = name
             rounds[name].append(row)
             acks = row.details.get("acks_ok")
             print(f"  {fmt(row.deliveries_per_s, 0)} deliveries/s (acks ok: {acks})", flush=True)
-    return [combine(rounds[name]) for name in VARIANTS]
+    return [combine(rounds[name]) for name in variants]
 
 
 def ratios(rows: Sequence[Row]) -> dict[str, float]:
-    """Tracking on ÷ off (deliveries/s), and the CPU each spends per delivery, off ÷ on."""
+    """Each variant ÷ the baseline (deliveries/s), and the CPU per delivery (median over
+    the rounds), baseline ÷ it.
+
+    ``deliveries_on_over_off`` is tracking on ÷ off (issue 12's target: ≥ 0.6).
+    """
     by_name = {r.server: r for r in rows if r.error is None}
-    on, off = by_name.get("tracking-on"), by_name.get("tracking-off")
+    off = by_name.get(BASELINE)
     out: dict[str, float] = {}
-    if on and off and on.deliveries_per_s and off.deliveries_per_s:
-        out["deliveries_on_over_off"] = round(on.deliveries_per_s / off.deliveries_per_s, 3)
-    if on and off and on.server_us_per_delivery and off.server_us_per_delivery:
-        out["cpu_efficiency_on_over_off"] = round(
-            off.server_us_per_delivery / on.server_us_per_delivery, 3
-        )
+    for name, label in (("tracking-on", "on_over_off"), ("redis-2x500", "redis_over_memory")):
+        row = by_name.get(name)
+        if row and off and row.deliveries_per_s and off.deliveries_per_s:
+            out[f"deliveries_{label}"] = round(row.deliveries_per_s / off.deliveries_per_s, 3)
+        mine, theirs = _median_us(row), _median_us(off)
+        if mine and theirs:
+            out[f"cpu_efficiency_{label}"] = round(theirs / mine, 3)
+        paired = _paired(row, off) if row and off else None
+        if paired is not None:
+            out[f"deliveries_{label}_paired"] = paired
     return out
+
+
+def _median_us(row: Row | None) -> float | None:
+    """The gateway's CPU µs per delivery: the median over the rounds."""
+    if row is None:
+        return None
+    found = [r["server_us_per_delivery"] for r in row.details.get("rounds", [])]
+    found = [us for us in found if us]
+    if not found:
+        return row.server_us_per_delivery
+    return float(statistics.median(found))
+
+
+def _paired(row: Row, base: Row) -> float | None:
+    """The median of the per-round ratios (round i of ``row`` ÷ round i of ``base``).
+
+    Rounds alternate, so each pair ran seconds apart: on a shared machine whose
+    load swings between rounds this is steadier than the ratio of the medians.
+    """
+    mine = row.details.get("rounds", [])
+    theirs = base.details.get("rounds", [])
+    found = sorted(
+        a["deliveries_per_s"] / b["deliveries_per_s"]
+        for a, b in zip(mine, theirs, strict=False)
+        if a.get("deliveries_per_s") and b.get("deliveries_per_s")
+    )
+    return round(statistics.median(found), 3) if found else None
 
 
 def problems(rows: Sequence[Row]) -> list[str]:
@@ -114,7 +164,15 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
     parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke test")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        choices=list(VARIANTS),
+        help=f"repeatable (default: all); {BASELINE} is always run, as the baseline",
+    )
     args = parser.parse_args(argv)
+    args.variants = [BASELINE, *(v for v in VARIANTS if v in (args.variant or VARIANTS))]
+    args.variants = list(dict.fromkeys(args.variants))
     server_core, loadgen_core = pick_cores(args.no_pin)
     plan = Plan(
         subscribers=args.subscribers or (50 if args.quick else 1000),
@@ -129,7 +187,7 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
         idle_sizes=[],
         join_sizes=[],
         settle=0.0,
-        servers=list(VARIANTS),
+        servers=list(VARIANTS),  # the variants (rows are named by them)
         scenarios=["fanout"],
         url=None,
         server_core=server_core,
@@ -147,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run both variants, print the table and the ratio, write the JSON."""
     args, plan = _parse_args(argv)
     session = Session(plan.server_core, plan.loadgen_core)
-    rows = run(plan)
+    rows = run(plan, args.variants)
     print()
     print(format_table(rows))
     ratio = ratios(rows)

@@ -89,10 +89,11 @@ def test_agents_quick_streams_every_token_to_every_watcher(tmp_path: Path) -> No
     assert "problems" not in details, details["problems"]
 
 
+@pytest.mark.redis  # its redis-2x500 variant spawns a redis-server
 def test_delivery_quick_measures_tracking_on_and_off(tmp_path: Path) -> None:
     report = run_quick("delivery.py", tmp_path / "delivery.json")
     rows = {row["server"]: row for row in report["rows"]}
-    assert set(rows) == {"tracking-off", "tracking-on"}
+    assert set(rows) == {"tracking-off", "tracking-on", "redis-2x500"}
     for row in rows.values():
         assert row["error"] is None, row
         assert row["loss"] == 0 and row["dups"] == 0, row["details"]
@@ -102,6 +103,8 @@ def test_delivery_quick_measures_tracking_on_and_off(tmp_path: Path) -> None:
     assert on["ack"] is True and on["acks_ok"] == rows["tracking-on"]["n"]
     assert on["acked_ids"] >= on["received"]
     assert off["ack"] is False and off["ack_frames"] == 0
+    # Cross-gateway fan-out: both gateways' subscribers got everything (through Redis).
+    assert set(report["ratios"]) >= {"deliveries_on_over_off", "deliveries_redis_over_memory"}
     assert report["problems"] == []
     assert report["ratios"]["deliveries_on_over_off"] > 0
 

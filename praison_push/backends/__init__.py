@@ -9,6 +9,7 @@ from __future__ import annotations
 from .base import (
     BackendUnavailableError,
     Broker,
+    DedupStore,
     DeliveriesRecorded,
     DeliveriesSettled,
     DeliveryChange,
@@ -17,18 +18,24 @@ from .base import (
     HistoryRead,
     HistoryStore,
     PendingDelivery,
+    PresenceStore,
     PublicationHandler,
     ReconnectHandler,
 )
 from .memory import MemoryBroker, MemoryHistoryStore
 from .memory_delivery import MemoryDeliveryStore
+from .memory_presence import MemoryPresenceStore
 from .redis import RedisBroker, RedisHistoryStore
+from .redis_dedup import RedisDedupStore
 from .redis_delivery import RedisDeliveryStore
+from .redis_presence import RedisPresenceStore
+from .sqlite_dedup import SQLiteDedupStore
 from .sqlite_delivery import SQLiteDeliveryStore
 
 __all__ = [
     "BackendUnavailableError",
     "Broker",
+    "DedupStore",
     "DeliveriesRecorded",
     "DeliveriesSettled",
     "DeliveryChange",
@@ -39,11 +46,16 @@ __all__ = [
     "MemoryBroker",
     "MemoryDeliveryStore",
     "MemoryHistoryStore",
+    "MemoryPresenceStore",
     "PendingDelivery",
+    "PresenceStore",
     "PublicationHandler",
     "ReconnectHandler",
     "RedisBroker",
+    "RedisDedupStore",
     "RedisDeliveryStore",
     "RedisHistoryStore",
+    "RedisPresenceStore",
+    "SQLiteDedupStore",
     "SQLiteDeliveryStore",
 ]

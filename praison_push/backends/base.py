@@ -5,13 +5,15 @@ here, and one contract test suite checks every implementation against them.
 :class:`DeliveryStore` (acknowledged delivery) has a third, SQLite: the
 embedded durable store.
 
-Presence is per gateway for now: ``presence.query`` lists the clients of the
-gateway it is asked on (the hub keeps presence itself, not behind an interface).
+:class:`PresenceStore` holds every gateway's presence entries, so
+``presence.query`` on any gateway lists the clients of all of them;
+:class:`DedupStore` holds the publish de-duplication window, so a publish
+re-sent to another gateway (or after a restart) is published once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Union, runtime_checkable
 
@@ -19,6 +21,7 @@ __all__ = [
     "MIN_META_TTL",
     "BackendUnavailableError",
     "Broker",
+    "DedupStore",
     "DeliveriesRecorded",
     "DeliveriesSettled",
     "DeliveryChange",
@@ -27,6 +30,7 @@ __all__ = [
     "HistoryRead",
     "HistoryStore",
     "PendingDelivery",
+    "PresenceStore",
     "PublicationHandler",
     "ReconnectHandler",
 ]
@@ -301,6 +305,128 @@ class DeliveryStore(Protocol):
     async def expire(self, now: float, limit: int) -> list[PendingDelivery]:
         """Remove and return at most ``limit`` pending deliveries whose ``expires <= now``,
         soonest expiring first."""
+        ...
+
+    async def close(self) -> None:
+        """Release resources (idempotent)."""
+        ...
+
+
+# --- presence across gateways (PROTOCOL.md §2) ---------------------------------------
+
+
+@runtime_checkable
+class PresenceStore(Protocol):
+    """Every gateway's presence entries, so any gateway can list all clients.
+
+    Each gateway (node) writes the entries of its own clients, keyed by
+    ``client_id``, and says until when they hold (``expires``); it refreshes
+    them every half heartbeat. A node that stops refreshing (killed, or cut
+    off) is dead once ``expires`` passes: :meth:`read` no longer lists its
+    clients, and one gateway :meth:`reap`-s it to tell co-subscribers they left.
+
+    Entries are JSON objects (``PresenceInfo`` plus ``org_id`` and ``subs``,
+    the internal channel names, for filtering); the store keeps them as given.
+
+    Guarantees:
+
+    * :meth:`write` applies atomically: readers see all of it or none.
+    * :meth:`read` lists the entries of nodes whose ``expires`` is after ``now``.
+    * :meth:`reap` removes and returns the nodes whose ``expires <= now``;
+      of several gateways racing, exactly one gets each node.
+
+    Attributes:
+        name: ``memory`` or ``redis``.
+        shared: Several gateways may use the store at once.
+    """
+
+    name: str
+    shared: bool
+
+    async def write(
+        self,
+        node_id: str,
+        entries: Mapping[str, dict[str, Any]],
+        removed: Sequence[str],
+        *,
+        expires: float,
+        replace: bool = False,
+    ) -> None:
+        """Store ``node_id``'s ``entries`` (by ``client_id``), drop its ``removed`` ones.
+
+        The node and its entries hold until ``expires``. With ``replace`` the
+        node's entries become exactly ``entries``.
+
+        Raises:
+            BackendUnavailableError: The store cannot be reached.
+        """
+        ...
+
+    async def read(self, now: float) -> dict[str, list[dict[str, Any]]]:
+        """The entries of every node alive at ``now``, by node id."""
+        ...
+
+    async def reap(self, now: float) -> dict[str, list[dict[str, Any]]]:
+        """Remove and return the entries of the nodes dead at ``now``, by node id."""
+        ...
+
+    async def remove_node(self, node_id: str) -> None:
+        """Forget ``node_id`` and its entries (a gateway stopping cleanly)."""
+        ...
+
+    async def close(self) -> None:
+        """Release resources (idempotent; a shared Redis client stays open)."""
+        ...
+
+
+# --- idempotent publish (PROTOCOL.md §3: ``id``) -------------------------------------
+
+
+@runtime_checkable
+class DedupStore(Protocol):
+    """The publish de-duplication window: which ``(channel, key)`` was published, and its
+    receipt.
+
+    A publish with an ``id`` first :meth:`claim`-s its key; only the claimer
+    publishes, then :meth:`remember`-s the receipt, which later claimers get
+    back. A claim that is never completed (the gateway died mid-publish) lapses
+    after ``claim_ttl``, so the publisher's retry publishes then.
+
+    Guarantees:
+
+    * Of several claims of one key within the window (any gateways, any
+      restarts of a shared or durable store), exactly one returns ``None``.
+    * A remembered receipt is returned by every later claim until ``window``
+      seconds after it was remembered.
+
+    Attributes:
+        name: ``memory``, ``sqlite`` or ``redis``.
+        shared: The window is seen by every gateway using the store (or
+            survives a restart): the de-duplication holds across them.
+    """
+
+    name: str
+    shared: bool
+
+    async def claim(
+        self, channel: str, key: str, *, now: float, claim_ttl: float
+    ) -> dict[str, Any] | None:
+        """Claim ``key``: ``None`` when this caller must publish, else the earlier receipt
+        (``{}`` while the earlier publish is still in progress).
+
+        Raises:
+            BackendUnavailableError: The store cannot be reached.
+        """
+        ...
+
+    async def remember(
+        self, channel: str, key: str, receipt: dict[str, Any], *, now: float, window: float
+    ) -> None:
+        """Keep the receipt of the claimed publish for ``window`` seconds."""
+        ...
+
+    async def release(self, channel: str, key: str) -> None:
+        """Give a claim up (the publish failed): the next claim publishes."""
         ...
 
     async def close(self) -> None:

@@ -123,6 +123,11 @@ class SQLiteDeliveryStore:
             raise
         self._db = db
 
+    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job`` on the writer thread, inside one transaction (the publish
+        de-duplication window, :class:`~.sqlite_dedup.SQLiteDedupStore`, shares the file)."""
+        return await self._run(job)
+
     async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``job`` on the writer thread, inside one transaction."""
         if self._closed:

@@ -9,6 +9,7 @@ become ``error`` frames, never exceptions (PROTOCOL.md §6).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -25,8 +26,9 @@ from . import reauth
 from .agent_chat import agent_watch_filters
 from .channels import Channel, matches_filters
 from .connection import Connection
-from .limits import TokenBucket
 from .node import Node, ends_run
+from .presence_queries import presence_page
+from .publishing import check_publish_rate, claim
 from .replay import CatchUp, answer, catch_up, gap_notice
 from .runs import start_run
 from .scopes import display_name, is_run_name, resolve_channel, visible_names
@@ -307,52 +309,33 @@ class Commands:
         node = self._node
         name = _permitted(node, connection, "publish", frame.channel)
         now = node.clock()
-        self._check_publish_rate(connection, now)
+        check_publish_rate(self._config.limits, connection, now)
+        if name not in node.channels and not self._config.auto_create_channels:
+            self._channel_for(name, create=False)  # raises unknown_channel
         # De-duplication is per publishing client: another client reusing an id
         # must not be able to suppress this one's publication.
         dedup_key = None if frame.id is None else f"{connection.client_id}\x00{frame.id}"
         if dedup_key is not None:
-            earlier = node.dedup.get(name, dedup_key, now)
+            earlier = await claim(node, name, dedup_key, now)
             if earlier is not None:
                 _reply(connection, frame, {**earlier, "delivered": 0, "duplicate": True})
                 return
-        if name not in node.channels and not self._config.auto_create_channels:
-            self._channel_for(name, create=False)  # raises unknown_channel
         # Nobody may listen here (a channel is kept only while it has subscribers
         # or was created explicitly); the publication still goes to history.
         echo_to = connection if frame.echo else None
-        receipt = await node.publish(
-            name, frame.data, source=connection.client_id, now=now, echo_to=echo_to
-        )
-        if dedup_key is not None:
-            node.dedup.remember(name, dedup_key, receipt, now)
-        _reply(connection, frame, dict(receipt))
-
-    def _check_publish_rate(self, connection: Connection, now: float) -> None:
-        """Spend a publish token of ``connection``, or refuse with ``rate_limited``.
-
-        Operators (the gateway's static tokens without a user, or anyone on a
-        gateway without auth, which only listens on loopback unless
-        ``--insecure``) are the deployment's own services and are not limited:
-        the rate protects the gateway from one end user's client, not a backend
-        from itself.
-        """
-        if connection.principal.operator:
-            return
-        bucket = connection.publish_bucket
-        if bucket is None:
-            limits = self._config.limits
-            bucket = TokenBucket(limits.publish_rate, limits.publish_burst, now)
-            connection.publish_bucket = bucket
-        retry_after = bucket.take(now)
-        if retry_after:
-            raise FrameError(
-                ErrorCode.RATE_LIMITED,
-                f"publish_rate={bucket.rate:g}/s reached (publish_burst={bucket.burst:g}); "
-                f"retry after {retry_after:.3f}s",
-                limit="publish_rate",
-                details={"retry_after": round(retry_after, 3), "rate": bucket.rate},
+        try:
+            receipt = await node.publish(
+                name, frame.data, source=connection.client_id, now=now, echo_to=echo_to
             )
+        except BaseException:
+            if dedup_key is not None:
+                with contextlib.suppress(Exception):
+                    await node.dedup.release(name, dedup_key)
+            raise
+        if dedup_key is not None:
+            window = self._config.history.dedup_window
+            await node.dedup.remember(name, dedup_key, receipt, now=now, window=window)
+        _reply(connection, frame, dict(receipt))
 
     async def _on_list(self, connection: Connection, frame: f.ChannelListFrame) -> None:
         self._require_push()
@@ -431,8 +414,10 @@ class Commands:
         if frame.channel is not None:
             channel = _permitted(self._node, connection, "presence", frame.channel)
         limits = self._config.limits
-        page, next_cursor = self._node.presence.page(
-            self._node.present(channel, connection),
+        page, next_cursor = await presence_page(
+            self._node,
+            channel,
+            connection,
             limit=frame.limit or limits.presence_page_size,
             cursor=frame.cursor,
             max_bytes=limits.presence_page_max_bytes,

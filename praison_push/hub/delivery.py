@@ -221,10 +221,14 @@ class DeliveryTracker:
         data = frame.get("data")
         event_id: str = frame["event_id"]
         message: Tracked | None = None
-        recipients: list[str] = []
+        # Who got it: only a store that gets every change needs the list.
+        recipients: list[str] | None = [] if self.write_through else None
+        limit = self._max_pending
+        find = clients.get
         for connection, filters in channel.subscribers.items():
-            client = clients.get(connection.client_id)
-            if client is None or connection.client_id == source:
+            client_id = connection.client_id
+            client = find(client_id)
+            if client is None or client_id == source:
                 continue
             if filters is not None and not matches_filters(filters, data):
                 continue
@@ -237,10 +241,11 @@ class DeliveryTracker:
                     event_id, channel.name, frame, now, now + self._ttl, now + self._first_wait
                 )
             first[event_id] = message
-            recipients.append(client.client_id)
-            if len(first) + len(client.later) > self._max_pending:
+            if recipients is not None:
+                recipients.append(client_id)
+            if len(first) >= limit and len(first) + len(client.later) > limit:
                 self._overflow(client)
-        if message is not None and self.write_through:
+        if message is not None and recipients is not None:
             message.clients = recipients
             self._journal.record(message)
 

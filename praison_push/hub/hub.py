@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..agents import AgentRegistry
-from ..backends.base import Broker, DeliveryStore, HistoryStore
+from ..backends.base import Broker, DedupStore, DeliveryStore, HistoryStore, PresenceStore
 from ..config import GatewayConfig
 from ..protocol.codec import encodable
 from ..protocol.dialects import Dialect
@@ -32,6 +32,7 @@ from .connection import Connection
 from .handshake import valid_client_id
 from .node import Node
 from .permissions import AuthorizeHook
+from .presence_queries import presence_of
 from .principal import Principal
 from .run_manager import RunRecord
 from .runs import start_run, watch_run
@@ -59,6 +60,10 @@ class Hub:
             which then decides alone who connects.
         authorize: Your own channel rule (:data:`~.permissions.AuthorizeHook`),
             asked before the configured ones.
+        presence_store: Presence shared with the other gateways (Redis); ``None``:
+            this gateway's presence is its own.
+        dedup: The publish de-duplication window; ``None``: this gateway's own,
+            in memory.
 
     Attributes:
         node: The node's state and publication path.
@@ -79,6 +84,8 @@ class Hub:
         delivery: DeliveryStore | None = None,
         authenticate: AuthenticateHook | None = None,
         authorize: AuthorizeHook | None = None,
+        presence_store: PresenceStore | None = None,
+        dedup: DedupStore | None = None,
     ) -> None:
         agents = AgentRegistry() if agents is None else agents
         self.node = node = Node(
@@ -90,6 +97,8 @@ class Hub:
             delivery=delivery,
             authenticate=authenticate,
             authorize=authorize,
+            presence_store=presence_store,
+            dedup=dedup,
         )
         self.commands = Commands(node)
         self.upkeep = Upkeep(node)
@@ -258,7 +267,7 @@ class Hub:
 
     def presence(self, channel: str | None = None) -> list[dict[str, Any]]:
         """Presence entries, one per client, of an internal channel or of the whole node."""
-        return self.node.presence_of(channel)
+        return presence_of(self.node, channel)
 
     def stats(self) -> dict[str, Any]:
         """Connections, channels, running runs and the backend's name (``/health``)."""

@@ -18,7 +18,15 @@ from collections.abc import Callable
 from typing import Any
 
 from ..agents import AgentRegistry
-from ..backends.base import Broker, DeliveryStore, HistoryRead, HistoryStore
+from ..backends.base import (
+    Broker,
+    DedupStore,
+    DeliveryStore,
+    HistoryRead,
+    HistoryStore,
+    PresenceStore,
+    PublicationHandler,
+)
 from ..config import GatewayConfig
 from ..protocol import CloseCode
 from ..protocol.codec import encodable
@@ -35,6 +43,7 @@ from .limits import ConnectionLimiter
 from .metrics import HubMetrics
 from .permissions import AuthorizeHook, ChannelPolicy
 from .presence import Presence
+from .presence_sync import RELAY_CHANNEL, PresenceSync
 from .principal import Principal
 from .run_manager import RunManager
 from .scopes import display_name, scoped_run_channel
@@ -69,12 +78,16 @@ class Node:
         clock: Wall-clock time source, injectable for tests.
         delivery: Where acknowledged delivery keeps pending deliveries; with
             ``None``, or ``DeliveryConfig(enabled=False)``, nothing is tracked.
+        presence_store: Where the presence of every gateway is shared
+            (``None``: this node's presence is its own).
+        dedup: The publish de-duplication window (``None``: this node's own, in memory).
 
     Attributes:
         connections: Every open connection, by ``connection_id``.
         channels: Every channel with subscribers (or created explicitly) on this node.
         runs: The agent runs started on this node.
         tracker: Acknowledged delivery (``None`` when off: plain pub/sub).
+        presence_sync: Presence shared with other gateways (``None``: not shared).
     """
 
     def __init__(
@@ -88,6 +101,8 @@ class Node:
         delivery: DeliveryStore | None = None,
         authenticate: AuthenticateHook | None = None,
         authorize: AuthorizeHook | None = None,
+        presence_store: PresenceStore | None = None,
+        dedup: DedupStore | None = None,
     ) -> None:
         self.config = config
         self.history = history
@@ -105,7 +120,7 @@ class Node:
         self.limiter = ConnectionLimiter(config.limits)
         # A client_id stays its principal's as long as its pending deliveries may live.
         self.client_ids = ClientIds(ttl=config.push.delivery.message_ttl)
-        self.dedup = DedupWindow(config.history.dedup_window)
+        self.dedup: DedupStore = dedup or DedupWindow(config.history.dedup_window)
         self.runs = RunManager(agents, self.publish_event, config=config.runs)
         self.runs.on_finished = self.metrics.run_finished
         # Which channels keep a full subscriber (the "drop" slow-consumer policy).
@@ -118,8 +133,25 @@ class Node:
             self.tracker = DeliveryTracker(
                 push.delivery, delivery, clock=clock, publish=self.publish
             )
+        self.presence_sync: PresenceSync | None = None
+        if presence_store is not None and push.enabled and push.presence.enabled:
+            self.presence_sync = PresenceSync(
+                presence_store,
+                self.server_id,
+                push.presence,
+                self.presence,
+                self.channels,
+                self.connections,
+                broker.publish,
+                clock,
+            )
         # Tracking off: the fan-out is exactly the untracked one (no check per publication).
-        broker.set_handler(self.deliver_local if self.tracker is None else self.deliver_tracked)
+        handler: PublicationHandler = (
+            self.deliver_local if self.tracker is None else self.deliver_tracked
+        )
+        if self.presence_sync is not None:
+            handler = self._relaying(handler, self.presence_sync)
+        broker.set_handler(handler)
 
     # --- connections ----------------------------------------------------------
 
@@ -158,6 +190,7 @@ class Node:
         )
         self.connections[connection.connection_id] = connection
         self.metrics.connections_opened += 1
+        self.presence.touch(connection.client_id)
         if stable and self.tracker is not None:
             self.tracker.connected(connection)
         return connection
@@ -171,6 +204,7 @@ class Node:
             if channel is None:
                 continue
             self.unsubscribe(channel, connection)
+        self.presence.touch(connection.client_id)
         self.limiter.release(connection.peer, connection.principal)
         self.client_ids.release(connection.client_id, self.clock())
         if self.tracker is not None:
@@ -273,6 +307,17 @@ class Node:
                 self.release_run(run)
         return delivered
 
+    @staticmethod
+    def _relaying(handler: PublicationHandler, sync: PresenceSync) -> PublicationHandler:
+        """``handler``, but presence changes relayed by other gateways go to ``sync``."""
+
+        def deliver(channel_name: str, frame: dict[str, Any]) -> int:
+            if channel_name == RELAY_CHANNEL:
+                return sync.receive(frame)
+            return handler(channel_name, frame)
+
+        return deliver
+
     def deliver_tracked(self, channel_name: str, frame: dict[str, Any]) -> int:
         """The broker's handler with acknowledged delivery on: fan out, then track."""
         delivered = self.deliver_local(channel_name, frame)
@@ -372,30 +417,6 @@ class Node:
 
     # --- queries and whole-node actions ---------------------------------------
 
-    def presence_of(
-        self, channel: str | None = None, viewer: Connection | None = None
-    ) -> list[dict[str, Any]]:
-        """Presence entries, one per client, of an internal channel or of the whole node.
-
-        The whole node is listed as far as ``viewer``'s scope goes (its
-        organisation; a user without one sees only itself; anonymous viewers
-        see the anonymous clients); without a viewer,
-        every client.
-        """
-        return self.presence.entries(self.present(channel, viewer))
-
-    def present(
-        self, channel: str | None = None, viewer: Connection | None = None
-    ) -> list[Connection]:
-        """The connections :meth:`presence_of` lists (entries not built)."""
-        if channel is None:
-            scope = None if viewer is None else viewer.principal.scope
-            return [
-                c for c in self.connections.values() if viewer is None or c.principal.scope == scope
-            ]
-        found = self.channels.get(channel)
-        return [] if found is None else list(found.subscribers)
-
     def stats(self) -> dict[str, Any]:
         """What ``/health`` and a notebook show: connections, channels, runs, backend."""
         stats: dict[str, Any] = {
@@ -435,5 +456,8 @@ class Node:
         self.presence.close()
         for connection in list(self.connections.values()):
             connection.close(CloseCode.GOING_AWAY, "gateway shutting down")
+        if self.presence_sync is not None:
+            await self.presence_sync.close()
         await self.broker.close()
+        await self.dedup.close()
         await self.history.close()

@@ -35,7 +35,7 @@ from .connection import Connection
 from .ids import IdFactory
 from .scopes import display_name, is_run_name
 
-__all__ = ["Presence"]
+__all__ = ["Presence", "take_page"]
 
 logger = logging.getLogger("praison_push.hub")
 
@@ -76,6 +76,11 @@ class Presence:
         self._waiting: dict[Channel, None] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due = 0.0  # loop time
+        #: Clients whose presence changed, kept only for whoever syncs presence with
+        #: other gateways (:class:`~.presence_sync.PresenceSync` sets it; ``None``: nobody).
+        self.changed: set[str] | None = None
+        #: Called with ``(channel, kind, data)`` for every change other gateways must hear.
+        self.relay: Callable[[str, str, dict[str, Any]], None] | None = None
 
     @staticmethod
     def status(connection: Connection, kind: str = "") -> str:
@@ -123,18 +128,13 @@ class Presence:
         are built. ``None``: the last page.
         """
         latest = self.latest(connections)
-        after = latest if cursor is None else (cid for cid in latest if cid > cursor)
-        ids = heapq.nsmallest(limit + 1, after)
-        page: list[dict[str, Any]] = []
-        size = 0
-        for client_id in ids[:limit]:
-            entry = self.entry(latest[client_id])
-            size += len(encode_json(entry)) + 1
-            if page and size > max_bytes:
-                break
-            page.append(entry)
-        more = len(page) < len(ids)
-        return page, (str(page[-1]["client_id"]) if more and page else None)
+        return take_page(
+            latest,
+            lambda client_id: self.entry(latest[client_id]),
+            limit=limit,
+            cursor=cursor,
+            max_bytes=max_bytes,
+        )
 
     # --- broadcasting changes ---------------------------------------------------
 
@@ -160,15 +160,44 @@ class Presence:
 
         Sent at once while the channel's presence frames of this interval stay
         within the budget; otherwise kept for the batch that goes out at the end
-        of the interval.
+        of the interval. With a :attr:`relay` (gateways sharing presence) the
+        change also goes to the other gateways, whose subscribers it reaches
+        through :meth:`announce_data`.
         """
-        if not self.broadcasts(channel):
+        self.touch(connection.client_id)
+        relay = self.relay
+        if relay is None and not self.broadcasts(channel):
             return
         data = {
             "client_id": connection.client_id,
             "status": self.status(connection, kind),
             "metadata": connection.metadata,
         }
+        if relay is not None and self.relays(channel):
+            relay(channel.name, kind, data)
+        self.announce_data(channel, kind, data)
+
+    def touch(self, client_id: str) -> None:
+        """Note that ``client_id``'s presence entry changed (when presence is synced)."""
+        changed = self.changed
+        if changed is not None:
+            changed.add(client_id)
+
+    def relays(self, channel: Channel) -> bool:
+        """Whether changes on ``channel`` are told to other gateways (their members count there)."""
+        config = self._config
+        if not (config.enabled and config.broadcast_changes):
+            return False
+        events = channel.presence_events
+        if events is None:
+            events = channel.presence_events = self._events_on(channel.name)
+        return events
+
+    def announce_data(self, channel: Channel, kind: str, data: dict[str, Any]) -> None:
+        """Announce a change (``client_id``, ``status``, ``metadata``) on ``channel``, as
+        :meth:`announce` does; changes from other gateways come in here."""
+        if not self.broadcasts(channel):
+            return
         now = self._clock()
         batch = channel.presence_batch
         if batch is None:
@@ -181,15 +210,16 @@ class Presence:
             batch = channel.presence_batch = {}
             self._waiting[channel] = None
             self._arm(channel.presence_window + self._interval - now)
-        change = batch.get(connection.client_id)
+        change = batch.get(data["client_id"])
         if change is None:
-            batch[connection.client_id] = PresenceChange(kind, kind, data)
+            batch[data["client_id"]] = PresenceChange(kind, kind, data)
         else:
             change.last = kind
             change.data = data
 
     def announce_everywhere(self, connection: Connection, kind: str) -> None:
         """Announce a change of ``connection`` on every channel it is subscribed to."""
+        self.touch(connection.client_id)  # its entry changed, channels or not
         for name in connection.subscriptions:
             channel = self._channels.get(name)
             if channel is not None:
@@ -301,3 +331,31 @@ def _net_kind(change: PresenceChange) -> str:
     if change.last == _LEAVE:
         return _LEAVE
     return _JOIN if change.first == _JOIN else "presence_update"
+
+
+def take_page(
+    client_ids: Iterable[str],
+    entry_of: Callable[[str], dict[str, Any]],
+    *,
+    limit: int,
+    cursor: str | None,
+    max_bytes: int,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of presence entries in ``client_id`` order, and the next page's cursor.
+
+    The page starts after the ``cursor`` client id and holds at most ``limit``
+    entries and ``max_bytes`` of encoded entries (always at least one); only its
+    entries are built (``entry_of``). ``None``: the last page.
+    """
+    after = client_ids if cursor is None else (cid for cid in client_ids if cid > cursor)
+    ids = heapq.nsmallest(limit + 1, after)
+    page: list[dict[str, Any]] = []
+    size = 0
+    for client_id in ids[:limit]:
+        entry = entry_of(client_id)
+        size += len(encode_json(entry)) + 1
+        if page and size > max_bytes:
+            break
+        page.append(entry)
+    more = len(page) < len(ids)
+    return page, (str(page[-1]["client_id"]) if more and page else None)

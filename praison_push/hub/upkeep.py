@@ -82,6 +82,8 @@ class Upkeep:
         grace = max(2 * self.tick_interval(), min(Connection.ABORT_GRACE, idle_timeout))
         # Presence batches have their own timer; this catches any it left behind.
         node.presence.flush_due(now)
+        if node.presence_sync is not None:
+            node.presence_sync.tick(now)
         for connection in list(node.connections.values()):
             if connection.closing:
                 self._settle_close(connection, now, grace)

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..agents import AgentRegistry, register_demo_agents
 from ..backends import (
     Broker,
+    DedupStore,
     DeliveryStore,
     HistoryStore,
     MemoryBroker,
     MemoryDeliveryStore,
     MemoryHistoryStore,
+    PresenceStore,
 )
 from ..config import GatewayConfig
 from ..hub import Hub
@@ -66,6 +68,8 @@ class Gateway:
         self.config = config or GatewayConfig()
         history, broker = _backends(self.config)
         delivery = _delivery_store(self.config, history)
+        presence = _presence_store(self.config, history)
+        dedup = _dedup_store(self.config, history, delivery)
         self.backend = broker.name
         self.agents = AgentRegistry()
         if self.config.demo_agents:
@@ -78,6 +82,8 @@ class Gateway:
             delivery=delivery,
             authenticate=authenticate,
             authorize=authorize,
+            presence_store=presence,
+            dedup=dedup,
         )
         # Publications made while the broker was away never reached this node:
         # its subscribers reconnect and recover them from history.
@@ -146,3 +152,34 @@ def _delivery_store(config: GatewayConfig, history: HistoryStore) -> DeliverySto
         assert push.redis is not None and isinstance(history, RedisHistoryStore)
         return RedisDeliveryStore(history.client, push.redis.prefix)
     return MemoryDeliveryStore()
+
+
+def _presence_store(config: GatewayConfig, history: HistoryStore) -> PresenceStore | None:
+    """Presence shared by the gateways on one Redis (``None``: each gateway's own)."""
+    if config.push.redis is None:
+        return None
+    from ..backends.redis import RedisHistoryStore
+    from ..backends.redis_presence import RedisPresenceStore
+
+    assert isinstance(history, RedisHistoryStore)
+    return RedisPresenceStore(history.client, config.push.redis.prefix)
+
+
+def _dedup_store(
+    config: GatewayConfig, history: HistoryStore, delivery: DeliveryStore | None
+) -> DedupStore | None:
+    """Where the publish de-duplication window lives: Redis (every gateway), the SQLite
+    delivery store's file (every restart), else the hub's own memory (``None``)."""
+    if config.push.redis is not None:
+        from ..backends.redis import RedisHistoryStore
+        from ..backends.redis_dedup import RedisDedupStore
+
+        assert isinstance(history, RedisHistoryStore)
+        return RedisDedupStore(history.client, config.push.redis.prefix)
+    from ..backends.sqlite_delivery import SQLiteDeliveryStore
+
+    if isinstance(delivery, SQLiteDeliveryStore):
+        from ..backends.sqlite_dedup import SQLiteDedupStore
+
+        return SQLiteDedupStore(delivery)
+    return None

@@ -7,17 +7,34 @@ dead letter given up on by either is published once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
 from redis_support import RedisServer
-from support import Recorder, wait_until
+from support import Recorder, timeout, wait_until
 
+from praison_push.backends import RedisDeliveryStore
 from praison_push.client import AsyncPushClient, ChannelMessage
 from praison_push.config import DeliveryConfig, GatewayConfig, PushConfig, RedisConfig
 from praison_push.server import GatewayThread
 
 pytestmark = pytest.mark.redis
+
+
+async def stored_pending(server: RedisServer, prefix: str, client_id: str, count: int) -> None:
+    """Wait (bounded) until the shared store holds ``count`` pending deliveries of ``client_id``."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(server.url, decode_responses=True)
+    store = RedisDeliveryStore(client, prefix)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout(5)
+        while len(await store.load(client_id)) != count:
+            assert asyncio.get_running_loop().time() < deadline, "the store never caught up"
+            await asyncio.sleep(0.01)
+    finally:
+        await client.aclose()
 
 
 def shared(redis_server: RedisServer, prefix: str, **delivery: object) -> GatewayConfig:
@@ -42,6 +59,10 @@ async def test_a_client_gets_its_pending_deliveries_from_another_gateway(
             await publisher.publish("orders", {"n": n})
         await wait_until(lambda: len(got) == 3)
         assert await got[0].ack() is True
+        # The store learns of the acknowledgement behind the reply (PROTOCOL.md §8): a
+        # client that reached B before A wrote it would rightly get it again. Here
+        # both gateways share one process (and one GIL), so give A that moment.
+        await stored_pending(redis_server, redis_prefix, "roamer", 2)
         await first.disconnect()  # left A with two deliveries unacknowledged
         later: list[ChannelMessage] = []
         second = AsyncPushClient(b.url, client_id="roamer", auto_ack=False)

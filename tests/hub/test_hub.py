@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from support import FakeClock
 
+from praison_push.backends import BackendUnavailableError
 from praison_push.config import (
     DeliveryConfig,
     GatewayConfig,
@@ -16,7 +18,7 @@ from praison_push.config import (
     LimitsConfig,
     PushConfig,
 )
-from praison_push.hub import ANONYMOUS, Hub
+from praison_push.hub import ANONYMOUS, Hub, publishing
 from praison_push.protocol import PROTOCOL_VERSION, CloseCode
 from praison_push.protocol import frames as f
 
@@ -762,3 +764,51 @@ async def test_a_hub_runs_only_the_agents_it_is_given(make_hub: MakeHub) -> None
     refused = await request(hub, alice, "execute", agent_id="echo", input="hi")
     assert (refused["code"], refused["details"]) == ("unknown_agent", {"field": "agent_id"})
     assert "(known: none)" in refused["message"]
+
+
+async def test_a_publish_of_a_key_in_progress_elsewhere_gets_that_publish_receipt(
+    hub: Hub,
+) -> None:
+    """Another gateway sharing the window claimed the key and is publishing: wait for it."""
+    alice = join(hub, "alice")
+    window = hub.node.dedup
+    assert await window.claim("c", "alice\x00k", now=hub.clock(), claim_ttl=30) is None
+    task = asyncio.get_running_loop().create_task(publish(hub, alice, "c", 1, id="k"))
+    for _ in range(5):
+        await asyncio.sleep(0)  # the publish is claiming, and waits
+    assert not task.done()
+    theirs = {"type": "channel.published", "channel": "c", "delivered": 3, "event_id": "e9",
+              "offset": 9}  # fmt: skip
+    await window.remember("c", "alice\x00k", theirs, now=hub.clock(), window=120)
+    assert await task == {**theirs, "delivered": 0, "duplicate": True}
+    assert (await hub.history.read("c")).messages == []  # published once, by the other
+
+
+async def test_a_key_still_in_progress_after_the_wait_is_refused_with_a_retry(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publishing, "CLAIM_WAIT", 0.05)
+    alice = join(hub, "alice")
+    assert await hub.node.dedup.claim("c", "alice\x00k", now=hub.clock(), claim_ttl=30) is None
+    reply = await request(hub, alice, "channel.publish", channel="c", data=1, id="k", ref=4)
+    assert (reply["type"], reply["code"], reply["ref"]) == ("error", "rate_limited", 4)
+    assert "still in progress" in reply["message"]
+    assert reply["details"]["retry_after"] == 1.0  # the package's client waits, re-sends
+    assert "duplicate" not in await publish(hub, alice, "c", 1, id="other")  # still works
+
+
+async def test_a_failed_publish_gives_its_key_back(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = join(hub, "alice")
+    real = hub.node.publish
+
+    async def unavailable(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise BackendUnavailableError("redis is away")
+
+    monkeypatch.setattr(hub.node, "publish", unavailable)
+    reply = await request(hub, alice, "channel.publish", channel="c", data=1, id="k")
+    assert reply["type"] == "error" and "retry later" in reply["message"]
+    monkeypatch.setattr(hub.node, "publish", real)
+    again = await publish(hub, alice, "c", 1, id="k")  # the retry publishes
+    assert "duplicate" not in again and again["offset"] == 1

@@ -81,15 +81,11 @@ def test_base36() -> None:
     assert [_base36(n) for n in (0, 1, 35, 36, 1295, 1296)] == ["0", "1", "z", "10", "zz", "100"]
 
 
-def test_dedup_window_expires_and_is_bounded() -> None:
+async def test_dedup_window_is_bounded() -> None:
+    """The memory window keeps at most ``size`` keys (its contract: test_contract_dedup.py)."""
     window = DedupWindow(window=10.0, size=2)
-    window.remember("c", "k1", {"offset": 1}, now=0.0)
-    assert window.get("c", "k1", now=10.0) == {"offset": 1}
-    assert window.get("other", "k1", now=10.0) is None
-    assert window.get("c", "k1", now=10.1) is None  # expired
-    window.remember("c", "a", {"offset": 2}, now=20.0)
-    window.remember("c", "b", {"offset": 3}, now=20.0)
-    window.remember("c", "d", {"offset": 4}, now=20.0)  # size 2: "a" is dropped
-    assert window.get("c", "a", now=20.0) is None
-    assert window.get("c", "b", now=20.0) == {"offset": 3}
-    assert window.get("c", "d", now=20.0) == {"offset": 4}
+    for key, offset in (("a", 2), ("b", 3), ("d", 4)):
+        assert await window.claim("c", key, now=20.0, claim_ttl=5.0) is None
+        await window.remember("c", key, {"offset": offset}, now=20.0, window=10.0)
+    assert await window.claim("c", "a", now=20.0, claim_ttl=5.0) is None  # "a" was dropped
+    assert await window.claim("c", "d", now=20.0, claim_ttl=5.0) == {"offset": 4}

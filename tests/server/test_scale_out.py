@@ -183,3 +183,35 @@ async def test_redis_going_away_and_coming_back(
         assert receipt["type"] == "channel.published"
         message = await expect(sub, "channel_message", data="after")
         assert (message["offset"], message["epoch"]) == (1, reply["epoch"])
+
+
+async def test_presence_spans_gateways_and_a_clean_stop_announces_its_clients_leaving(
+    cluster: Cluster,
+) -> None:
+    """Presence across gateways (the kill -9 case: tests/delivery/test_presence_cluster.py)."""
+    a, b = cluster(2)
+    async with (
+        raw_client(a.url + "?client_id=alice") as alice,
+        raw_client(b.url + "?client_id=bob") as bob,
+    ):
+        await ask(alice, "channel.subscribe", channel="room")
+        await ask(bob, "channel.subscribe", channel="room")
+        join = await expect(alice, "presence_join", channel="room")  # relayed from B
+        assert join["data"]["client_id"] == "bob"
+
+        async def both_listed() -> bool:
+            listed = await ask(bob, "presence.query", channel="room")
+            return sorted(p["client_id"] for p in listed["presence"]) == ["alice", "bob"]
+
+        for _ in range(100):  # A's entries reach the store within a write (bounded)
+            if await both_listed():
+                break
+            await asyncio.sleep(0.01)
+        assert await both_listed()
+        await asyncio.to_thread(b.stop)
+        # Long before offline_timeout (45 s): B said goodbye for its clients.
+        leave = await expect(alice, "presence_leave", channel="room")
+        assert (leave["data"]["client_id"], leave["data"]["status"]) == ("bob", "offline")
+        listed = await ask(alice, "presence.query", channel="room")
+        assert [p["client_id"] for p in listed["presence"]] == ["alice"]
+        assert should_reconnect(await closed_with(bob))

@@ -16,16 +16,30 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from support import ask, closed_with, dial, expect, raw_client, timeout, wait_until, works
+from support import (
+    ask,
+    closed_with,
+    dial,
+    expect,
+    raw_client,
+    timeout,
+    wait_until,
+    works,
+)
 from websockets.asyncio.client import ClientConnection
 
 from praison_push.config import GatewayConfig, LimitsConfig, PresenceConfig, PushConfig
 from praison_push.hub import Connection, Hub
 from praison_push.protocol import CloseCode
 from praison_push.server import GatewayThread, wire
+from praison_push.server.uvicorn_ws import (
+    MAX_QUEUED_BYTES,
+    MAX_QUEUED_FRAMES,
+    PushWebSocketProtocol,
+)
 from praison_push.server.wire import WireWriter
 
-from .helpers import LogCapture
+from .helpers import LogCapture, Serve
 
 #: uvicorn ``ws`` options: the gateway's default (pre-framed) and a server without the extension.
 PATHS = {"pre-framed": {}, "send": {"ws": "websockets-sansio"}}
@@ -284,3 +298,91 @@ async def test_a_client_that_stops_reading_is_cut_1013_and_aborted(start: Start)
             pinger.cancel()
         assert hub.node.limiter.total == 1
         await works(publisher)
+
+
+# --- reading: paused only when the app falls behind (uvicorn_ws.PushWebSocketProtocol) -------
+
+
+class _PauseCounter:
+    """Counts ``pause_reading`` on every socket transport (the gateway's thread included)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from asyncio import selector_events
+
+        self.calls = 0
+        cls = selector_events._SelectorSocketTransport
+        original = cls.pause_reading
+
+        def pause_reading(transport: Any) -> None:
+            self.calls += 1
+            original(transport)
+
+        monkeypatch.setattr(cls, "pause_reading", pause_reading)
+
+
+async def test_frames_arriving_one_by_one_are_read_without_pausing_for_each(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As acknowledgements arrive: one small frame per read, the hub keeping up."""
+    gateway = serve()
+    async with raw_client(gateway.url) as ws:
+        pauses = _PauseCounter(monkeypatch)
+        for n in range(100):
+            assert await ask(ws, "ping", ref=n) == {"type": "pong", "ref": n}
+    # uvicorn pauses reading after every message (100 here); the gateway only past its bound.
+    assert pauses.calls <= 5, pauses.calls
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.paused = False
+        self.pauses = 0
+
+    def pause_reading(self) -> None:
+        self.paused, self.pauses = True, self.pauses + 1
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+
+def _protocol() -> tuple[PushWebSocketProtocol, _Transport]:
+    """The protocol's receive side alone (what the override touches), on a fake transport."""
+    protocol = PushWebSocketProtocol.__new__(PushWebSocketProtocol)
+    transport = _Transport()
+    protocol.transport = transport  # type: ignore[assignment]
+    protocol.queue = asyncio.Queue()
+    protocol.read_paused = False
+    protocol.close_sent = False
+    protocol.frames = []
+    return protocol, transport
+
+
+def _received(protocol: PushWebSocketProtocol, text: str) -> None:
+    protocol.curr_msg_data_type = "text"
+    protocol.frames = [text.encode()]
+    protocol.send_receive_event_to_app()
+
+
+@pytest.mark.parametrize(
+    ("size", "count"),
+    [(10, MAX_QUEUED_FRAMES), (16_384, MAX_QUEUED_BYTES // 16_384 + 1)],
+    ids=["frames", "bytes"],
+)
+async def test_reading_pauses_past_the_bound_and_resumes_at_half(size: int, count: int) -> None:
+    protocol, transport = _protocol()
+    for _ in range(count - 1):
+        _received(protocol, "x" * size)
+    assert not transport.paused  # within the bound: the app may be behind that far
+    _received(protocol, "x" * size)
+    assert transport.paused and transport.pauses == 1
+    _received(protocol, "x" * size)  # what one read already held is still queued
+    assert transport.pauses == 1
+    texts = []
+    while transport.paused:
+        message = await protocol.receive()
+        texts.append(message["text"])
+    assert 1 <= len(texts) <= count // 2 + 2  # resumed once half caught up
+    while not protocol.queue.empty():
+        texts.append((await protocol.receive())["text"])
+    assert texts == ["x" * size] * (count + 1)
+    assert protocol._queued_bytes == 0 and not protocol._sizes
