@@ -48,15 +48,19 @@ def praisonai_dir() -> Path:
     if not (target / "praisonai" / "push" / "transports.py").exists():
         partial = root / f"{target.name}.partial-{os.getpid()}"
         shutil.rmtree(partial, ignore_errors=True)
-        subprocess.run(
+        done = subprocess.run(
             [
                 *(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"),
                 *("--disable-pip-version-check", "--target", str(partial), PRAISONAI),
             ],
-            check=True,
+            check=False,
             timeout=timeout(300),
             capture_output=True,
+            text=True,
         )
+        if done.returncode != 0:
+            shutil.rmtree(partial, ignore_errors=True)
+            pytest.fail(f"pip could not install {PRAISONAI}:\n{done.stderr[-2000:]}")
         try:
             partial.rename(target)  # whole or not at all: an interrupted install is not used
         except OSError:
