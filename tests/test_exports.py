@@ -56,11 +56,20 @@ def test_seed_names_importable() -> None:
 
 def test_import_is_light() -> None:
     heavy = ["uvicorn", "starlette", "redis", "ipywidgets", "anywidget", "websockets", "httpx"]
+    heavy.append("httpx_sse")
     code = f"import sys, praison_push; print(','.join(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == ""
+
+
+def test_the_client_imports_httpx_sse_only_when_an_sse_stream_opens() -> None:
+    code = "import sys, praison_push.client; print('httpx_sse' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "False"
 
 
 def test_unknown_attribute_raises() -> None:

@@ -33,7 +33,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
         # prometheus_client: GET /metrics (the metrics extra, imported on the first scrape).
         {"starlette", "uvicorn", "websockets", "prometheus_client"},
     ),
-    "client": ({"client", "protocol", "config"}, {"websockets", "httpx"}),
+    "client": ({"client", "protocol", "config"}, {"websockets", "httpx", "httpx_sse"}),
     "sync": ({"sync", "client"}, set()),
     "notebook": (
         {"notebook", "client", "sync", "server", "protocol"},

@@ -36,7 +36,6 @@ from praison_push.protocol import (
     TransportError,
     encode_json,
 )
-from praison_push.protocol.sse_decoder import SSEDecoder
 
 from .urls import redact_url
 
@@ -329,29 +328,40 @@ class SSETransport(PollingTransport):
         return item
 
     async def _read(self) -> None:
+        # httpx-sse parses the stream (lines split only at CR/LF, as the SSE rules say);
+        # imported here so that importing the client costs nothing more.
+        from httpx_sse import aconnect_sse
+
         assert self._http is not None and self._opened is not None
         opened = self._opened
-        decoder = SSEDecoder()
         ended = ConnectionClosedError(None, "the event stream ended")
         try:
-            async with self._http.stream(
+            async with aconnect_sse(
+                self._http,
                 "GET",
                 f"{self._base}/api/push/sse",
                 params={"poll_token": self._token or ""},
-                headers={**self._headers, "Accept": "text/event-stream"},
+                headers=dict(self._headers),
                 timeout=httpx.Timeout(self._request_timeout, read=None),
-            ) as response:
-                if response.status_code != 200:
+            ) as source:
+                response = source.response
+                content_type = response.headers.get("content-type", "").partition(";")[0]
+                if response.status_code != 200 or content_type.strip() != "text/event-stream":
                     await response.aread()
-                    ended = self._failed(response)
+                    ended = (
+                        self._failed(response)
+                        if response.status_code != 200
+                        else ConnectionClosedError(
+                            None, f"not an event stream (content-type {content_type!r})"
+                        )
+                    )
                     if not opened.done():
                         opened.set_exception(TransportError(f"SSE refused: {ended.reason}"))
                     return
                 if not opened.done():
                     opened.set_result(None)
-                async for line in response.aiter_lines():
-                    event = decoder.feed(line)
-                    if event is None:
+                async for event in source.aiter_sse():
+                    if not event.data:  # a retry: or id: line alone, or a comment after an id
                         continue
                     try:
                         frame = json.loads(event.data)

@@ -63,6 +63,8 @@ class Connection:
         peer: The remote address, for per-IP limits.
         subscriptions: Channel name → filters (``None`` for no filter).
         dialect: The wire dialect (``praison`` until the first frame says otherwise).
+        transport: How the client is carried, set by its adapter (``websocket``,
+            ``poll``, ``sse``, ``sse-run``, ``agent-ui``): what metrics count by.
         conversation_id: The conversation of an agent-chat ``/ws/{session_id}`` connection
             (its runs share their turns).
         closing_since: When the hub's upkeep first saw the close request (hub clock),
@@ -112,6 +114,7 @@ class Connection:
         "stale",
         "status",
         "subscriptions",
+        "transport",
     )
 
     def __init__(
@@ -127,8 +130,10 @@ class Connection:
         dialect: str = "praison",
         dialect_fixed: bool = False,
         conversation_id: str | None = None,
+        transport: str = "websocket",
     ) -> None:
         self.connection_id = connection_id
+        self.transport = transport
         self.client_id = client_id
         self.principal = principal
         self.peer = peer

@@ -183,6 +183,7 @@ class Hub:
         dialect: str | None = None,
         conversation_id: str | None = None,
         greet: bool = True,
+        transport: str = "websocket",
     ) -> Connection:
         """Open a connection and queue its greeting.
 
@@ -195,6 +196,8 @@ class Hub:
                 ``None`` lets the first frame decide (PROTOCOL.md §1).
             conversation_id: The conversation of agent-chat's ``/ws/{session_id}``.
             greet: Queue the greeting (``connected``, or ``auth_success`` for envelope).
+            transport: How the client is carried (``websocket``, ``poll``, ``sse``,
+                ``sse-run``, ``agent-ui``), for metrics.
 
         Raises:
             LimitExceeded: a connection limit is reached (close with 4008).
@@ -219,6 +222,7 @@ class Hub:
                 dialect_fixed=dialect is not None,
                 conversation_id=conversation_id,
                 stable=stable,
+                transport=transport,
             )
         except Exception:
             node.client_ids.release(client_id, now)

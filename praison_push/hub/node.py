@@ -165,6 +165,7 @@ class Node:
         dialect_fixed: bool,
         conversation_id: str | None,
         stable: bool = False,
+        transport: str = "websocket",
     ) -> Connection:
         """Count and register a new connection.
 
@@ -187,6 +188,7 @@ class Node:
             dialect=dialect,
             dialect_fixed=dialect_fixed,
             conversation_id=conversation_id,
+            transport=transport,
         )
         self.connections[connection.connection_id] = connection
         self.metrics.connections_opened += 1

@@ -111,6 +111,7 @@ class ChannelStream:
                     "this poll_token belongs to another identity",
                     field="poll_token",
                 )
+            session.connection.transport = "sse"  # the poll session's frames now come as SSE
             return _Stream(self._frames(session, None), self.sessions, session)
         names = [n.strip() for n in query.get("channels", "").split(",") if n.strip()]
         if not names:
@@ -132,6 +133,7 @@ class ChannelStream:
                 peer=peer_of(request.scope),
                 dialect="praison",
                 greet=False,
+                transport="sse",
             )
         except LimitExceeded as exc:
             raise FrameError(ErrorCode.LIMIT_EXCEEDED, str(exc), limit=exc.limit) from None

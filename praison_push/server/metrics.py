@@ -20,18 +20,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from ..hub import Hub
-from ..hub.encoding import SSE_EXECUTION
 from ..protocol import ErrorCode, FrameError
 from .asgi import bearer_token, redact_token
 
-__all__ = ["MetricsEndpoint", "transport_of"]
+__all__ = ["TRANSPORTS", "MetricsEndpoint"]
 
 _PREFIX = "praison_push"
 
 
-def transport_of(dialect: str) -> str:
-    """The transport a connection of ``dialect`` uses (the ``transport`` label)."""
-    return "sse" if dialect == SSE_EXECUTION else "websocket"
+#: The ``transport`` labels always exported (0 when none is open); each adapter sets
+#: its connections' ``transport``: WebSocket, long-poll, SSE (a channel stream or a poll
+#: session's stream), a run's SSE (``execute/stream``) and the agent-UI streams.
+TRANSPORTS = ("websocket", "poll", "sse", "sse-run", "agent-ui")
 
 
 class _HubCollector:
@@ -55,11 +55,11 @@ class _HubCollector:
         def counter(name: str, doc: str, value: float) -> Any:
             return CounterMetricFamily(f"{_PREFIX}_{name}", doc, value=value)
 
-        by_transport = Counter(transport_of(c.dialect) for c in hub.connections.values())
+        by_transport = Counter(c.transport for c in hub.connections.values())
         connections = GaugeMetricFamily(
             f"{_PREFIX}_connections", "Open connections, by transport.", labels=["transport"]
         )
-        for transport in sorted({"websocket", "sse", *by_transport}):
+        for transport in sorted({*TRANSPORTS, *by_transport}):
             connections.add_metric([transport], by_transport[transport])
         yield connections
         yield GaugeMetricFamily(

@@ -221,6 +221,7 @@ class PollRoutes:
                 principal=principal,
                 peer=peer_of(request.scope),
                 dialect="praison",
+                transport="poll",
             )
         except LimitExceeded as exc:
             raise FrameError(ErrorCode.LIMIT_EXCEEDED, str(exc), limit=exc.limit) from None
@@ -313,6 +314,7 @@ class PollRoutes:
                 peer=peer_of(request.scope),
                 dialect="praison",
                 greet=False,
+                transport="poll",
             )
         except LimitExceeded as exc:
             raise FrameError(ErrorCode.LIMIT_EXCEEDED, str(exc), limit=exc.limit) from None

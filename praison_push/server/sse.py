@@ -67,6 +67,7 @@ class ExecutionStream:
                 peer=peer_of(request.scope),
                 dialect=SSE_EXECUTION,
                 greet=False,
+                transport="sse-run",
             )
         except LimitExceeded as exc:
             refusal = FrameError(ErrorCode.LIMIT_EXCEEDED, str(exc), limit=exc.limit)

@@ -292,6 +292,7 @@ class UiStreams:
                 peer=peer_of(request.scope),
                 dialect=SSE_RUN,
                 greet=False,
+                transport="agent-ui",
             )
         except LimitExceeded as exc:
             raise FrameError(ErrorCode.LIMIT_EXCEEDED, str(exc), limit=exc.limit) from exc

@@ -172,6 +172,7 @@ class WebSocketEndpoint:
                 dialect=opening.dialect,
                 conversation_id=conversation_id,
                 greet=opening.greet,
+                transport="websocket",
             )
         except LimitExceeded as exc:
             error = {

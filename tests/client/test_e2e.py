@@ -194,3 +194,15 @@ async def test_a_message_over_the_gateways_limit_is_refused_here_and_the_client_
     assert "limit is 64 KiB (65,536 bytes)" in str(caught.value)
     assert client.is_connected  # nothing was sent: the connection was not closed with 1009
     assert (await client.publish("big", {"blob": "small"})).channel == "big"
+
+
+async def test_an_sse_client_gets_text_with_unicode_line_separators(connect: Connect) -> None:
+    # The gateway keeps U+2028/U+0085 raw in its JSON; the SSE transport must not split there.
+    reader, writer = await connect(transports=["sse"]), await connect()
+    assert reader.transport == "sse"
+    received = Recorder()
+    await reader.subscribe("lines", received)
+    text = "one\u2028two\x85three\u2029four"
+    await writer.publish("lines", {"text": text})
+    (message,) = await received.wait()
+    assert message.data == {"text": text}

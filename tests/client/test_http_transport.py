@@ -184,6 +184,35 @@ async def test_sse_transport_reads_frames_then_reports_the_stream_end(gw: Any) -
     await transport.disconnect()
 
 
+async def test_sse_transport_splits_lines_only_at_cr_and_lf(gw: Any) -> None:
+    # The gateway's JSON keeps U+2028 and U+0085 raw; str.splitlines() (and so httpx's
+    # aiter_lines) breaks lines there too, which used to cut such a frame and drop it.
+    text = "a\u2028b\x85c"
+    body = (
+        "retry: 3000\r\n\r\n"
+        'id: 7\rdata: {"type":"channel_message","data":"' + text + '"}\r\r'
+        ": keepalive\n\n"  # after an id: httpx-sse gives an event without data, skipped
+        'data: {"type":"channel_message",\ndata: "data":2}\n\n'
+    ).encode()
+    gw.get(f"{BASE}/api/push/sse").respond(
+        200, content=body, headers={"content-type": "text/event-stream; charset=utf-8"}
+    )
+    transport = SSETransport(URL, "secret", client_id="me", backoff=FAST)
+    await transport.connect()
+    assert await transport.receive() == {"type": "channel_message", "data": text}
+    assert await transport.receive() == {"type": "channel_message", "data": 2}
+    with pytest.raises(ConnectionClosedError):
+        await transport.receive()
+    await transport.disconnect()
+
+
+async def test_sse_transport_refuses_a_body_that_is_not_an_event_stream(gw: Any) -> None:
+    gw.get(f"{BASE}/api/push/sse").respond(200, html="<html>a login page</html>")
+    transport = SSETransport(URL, client_id="me", backoff=FAST)
+    with pytest.raises(TransportError, match="not an event stream"):
+        await transport.connect()
+
+
 async def test_sse_transport_refused_stream_is_a_transport_error(gw: Any) -> None:
     gw.get(f"{BASE}/api/push/sse").respond(503)
     transport = SSETransport(URL, client_id="me", backoff=FAST)

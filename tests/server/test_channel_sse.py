@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import ServerSentEvent, aconnect_sse
 from support import timeout, wait_until
 
 from praison_push.config import GatewayConfig, PresenceConfig, PushConfig
-from praison_push.protocol.sse_decoder import SSEDecoder, SSEEvent
 from praison_push.server import GatewayThread
 
 from .helpers import Serve
@@ -22,13 +21,6 @@ SSE = "/api/push/sse"
 
 def _config(**presence: Any) -> GatewayConfig:
     return GatewayConfig(push=PushConfig(enabled=True, presence=PresenceConfig(**presence)))
-
-
-async def _events(response: httpx.Response, decoder: SSEDecoder) -> AsyncIterator[SSEEvent]:
-    async for line in response.aiter_lines():
-        event = decoder.feed(line)
-        if event is not None:
-            yield event
 
 
 async def _publisher(http: httpx.AsyncClient) -> str:
@@ -46,28 +38,26 @@ async def _publish(http: httpx.AsyncClient, token: str, channel: str, data: Any)
 
 async def _collect(
     http: httpx.AsyncClient, url: str, count: int, headers: dict[str, str] | None = None
-) -> tuple[list[SSEEvent], SSEDecoder, list[str]]:
-    """Read ``count`` channel messages (and the raw lines) off a new stream, then drop it."""
-    decoder = SSEDecoder()
-    got: list[SSEEvent] = []
-    lines: list[str] = []
-    async with http.stream("GET", url, headers=headers) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
+) -> tuple[list[ServerSentEvent], list[ServerSentEvent]]:
+    """Read ``count`` channel messages (and every event before) off a new stream, then drop it."""
+    got: list[ServerSentEvent] = []
+    seen: list[ServerSentEvent] = []
+    async with aconnect_sse(http, "GET", url, headers=dict(headers or {})) as source:
+        assert source.response.status_code == 200
+        assert source.response.headers["content-type"].startswith("text/event-stream")
 
         async def read() -> None:
-            async for line in response.aiter_lines():
-                lines.append(line)
-                event = decoder.feed(line)
-                if event is not None and event.event == "channel_message":
+            async for event in source.aiter_sse():
+                seen.append(event)
+                if event.event == "channel_message":
                     got.append(event)
                     if len(got) == count:
                         return
-                if event is not None and event.event == "subscribed" and count == 0:
+                if event.event == "subscribed" and count == 0:
                     return
 
         await asyncio.wait_for(read(), timeout(10))
-    return got, decoder, lines
+    return got, seen
 
 
 async def test_channel_messages_with_ids_and_exact_resume(serve: Serve) -> None:
@@ -75,12 +65,11 @@ async def test_channel_messages_with_ids_and_exact_resume(serve: Serve) -> None:
     async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(10)) as http:
         pub = await _publisher(http)
         # The stream subscribes before the first publication: a 'subscribed' record says where.
-        first_part: list[SSEEvent] = []
-        decoder = SSEDecoder()
-        async with http.stream("GET", f"{SSE}?channels=a,b") as response:
-            lines = response.aiter_lines()
-            assert await anext(lines) == "retry: 3000"
-            stream = _events_from(lines, decoder)
+        first_part: list[ServerSentEvent] = []
+        async with aconnect_sse(http, "GET", f"{SSE}?channels=a,b") as source:
+            stream = source.aiter_sse()
+            first = await asyncio.wait_for(anext(stream), timeout(5))
+            assert (first.retry, first.data) == (3000, "")
             subscribed = await asyncio.wait_for(anext(stream), timeout(5))
             assert subscribed.event == "subscribed"
             for n in range(3):
@@ -90,26 +79,20 @@ async def test_channel_messages_with_ids_and_exact_resume(serve: Serve) -> None:
                 event = await asyncio.wait_for(anext(stream), timeout(5))
                 if event.event == "channel_message":
                     first_part.append(event)
+            await stream.aclose()
         # Dropped after 4 of 6: a:0 b:0 a:1 b:1. Two more are published while away.
         assert [json.loads(e.data)["data"] for e in first_part] == [0, 0, 1, 1]
-        last_id = decoder.last_event_id
+        last_id = first_part[-1].id
         assert last_id.startswith("a:") and ",b:" in last_id
         await _publish(http, pub, "a", 3)
-        rest, _, _ = await _collect(http, f"{SSE}?channels=a,b", 3, {"Last-Event-ID": last_id})
+        rest, _ = await _collect(http, f"{SSE}?channels=a,b", 3, {"Last-Event-ID": last_id})
         seen = [(json.loads(e.data)["channel"], json.loads(e.data)["data"]) for e in rest]
         # Replay is in order within each channel (channel by channel).
         assert sorted(seen) == [("a", 2), ("a", 3), ("b", 2)]
         # The same position given as ?since= (no header) resumes the same way.
-        again, _, _ = await _collect(http, f"{SSE}?channels=a,b&since={last_id}", 3)
+        again, _ = await _collect(http, f"{SSE}?channels=a,b&since={last_id}", 3)
         assert [(json.loads(e.data)["channel"], json.loads(e.data)["data"]) for e in again] == seen
         assert len({e.id for e in again}) == 3
-
-
-async def _events_from(lines: AsyncIterator[str], decoder: SSEDecoder) -> AsyncIterator[SSEEvent]:
-    async for line in lines:
-        event = decoder.feed(line)
-        if event is not None:
-            yield event
 
 
 async def test_keepalive_comments_while_quiet_and_cleanup_on_drop(serve: Serve) -> None:
@@ -165,8 +148,8 @@ async def test_auth_is_required_like_ws(serve: Serve) -> None:
     async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(10)) as http:
         assert (await http.get(f"{SSE}?channels=a")).status_code == 401
         assert (await http.get(f"{SSE}?channels=a&token=wrong")).status_code == 401
-        _, _, lines = await _collect(http, f"{SSE}?channels=a&token=s3cret", 0)
-        assert lines[0] == "retry: 3000"
+        _, seen = await _collect(http, f"{SSE}?channels=a&token=s3cret", 0)
+        assert seen[0].retry == 3000 and seen[-1].event == "subscribed"
 
 
 async def test_a_busy_stream_stays_online_in_presence(serve: Serve) -> None:

@@ -5,6 +5,8 @@ Counts are checked against what the test itself did on a live gateway.
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from support import ask, expect, raw_client, timeout, wait_until
@@ -148,3 +150,55 @@ async def test_metrics_need_the_gateways_token_not_a_users(serve: Serve) -> None
         operator = await http.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert user.status_code == 403 and user.json()["code"] == "forbidden"
     assert operator.status_code == 200
+
+
+async def test_connections_are_counted_by_the_transport_that_carries_them(serve: Serve) -> None:
+    from collections.abc import AsyncIterator
+
+    from httpx_sse import aconnect_sse
+
+    from praison_push.client import AsyncPushClient
+    from praison_push.config import PushConfig
+
+    gateway = serve(GatewayConfig(push=PushConfig(enabled=True)))
+    hub = gateway.gateway.hub  # type: ignore[union-attr]
+
+    async def forever(text: str) -> AsyncIterator[str]:
+        yield "started "
+        await asyncio.Event().wait()  # until the gateway stops
+
+    gateway.call(lambda: hub.agents.register("forever", forever))
+    ag_ui = {
+        "threadId": "t",
+        "runId": "r",
+        "messages": [{"id": "m", "role": "user", "content": "x"}],
+    }
+    ag_ui.update(tools=[], context=[], state={}, forwardedProps={})
+
+    def by_transport(text: str) -> dict[str, float]:
+        return {
+            dict(labels)["transport"]: value
+            for (name, labels), value in samples(text).items()
+            if name == "praison_push_connections"
+        }
+
+    async with (
+        httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(10)) as http,
+        raw_client(gateway.url) as ws,
+        AsyncPushClient(gateway.url, transports=["polling"]) as poller,
+        AsyncPushClient(gateway.url, transports=["sse"]) as streamer,
+        aconnect_sse(http, "GET", "/api/push/sse?channels=news") as channel_stream,
+        http.stream("POST", "/v1/agents/forever/execute/stream", json={"input": "x"}) as run,
+        http.stream("POST", "/v1/agents/forever/ag-ui", json=ag_ui) as agent_ui,
+    ):
+        assert (poller.transport, streamer.transport) == ("polling", "sse")
+        assert channel_stream.response.status_code == 200
+        assert run.status_code == 200 and agent_ui.status_code == 200
+        await ask(ws, "ping")
+        got = by_transport((await scrape(gateway.http_url)).text)
+        # Poll and SSE clients speak the native dialect: they used to count as websocket.
+        assert got == {"websocket": 1, "poll": 1, "sse": 2, "sse-run": 1, "agent-ui": 1}
+        assert sum(got.values()) == len(hub.connections)
+    await wait_until(lambda: not hub.connections, what="every connection closed")
+    got = by_transport((await scrape(gateway.http_url)).text)
+    assert got == {"websocket": 0, "poll": 0, "sse": 0, "sse-run": 0, "agent-ui": 0}

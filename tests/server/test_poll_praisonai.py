@@ -7,7 +7,8 @@ routes of the same name (``raise_for_status`` on each), and long-polls
 ``messages`` with ``{"poll_token", "timeout": 30}``, taking ``messages[0]`` and
 buffering the rest. The ``praisonai`` wrapper package pulls in litellm, mcp,
 textual and more, so it is not a test dependency: this test makes exactly those
-requests, with ``aiohttp`` as it does.
+requests, with ``aiohttp`` as it does (quick, needing no install);
+``test_praisonai_client.py`` (e2e) runs the real package.
 """
 
 from __future__ import annotations
