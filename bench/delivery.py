@@ -13,6 +13,10 @@ against two gateways started fresh for every round:
     subscriber connects with a ``client_id`` of its own, so each delivery is
     tracked, and acknowledges what it receives as the package's clients do —
     a ``message_ack`` of at most 100 ids, at most 100 ms after a delivery.
+``prebuilt``
+    The true ceiling of ``bench/fanout.py``: a minimal server writing one
+    pre-serialized frame to every subscriber's transport; issue 14's targets
+    are tracking off ≥ 0.8 and tracking on (acking) ≥ 0.5 of it, in one run.
 ``redis-2x500``
     Two gateways on one ``redis-server`` (``bench/_cluster.py``; the three
     processes pinned together to the server core), tracking off, the N
@@ -54,6 +58,7 @@ VARIANTS: dict[str, tuple[str, list[str], list[str]]] = {
     "tracking-off": ("gateway", ["--no-delivery"], []),
     "tracking-on": ("gateway", [], ["--ack"]),
     "redis-2x500": ("cluster", ["--no-delivery"], []),
+    "prebuilt": ("prebuilt", [], []),
 }
 #: The variant every other one is compared with (single-gateway memory mode, plain pub/sub).
 BASELINE = "tracking-off"
@@ -109,6 +114,11 @@ def ratios(rows: Sequence[Row]) -> dict[str, float]:
         paired = _paired(row, off) if row and off else None
         if paired is not None:
             out[f"deliveries_{label}_paired"] = paired
+    ceiling = by_name.get("prebuilt")
+    for name, label in (("tracking-off", "off_over_prebuilt"), ("tracking-on", "on_over_prebuilt")):
+        row = by_name.get(name)
+        if row and ceiling and row.deliveries_per_s and ceiling.deliveries_per_s:
+            out[f"deliveries_{label}"] = round(row.deliveries_per_s / ceiling.deliveries_per_s, 3)
     return out
 
 
