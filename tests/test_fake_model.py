@@ -7,12 +7,11 @@ import json
 from collections.abc import Iterator
 
 import httpx
+import openai
 import pytest
 from support import wait_until_threaded
 
 from praison_push.testing import FakeModel, FakeModelServer, ModelTurn, ScriptedToolCall
-
-openai = pytest.importorskip("openai")
 
 
 @pytest.fixture

@@ -23,8 +23,6 @@ from praison_push.agents import (
 )
 from praison_push.agents.openai import ChatAgent
 
-pytest.importorskip("openai")
-
 BASE = "http://model.test/v1"
 URL = BASE + "/chat/completions"
 SECRET = "sk-very-secret-key"
