@@ -33,8 +33,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .runs import RunEvent, RunStatus, ToolStatus
-from .ui_stream import UiEvent, interrupt_id
+from .runs import RunStatus, ToolStatus
+from .ui_stream import RunTranslator, UiEvent, interrupt_id
 
 __all__ = ["APPROVAL_INTERRUPT_REASON", "AguiTranslator"]
 
@@ -46,7 +46,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-class AguiTranslator:
+class AguiTranslator(RunTranslator):
     """Turns one run's events into AG-UI events (see the module's table).
 
     Args:
@@ -55,65 +55,38 @@ class AguiTranslator:
     """
 
     def __init__(self, thread_id: str | None = None, run_id: str = "") -> None:
+        super().__init__(run_id)
         self.thread_id = thread_id
-        self.run_id = run_id
-        self._open = False  # between a RUN_STARTED and its RUN_FINISHED / RUN_ERROR
-        self._ended = False
         self._text: str | None = None
         self._reasoning: str | None = None
         self._started: set[str] = set()  # tool calls with TOOL_CALL_START sent
         self._streamed: set[str] = set()  # ... whose arguments came as deltas
         self._closed: set[str] = set()  # ... with TOOL_CALL_END sent
-        self._count = 0
 
     def _ids(self) -> dict[str, Any]:
         return {"threadId": self.thread_id or self.run_id, "runId": self.run_id}
 
-    def _next_id(self, kind: str) -> str:
-        self._count += 1
-        return f"{self.run_id}-{kind}-{self._count}"
-
-    def feed(self, data: Mapping[str, Any]) -> list[UiEvent]:
-        """The AG-UI events of one run event (none after the run ended)."""
-        if self._ended:
-            return []
-        kind = data.get("event")
-        if not self.run_id:
-            self.run_id = str(data.get("execution_id") or "run")
+    def _seen(self, data: Mapping[str, Any]) -> None:
         if self.thread_id is None and isinstance(data.get("session_id"), str):
             self.thread_id = data["session_id"]
-        out: list[UiEvent] = []
-        if not self._open and kind not in (RunEvent.APPROVAL_REQUEST, None):
-            self._open = True
-            out.append(UiEvent({"type": "RUN_STARTED", **self._ids()}))
-        if kind == RunEvent.TOKEN:
-            self._on_text(data.get("token"), out)
-        elif kind == RunEvent.REASONING:
-            self._on_reasoning(data.get("delta"), out)
-        elif kind == RunEvent.TOOL_CALL_DELTA:
-            self._on_tool_delta(data, out)
-        elif kind == RunEvent.TOOL:
-            call = data.get("tool_call")
-            if isinstance(call, Mapping):
-                self._on_tool(call, out)
-        elif kind == RunEvent.APPROVAL_REQUEST:
-            self._on_approval(data, out)
-        elif kind == RunEvent.COMPLETE:
-            self._close_messages(out)
-            self._ended = True
-            output = data.get("output")
-            finished: dict[str, Any] = {"type": "RUN_FINISHED", **self._ids()}
-            finished["result"] = output if isinstance(output, str) else None
-            finished["outcome"] = {"type": "success"}
-            usage = _usage(data.get("usage"))
-            if usage:
-                finished["usage"] = [usage]
-            out.append(UiEvent(finished, ends_stream=True))
-        elif kind == RunEvent.ERROR:
-            self._close_messages(out)
-            self._ended = True
-            out.append(UiEvent(_run_error(data), ends_stream=True))
-        return out
+
+    def _start(self, out: list[UiEvent]) -> None:
+        out.append(UiEvent({"type": "RUN_STARTED", **self._ids()}))
+
+    def _on_complete(self, data: Mapping[str, Any], out: list[UiEvent]) -> None:
+        self._close_messages(out)
+        output = data.get("output")
+        finished: dict[str, Any] = {"type": "RUN_FINISHED", **self._ids()}
+        finished["result"] = output if isinstance(output, str) else None
+        finished["outcome"] = {"type": "success"}
+        usage = _usage(data.get("usage"))
+        if usage:
+            finished["usage"] = [usage]
+        out.append(UiEvent(finished, ends_stream=True))
+
+    def _on_error(self, data: Mapping[str, Any], out: list[UiEvent]) -> None:
+        self._close_messages(out)
+        out.append(UiEvent(_run_error(data), ends_stream=True))
 
     def fail(self, code: str, message: str) -> list[UiEvent]:
         """A whole stream that fails before its first event, for a reason of the
@@ -233,7 +206,7 @@ class AguiTranslator:
             return
         if not self._open:  # a second request while paused: its own short stream
             self._open = True
-            out.append(UiEvent({"type": "RUN_STARTED", **self._ids()}))
+            self._start(out)
         self._start_call(call_id, data.get("name"), out)
         self._end_call(call_id, data.get("arguments"), out)
         self._close_messages(out)

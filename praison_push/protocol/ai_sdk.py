@@ -32,8 +32,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .runs import RunEvent, ToolStatus
-from .ui_stream import UiEvent, interrupt_id
+from .runs import ToolStatus
+from .ui_stream import RunTranslator, UiEvent, interrupt_id
 
 __all__ = ["UI_MESSAGE_STREAM_HEADERS", "AiSdkTranslator"]
 
@@ -41,7 +41,7 @@ __all__ = ["UI_MESSAGE_STREAM_HEADERS", "AiSdkTranslator"]
 UI_MESSAGE_STREAM_HEADERS = {"x-vercel-ai-ui-message-stream": "v1"}
 
 
-class AiSdkTranslator:
+class AiSdkTranslator(RunTranslator):
     """Turns one run's events into UI message stream parts (see the module's table).
 
     Args:
@@ -49,61 +49,31 @@ class AiSdkTranslator:
     """
 
     def __init__(self, message_id: str | None = None) -> None:
+        super().__init__()
         self.message_id = message_id
-        self.run_id = ""
-        self._open = False  # between ``start`` and ``finish`` / ``error``
-        self._ended = False
         self._text: str | None = None
         self._reasoning: str | None = None
         self._names: dict[str, str] = {}  # tool calls started: their names
         self._streamed: dict[str, str] = {}  # ... their streamed input text
         self._available: set[str] = set()  # ... with tool-input-available sent
-        self._count = 0
 
-    def _next_id(self, kind: str) -> str:
-        self._count += 1
-        return f"{self.run_id}-{kind}-{self._count}"
+    def _on_approval_result(self, data: Mapping[str, Any], out: list[UiEvent]) -> None:
+        call_id = data.get("tool_call_id")
+        if data.get("approved") is not True and isinstance(call_id, str) and call_id:
+            out.append(UiEvent({"type": "tool-output-denied", "toolCallId": call_id}))
 
-    def feed(self, data: Mapping[str, Any]) -> list[UiEvent]:
-        """The parts of one run event (none after the run ended)."""
-        if self._ended:
-            return []
-        kind = data.get("event")
-        if not self.run_id:
-            self.run_id = str(data.get("execution_id") or "run")
-        out: list[UiEvent] = []
-        if not self._open and kind is not None and kind != RunEvent.APPROVAL_REQUEST:
-            self._start(out)
-        if kind == RunEvent.TOKEN:
-            self._on_text(data.get("token"), out)
-        elif kind == RunEvent.REASONING:
-            self._on_reasoning(data.get("delta"), out)
-        elif kind == RunEvent.TOOL_CALL_DELTA:
-            self._on_tool_delta(data, out)
-        elif kind == RunEvent.TOOL:
-            call = data.get("tool_call")
-            if isinstance(call, Mapping):
-                self._on_tool(call, out)
-        elif kind == RunEvent.APPROVAL_REQUEST:
-            self._on_approval(data, out)
-        elif kind == RunEvent.APPROVAL_RESULT:
-            call_id = data.get("tool_call_id")
-            if data.get("approved") is not True and isinstance(call_id, str) and call_id:
-                out.append(UiEvent({"type": "tool-output-denied", "toolCallId": call_id}))
-        elif kind == RunEvent.COMPLETE:
-            self._close(out)
-            self._ended = True
-            out.append(UiEvent({"type": "finish-step"}))
-            out.append(UiEvent({"type": "finish", "finishReason": "stop"}, ends_stream=True))
-        elif kind == RunEvent.ERROR:
-            self._close(out)
-            self._ended = True
-            error = data.get("error")
-            error = error if isinstance(error, Mapping) else {}
-            code = str(error.get("code") or "UNKNOWN")
-            text = f"{code}: {error.get('message') or code.lower()}"
-            out.append(UiEvent({"type": "error", "errorText": text}, ends_stream=True))
-        return out
+    def _on_complete(self, data: Mapping[str, Any], out: list[UiEvent]) -> None:
+        self._close(out)
+        out.append(UiEvent({"type": "finish-step"}))
+        out.append(UiEvent({"type": "finish", "finishReason": "stop"}, ends_stream=True))
+
+    def _on_error(self, data: Mapping[str, Any], out: list[UiEvent]) -> None:
+        self._close(out)
+        error = data.get("error")
+        error = error if isinstance(error, Mapping) else {}
+        code = str(error.get("code") or "UNKNOWN")
+        text = f"{code}: {error.get('message') or code.lower()}"
+        out.append(UiEvent({"type": "error", "errorText": text}, ends_stream=True))
 
     def fail(self, code: str, message: str) -> list[UiEvent]:
         """A whole stream that fails before its first part, for a reason of the
@@ -112,7 +82,6 @@ class AiSdkTranslator:
         return [UiEvent({"type": "error", "errorText": f"{code}: {message}"}, True)]
 
     def _start(self, out: list[UiEvent]) -> None:
-        self._open = True
         out.append(UiEvent({"type": "start", "messageId": self.message_id or self.run_id}))
         out.append(UiEvent({"type": "start-step"}))
 
@@ -196,7 +165,8 @@ class AiSdkTranslator:
         call_id = data.get("tool_call_id")
         if not isinstance(call_id, str) or not call_id:
             return
-        if not self._open:
+        if not self._open:  # a second request while paused: its own short stream
+            self._open = True
             self._start(out)
         self._start_call(call_id, data.get("name"), out)
         self._input_available(call_id, data.get("arguments"), out)

@@ -21,7 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .runs import RunEvent
+
 __all__ = [
+    "RunTranslator",
     "StreamPosition",
     "Translator",
     "UiEvent",
@@ -88,3 +91,84 @@ def split_interrupt_id(text: str) -> tuple[str, str] | None:
     if not sep or not execution_id or not tool_call_id or len(text) > 512:
         return None
     return execution_id, tool_call_id
+
+
+class RunTranslator:
+    """The walk over one run's events that every agent-UI protocol shares.
+
+    :meth:`feed` is the one switch over the run vocabulary; a protocol says
+    what each event becomes by overriding the ``_on_*`` methods (and
+    :meth:`_start`, the stream's opening, sent before the first event that is
+    not an approval request). Nothing is produced after the run ended.
+
+    Attributes:
+        run_id: The run's execution id (learnt from its events when not given).
+    """
+
+    def __init__(self, run_id: str = "") -> None:
+        self.run_id = run_id
+        self._open = False  # between the stream's opening and its end
+        self._ended = False
+        self._count = 0
+
+    def _next_id(self, kind: str) -> str:
+        self._count += 1
+        return f"{self.run_id}-{kind}-{self._count}"
+
+    def feed(self, data: Mapping[str, Any]) -> list[UiEvent]:
+        """The protocol's events of one run event (none after the run ended)."""
+        if self._ended:
+            return []
+        kind = data.get("event")
+        if not self.run_id:
+            self.run_id = str(data.get("execution_id") or "run")
+        self._seen(data)
+        out: list[UiEvent] = []
+        if not self._open and kind is not None and kind != RunEvent.APPROVAL_REQUEST:
+            self._open = True
+            self._start(out)
+        if kind == RunEvent.TOKEN:
+            self._on_text(data.get("token"), out)
+        elif kind == RunEvent.REASONING:
+            self._on_reasoning(data.get("delta"), out)
+        elif kind == RunEvent.TOOL_CALL_DELTA:
+            self._on_tool_delta(data, out)
+        elif kind == RunEvent.TOOL:
+            call = data.get("tool_call")
+            if isinstance(call, Mapping):
+                self._on_tool(call, out)
+        elif kind == RunEvent.APPROVAL_REQUEST:
+            self._on_approval(data, out)
+        elif kind == RunEvent.APPROVAL_RESULT:
+            self._on_approval_result(data, out)
+        elif kind == RunEvent.COMPLETE:
+            self._ended = True
+            self._on_complete(data, out)
+        elif kind == RunEvent.ERROR:
+            self._ended = True
+            self._on_error(data, out)
+        return out
+
+    # --- what a protocol overrides ------------------------------------------------
+
+    def _seen(self, data: Mapping[str, Any]) -> None:
+        """Learn what the protocol needs of any run event (its conversation…)."""
+
+    def _start(self, out: list[UiEvent]) -> None:
+        """The stream's opening events."""
+
+    def _on_text(self, token: Any, out: list[UiEvent]) -> None: ...
+
+    def _on_reasoning(self, delta: Any, out: list[UiEvent]) -> None: ...
+
+    def _on_tool_delta(self, data: Mapping[str, Any], out: list[UiEvent]) -> None: ...
+
+    def _on_tool(self, call: Mapping[str, Any], out: list[UiEvent]) -> None: ...
+
+    def _on_approval(self, data: Mapping[str, Any], out: list[UiEvent]) -> None: ...
+
+    def _on_approval_result(self, data: Mapping[str, Any], out: list[UiEvent]) -> None: ...
+
+    def _on_complete(self, data: Mapping[str, Any], out: list[UiEvent]) -> None: ...
+
+    def _on_error(self, data: Mapping[str, Any], out: list[UiEvent]) -> None: ...
