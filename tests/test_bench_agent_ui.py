@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from test_bench_smoke import run_quick
+
+#: The bench scripts run as whole programs (their own gateway processes).
+pytestmark = pytest.mark.e2e
 
 
 def test_agent_ui_quick_streams_every_token_over_each_protocol(tmp_path: Path) -> None:

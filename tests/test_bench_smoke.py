@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 from support import timeout
 
+#: The bench scripts run as whole programs (their own gateway processes).
+pytestmark = pytest.mark.e2e
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 

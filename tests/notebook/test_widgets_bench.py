@@ -12,7 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from support import timeout
+
+#: The bench scripts run as whole programs (their own gateway processes).
+pytestmark = pytest.mark.e2e
 
 BENCH = Path(__file__).resolve().parent.parent.parent / "bench" / "widgets.py"
 
