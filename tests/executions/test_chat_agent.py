@@ -41,8 +41,6 @@ from .helpers import (
 )
 from .helpers import execute as start_run
 
-pytest.importorskip("openai")  # the `llm` extra (a dev dependency)
-
 PARIS = {"city": "Paris", "unit": "celsius"}
 ANSWER = "It is 18°C and partly cloudy in Paris."
 
