@@ -19,9 +19,11 @@ from praison_push.backends import (
     MemoryBroker,
     MemoryHistoryStore,
     MemoryPresenceStore,
+    PresenceStore,
 )
 from praison_push.config import GatewayConfig, PushConfig
 from praison_push.hub import ANONYMOUS, Hub
+from praison_push.hub.presence_sync import PresenceSync
 
 from .helpers import drain, join, subscribe
 
@@ -89,23 +91,12 @@ async def test_a_store_outage_is_one_warning_and_presence_is_written_once_back(
 ) -> None:
     config = GatewayConfig(push=PushConfig(enabled=True))
     store = _FlakyStore()
-    hub = Hub(
-        config,
-        history=MemoryHistoryStore(config.history, clock=clock),
-        broker=MemoryBroker(),
-        clock=clock,
-        presence_store=store,
-    )
-    sync = hub.node.presence_sync
-    assert sync is not None
+    hub, sync = _synced_hub(config, store, clock)
 
     async def tick() -> None:
         clock.advance(config.push.presence.heartbeat_interval)  # a refresh is due
         sync.tick(clock())
-        for _ in range(100):  # bounded: the write is one store call
-            await asyncio.sleep(0)
-            if sync._writer is None or sync._writer.done():
-                return
+        await _written(sync)
 
     try:
         hub.connect(client_id="alice", principal=ANONYMOUS, peer="p")
@@ -130,22 +121,11 @@ async def test_a_dead_gateways_clients_leave_within_a_tick_of_its_deadline(
 ) -> None:
     config = GatewayConfig(push=PushConfig(enabled=True))
     store = MemoryPresenceStore()
-    hub = Hub(
-        config,
-        history=MemoryHistoryStore(config.history, clock=clock),
-        broker=MemoryBroker(),
-        clock=clock,
-        presence_store=store,
-    )
-    sync = hub.node.presence_sync
-    assert sync is not None
+    hub, sync = _synced_hub(config, store, clock)
 
     async def tick() -> None:
         sync.tick(clock())
-        for _ in range(100):  # bounded: a reap and a write
-            await asyncio.sleep(0)
-            if sync._writer is None or sync._writer.done():
-                return
+        await _written(sync)
 
     try:
         alice = join(hub, "alice")
@@ -163,3 +143,27 @@ async def test_a_dead_gateways_clients_leave_within_a_tick_of_its_deadline(
         assert set(await store.read(clock())) == {hub.server_id}  # B is gone from the store
     finally:
         await hub.close()
+
+
+def _synced_hub(
+    config: GatewayConfig, store: PresenceStore, clock: FakeClock
+) -> tuple[Hub, PresenceSync]:
+    """A hub sharing presence through ``store``, and its presence sync."""
+    hub = Hub(
+        config,
+        history=MemoryHistoryStore(config.history, clock=clock),
+        broker=MemoryBroker(),
+        clock=clock,
+        presence_store=store,
+    )
+    sync = hub.node.presence_sync
+    assert sync is not None
+    return hub, sync
+
+
+async def _written(sync: PresenceSync) -> None:
+    """Let the sync's store write (a reap, a refresh: one store call each) finish."""
+    for _ in range(100):  # bounded: the loop turns a store call takes
+        await asyncio.sleep(0)
+        if sync._writer is None or sync._writer.done():
+            return
