@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install lint test bench demo clean
+.PHONY: install lint test quick bench demo clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -18,6 +18,10 @@ lint:
 
 test:
 	$(PY) -m pytest --cov=praison_push --cov-branch --cov-fail-under=90
+
+# The inner loop (README, "Quick start"): no browsers, kernels, Redis or whole programs.
+quick:
+	$(PY) -m pytest -n 3 -m "not browser and not kernel and not redis and not e2e"
 
 bench:
 	$(PY) bench/fanout.py

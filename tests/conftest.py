@@ -6,6 +6,7 @@ Helpers (time unit, waits, recorders, raw clients) live in the ``support`` packa
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +18,12 @@ from praison_push.server import GatewayThread
 # Tests reach nothing beyond 127.0.0.1: praisonaiagents' telemetry stays off.
 os.environ["PRAISONAI_TELEMETRY_DISABLED"] = "true"
 os.environ["DO_NOT_TRACK"] = "true"
+
+# pytest caches its assertion-rewritten test modules (and Python the package's
+# bytecode) in ``__pycache__`` folders, which .gitignore leaves out — unless
+# PYTHONDONTWRITEBYTECODE is set, as on some machines: then every run parses
+# and rewrites all ~300 test modules again, over ten seconds of the inner loop.
+sys.dont_write_bytecode = False
 
 #: Fixtures that spawn a redis-server: a test using one (even indirectly) is marked ``redis``.
 _REDIS_FIXTURES = frozenset({"redis_server", "own_redis_server", "redis_server_factory"})

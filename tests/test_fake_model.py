@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-import httpx
 import openai
 import pytest
-from support import wait_until_threaded
+from support import http_client_sync, wait_until_threaded
 
 from praison_push.testing import FakeModel, FakeModelServer, ModelTurn, ScriptedToolCall
 
@@ -76,7 +75,7 @@ def test_whole_answers_and_the_echo_without_a_script(server: FakeModelServer) ->
 
 def test_scripted_failures_and_routes(server: FakeModelServer) -> None:
     server.model.add(ModelTurn.fail(429, "slow down", headers=(("retry-after", "3"),)))
-    with httpx.Client(base_url=server.base_url) as http:
+    with http_client_sync(base_url=server.base_url) as http:
         limited = http.post("/chat/completions", json={"messages": []})
         assert limited.status_code == 429
         assert limited.headers["retry-after"] == "3"
@@ -97,7 +96,7 @@ def test_raw_records_and_hangups_are_recorded(server: FakeModelServer) -> None:
         ModelTurn(raw=("{not json",)),
         ModelTurn.say(" ".join(["w"] * 200), delay=0.01),
     )
-    with httpx.Client(base_url=server.base_url) as http:
+    with http_client_sync(base_url=server.base_url) as http:
         raw = http.post("/chat/completions", json={"stream": True, "messages": []})
         assert raw.text == "data: {not json\n\n"
         with http.stream("POST", "/chat/completions", json={"stream": True}) as slow:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import ssl
 from typing import Any
 
 import httpx
 import pytest
 import respx
 
-from praison_push.client.http_transport import PollingTransport, SSETransport, http_base
+from praison_push.client.http_transport import (
+    PollingTransport,
+    SSETransport,
+    http_base,
+    tls_context,
+)
 from praison_push.protocol import (
     AuthenticationFailed,
     Backoff,
@@ -244,3 +250,27 @@ async def test_a_frame_over_the_gateway_limit_is_refused_locally(gw: Any) -> Non
     with pytest.raises(FrameError, match="max_message_size"):
         await transport.send({"type": "channel.publish", "channel": "c", "data": "x" * 2000})
     assert send.call_count == 0
+
+
+async def test_reconnecting_transports_share_one_tls_context(
+    gw: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building a TLS context loads the CA bundle (~20 ms of CPU): once per process,
+    not once per (re)connect — httpx would build one even for plain HTTP."""
+    built: list[object] = []
+    create = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        built.append(args)
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    tls_context.cache_clear()
+    try:
+        for _ in range(3):
+            transport = _transport()
+            await transport.connect()
+            await transport.disconnect()
+    finally:
+        tls_context.cache_clear()
+    assert len(built) == 1

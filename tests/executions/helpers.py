@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from support import dial, timeout
+from support import dial, http_client, timeout
 from websockets.asyncio.client import ClientConnection
 
 from praison_push.hub import Hub
@@ -274,7 +274,7 @@ async def sse_run(
     parser = SSEParser()
     events: list[SSEEvent] = []
     async with (
-        httpx.AsyncClient(timeout=timeout(seconds)) as http,
+        http_client(timeout=timeout(seconds)) as http,
         http.stream(
             "POST",
             f"{http_url}/v1/agents/{agent_id}/execute/stream",

@@ -14,11 +14,10 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from ag_ui.core import Event
 from pydantic import TypeAdapter
-from support import timeout
+from support import http_client, timeout
 
 from praison_push.agents import AgentContext, AgentEvent, ToolCall, ToolResult
 from praison_push.config import (
@@ -144,7 +143,7 @@ async def test_cancel_stops_the_run_with_a_cancelled_reason(
     gateway: GatewayThread, protocol: str
 ) -> None:
     url = post_url(gateway, protocol, "demo-long")
-    async with httpx.AsyncClient(timeout=timeout(10)) as http:
+    async with http_client(timeout=timeout(10)) as http:
         async with http.stream("POST", url, json=body_for(protocol, FOREVER)) as response:
             run_id, client_id = response.headers["x-run-id"], response.headers["x-client-id"]
             lines = response.aiter_lines()
@@ -265,7 +264,7 @@ async def test_bad_requests_are_4xx_json_never_500(
     ag_ui, ai_sdk = post_url(authed, "ag-ui"), post_url(authed, "ai-sdk")
     own = await read_stream(ag_ui, body=body_for("ag-ui", QUESTION), headers=bearer(TOKEN_A))
     assert own.types[-1] == "RUN_FINISHED"
-    async with httpx.AsyncClient(timeout=timeout(5)) as http:
+    async with http_client(timeout=timeout(5)) as http:
         a, b = bearer(TOKEN_A), bearer(TOKEN_B)
         nope_ag, nope_ai = post_url(authed, "ag-ui", "nope"), post_url(authed, "ai-sdk", "nope")
         theirs = f"{ag_ui}/runs/{own.run_id}/stream"
@@ -352,7 +351,7 @@ async def test_use_chat_resume_reconnects_to_the_conversations_running_run(
 ) -> None:
     # useChat({resume: true}) GETs <api>/<chatId>/stream: the running run, or 204.
     url = post_url(gateway, "ai-sdk", "demo-long")
-    async with httpx.AsyncClient(timeout=timeout(5)) as http:
+    async with http_client(timeout=timeout(5)) as http:
         idle = await http.get(f"{url}/chat-r/stream")
         assert idle.status_code == 204
     cut = await read_stream(url, body=body_for("ai-sdk", "150@150", "chat-r"), stop_after=4)
@@ -361,7 +360,7 @@ async def test_use_chat_resume_reconnects_to_the_conversations_running_run(
     assert again.payloads[:4] == cut.payloads  # the whole run, from its start
     assert again.types[-1] == "finish" and again.done
     assert text_of("ai-sdk", again) == "".join(f"t{i} " for i in range(150))
-    async with httpx.AsyncClient(timeout=timeout(5)) as http:
+    async with http_client(timeout=timeout(5)) as http:
         assert (await http.get(f"{url}/chat-r/stream")).status_code == 204  # over
         other = await http.get(f"{url}/chat-other/stream")
         assert other.status_code == 204
@@ -435,7 +434,7 @@ async def test_the_run_and_connection_limits_apply(gateway_factory: Factory, pro
     gateway = gateway_factory(GatewayConfig(limits=limits))
     url = post_url(gateway, protocol, "demo-long") + "?client_id=tab-9"
     async with (
-        httpx.AsyncClient(timeout=timeout(5)) as http,
+        http_client(timeout=timeout(5)) as http,
         http.stream("POST", url, json=body_for(protocol, FOREVER)) as running,
     ):
         assert running.status_code == 200

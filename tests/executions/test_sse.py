@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-from support import timeout
+from support import http_client, timeout
 
 from praison_push.config import AuthConfig, GatewayConfig
 from praison_push.server import GatewayThread
@@ -75,7 +74,7 @@ async def test_a_run_streams_the_spec_events(gateway: GatewayThread) -> None:
 
 
 async def test_unknown_agent_is_a_404_json_error(gateway: GatewayThread) -> None:
-    async with httpx.AsyncClient(timeout=timeout(5)) as http:
+    async with http_client(timeout=timeout(5)) as http:
         response = await http.post(stream_url(gateway, "agt_missing"), json={"input": "hi"})
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/json"
@@ -94,7 +93,7 @@ async def test_bad_bodies_are_400(gateway: GatewayThread) -> None:
         {"json": {"input": "   "}},
         {"json": {"input": "hi", "session_id": 7}},
     ]
-    async with httpx.AsyncClient(timeout=timeout(5)) as http:
+    async with http_client(timeout=timeout(5)) as http:
         for kwargs in bad:
             response = await http.post(url, **kwargs)  # type: ignore[arg-type]
             assert response.status_code == 400, (kwargs, response.text)
@@ -108,7 +107,7 @@ async def test_bad_bodies_are_400(gateway: GatewayThread) -> None:
 async def test_auth_is_required_when_the_gateway_has_tokens(gateway_factory: Factory) -> None:
     gateway = gateway_factory(GatewayConfig(auth=AuthConfig(tokens=["s3cret"])))  # type: ignore[list-item]
     url = stream_url(gateway, "echo")
-    async with httpx.AsyncClient(timeout=timeout(5)) as http:
+    async with http_client(timeout=timeout(5)) as http:
         refused = await http.post(url, json={"input": "hi"})
         wrong = await http.post(url, json={"input": "hi"}, headers={"Authorization": "Bearer x"})
     assert refused.status_code == 401
@@ -124,7 +123,7 @@ async def test_auth_is_required_when_the_gateway_has_tokens(gateway_factory: Fac
 async def test_a_client_that_goes_away_does_not_stop_the_run(gateway: GatewayThread) -> None:
     parser = SSEParser()
     async with (
-        httpx.AsyncClient(timeout=timeout(5)) as http,
+        http_client(timeout=timeout(5)) as http,
         http.stream("POST", stream_url(gateway, "demo-long"), json={"input": "300@300"}) as stream,
     ):
         chunks = stream.aiter_text()

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from starlette.requests import ClientDisconnect, Request
-from support import timeout
+from support import http_client, timeout
 
 from praison_push.agents import AgentRegistry, register_demo_agents
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
@@ -42,7 +42,7 @@ async def hub() -> AsyncIterator[Hub]:
 
 def http(hub: Hub) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=create_app(hub))
-    return httpx.AsyncClient(transport=transport, base_url="http://gw", timeout=timeout(5))
+    return http_client(transport=transport, base_url="http://gw", timeout=timeout(5))
 
 
 async def test_a_token_in_the_query_string_works(hub: Hub) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from support import timeout
+from support import http_client, timeout
 
 from .helpers import SSEEvent, SSEParser
 
@@ -78,7 +78,7 @@ async def read_stream(
     or only ``stop_after`` events (then the client hangs up: a cut)."""
     parser = SSEParser()
     async with (
-        httpx.AsyncClient(timeout=timeout(seconds)) as http,
+        http_client(timeout=timeout(seconds)) as http,
         http.stream(method, url, json=body, headers=headers) as response,
     ):
         read = Read(response)

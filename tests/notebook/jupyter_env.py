@@ -18,6 +18,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["NOTEBOOKS", "JupyterEnv", "make_jupyter_env"]
 
@@ -66,3 +67,12 @@ def make_jupyter_env(root: Path) -> JupyterEnv:
     # 05_real_models uses the local fake model, never a model this machine happens to run.
     env["PRAISON_PUSH_LLM_BASE_URL"] = "fake"
     return JupyterEnv(root=root, kernels=kernels, env=env)
+
+
+def nbformat() -> Any:
+    """nbformat, imported when a test first needs it: its import (jsonschema's
+    format checkers) takes over a second, which collecting the inner loop, where
+    no notebook test runs, should not pay."""
+    import nbformat as module
+
+    return module

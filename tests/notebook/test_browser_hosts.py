@@ -23,14 +23,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import nbformat
 import pytest
 from browser_support import launch_chromium
 from support import timeout
 
+from .jupyter_env import nbformat
 from .jupyter_server import ARTIFACTS, STARTUP, Lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel]
+
 
 #: Bound for a cell to run, a stream to end, the page to change.
 WAIT = timeout(60)
@@ -213,10 +214,10 @@ class Host:
 
 
 def _notebook(lab: Lab, name: str) -> None:
-    notebook = nbformat.v4.new_notebook()
+    notebook = nbformat().v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    nbformat.write(notebook, lab.root / name)
+    notebook.cells = [nbformat().v4.new_code_cell(source) for source in CELLS]
+    nbformat().write(notebook, lab.root / name)
 
 
 @pytest.mark.timeout(int(timeout(240)))

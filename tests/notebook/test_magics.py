@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from support import timeout, wait_until_threaded
+from traitlets.config import Config
 
 from praison_push.client import PublishReceipt
 from praison_push.notebook import display as display_module
@@ -37,10 +39,15 @@ def shown(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 def shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
     monkeypatch.delenv("PRAISON_PUSH_URL", raising=False)
     monkeypatch.delenv("PRAISON_PUSH_TOKEN", raising=False)
-    ip = InteractiveShell.instance()
+    config = Config()
+    config.HistoryManager.enabled = False  # no history database or its saving thread
+    ip = InteractiveShell.instance(config=config)
     ip.run_line_magic("load_ext", "praison_push")
     yield ip
     ip.run_line_magic("push", "gateway stop")
+    # IPython registers a process-exit hook per shell that resets it and runs a
+    # full gc.collect(): with a shell per test, the suite's exit took seconds.
+    atexit.unregister(ip.atexit_operations)
     InteractiveShell.clear_instance()
 
 

@@ -16,16 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
 from support import timeout
 
-from .jupyter_env import NOTEBOOKS, JupyterEnv, make_jupyter_env
+from .jupyter_env import NOTEBOOKS, JupyterEnv, make_jupyter_env, nbformat
 
 pytestmark = [pytest.mark.kernel, pytest.mark.e2e]
+
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "notebooks"
 #: The bound of one cell (the slowest takes a few seconds).
@@ -126,6 +125,8 @@ def execute(jupyter: JupyterEnv, notebook: Any, workdir: Path, **env: str | None
         kernel_name="python3",
         kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(jupyter.kernels)]),
     )
+    from nbclient import NotebookClient  # imports nbformat: see jupyter_env.nbformat
+
     client = NotebookClient(
         notebook,
         km=manager,
@@ -141,7 +142,7 @@ def execute(jupyter: JupyterEnv, notebook: Any, workdir: Path, **env: str | None
 
 def save(notebook: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, ARTIFACTS / name)
+    nbformat().write(notebook, ARTIFACTS / name)
 
 
 def cell_text(cell: Any) -> str:
@@ -190,8 +191,8 @@ def test_the_tutorials_are_all_there() -> None:
 @pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda path: path.stem)
 def test_committed_notebooks_are_clean(path: Path) -> None:
     """No outputs, no execution counts, no saved widget state; the python3 kernel; valid."""
-    notebook = nbformat.read(path, as_version=4)
-    nbformat.validate(notebook)
+    notebook = nbformat().read(path, as_version=4)
+    nbformat().validate(notebook)
     assert notebook.metadata.kernelspec.name == "python3"
     assert notebook.metadata.kernelspec.language == "python"
     assert "widgets" not in notebook.metadata, "saved widget state: clear the outputs"
@@ -207,10 +208,10 @@ def test_committed_notebooks_are_clean(path: Path) -> None:
 
 def test_the_kernel_is_this_interpreter(jupyter: JupyterEnv, workdir: Path) -> None:
     """The ``python3`` kernel the notebooks name runs this very Python (and its praison_push)."""
-    probe = nbformat.v4.new_notebook()
+    probe = nbformat().v4.new_notebook()
     probe.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
     probe.cells.append(
-        nbformat.v4.new_code_cell(
+        nbformat().v4.new_code_cell(
             "import sys, praison_push\nprint(sys.executable)\nprint(praison_push.__file__)"
         )
     )
@@ -234,7 +235,7 @@ def test_notebook_runs_clean(jupyter: JupyterEnv, workdir: Path, path: Path) -> 
                 "redis-server is not installed, so 04_scale_out.ipynb would skip its demo: "
                 "`apt-get install redis-server` (.ci/run does)"
             )
-    notebook = nbformat.read(workdir / path.name, as_version=4)
+    notebook = nbformat().read(workdir / path.name, as_version=4)
     executed = execute(jupyter, notebook, workdir)
     save(executed, path.name)
     assert problems(executed) == []
@@ -306,7 +307,7 @@ def converted_to_html(notebook: Any, workdir: Path) -> str:
     plain = copy.deepcopy(notebook)
     plain.metadata.pop("widgets", None)
     source = workdir / "saved.ipynb"
-    nbformat.write(plain, source)
+    nbformat().write(plain, source)
     subprocess.run(
         [sys.executable, "-m", "nbconvert", "--to", "html", str(source)],
         capture_output=True,
@@ -324,7 +325,7 @@ def test_scale_out_skips_cleanly_without_redis(
     """No redis-server and no REDIS_URL: it says so, and every demo cell skips (no error)."""
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
-    notebook = nbformat.read(workdir / "04_scale_out.ipynb", as_version=4)
+    notebook = nbformat().read(workdir / "04_scale_out.ipynb", as_version=4)
     executed = execute(jupyter, notebook, workdir, PATH=str(empty_bin), REDIS_URL=None)
     save(executed, "04_scale_out-no-redis.ipynb")
     assert problems(executed) == []
@@ -340,7 +341,7 @@ def test_scale_out_uses_redis_url(
     """No redis-server on PATH, but REDIS_URL names one: the demo runs against it."""
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
-    notebook = nbformat.read(workdir / "04_scale_out.ipynb", as_version=4)
+    notebook = nbformat().read(workdir / "04_scale_out.ipynb", as_version=4)
     executed = execute(jupyter, notebook, workdir, PATH=str(empty_bin), REDIS_URL=redis_server.url)
     save(executed, "04_scale_out-redis-url.ipynb")
     assert problems(executed) == []

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from support import ask, closed_with, dial, expect, next_frame, timeout
+from support import ask, closed_with, dial, expect, http_client, next_frame, timeout
 
 from praison_push.backends import MemoryBroker, MemoryHistoryStore
 from praison_push.config import AuthConfig, GatewayConfig, HistoryConfig, JWTConfig
@@ -203,7 +203,6 @@ def test_a_failing_authenticate_hook_refuses(caplog: pytest.LogCaptureFixture) -
 async def test_an_sse_run_stream_ends_cleanly_when_its_jwt_expires(
     jwt_gateway: GatewayThread,
 ) -> None:
-    import httpx
 
     async def forever(text: str) -> AsyncIterator[str]:
         yield "thinking "
@@ -214,7 +213,7 @@ async def test_an_sse_run_stream_ends_cleanly_when_its_jwt_expires(
     jwt_gateway.call(lambda: hub.agents.register("forever", forever))
     headers = {"Authorization": f"Bearer {hs256('alice', 'acme', ttl=1)}"}
     lines: list[str] = []
-    async with httpx.AsyncClient(base_url=jwt_gateway.http_url, timeout=timeout(10)) as http:
+    async with http_client(base_url=jwt_gateway.http_url, timeout=timeout(10)) as http:
 
         async def read() -> None:
             async with http.stream(
@@ -235,10 +234,9 @@ async def test_http_sessions_end_when_their_jwt_expires(
     jwt_gateway: GatewayThread, route: str
 ) -> None:
     """A channel SSE stream ends well-formed; a long-poll session reports its close (4001)."""
-    import httpx
 
     headers = {"Authorization": f"Bearer {hs256('alice', 'acme', ttl=1)}"}
-    async with httpx.AsyncClient(
+    async with http_client(
         base_url=jwt_gateway.http_url, headers=headers, timeout=timeout(10)
     ) as http:
         if route == "poll":

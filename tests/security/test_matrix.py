@@ -13,9 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from support import closed_with, dial, timeout
+from support import closed_with, dial, http_client, timeout
 from websockets.asyncio.client import ClientConnection
 
 from praison_push.server import GatewayThread
@@ -92,7 +91,7 @@ async def ws_row(gateway: GatewayThread, token: str | None, columns: list[str]) 
 
 async def http_cell(gateway: GatewayThread, token: str | None) -> str:
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(10)) as http:
+    async with http_client(base_url=gateway.http_url, timeout=timeout(10)) as http:
         response = await http.post(
             "/v1/agents/echo/execute/stream", json={"input": "hi"}, headers=headers
         )
@@ -181,9 +180,7 @@ async def http_row(gateway: GatewayThread, token: str | None) -> dict[str, str]:
     """The status of each HTTP column for one identity."""
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     out: dict[str, str] = {}
-    async with httpx.AsyncClient(
-        base_url=gateway.http_url, headers=headers, timeout=timeout(10)
-    ) as http:
+    async with http_client(base_url=gateway.http_url, headers=headers, timeout=timeout(10)) as http:
         registered = await http.post("/api/push/poll/register", json={})
         if registered.status_code != 200:
             poll = {"poll_token": ""}

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
-from support import timeout, wait_until
+from support import http_client, timeout, wait_until
 
 from praison_push.config import GatewayConfig, PresenceConfig, PushConfig
 from praison_push.server import GatewayThread
@@ -62,7 +62,7 @@ async def _collect(
 
 async def test_channel_messages_with_ids_and_exact_resume(serve: Serve) -> None:
     gateway = serve(_config())
-    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(10)) as http:
+    async with http_client(base_url=gateway.http_url, timeout=timeout(10)) as http:
         pub = await _publisher(http)
         # The stream subscribes before the first publication: a 'subscribed' record says where.
         first_part: list[ServerSentEvent] = []
@@ -98,7 +98,7 @@ async def test_channel_messages_with_ids_and_exact_resume(serve: Serve) -> None:
 async def test_keepalive_comments_while_quiet_and_cleanup_on_drop(serve: Serve) -> None:
     gateway = serve(_config(heartbeat_interval=1))
     hub = gateway.gateway.hub  # type: ignore[union-attr]
-    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(10)) as http:
+    async with http_client(base_url=gateway.http_url, timeout=timeout(10)) as http:
         async with http.stream("GET", f"{SSE}?channels=quiet") as response:
             lines = response.aiter_lines()
 
@@ -131,7 +131,7 @@ async def test_bad_requests_are_named_4xx(
     serve: Serve, method: str, query: str, headers: dict[str, str], status: int, names: str
 ) -> None:
     gateway = serve(_config())
-    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(10)) as http:
+    async with http_client(base_url=gateway.http_url, timeout=timeout(10)) as http:
         response = await http.request(method, f"{SSE}{query}", headers=headers)
         assert response.status_code == status, response.text
         assert response.json()["code"] and names in response.text
@@ -145,7 +145,7 @@ async def test_auth_is_required_like_ws(serve: Serve) -> None:
     gateway: GatewayThread = serve(
         GatewayConfig(push=PushConfig(enabled=True), auth=AuthConfig(tokens=["s3cret"]))
     )
-    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(10)) as http:
+    async with http_client(base_url=gateway.http_url, timeout=timeout(10)) as http:
         assert (await http.get(f"{SSE}?channels=a")).status_code == 401
         assert (await http.get(f"{SSE}?channels=a&token=wrong")).status_code == 401
         _, seen = await _collect(http, f"{SSE}?channels=a&token=s3cret", 0)
@@ -156,7 +156,7 @@ async def test_a_busy_stream_stays_online_in_presence(serve: Serve) -> None:
     # Records arrive more often than the keepalive: the stream must still count as alive.
     gateway = serve(_config(heartbeat_interval=1, offline_timeout=2))
     hub = gateway.gateway.hub  # type: ignore[union-attr]
-    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(10)) as http:
+    async with http_client(base_url=gateway.http_url, timeout=timeout(10)) as http:
         pub = await _publisher(http)
         async with http.stream("GET", f"{SSE}?channels=busy&client_id=reader") as response:
             lines = response.aiter_lines()

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 from browser_support import launch_chromium
@@ -21,7 +20,7 @@ from playwright.async_api import async_playwright
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
-from support import timeout, wait_until
+from support import http_client, timeout, wait_until
 
 from praison_push.config import GatewayConfig, PushConfig
 from praison_push.protocol import CloseCode
@@ -76,7 +75,7 @@ async def test_event_source_resumes_with_last_event_id(
     port, gateway, loop = served
     base = f"http://127.0.0.1:{port}"
     hub = gateway.hub
-    async with httpx.AsyncClient(base_url=base, timeout=timeout(10)) as http:
+    async with http_client(base_url=base, timeout=timeout(10)) as http:
         registered = await http.post("/api/push/poll/register", json={"client_id": "pub"})
         token = registered.json()["poll_token"]
 

@@ -17,9 +17,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import psutil
-from support import ask, dial, raw_client, timeout, works
+from support import ask, dial, http_client, raw_client, timeout, works
 from websockets.exceptions import ConnectionClosed
 
 from .helpers import LogCapture, Serve, messages
@@ -145,7 +144,7 @@ async def _fuzz_connection(url: str, rng: random.Random, tally: Tally) -> None:
 
 
 async def _fuzz_http(base: str, rng: random.Random, tally: Tally) -> None:
-    async with httpx.AsyncClient(timeout=timeout(10)) as http:
+    async with http_client(timeout=timeout(10)) as http:
         for _ in range(HTTP_BODIES):
             body = mutate(rng)
             content = body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")

@@ -10,10 +10,9 @@ UTF-8 only now; anything else is ``bad_frame``, on every path.
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from redis_support import RedisServer
-from support import ask, expect, next_frame, raw_client, works
+from support import ask, expect, http_client, next_frame, raw_client, works
 
 from praison_push.config import GatewayConfig, PushConfig, RedisConfig
 
@@ -81,7 +80,7 @@ async def test_http_bodies_follow_the_same_rule(serve: Serve) -> None:
     gateway = serve()
     body = '{"input":"hi \\ud800"}'
     url = f"{gateway.http_url}/v1/agents/echo/execute/stream"
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         for content in (body.encode("utf-16"), body.encode("utf-32"), b'{"input":"\xff"}'):
             response = await http.post(url, content=content)
             assert response.status_code == 400, response.text

@@ -13,9 +13,8 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 
-import httpx
 import pytest
-from support import dial, expect, raw_client, works
+from support import dial, expect, http_client, raw_client, works
 from websockets.exceptions import ConnectionClosed
 
 from praison_push.config import AuthConfig, GatewayConfig, LimitsConfig
@@ -87,7 +86,7 @@ async def test_no_token_reaches_any_log_even_at_debug(debug_logs: LogCapture) ->
         async with dial(gateway.url) as ws:  # a bad token is not logged either
             await ws.send(json.dumps({"type": "auth", "token": SECRET + "-wrong"}))
             await asyncio.wait_for(ws.recv(), 5)
-        async with httpx.AsyncClient() as http:
+        async with http_client() as http:
             health = await http.get(f"{gateway.http_url}/health?token={SECRET}", headers=headers)
             assert health.status_code == 200
             assert SECRET not in health.text

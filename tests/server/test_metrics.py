@@ -9,7 +9,7 @@ import asyncio
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from support import ask, expect, raw_client, timeout, wait_until
+from support import ask, expect, http_client, raw_client, timeout, wait_until
 
 from praison_push.config import AuthConfig, GatewayConfig, MetricsConfig, TokenGrant
 
@@ -27,7 +27,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def scrape(http_url: str, **kwargs: object) -> httpx.Response:
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         return await http.get(f"{http_url}/metrics", **kwargs)  # type: ignore[arg-type]
 
 
@@ -86,7 +86,7 @@ async def test_metrics_can_be_public_and_health_stays_open_without_secrets(serve
     config = GatewayConfig(auth=AuthConfig(tokens=[TOKEN]), metrics=MetricsConfig(public=True))
     gateway = serve(config)
     assert (await scrape(gateway.http_url)).status_code == 200
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         health = await http.get(f"{gateway.http_url}/health", params={"token": TOKEN})
     assert health.status_code == 200
     assert set(health.json()) == {"status", "connections", "channels", "backend"}
@@ -145,7 +145,7 @@ async def test_metrics_need_the_gateways_token_not_a_users(serve: Serve) -> None
     """A user's token (TokenGrant, JWT) may not read every organisation's counts."""
     grants = [TOKEN, TokenGrant(token="user-token", user_id="alice", org_id="acme")]
     gateway = serve(GatewayConfig(auth=AuthConfig(tokens=grants)))  # type: ignore[arg-type]
-    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(5)) as http:
+    async with http_client(base_url=gateway.http_url, timeout=timeout(5)) as http:
         user = await http.get("/metrics", headers={"Authorization": "Bearer user-token"})
         operator = await http.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert user.status_code == 403 and user.json()["code"] == "forbidden"
@@ -183,7 +183,7 @@ async def test_connections_are_counted_by_the_transport_that_carries_them(serve:
         }
 
     async with (
-        httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(10)) as http,
+        http_client(base_url=gateway.http_url, timeout=timeout(10)) as http,
         raw_client(gateway.url) as ws,
         AsyncPushClient(gateway.url, transports=["polling"]) as poller,
         AsyncPushClient(gateway.url, transports=["sse"]) as streamer,

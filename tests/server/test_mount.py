@@ -8,13 +8,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
-from support import ask, closed_with, expect, raw_client, timeout, works
+from support import ask, closed_with, expect, http_client, raw_client, timeout, works
 
 from praison_push.config import GatewayConfig, LimitsConfig
 from praison_push.protocol import CloseCode, should_reconnect
@@ -83,7 +82,7 @@ async def test_mounted_under_a_prefix(mounted: Mounted) -> None:
             assert connection.sink is None  # no extension: the ASGI send path
         assert (await ask(alice, "channel.publish", channel="c", data="hi"))["delivered"] == 1
         await expect(bob, "channel_message", data="hi", source="a")
-    async with httpx.AsyncClient(timeout=timeout(5)) as http:
+    async with http_client(timeout=timeout(5)) as http:
         health = await http.get(f"http://127.0.0.1:{port}/push/health")
         assert health.json()["status"] == "ok"
         assert (await http.get(f"http://127.0.0.1:{port}/")).text == "the host app"
@@ -123,5 +122,5 @@ async def test_restart_on_the_same_port(serve: Serve, logs: LogCapture) -> None:
         )
         assert reply["epoch"] != old_epoch
         assert (reply["recovered"], reply["offset"]) == (False, 0)
-    async with httpx.AsyncClient(timeout=timeout(5)) as http:
+    async with http_client(timeout=timeout(5)) as http:
         assert (await http.get(gateway.http_url + "/health")).json()["connections"] >= 0

@@ -13,12 +13,11 @@ import base64
 import os
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from support import timeout
+from support import http_client, timeout
 
 from praison_push.config import AuthConfig, GatewayConfig
 from praison_push.server import GatewayThread
@@ -75,7 +74,7 @@ async def test_dns_rebinding_host_is_refused(serve: Serve) -> None:
     # Same-origin as far as the page knows: Origin and Host agree, on a foreign name.
     assert await upgrade_status(gateway, Host=rebound, Origin=f"http://{rebound}") == 403
     assert await upgrade_status(gateway, Host=rebound) == 403
-    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(5)) as http:
+    async with http_client(base_url=gateway.http_url, timeout=timeout(5)) as http:
         health = await http.get("/health", headers={"Host": rebound})
         assert health.status_code == 403
         assert health.json()["code"] == "forbidden" and "host" in health.json()["message"]
@@ -93,7 +92,7 @@ async def test_a_foreign_origin_cannot_start_a_run_over_http(serve: Serve) -> No
     hub = gateway.gateway.hub if gateway.gateway else None
     assert hub is not None
     body = {"input": "hello"}
-    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(5)) as http:
+    async with http_client(base_url=gateway.http_url, timeout=timeout(5)) as http:
         refused = await http.post(
             "/v1/agents/echo/execute/stream", json=body, headers={"Origin": EVIL}
         )
@@ -121,7 +120,7 @@ async def test_a_route_added_to_the_app_is_covered(serve: Serve) -> None:
 
     app = gateway.gateway.asgi_app()
     app.starlette.router.routes.append(Route("/v1/poke", poke, methods=["POST", "GET"]))
-    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(5)) as http:
+    async with http_client(base_url=gateway.http_url, timeout=timeout(5)) as http:
         assert (await http.post("/v1/poke", headers={"Origin": EVIL})).status_code == 403
         assert (await http.post("/v1/poke")).json() == {"poked": True}
         # A GET changes nothing, and without CORS headers the page cannot read it.
@@ -192,7 +191,7 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
 async def test_every_state_changing_route_refuses_a_foreign_origin(serve: Serve, path: str) -> None:
     """The routes of every transport (long-poll, agent UIs, runs) pass the same check."""
     gateway = serve()
-    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=timeout(5)) as http:
+    async with http_client(base_url=gateway.http_url, timeout=timeout(5)) as http:
         refused = await http.post(path, json={}, headers={"Origin": EVIL})
         plain = await http.post(path, json={})  # the route exists and answers itself
     assert plain.text != "Not Found" and "allowed_origins" not in plain.text, plain.text

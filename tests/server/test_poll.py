@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import next_frame, raw_client, timeout, wait_until
+from support import http_client, next_frame, raw_client, timeout, wait_until
 from websockets.asyncio.client import ClientConnection
 
 from praison_push.config import (
@@ -41,7 +41,7 @@ def _config(**polling: Any) -> GatewayConfig:
 
 def _client(gateway: GatewayThread, token: str | None = ALICE) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.AsyncClient(base_url=gateway.http_url, headers=headers, timeout=timeout(10))
+    return http_client(base_url=gateway.http_url, headers=headers, timeout=timeout(10))
 
 
 def _ws(gateway: GatewayThread) -> Any:

@@ -22,9 +22,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from support import timeout, wait_until
+from support import http_client, timeout, wait_until
 
 from praison_push.client import AsyncPushClient
 from praison_push.config import AuthConfig, GatewayConfig, PushConfig
@@ -144,7 +143,7 @@ def gateway_with_auth(serve: Serve) -> GatewayThread:
 
 
 async def _presence(gateway: GatewayThread, channel: str) -> dict[str, str]:
-    async with httpx.AsyncClient(timeout=timeout(10)) as http:
+    async with http_client(timeout=timeout(10)) as http:
         response = await http.get(
             f"{gateway.http_url}/api/push/poll/presence", params={"channel": channel}, headers=AUTH
         )

@@ -5,9 +5,8 @@ from __future__ import annotations
 import socket
 import sys
 
-import httpx
 import pytest
-from support import closed_with, dial, expect, raw_client, timeout, works
+from support import closed_with, dial, expect, http_client, raw_client, timeout, works
 
 from praison_push.config import GatewayConfig
 from praison_push.protocol import CloseCode
@@ -86,7 +85,7 @@ async def test_thread_lifecycle(logs: LogCapture) -> None:
             assert thread.gateway is not None
             hub = thread.gateway.hub
             assert thread.call(lambda: len(hub.connections), timeout=timeout(5)) == 1
-        async with httpx.AsyncClient(timeout=timeout(5)) as http:
+        async with http_client(timeout=timeout(5)) as http:
             assert (await http.get(thread.http_url + "/health")).json()["status"] == "ok"
     assert not thread.running
 

@@ -14,10 +14,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 from redis_support import RedisServer, free_port
-from support import ask, closed_with, expect, raw_client, timeout, works
+from support import ask, closed_with, expect, http_client, raw_client, timeout, works
 
 from praison_push.config import DeliveryConfig, GatewayConfig, PushConfig, RedisConfig
 from praison_push.protocol import CloseCode, should_reconnect
@@ -59,7 +58,7 @@ async def test_a_publication_on_one_gateway_reaches_subscribers_of_another(
         assert message["data"] == {"n": 1}
         assert message["event_id"] == receipt["event_id"]
         assert (message["offset"], message["epoch"]) == (1, subscribed["epoch"])
-    async with httpx.AsyncClient(timeout=timeout(5)) as http:
+    async with http_client(timeout=timeout(5)) as http:
         for gateway in (a, b):
             health = (await http.get(gateway.http_url + "/health")).json()
             assert health["backend"] == "redis"

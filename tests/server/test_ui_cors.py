@@ -3,12 +3,11 @@ Starlette's CORSMiddleware answers the browser's preflight and streams the run."
 
 from __future__ import annotations
 
-import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
-from support import timeout
+from support import http_client, timeout
 
 from praison_push.server import Gateway
 
@@ -35,7 +34,7 @@ async def test_a_page_on_another_origin_reaches_the_agent_ui_streams(logs: LogCa
     body = {"id": "c", "messages": [{"role": "user", "parts": [{"type": "text", "text": "hi"}]}]}
     with serve_app(app, logs, gateway.config.limits.max_message_size) as port:
         url = f"http://127.0.0.1:{port}/v1/agents/echo/ai-sdk"
-        async with httpx.AsyncClient(timeout=timeout(5)) as http:
+        async with http_client(timeout=timeout(5)) as http:
             preflight = await http.options(
                 url,
                 headers={

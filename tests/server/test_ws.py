@@ -6,9 +6,8 @@ import asyncio
 import json
 from typing import Any
 
-import httpx
 import pytest
-from support import ask, closed_with, dial, expect, raw_client, timeout, works
+from support import ask, closed_with, dial, expect, http_client, raw_client, timeout, works
 from websockets.exceptions import InvalidStatus
 
 from praison_push.config import LimitsConfig
@@ -135,7 +134,7 @@ async def test_max_message_size_is_configurable(serve: Serve) -> None:
 
 async def test_health(serve: Serve) -> None:
     gateway = serve()
-    async with raw_client(gateway.url) as ws, httpx.AsyncClient(timeout=timeout(5)) as http:
+    async with raw_client(gateway.url) as ws, http_client(timeout=timeout(5)) as http:
         await ask(ws, "channel.subscribe", channel="a")
         await ask(ws, "channel.create", channel="b")
         response = await http.get(gateway.http_url + "/health")

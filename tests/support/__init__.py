@@ -9,6 +9,7 @@ condition — never a fixed sleep. Tests import from here, never from
 from __future__ import annotations
 
 from .clock import FakeClock
+from .http import http_client, http_client_sync
 from .proxy import CuttingProxy
 from .recorder import Recorder
 from .timing import SHORT, UNIT, WAIT, timeout, wait_until, wait_until_threaded
@@ -25,6 +26,8 @@ __all__ = [
     "closed_with",
     "dial",
     "expect",
+    "http_client",
+    "http_client_sync",
     "next_frame",
     "raw_client",
     "timeout",
