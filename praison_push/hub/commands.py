@@ -35,6 +35,10 @@ from .scopes import display_name, is_run_name, resolve_channel, visible_names
 
 __all__ = ["Commands"]
 
+_PRAISON = Dialect.PRAISON.value
+_ENVELOPE = Dialect.ENVELOPE.value
+_AGENT_CHAT = Dialect.AGENT_CHAT.value
+
 logger = logging.getLogger("praison_push.hub")
 
 _Handler = Callable[[Connection, Any], Awaitable[None]]
@@ -148,9 +152,12 @@ class Commands:
         if not connection.dialect_fixed:
             detected = detect_dialect(None, obj)
             connection.set_dialect((detected or Dialect.PRAISON).value)
-        if connection.dialect == Dialect.ENVELOPE.value:
+        dialect = connection.dialect
+        if dialect == _PRAISON:  # most frames: no enum lookups on this path
+            return obj
+        if dialect == _ENVELOPE:
             return from_envelope(obj)
-        if connection.dialect == Dialect.AGENT_CHAT.value:
+        if dialect == _AGENT_CHAT:
             return from_agent_chat(obj, connection.conversation_id)
         return obj
 

@@ -344,7 +344,8 @@ class DeliveryTracker:
         client = self._clients.get(connection.client_id)
         if client is None:
             return list(event_ids)
-        await self.attach(connection)
+        if not client.loaded:
+            await self.attach(connection)
         unknown: list[str] = []
         settled: list[str] = []
         first, later, removed = client.first, client.later, client.removed
