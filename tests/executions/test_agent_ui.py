@@ -45,8 +45,9 @@ from .helpers import (
 from .ui_helpers import PROTOCOLS, Read, body_for, read_stream
 
 AG_UI_EVENTS = TypeAdapter(Event)
-#: A run slow enough to cut, reopen and cancel while it streams (tokens @ tokens/s).
-SLOW = "60@150"
+#: A run slow enough to cut, reopen and cancel while it streams (tokens @ tokens/s):
+#: 0.2 s, where a cut and a reopen take milliseconds.
+SLOW = "60@300"
 FOREVER = "5000@100"
 
 
