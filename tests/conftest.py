@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from praison_push.config import GatewayConfig
 from praison_push.server import GatewayThread
@@ -24,6 +25,11 @@ os.environ["DO_NOT_TRACK"] = "true"
 # PYTHONDONTWRITEBYTECODE is set, as on some machines: then every run parses
 # and rewrites all ~300 test modules again, over ten seconds of the inner loop.
 sys.dont_write_bytecode = False
+
+# Property tests run hypothesis's profile: ``default`` (100 examples a property) on a
+# developer's machine, ``ci`` — which hypothesis loads itself when it detects CI, as with
+# .ci/run's CI=true — with 400 examples, derandomized and without the example database.
+settings.register_profile("ci", settings.get_profile("ci"), max_examples=400)
 
 #: Fixtures that spawn a redis-server: a test using one (even indirectly) is marked ``redis``.
 _REDIS_FIXTURES = frozenset({"redis_server", "own_redis_server", "redis_server_factory"})

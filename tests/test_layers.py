@@ -11,6 +11,7 @@ function-level imports included) and no module of 500 lines or more.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -90,6 +91,7 @@ def _from_module(node: ast.ImportFrom, module_parts: list[str], path: Path) -> s
     return ".".join(module_parts[:keep] + ([node.module] if node.module else []))
 
 
+@functools.cache  # the package's sources do not change during a run: each parsed once
 def _imports(path: Path) -> list[tuple[str, int]]:
     """Absolute module names imported by ``path``, anywhere in it (relative imports
     resolved; ``from X import y`` gives ``X.y`` when that is a module of the package)."""

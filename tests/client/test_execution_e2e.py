@@ -177,13 +177,13 @@ async def test_attach_while_running_then_the_rest_arrives_live(connect: Connect)
 async def test_a_reconnect_mid_run_loses_and_repeats_nothing(
     connect: Connect, gateway: GatewayThread
 ) -> None:
-    # Away for 50 ms: the run (200 tokens/s) publishes ~10 tokens the client must recover.
+    # Away for 50 ms: the run (400 tokens/s) publishes ~20 tokens the client must recover.
     away = Backoff(initial=0.05, maximum=0.05, jitter=0.0)
     client = await connect(client_id="watcher-across-drops", backoff=away)
     lifecycle = Recorder()
     client.on("disconnected")(lambda payload: lifecycle(("disconnected", payload["code"])))
     client.on("connected")(lambda payload: lifecycle(("connected", None)))
-    execution = await client.execute("demo-long", "200@200")
+    execution = await client.execute("demo-long", "200@400")
     await wait_until(lambda: len(execution.tokens) >= 20)
     drop_connection(gateway, client.client_id)
     await lifecycle.wait(1)

@@ -179,14 +179,14 @@ async def test_a_swallowed_upgrade_falls_back_within_fallback_timeout(
 ) -> None:
     async with CuttingProxy(push_gateway.port) as proxy:
         proxy.stall_upgrades = True
-        chooser = TransportChooser(["websocket", "polling"], fallback_timeout=0.5)
+        chooser = TransportChooser(["websocket", "polling"], fallback_timeout=0.2)
         client = AsyncPushClient(proxy.url(), transport_factory=chooser)
         try:
             started = time.monotonic()
             await client.connect()
             elapsed = time.monotonic() - started
             assert client.transport == "polling" and proxy.refused == 1
-            assert 0.5 <= elapsed < 0.5 + timeout(2)
+            assert 0.2 <= elapsed < 0.2 + timeout(2)
         finally:
             await client.disconnect()
 
@@ -196,7 +196,7 @@ async def test_a_websocket_cut_right_after_the_upgrade_falls_back_and_stays(
 ) -> None:
     async with CuttingProxy(push_gateway.port) as proxy:
         proxy.cut_upgrades = True  # the upgrade succeeds; the traffic is killed
-        chooser = TransportChooser(["websocket", "polling"], upgrade_interval=0.2)
+        chooser = TransportChooser(["websocket", "polling"], upgrade_interval=0.1)
         client = AsyncPushClient(proxy.url(), transport_factory=chooser)
         changes = Recorder()
         client.on("transport_changed")(changes)

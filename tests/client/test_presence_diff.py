@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from support import Recorder
+from support import Recorder, timeout
 
 from praison_push.client import AsyncPushClient
 from praison_push.client.session import ClientSession, Emit
@@ -74,8 +74,9 @@ async def test_a_diff_fires_one_single_event_per_client_then_itself(
 async def test_joins_that_arrive_batched_reach_join_handlers(gateway_factory: Any) -> None:
     # A channel of at most 5 members may send 5 presence frames at once per interval:
     # o0's and o1's joins (1 and 2 frames) go at once, o2's and o3's (3 and 4) wait and
-    # come as one diff. 2 s: ample for them to join within one interval.
-    presence = PresenceConfig(broadcast_interval=2.0, max_broadcast_members=5)
+    # come as one diff. Half a second (scaled): ample for them to join within one
+    # interval, each a round trip of milliseconds.
+    presence = PresenceConfig(broadcast_interval=timeout(0.5), max_broadcast_members=5)
     gateway: GatewayThread = gateway_factory(
         GatewayConfig(push=PushConfig(enabled=True, presence=presence))
     )

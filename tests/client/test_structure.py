@@ -8,6 +8,7 @@ Import cycles, module sizes and the run vocabulary are checked package-wide by
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,7 @@ def imported_modules(path: Path, known: set[str]) -> set[str]:
     return {module for module in found if module in known and module not in ancestors | {name}}
 
 
+@functools.cache  # the package's sources do not change during a run: parsed once
 def graph() -> dict[str, set[str]]:
     paths = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     return {name: imported_modules(path, set(paths)) for name, path in paths.items()}

@@ -40,7 +40,9 @@ async def dead_letters(gateway: GatewayThread) -> tuple[AsyncPushClient, Recorde
 async def test_a_subscriber_that_never_acks_is_retried_then_dead_lettered(
     gateway_factory: Callable[..., GatewayThread],
 ) -> None:
-    gateway = gateway_factory(config())
+    # The shortest ack_timeout: a client that never acks has no deadline to meet.
+    ack_timeout = 0.05
+    gateway = gateway_factory(config(ack_timeout=ack_timeout))
     operator, letters = await dead_letters(gateway)
     publisher = AsyncPushClient(gateway.url)
     await publisher.connect()
@@ -61,8 +63,8 @@ async def test_a_subscriber_that_never_acks_is_retried_then_dead_lettered(
                 (True, 2),
             ]
             # Backoff: ack_timeout × 2^0 before the first retry, × 2^1 before the second.
-            assert times[1] - times[0] >= 0.9 * ACK_TIMEOUT
-            assert times[2] - times[1] >= 0.9 * 2 * ACK_TIMEOUT
+            assert times[1] - times[0] >= 0.9 * ack_timeout
+            assert times[2] - times[1] >= 0.9 * 2 * ack_timeout
             (letter,) = await letters.wait(1)
             assert letter.data == {
                 "channel": "jobs",
@@ -107,7 +109,9 @@ async def test_a_nack_dead_letters_at_once(gateway_factory: Callable[..., Gatewa
 async def test_a_manual_ack_is_not_redelivered(
     gateway_factory: Callable[..., GatewayThread],
 ) -> None:
-    gateway = gateway_factory(config())
+    # One retry is enough to see a redelivery, and the witness's dead letter comes
+    # after ack_timeout × (1 + 2), not × (1 + 2 + 4).
+    gateway = gateway_factory(config(max_retries=1))
     operator, letters = await dead_letters(gateway)
     wire: list[dict[str, Any]] = []
     handled: list[ChannelMessage] = []

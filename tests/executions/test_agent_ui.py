@@ -45,8 +45,9 @@ from .helpers import (
 from .ui_helpers import PROTOCOLS, Read, body_for, read_stream
 
 AG_UI_EVENTS = TypeAdapter(Event)
-#: A run slow enough to cut, reopen and cancel while it streams (tokens @ tokens/s).
-SLOW = "60@150"
+#: A run slow enough to cut, reopen and cancel while it streams (tokens @ tokens/s):
+#: 0.2 s, where a cut and a reopen take milliseconds.
+SLOW = "60@300"
 FOREVER = "5000@100"
 
 
@@ -312,10 +313,15 @@ async def test_resuming_another_users_interrupt_is_refused(authed: GatewayThread
     assert run is not None and run.running  # still waiting for its requester
 
 
+#: The idle timeout of the gateway :func:`quiet` is run on (its upkeep ticks every 0.05 s).
+QUIET_IDLE_TIMEOUT = 0.2
+
+
 async def quiet(text: str) -> AsyncIterator[AgentEvent]:
-    """Says a word, thinks for longer than the gateway's idle timeout, says another."""
+    """Says a word, thinks for longer than the gateway's idle timeout (and the upkeep
+    tick that would notice it) several times over, says another."""
     yield "thinking "
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(2.5 * QUIET_IDLE_TIMEOUT)
     yield "done."
 
 
@@ -324,7 +330,7 @@ async def test_a_stream_outlives_the_idle_timeout_while_its_agent_is_quiet(
     gateway_factory: Factory, protocol: str
 ) -> None:
     # An HTTP stream never speaks: the idle timeout of silent WebSocket clients is not for it.
-    gateway = gateway_factory(GatewayConfig(limits=LimitsConfig(idle_timeout=0.2)))
+    gateway = gateway_factory(GatewayConfig(limits=LimitsConfig(idle_timeout=QUIET_IDLE_TIMEOUT)))
     register(gateway, "quiet", quiet)
     read = await read_stream(post_url(gateway, protocol, "quiet"), body=body_for(protocol, "q"))
     assert text_of(protocol, read) == "thinking done."
@@ -354,7 +360,8 @@ async def test_use_chat_resume_reconnects_to_the_conversations_running_run(
     async with http_client(timeout=timeout(5)) as http:
         idle = await http.get(f"{url}/chat-r/stream")
         assert idle.status_code == 204
-    cut = await read_stream(url, body=body_for("ai-sdk", "150@150", "chat-r"), stop_after=4)
+    # Half a second of tokens: still running when the cut client comes back for it.
+    cut = await read_stream(url, body=body_for("ai-sdk", "150@300", "chat-r"), stop_after=4)
     again = await read_stream(f"{url}/chat-r/stream", method="GET")
     assert again.response.status_code == 200
     assert again.payloads[:4] == cut.payloads  # the whole run, from its start

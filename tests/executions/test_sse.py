@@ -124,7 +124,8 @@ async def test_a_client_that_goes_away_does_not_stop_the_run(gateway: GatewayThr
     parser = SSEParser()
     async with (
         http_client(timeout=timeout(5)) as http,
-        http.stream("POST", stream_url(gateway, "demo-long"), json={"input": "300@300"}) as stream,
+        # Half a second of tokens: still running long after the response is closed.
+        http.stream("POST", stream_url(gateway, "demo-long"), json={"input": "300@600"}) as stream,
     ):
         chunks = stream.aiter_text()
         events = []

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from support import Recorder as Calls
+from support import timeout
 
 from praison_push.config import GatewayConfig, PresenceConfig, PushConfig
 from praison_push.notebook.widgets import PresenceList, StreamWidget
@@ -26,9 +27,10 @@ def test_presence_list_shows_joins_and_leaves_that_arrive_as_a_diff(
 ) -> None:
     # At most 5 members, so 5 presence frames at once per interval: o1's and o2's joins
     # go at once, o3's and o4's come as one diff; the leaves that follow that diff (its
-    # 5 frames spent the next interval's budget) come as one diff too. 2 s: ample for
-    # the clients to join (or leave) within one interval.
-    presence = PresenceConfig(broadcast_interval=2.0, max_broadcast_members=5)
+    # 5 frames spent the next interval's budget) come as one diff too. Half a second
+    # (scaled): ample for the clients to join (or leave) within one interval, each a
+    # round trip of milliseconds; the test waits out two intervals.
+    presence = PresenceConfig(broadcast_interval=timeout(0.5), max_broadcast_members=5)
     gateway = gateway_factory(GatewayConfig(push=PushConfig(enabled=True, presence=presence)))
     names = ["o1", "o2", "o3", "o4"]
     with PushClient(gateway.url, client_id="watcher") as watcher:

@@ -452,10 +452,12 @@ def test_execution_view_combines_text_tools_usage_and_latency(
 ) -> None:
     run = FakeExecution()
     run.start()
-    run.emit("execution_tool", tool_call={"id": "c1", "name": "calc", "status": "calling"})
-    run.emit(
-        "execution_tool", tool_call={"id": "c1", "name": "calc", "status": "completed", "result": 4}
-    )
+    # Both published at one time (a call's duration is measured between the events'
+    # publication times; events without one would be timed as the test runs: 0-2 ms).
+    published = 1_700_000_000.0
+    call = {"id": "c1", "name": "calc", "status": "calling"}
+    run.emit("execution_tool", published, tool_call=call)
+    run.emit("execution_tool", published, tool_call={**call, "status": "completed", "result": 4})
     run.tokens(["2+2=", "4"])
     run.complete("2+2=4", latency_ms=250)
     view = ExecutionView(run)  # made after the run ended: everything is replayed

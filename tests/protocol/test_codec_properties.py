@@ -14,7 +14,8 @@ from praison_push.protocol import FrameError
 from praison_push.protocol.codec import decode_client_frame, decode_object, encode_json
 from praison_push.protocol.frames import CLIENT_FRAME_TYPES
 
-SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: As many examples as the profile says (tests/conftest.py: 100 here, 400 on CI).
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_leaf = st.one_of(
     st.none(),

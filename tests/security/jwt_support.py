@@ -12,6 +12,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from support import timeout
 
 SECRET = "test-jwt-secret-0123456789abcdef0123456789"
 AUDIENCE, ISSUER = "praison-push", "https://issuer.test"
@@ -29,6 +30,11 @@ def hs256(
         body["org"] = org
     body.update(claims)
     return str(jwt.encode(body, SECRET, algorithm="HS256"))
+
+
+#: The ``ttl`` of a token a test waits to see expire: ``exp`` is whole seconds, so it
+#: lives between this and a second more (0.8 s on average), ample to open a session.
+SHORT_TTL = timeout(0.3)
 
 
 @cache

@@ -18,7 +18,7 @@ from praison_push.hub.auth import AuthError, AuthRequest
 from praison_push.server import GatewayThread
 
 from .conftest import hs256_config
-from .jwt_support import AUDIENCE, ISSUER, hs256, public_pem, rs256, write_jwks
+from .jwt_support import AUDIENCE, ISSUER, SHORT_TTL, hs256, public_pem, rs256, write_jwks
 
 
 async def envelope_auth(url: str, token: str) -> dict[str, object]:
@@ -70,8 +70,10 @@ async def test_an_expired_jwt_gets_auth_error_and_4001(jwt_gateway: GatewayThrea
     assert error["type"] == "auth_error" and error["payload"]["code"] == "TOKEN_EXPIRED"
 
 
-async def test_a_connection_is_closed_when_its_jwt_expires(jwt_gateway: GatewayThread) -> None:
-    async with dial(f"{jwt_gateway.url}?token={hs256(ttl=1)}") as ws:
+async def test_a_connection_is_closed_when_its_jwt_expires(
+    expiring_gateway: GatewayThread,
+) -> None:
+    async with dial(f"{expiring_gateway.url}?token={hs256(ttl=SHORT_TTL)}") as ws:
         await expect(ws, "connected")
         frames = []
         code = None
@@ -201,19 +203,19 @@ def test_a_failing_authenticate_hook_refuses(caplog: pytest.LogCaptureFixture) -
 
 
 async def test_an_sse_run_stream_ends_cleanly_when_its_jwt_expires(
-    jwt_gateway: GatewayThread,
+    expiring_gateway: GatewayThread,
 ) -> None:
 
     async def forever(text: str) -> AsyncIterator[str]:
         yield "thinking "
         await asyncio.Event().wait()  # until the stream is ended for it
 
-    assert jwt_gateway.gateway is not None
-    hub = jwt_gateway.gateway.hub
-    jwt_gateway.call(lambda: hub.agents.register("forever", forever))
-    headers = {"Authorization": f"Bearer {hs256('alice', 'acme', ttl=1)}"}
+    assert expiring_gateway.gateway is not None
+    hub = expiring_gateway.gateway.hub
+    expiring_gateway.call(lambda: hub.agents.register("forever", forever))
+    headers = {"Authorization": f"Bearer {hs256('alice', 'acme', ttl=SHORT_TTL)}"}
     lines: list[str] = []
-    async with http_client(base_url=jwt_gateway.http_url, timeout=timeout(10)) as http:
+    async with http_client(base_url=expiring_gateway.http_url, timeout=timeout(10)) as http:
 
         async def read() -> None:
             async with http.stream(
@@ -231,13 +233,13 @@ async def test_an_sse_run_stream_ends_cleanly_when_its_jwt_expires(
 
 @pytest.mark.parametrize("route", ["/api/push/sse?channels=public:lobby", "poll"])
 async def test_http_sessions_end_when_their_jwt_expires(
-    jwt_gateway: GatewayThread, route: str
+    expiring_gateway: GatewayThread, route: str
 ) -> None:
     """A channel SSE stream ends well-formed; a long-poll session reports its close (4001)."""
 
-    headers = {"Authorization": f"Bearer {hs256('alice', 'acme', ttl=1)}"}
+    headers = {"Authorization": f"Bearer {hs256('alice', 'acme', ttl=SHORT_TTL)}"}
     async with http_client(
-        base_url=jwt_gateway.http_url, headers=headers, timeout=timeout(10)
+        base_url=expiring_gateway.http_url, headers=headers, timeout=timeout(10)
     ) as http:
         if route == "poll":
             poll = (await http.post("/api/push/poll/register", json={})).json()["poll_token"]

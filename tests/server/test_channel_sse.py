@@ -153,8 +153,10 @@ async def test_auth_is_required_like_ws(serve: Serve) -> None:
 
 
 async def test_a_busy_stream_stays_online_in_presence(serve: Serve) -> None:
-    # Records arrive more often than the keepalive: the stream must still count as alive.
-    gateway = serve(_config(heartbeat_interval=1, offline_timeout=2))
+    # Records arrive more often than the keepalive: the stream must still count as alive,
+    # past offline_timeout and three upkeep ticks (a quarter heartbeat each). Both timers
+    # are whole seconds; 1 s is the shortest.
+    gateway = serve(_config(heartbeat_interval=1, offline_timeout=1))
     hub = gateway.gateway.hub  # type: ignore[union-attr]
     async with http_client(base_url=gateway.http_url, timeout=timeout(10)) as http:
         pub = await _publisher(http)
@@ -163,7 +165,7 @@ async def test_a_busy_stream_stays_online_in_presence(serve: Serve) -> None:
             assert await anext(lines) == "retry: 3000"
             (reader,) = [c for c in hub.connections.values() if c.client_id == "reader"]
             loop = asyncio.get_running_loop()
-            until = loop.time() + 3.5
+            until = loop.time() + 1 + 3 * 0.25
             while loop.time() < until:
                 await _publish(http, pub, "busy", "tick")
                 await asyncio.sleep(0.2)

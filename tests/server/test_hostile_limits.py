@@ -131,7 +131,7 @@ def _fd_limited_gateway(limit: int) -> tuple[object, int]:
         "from praison_push.config import GatewayConfig, LimitsConfig\n"
         "from praison_push.server.runner import run_gateway\n"
         "run_gateway(GatewayConfig(port=int(sys.argv[1]), demo_agents=False,"
-        " limits=LimitsConfig(header_timeout=1.0)),"
+        " limits=LimitsConfig(header_timeout=0.5)),"
         " on_ready=lambda url: print('READY', flush=True), log_level='info')\n"
     )
     from redis_support import free_port
@@ -152,15 +152,19 @@ def _fd_limited_gateway(limit: int) -> tuple[object, int]:
 async def test_running_out_of_file_descriptors_neither_floods_the_log_nor_lasts(
     tmp_path: object, report: Callable[[str], None]
 ) -> None:
-    """With 128 descriptors, 300 slowloris sockets: EMFILE is logged a few times (no
-    traceback), the partial requests time out and a legitimate client then connects."""
+    """With 128 descriptors, 200 slowloris sockets: EMFILE is logged a few times (no
+    traceback), the partial requests time out and a legitimate client then connects.
+
+    asyncio retries ``accept()`` a second after EMFILE: 200 sockets (the backlog holding
+    those past the descriptors) and a header_timeout under that second make one round
+    of timeouts, not the three of 300 sockets."""
     import subprocess
 
     process, port = _fd_limited_gateway(128)
     assert isinstance(process, subprocess.Popen)
     socks: list[socket.socket] = []
     try:
-        for _ in range(300):
+        for _ in range(200):
             sock = socket.create_connection(("127.0.0.1", port), timeout=2)
             sock.sendall(PARTIAL_UPGRADE)
             socks.append(sock)
@@ -186,10 +190,10 @@ async def test_running_out_of_file_descriptors_neither_floods_the_log_nor_lasts(
     log = stderr.decode(errors="replace")
     emfile = log.count("out of system resource")
     report(
-        f"2 x 300 slowloris sockets on 128 fds: {len(log)} bytes of log, {emfile} EMFILE records"
+        f"200 + 300 slowloris sockets on 128 fds: {len(log)} bytes of log, {emfile} EMFILE records"
     )
     assert "Traceback" not in log
-    assert emfile <= 3
+    assert 1 <= emfile <= 3  # the descriptors ran out, and that was logged, a few times
     assert len(log) < 100_000
 
 

@@ -57,9 +57,17 @@ HOSTS: dict[str, dict[str, Any]] = {
 }
 
 
+@pytest.fixture
+def idle_timeout() -> float:
+    """The mounted gateway's ``idle_timeout``: ample for a test's exchanges."""
+    return 0.5
+
+
 @pytest.fixture(params=list(HOSTS))
-def mounted(request: pytest.FixtureRequest, logs: LogCapture) -> Iterator[Mounted]:
-    gateway = Gateway(GatewayConfig(limits=LimitsConfig(idle_timeout=0.5)))
+def mounted(
+    request: pytest.FixtureRequest, logs: LogCapture, idle_timeout: float
+) -> Iterator[Mounted]:
+    gateway = Gateway(GatewayConfig(limits=LimitsConfig(idle_timeout=idle_timeout)))
 
     async def home(request: object) -> PlainTextResponse:
         return PlainTextResponse("the host app")
@@ -90,6 +98,7 @@ async def test_mounted_under_a_prefix(mounted: Mounted) -> None:
     assert len(gateway.hub.channels) == 0  # everyone left "c", so it is forgotten
 
 
+@pytest.mark.parametrize("idle_timeout", [0.2])  # a quiet client is closed sooner
 async def test_mounted_gateway_runs_its_upkeep(mounted: Mounted) -> None:
     # Starlette does not run a mounted app's lifespan: upkeep must start anyway.
     port, _, _ = mounted

@@ -77,8 +77,13 @@ def connection_of(gateway: GatewayThread, client_id: str) -> Connection | None:
 
 
 async def test_a_client_that_stops_reading_is_dropped(serve: Serve, logs: LogCapture) -> None:
+    # Short timers (every one a real setting): the hub's upkeep ticks every quarter
+    # idle_timeout and aborts a close still stuck after min(ABORT_GRACE, idle_timeout).
+    idle_timeout = timeout(0.5)
     gateway = serve(
-        limits=LimitsConfig(idle_timeout=2, send_queue_max_frames=50, send_queue_max_bytes=200_000),
+        limits=LimitsConfig(
+            idle_timeout=idle_timeout, send_queue_max_frames=50, send_queue_max_bytes=200_000
+        ),
         history=HistoryConfig(size=5),
     )
     hub = gateway.gateway.hub  # type: ignore[union-attr]
@@ -93,28 +98,32 @@ async def test_a_client_that_stops_reading_is_dropped(serve: Serve, logs: LogCap
         stuck = connection_of(gateway, "stuck")
         assert stuck is not None
         async with raw_client(gateway.url) as publisher, raw_client(gateway.url) as reader:
-            await reader.send(json.dumps({"type": "channel.subscribe", "channel": "flood"}))
-            data = "x" * 50_000
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout(10)
-            sent = 0
-            while stuck.close_code is None:
-                assert loop.time() < deadline, f"never overflowed after {sent} frames"
-                # Each publish waits for its receipt: the flood goes at the gateway's pace.
-                receipt = await ask(publisher, "channel.publish", channel="flood", data=data)
-                assert receipt["type"] == "channel.published", receipt
-                sent += 1
-            assert stuck.close_code == CloseCode.SLOW_CONSUMER
 
             async def keep_alive() -> None:
-                # Keep the healthy clients from going idle while the stuck one is aborted.
+                # Liveness (a pong has no reply) at a period well inside idle_timeout, not
+                # a wait: the healthy clients' throughout, the stuck one's until it is closed.
+                pong = json.dumps({"type": "pong"})
                 while True:
+                    if stuck.close_code is None:
+                        stuck_socket.sendall(masked_text_frame(pong))
                     for ws in (publisher, reader):
-                        await ws.send(json.dumps({"type": "ping"}))
-                    await asyncio.sleep(0.25)  # a period well inside idle_timeout, not a wait
+                        await ws.send(pong)
+                    await asyncio.sleep(idle_timeout / 5)
 
             pinger = asyncio.ensure_future(keep_alive())
             try:
+                await reader.send(json.dumps({"type": "channel.subscribe", "channel": "flood"}))
+                data = "x" * 50_000
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + timeout(10)
+                sent = 0
+                while stuck.close_code is None:
+                    assert loop.time() < deadline, f"never overflowed after {sent} frames"
+                    # Each publish waits for its receipt: the flood goes at the gateway's pace.
+                    receipt = await ask(publisher, "channel.publish", channel="flood", data=data)
+                    assert receipt["type"] == "channel.published", receipt
+                    sent += 1
+                assert stuck.close_code == CloseCode.SLOW_CONSUMER
                 await wait_until(lambda: connection_of(gateway, "stuck") is None, 8)
             finally:
                 pinger.cancel()

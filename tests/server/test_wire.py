@@ -302,9 +302,12 @@ async def test_a_crowd_that_drops_at_once_leaves_no_write_behind(
 
 
 async def test_a_client_that_stops_reading_is_cut_1013_and_aborted(start: Start) -> None:
+    # Short timers (every one a real setting): the hub's upkeep ticks every quarter
+    # idle_timeout and aborts a close still stuck after min(ABORT_GRACE, idle_timeout).
+    idle_timeout = timeout(0.5)
     gateway = start(
         GatewayConfig(
-            limits=LimitsConfig(idle_timeout=2, send_queue_max_bytes=300_000),
+            limits=LimitsConfig(idle_timeout=idle_timeout, send_queue_max_bytes=300_000),
         )
     )
     hub = hub_of(gateway)
@@ -315,27 +318,33 @@ async def test_a_client_that_stops_reading_is_cut_1013_and_aborted(start: Start)
         await expect(stuck, "connected")
         await ask(stuck, "channel.subscribe", channel="flood")
         connection = only_connection(gateway, "stuck")
-        stuck.transport.pause_reading()  # the peer stops reading: TCP backs up
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout(15)
-        while not connection.closing:
-            assert loop.time() < deadline, "never overflowed"
-            await ask(publisher, "channel.publish", channel="flood", data="y" * 30_000)
-        assert connection.close_code == CloseCode.SLOW_CONSUMER
 
         async def keep_alive() -> None:
+            # Liveness (a pong has no reply) at a period well inside idle_timeout, not a
+            # wait: the stuck client's until the hub closes it, the publisher's throughout.
             while True:
-                await publisher.send(json.dumps({"type": "pong"}))  # liveness, no reply
-                await asyncio.sleep(0.25)  # a period well inside idle_timeout, not a wait
+                if not connection.closing:
+                    await stuck.send(json.dumps({"type": "pong"}))
+                await publisher.send(json.dumps({"type": "pong"}))
+                await asyncio.sleep(idle_timeout / 5)
 
         pinger = asyncio.ensure_future(keep_alive())
         try:
+            stuck.transport.pause_reading()  # the peer stops reading: TCP backs up
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout(15)
+            while not connection.closing:
+                assert loop.time() < deadline, "never overflowed"
+                await ask(publisher, "channel.publish", channel="flood", data="y" * 30_000)
+            assert connection.close_code == CloseCode.SLOW_CONSUMER
             # The close cannot be written to a peer that does not read: aborted.
             await wait_until(lambda: connection not in hub.connections.values(), 8)
         finally:
             pinger.cancel()
         assert hub.node.limiter.total == 1
         await works(publisher)
+        stuck.transport.resume_reading()  # reading again, the peer finds itself cut
+        assert await closed_with(stuck) == 1006  # abnormal closure: no close frame came
 
 
 # --- reading: paused only when the app falls behind (uvicorn_ws.PushWebSocketProtocol) -------
