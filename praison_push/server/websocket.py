@@ -210,13 +210,9 @@ class WebSocketEndpoint:
                 kind = message["type"]
                 if kind == "websocket.receive":
                     text = message.get("text")
-                    writer.answering = True  # its replies are written first (Flusher)
-                    try:
-                        await hub.receive(
-                            connection, text if text is not None else message.get("bytes", b"")
-                        )
-                    finally:
-                        writer.answering = False
+                    await hub.receive(
+                        connection, text if text is not None else message.get("bytes", b"")
+                    )
                 elif kind == "websocket.disconnect":
                     return
         except asyncio.CancelledError:
@@ -253,7 +249,7 @@ class _Writer:
     never completed): see :meth:`_abort`.
     """
 
-    __slots__ = ("_connection", "_reader", "_send", "_task", "answering", "ended_reader")
+    __slots__ = ("_connection", "_reader", "_send", "_task", "ended_reader")
 
     def __init__(self, connection: Connection, send: Any) -> None:
         self._connection = connection
@@ -261,8 +257,6 @@ class _Writer:
         self._task: asyncio.Task[None] | None = None
         self._reader = asyncio.current_task()
         self.ended_reader = False
-        #: Unused here (each frame is its own ASGI send); :class:`WireWriter` orders by it.
-        self.answering = False
         connection.on_ready = self._kick
         connection.on_abort = self._abort
         if connection.pending() or connection.closing:

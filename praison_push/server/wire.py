@@ -94,43 +94,33 @@ class Flusher:
     gets in a turn registers it; one ``call_soon`` then writes every
     registered connection's frames with one ``transport.write`` each.
 
-    Answers go first: a connection that got frames while its own request was
-    being handled (a publish's receipt, a query's reply) is written before the
-    others (the publication's fan-out). Writing a thousand subscribers takes
-    milliseconds; a publisher waiting for its receipt behind them could not
-    send its next publication until they were all written, so the gateway's
-    fan-out and the publisher's next request could never overlap.
-
     Args:
         loop: The event loop the connections live on.
     """
 
-    __slots__ = ("_answers", "_pending", "_scheduled", "framer", "loop")
+    __slots__ = ("_pending", "_scheduled", "framer", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.framer = Framer()
-        self._answers: list[WireWriter] = []
         self._pending: list[WireWriter] = []
         self._scheduled = False
 
-    def schedule(self, writer: WireWriter, answer: bool = False) -> None:
-        """Write ``writer``'s frames when this loop turn ends (``answer``: first)."""
-        (self._answers if answer else self._pending).append(writer)
+    def schedule(self, writer: WireWriter) -> None:
+        """Write ``writer``'s frames when this loop turn ends."""
+        self._pending.append(writer)
         if not self._scheduled:
             self._scheduled = True
             self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._scheduled = False
-        answers, self._answers = self._answers, []
         pending, self._pending = self._pending, []
-        for writers in (answers, pending):
-            for writer in writers:
-                try:
-                    writer.flush()
-                except Exception as exc:  # one broken transport must not stop the others
-                    logger.debug("write to %s failed: %r", writer.connection_id, exc)
+        for writer in pending:
+            try:
+                writer.flush()
+            except Exception as exc:  # one broken transport must not stop the others
+                logger.debug("write to %s failed: %r", writer.connection_id, exc)
 
 
 class WireWriter:
@@ -159,7 +149,6 @@ class WireWriter:
         "_open",
         "_send",
         "_transport",
-        "answering",
         "ended_reader",
     )
 
@@ -180,8 +169,6 @@ class WireWriter:
         self._closer: asyncio.Task[None] | None = None
         #: The read loop is ended by the server (the transport's end), never by us.
         self.ended_reader = False
-        #: The hub is handling a frame of this connection: what it gets now answers it.
-        self.answering = False
         connection.on_ready = self._on_close_requested
         connection.on_abort = self._abort
         connection.attach(self)
@@ -209,7 +196,7 @@ class WireWriter:
                 return False
             self._batch = [frame]
             self._batch_bytes = backlog
-            self._flusher.schedule(self, self.answering)
+            self._flusher.schedule(self)
             return True
         backlog = self._batch_bytes + len(frame)
         if backlog > self._max_bytes or len(batch) >= self._max_frames:

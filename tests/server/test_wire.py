@@ -137,44 +137,6 @@ async def test_a_publication_is_framed_once_per_dialect(
             await c.__aexit__(None, None, None)
 
 
-async def test_a_receipt_is_written_before_the_fan_out_of_its_turn(
-    gateway_factory: Callable[..., GatewayThread], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Answers first: a publisher waiting for its receipt behind a thousand
-    subscribers' writes could not overlap its next publish with the fan-out."""
-    flushed: list[str] = []
-    flush = WireWriter.flush
-
-    def recording(writer: WireWriter) -> None:
-        flushed.append(writer.connection_id)
-        flush(writer)
-
-    monkeypatch.setattr(WireWriter, "flush", recording)
-    quiet = PresenceConfig(broadcast_changes=False)  # only the publication goes out
-    gateway = gateway_factory(push=PushConfig(enabled=True, presence=quiet))
-    crowd = [dial(gateway.url + f"?client_id=s{i}") for i in range(5)]
-    subscribers = [await c.__aenter__() for c in crowd]
-    try:
-        for ws in subscribers:
-            await expect(ws, "connected")
-            await ask(ws, "channel.subscribe", channel="news")
-        async with raw_client(gateway.url + "?client_id=pub") as publisher:
-            await works(publisher)
-            publisher_id = only_connection(gateway, "pub").connection_id
-            subscriber_ids = {only_connection(gateway, f"s{i}").connection_id for i in range(5)}
-            flushed.clear()
-            receipt = await ask(publisher, "channel.publish", channel="news", data=1)
-            assert receipt["delivered"] == 5
-            for ws in subscribers:
-                await expect(ws, "channel_message", data=1)
-        turn = [c for c in flushed if c == publisher_id or c in subscriber_ids]
-        assert turn[0] == publisher_id, turn
-        assert set(turn[1:6]) == subscriber_ids
-    finally:
-        for c in crowd:
-            await c.__aexit__(None, None, None)
-
-
 def pad(n: int) -> str:
     return f"{n:06d}" + "x" * 20_000  # frames that fill socket buffers and get split
 
