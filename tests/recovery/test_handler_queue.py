@@ -69,7 +69,17 @@ async def test_a_slow_handler_stays_under_its_queue_bound_and_still_gets_everyth
 
     async def publish_side() -> None:
         await waiting.wait()
-        await wait_until(lambda: client._driver._waiters.get("side"), what="wait_for side")
+        # Subscribed at the gateway, not only waited for by the client: wait_for
+        # registers its waiter before its subscribe is answered, and a publish in
+        # between reaches no subscriber (it only goes to history).
+        assert gateway.gateway is not None
+        channels = gateway.gateway.hub.node.channels
+
+        def subscribed() -> bool:
+            side = channels.get("side")
+            return side is not None and bool(side.subscribers)
+
+        await wait_until(subscribed, what="the client subscribed to 'side'")
         async with dial(gateway.url) as ws:
             await expect(ws, "connected")
             await ws.send(json.dumps({"type": "channel.publish", "channel": "side", "data": "s"}))
