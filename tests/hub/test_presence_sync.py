@@ -40,13 +40,7 @@ async def test_a_gateway_alone_keeps_no_presence_changes(hub: Hub) -> None:
 async def test_a_crowd_joining_costs_entries_linear_in_its_size(clock: FakeClock) -> None:
     config = GatewayConfig(push=PushConfig(enabled=True))
     store = MemoryPresenceStore()
-    hub = Hub(
-        config,
-        history=MemoryHistoryStore(config.history, clock=clock),
-        broker=MemoryBroker(),
-        clock=clock,
-        presence_store=store,
-    )
+    hub, _ = _synced_hub(config, store, clock)
     built = 0
     entry = hub.node.presence.entry
 
