@@ -92,19 +92,25 @@ async def test_the_loop_keeps_running_while_a_batch_is_written(tmp_path: Path) -
     batch = [DeliveriesRecorded(f"ev-{n}", "c", frame, 1.0, 2.0, 1.5, clients) for n in range(20)]
     ticks = 0
 
-    async def tick() -> None:
+    async def busy() -> None:
+        # A gateway under load: the loop thread is always running Python, so
+        # the writer thread gets the GIL back only when the loop yields it.
         nonlocal ticks
         while True:
-            await asyncio.sleep(0)
+            sum(range(2000))
             ticks += 1
+            await asyncio.sleep(0)
 
-    ticker = asyncio.get_running_loop().create_task(tick())
+    ticker = asyncio.get_running_loop().create_task(busy())
     started = time.perf_counter()
-    await store.write(batch)
+    # 40,000 delivery rows. Written one statement step per row, each step gave
+    # up the GIL and waited up to a switch interval for it back: minutes under
+    # a busy loop (a CI run hit pytest-timeout's 120 s).
+    await asyncio.wait_for(store.write(batch), timeout(5.0))
     elapsed = time.perf_counter() - started
     ticker.cancel()
     await store.close()
-    # The loop ran other work while 40,000 rows were written on the writer thread.
+    # The loop ran other work while the rows were written on the writer thread.
     assert ticks > 10, (ticks, elapsed)
 
 
