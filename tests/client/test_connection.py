@@ -87,6 +87,8 @@ async def test_a_connection_goes_from_idle_to_open_to_reconnecting_and_back() ->
 
     factory.last.close(1012, "restart")
     await wait_until(lambda: connection.generation == 2 and connection.is_open)
+    # The restore hook runs as its own task once the connection is open again.
+    await hooks.calls.wait(7)
     names = hooks.names()
     assert names[3:] == ["lost", "reconnecting", "opened", "restore"]
     assert hooks.calls.calls[3] == ("lost", State.RECONNECTING, 1, 1012, "restart")
