@@ -16,6 +16,9 @@ from hypothesis import settings
 from praison_push.config import GatewayConfig
 from praison_push.server import GatewayThread
 
+# A test about to hit pytest-timeout prints the stacks of the blocking clients' tasks.
+pytest_plugins = ["support.hang_report"]
+
 # Tests reach nothing beyond 127.0.0.1: praisonaiagents' telemetry stays off.
 os.environ["PRAISONAI_TELEMETRY_DISABLED"] = "true"
 os.environ["DO_NOT_TRACK"] = "true"
