@@ -116,6 +116,14 @@ def test_delivery_quick_measures_tracking_on_and_off(tmp_path: Path) -> None:
     assert report["ratios"]["deliveries_on_over_off"] > 0
 
 
+def test_acks_quick_measures_the_gateways_cpu_per_ack_frame(tmp_path: Path) -> None:
+    report = run_quick("acks.py", tmp_path / "acks.json")
+    (row,) = report["rows"]
+    assert row["ack_frames"] == 3 * 200
+    assert row["us_per_ack_frame"] > 0 and len(row["rounds_us"]) == 1
+    assert report["meta"]["plan"]["paced"] is True
+
+
 def test_transports_quick_compares_all_three_without_loss(tmp_path: Path) -> None:
     report = run_quick("transports.py", tmp_path / "transports.json")
     rows = {row["transport"]: row for row in report["rows"]}
