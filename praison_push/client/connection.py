@@ -305,6 +305,8 @@ class Connection:
         """Reconnect with backoff; ``None`` on success, else the final close code and reason."""
         attempt = 0
         while self._max_attempts is None or attempt < self._max_attempts:
+            if self._state is ConnectionState.CLOSING:
+                return CloseCode.NORMAL, _BY_CLIENT  # close() began; its cancel was lost (_dial)
             delay = self._backoff.delay(attempt, random.random())
             attempt += 1
             self._hooks.reconnecting(attempt, delay)
@@ -347,6 +349,12 @@ class Connection:
             raise AuthenticationFailed(
                 str(first.get("code", "auth_required")), str(first.get("message", ""))
             )
+        if self._state is ConnectionState.CLOSING:
+            # close() cancelled this dial, but the cancel was lost: Python 3.11's
+            # wait_for drops one that lands as its result is ready, and a timeout
+            # racing a cancel can surface as an error instead. Never reopen then.
+            await _disconnect_quietly(transport)
+            raise asyncio.CancelledError
         greeting = first if first.get("type") == "connected" else None
         self._install(transport, greeting)
         if greeting is None:

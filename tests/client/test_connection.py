@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support import WAIT, Recorder, wait_until
+from support import WAIT, Recorder, timeout, wait_until
 
 from praison_push.client import AuthenticationFailed, Backoff, NotConnectedError, TransportError
 from praison_push.client.connection import Connection, ConnectionHooks, ConnectionState
-from praison_push.testing import MemoryTransportFactory, ScriptedGateway, greeting
+from praison_push.testing import (
+    MemoryTransport,
+    MemoryTransportFactory,
+    ScriptedGateway,
+    greeting,
+)
 
 State = ConnectionState
 
@@ -50,7 +57,7 @@ class Hooks:
         return [call[0] for call in self.calls.calls]
 
 
-def make(factory: MemoryTransportFactory, **options: Any) -> tuple[Connection, Hooks]:
+def make(factory: Callable[..., Any], **options: Any) -> tuple[Connection, Hooks]:
     hooks = Hooks()
     options.setdefault("auto_reconnect", True)
     options.setdefault("max_reconnect_attempts", None)
@@ -159,3 +166,51 @@ async def test_giving_up_after_the_last_attempt_closes_with_the_drop_code() -> N
         "gave up after 1 reconnect attempts",
     )
     assert hooks.names()[-3:] == ["lost", "reconnecting", "closed"]
+
+
+class SwallowingTransport(MemoryTransport):
+    """A dial that is cancelled but does not say so, as Python 3.11's ``wait_for`` can:
+    a cancel that lands as the awaited result is ready is lost, and a timeout racing a
+    cancel surfaces as ``TimeoutError``. ``connects`` decides which of the two it mimics."""
+
+    def __init__(self, *, connects: bool, **options: Any) -> None:
+        super().__init__(**options)
+        self.connects = connects
+        self.dialling = asyncio.Event()
+
+    async def connect(self) -> None:
+        self.dialling.set()
+        try:
+            await asyncio.Event().wait()  # a gateway slow to answer
+        except asyncio.CancelledError:
+            if not self.connects:
+                raise TransportError("timed out") from None  # the cancel became an error
+        await super().connect()  # ...or the answer won the race: the dial "succeeded"
+
+
+@pytest.mark.parametrize("connects", [False, True], ids=["as-an-error", "as-a-success"])
+async def test_close_ends_a_reconnect_whose_cancellation_was_swallowed(connects: bool) -> None:
+    """CI once saw a client's disconnect() wait for ever: closing while it reconnected."""
+    factory = MemoryTransportFactory(responder=ScriptedGateway())
+    swallowing = SwallowingTransport(connects=connects, greeting=greeting("me"))
+    dials: list[MemoryTransport] = []
+
+    def dial(url: str, auth_token: str | None, *, client_id: str) -> MemoryTransport:
+        if not factory.transports:
+            return factory(url, auth_token, client_id=client_id)
+        # The first reconnect swallows its cancel; any later one fails plainly.
+        dials.append(
+            MemoryTransport(connect_error=TransportError("refused")) if dials else swallowing
+        )
+        return dials[-1]
+
+    connection, _hooks = make(dial)
+    await connection.open()
+    factory.last.close(1012, "restart")
+    await wait_until(swallowing.dialling.is_set)
+    # Closing cancels the reconnect, which must end even though the cancel went astray.
+    await asyncio.wait_for(connection.close(), timeout(5))
+    assert connection.state is State.CLOSED
+    assert (connection.close_code, connection.close_reason) == (1000, "disconnected by client")
+    assert not connection.is_open and connection.transport is None
+    assert dials == [swallowing]  # no dial after the close
