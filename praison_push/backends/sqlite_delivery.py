@@ -127,6 +127,7 @@ class SQLiteDeliveryStore:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=5000")
             db.executescript(_SCHEMA)
+            _require_json(db)
         except BaseException:
             db.close()
             raise
@@ -253,6 +254,16 @@ def _delete(db: sqlite3.Connection, keys: list[tuple[str, str]]) -> None:
             f"DELETE FROM deliveries WHERE client_id = ? AND event_id IN {_JSON_LIST}",
             (client_id, _json_list(event_ids)),
         )
+
+
+def _require_json(db: sqlite3.Connection) -> None:
+    """SQLite's JSON functions (built in since 3.38; JSON1 in mainstream older builds)."""
+    try:
+        db.execute("SELECT value FROM json_each('[]')").fetchall()
+    except sqlite3.OperationalError as exc:
+        raise sqlite3.OperationalError(
+            f"this SQLite ({sqlite3.sqlite_version}) lacks the JSON functions the store uses"
+        ) from exc
 
 
 def _json_list(values: Sequence[str]) -> str:

@@ -11,11 +11,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import timeout
 
-from praison_push.backends import DeliveriesRecorded, SQLiteDeliveryStore
+from praison_push.backends import DeliveriesRecorded, SQLiteDeliveryStore, sqlite_delivery
 
 #: A child that records deliveries, says so, then waits to be killed (never closing).
 CHILD = """
@@ -137,3 +138,15 @@ async def test_a_closed_store_says_so(tmp_path: Path) -> None:
 
     with pytest.raises(BackendUnavailableError, match="closed"):
         await store.load("alice")
+
+
+def test_a_sqlite_without_json_functions_is_named(tmp_path: Path) -> None:
+    class NoJson:
+        """A connection to a SQLite built without its JSON functions."""
+
+        def execute(self, sql: str) -> Any:
+            raise sqlite3.OperationalError("no such table: json_each")
+
+    with pytest.raises(sqlite3.OperationalError, match="lacks the JSON functions") as caught:
+        sqlite_delivery._require_json(NoJson())  # type: ignore[arg-type]
+    assert sqlite3.sqlite_version in str(caught.value)
