@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
+from support.ordering import spread_long
 
 from praison_push.config import GatewayConfig
 from praison_push.server import GatewayThread
@@ -27,7 +28,11 @@ os.environ["DO_NOT_TRACK"] = "true"
 # bytecode) in ``__pycache__`` folders, which .gitignore leaves out — unless
 # PYTHONDONTWRITEBYTECODE is set, as on some machines: then every run parses
 # and rewrites all ~300 test modules again, over ten seconds of the inner loop.
+# The processes the tests spawn (gateways, CLI commands, bench scripts: over a
+# hundred) inherit the same choice, each compiling the package again (~0.4 s of
+# CPU apiece), so the variable is dropped for them as well.
 sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 # Property tests run hypothesis's profile: ``default`` (100 examples a property) on a
 # developer's machine, ``ci`` — which hypothesis loads itself when it detects CI, as with
@@ -39,10 +44,14 @@ _REDIS_FIXTURES = frozenset({"redis_server", "own_redis_server", "redis_server_f
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests by the real parts they need, so the inner loop can leave them out."""
+    """Mark tests by the real parts they need, so the inner loop can leave them out;
+    then spread the whole-program tests over the first half of the run
+    (:mod:`support.ordering`: otherwise one pytest-xdist worker gets them all).
+    """
     for item in items:
         if _REDIS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.redis)
+    items[:] = spread_long(items, lambda item: item.get_closest_marker("e2e") is not None)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ small driver scripts beside it run there.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
 import os
@@ -41,30 +42,43 @@ pytestmark = pytest.mark.e2e
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "agent_ui"
 AG_UI_EVENTS = TypeAdapter(Event)
+#: Written into the cache directory once ``npm ci`` has finished there.
+INSTALLED = ".praison-push-installed"
 
 
 @pytest.fixture(scope="session")
 def clients_dir() -> Path:
-    """A directory with the pinned npm clients installed and the driver scripts."""
+    """A directory with the pinned npm clients installed and the driver scripts.
+
+    Every pytest-xdist worker asks for it; an exclusive lock on a file beside the
+    directory lets one of them install while the others wait, and the ``installed``
+    marker is written only after ``npm ci`` succeeded (``npm ci`` empties
+    ``node_modules`` first, so two at once left a half-filled one behind for good).
+    """
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.fail("Node.js 20+ and npm are needed for the agent-UI client tests")
     lock = (FIXTURE / "package-lock.json").read_bytes()
     root = Path(os.environ.get("PRAISON_PUSH_NPM_CACHE", Path.home() / ".cache" / "praison-push"))
     target = root / f"agent-ui-{hashlib.sha256(lock).hexdigest()[:16]}"
-    if not (target / "node_modules" / ".package-lock.json").exists():
-        target.mkdir(parents=True, exist_ok=True)
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy(FIXTURE / name, target / name)
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=target,
-            check=True,
-            timeout=timeout(300),
-            capture_output=True,
-        )
-    for script in FIXTURE.glob("*.mjs"):
-        shutil.copy(script, target / script.name)
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / f"{target.name}.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # released when the file closes
+        if not (target / INSTALLED).exists():
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir()
+            for name in ("package.json", "package-lock.json"):
+                shutil.copy(FIXTURE / name, target / name)
+            subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=target,
+                check=True,
+                timeout=timeout(300),
+                capture_output=True,
+            )
+            (target / INSTALLED).touch()
+        for script in FIXTURE.glob("*.mjs"):
+            shutil.copy(script, target / script.name)
     return target
 
 
