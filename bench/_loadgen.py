@@ -21,8 +21,9 @@ Measured on this machine: the regex path costs ~0.95 µs per frame in Python,
 With ``--ack`` (``bench/delivery.py``, acknowledged delivery on), each
 subscriber connects with a ``client_id`` of its own and acknowledges what it
 receives as the package's clients do: batched, a ``message_ack`` of at most
-100 ``event_ids``, at most 100 ms after a delivery, ``"reply": false`` as the
-clients send them — except each subscriber's first batch, whose
+100 ``event_ids``, sent by the subscriber's own timer 100 ms after the oldest
+delivery it owes (or at once with 100), ``"reply": false`` as the clients send
+them — except each subscriber's first batch, whose
 ``ack_received`` is counted (``ok`` ones prove the gateway was tracking).
 
 Control protocol with the orchestrator (JSON lines on stdout, commands on stdin):
@@ -78,7 +79,7 @@ _VERIFY_EVERY = 64
 _monotonic_ns = time.monotonic_ns
 _EVENT_ID = re.compile(rb'"event_id"\s*:\s*"([^"]+)"')
 _event_id = _EVENT_ID.search
-#: Acknowledgements: at most this many ids per frame, at most this long after a delivery.
+#: Acknowledgements: at most this many ids per frame, this long after the oldest owed one.
 ACK_BATCH = 100
 ACK_INTERVAL = 0.1
 
@@ -221,6 +222,8 @@ class _AckingSubscriber(_Subscriber):
         self.owed: list[bytes] = []
         self.transport: WSTransport | None = None
         self._acks = acks
+        #: Fires ``ACK_INTERVAL`` after the oldest owed delivery, as the clients' timer does.
+        self._timer: asyncio.TimerHandle | None = None
         #: The first batch asks for its ``ack_received``: ``ok`` proves the gateway tracked.
         self._ask = True
 
@@ -243,6 +246,7 @@ class _AckingSubscriber(_Subscriber):
                 self.flush()
             elif len(owed) == 1:
                 self._acks.add(self)
+                self._timer = asyncio.get_running_loop().call_later(ACK_INTERVAL, self.flush)
         seq = int(match[1])
         stats = self.stats
         try:
@@ -266,6 +270,9 @@ class _AckingSubscriber(_Subscriber):
         """Send what is owed as one ``message_ack``."""
         owed, self.owed = self.owed, []
         self._acks.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if not owed or self.transport is None:
             return
         reply = b"true" if self._ask else b"false"
@@ -276,14 +283,6 @@ class _AckingSubscriber(_Subscriber):
         )
         self.stats.ack_frames += 1
         self.stats.acked_ids += len(owed)
-
-
-async def _flush_acks(owing: set[_AckingSubscriber]) -> None:
-    """Every ``ACK_INTERVAL``: acknowledge what each subscriber still owes."""
-    while True:
-        await asyncio.sleep(ACK_INTERVAL)
-        for subscriber in list(owing):
-            subscriber.flush()
 
 
 class _JsonSubscriber(_Subscriber):
@@ -488,7 +487,6 @@ async def _run_fanout(args: argparse.Namespace, control: Control) -> None:
         transports,
         url_of,
     )
-    flusher = asyncio.ensure_future(_flush_acks(owing)) if args.ack else None
     pub_transport, publisher = await connect(_Publisher, args.url, args.timeout)
     transports.append(pub_transport)
     emit("ready", connect_s=round(time.monotonic() - t_connect, 3))
@@ -517,10 +515,9 @@ async def _run_fanout(args: argparse.Namespace, control: Control) -> None:
                 break
     cpu = time.process_time() - cpu0
     t_end = stats.last_ns or _monotonic_ns()
-    if flusher is not None:
-        # The last acknowledgements, then their replies (bounded).
+    if args.ack:
+        # The last acknowledgements (their timers), then their replies (bounded).
         await asyncio.sleep(2 * ACK_INTERVAL)
-        flusher.cancel()
         for subscriber in list(owing):
             subscriber.flush()
 
