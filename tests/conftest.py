@@ -51,7 +51,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _REDIS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.redis)
-    items[:] = spread_long(items, lambda item: item.get_closest_marker("e2e") is not None)
+    items[:] = spread_long(
+        items,
+        lambda item: item.get_closest_marker("e2e") is not None,
+        lambda item: item.nodeid.split("::", 1)[0],
+    )
 
 
 @pytest.fixture(scope="session")
