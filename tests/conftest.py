@@ -52,10 +52,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if _REDIS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.redis)
     items[:] = spread_long(
-        items,
-        lambda item: item.get_closest_marker("e2e") is not None,
-        lambda item: item.nodeid.split("::", 1)[0],
+        items, lambda item: item.get_closest_marker("e2e") is not None, _ordering_block
     )
+
+
+def _ordering_block(item: pytest.Item) -> str:
+    """Tests sharing a module-scoped fixture stay together (their module); others move alone."""
+    info = getattr(item, "_fixtureinfo", None)  # pytest's own record of the item's fixtures
+    defs = info.name2fixturedefs.values() if info is not None else ()
+    if any(chain and chain[-1].scope in ("module", "package") for chain in defs):
+        return item.nodeid.split("::", 1)[0]
+    return item.nodeid
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The suite's order spreads the long tests' modules (``support.ordering``)."""
+"""The suite's order spreads the long tests (``support.ordering``)."""
 
 from __future__ import annotations
 
