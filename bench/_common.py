@@ -16,6 +16,7 @@ Nothing here imports ``praison_push``: the benchmarks talk to servers over the w
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
 import dataclasses
@@ -124,6 +125,20 @@ def raise_nofile() -> int:
             return WANTED_NOFILE
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
+
+
+def add_run_options(
+    parser: argparse.ArgumentParser, default_json: Path, quick_help: str = "smoke test: tiny sizes"
+) -> None:
+    """The options every bench script takes: ``--quick``, ``--no-pin`` and ``--json``."""
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=default_json,
+        help=f"where to write results ({default_json.name})",
+    )
 
 
 def pick_cores(no_pin: bool) -> tuple[int | None, int | None]:

@@ -28,12 +28,12 @@ import json
 import statistics
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from _common import (
     RESULTS_DIR,
     Session,
+    add_run_options,
     fmt,
     gateway_command,
     pick_cores,
@@ -130,9 +130,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--burst", dest="paced", action="store_false", help="send the acks back to back"
     )
-    parser.add_argument("--quick", action="store_true", help="smoke test: tiny sizes")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    add_run_options(parser, DEFAULT_JSON)
     args = parser.parse_args(argv)
     if args.quick:
         args.subscribers, args.messages, args.rounds = 3, 200, 1

@@ -25,7 +25,6 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +33,7 @@ from _common import (
     BenchError,
     CpuSampler,
     Session,
+    add_run_options,
     fmt,
     gateway_command,
     pick_cores,
@@ -171,9 +171,7 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
     parser.add_argument(
         "--url", help="use this running gateway (ws://…/ws) instead of starting one"
     )
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 500 tokens at 5,000/s")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    add_run_options(parser, DEFAULT_JSON, "smoke test: 500 tokens at 5,000/s")
     args = parser.parse_args(argv)
     tokens = args.tokens or (500 if args.quick else 20_000)
     rate = args.rate or (5_000.0 if args.quick else 20_000.0)

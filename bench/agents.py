@@ -50,6 +50,7 @@ from _common import (
     CpuSampler,
     PeakSampler,
     Session,
+    add_run_options,
     fmt,
     gateway_command,
     loadgen,
@@ -287,11 +288,7 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
         help="max seconds from the run's start to its end (default 3 x tokens/rate + 15)",
     )
     parser.add_argument("--profile", type=Path, help="run the gateway under cProfile, stats here")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
-    parser.add_argument(
-        "--quick", action="store_true", help="smoke test: 10 watchers, 500 tokens at 1000/s"
-    )
-    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    add_run_options(parser, DEFAULT_JSON, "smoke test: 10 watchers, 500 tokens at 1000/s")
     args = parser.parse_args(argv)
 
     quick = args.quick

@@ -44,10 +44,18 @@ import dataclasses
 import statistics
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from _common import RESULTS_DIR, BenchError, Session, fmt, free_port, pick_cores, write_report
+from _common import (
+    RESULTS_DIR,
+    BenchError,
+    Session,
+    add_run_options,
+    fmt,
+    free_port,
+    pick_cores,
+    write_report,
+)
 from _scenarios import FanoutSpec, Plan, Row, combine, run_fanout
 from fanout import _failed, format_table
 
@@ -171,9 +179,7 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
     parser.add_argument("--rounds", type=int, help="rounds per variant, median shown (default 5)")
     parser.add_argument("--deadline", type=float, default=60.0, help="max seconds per run")
     parser.add_argument("--gateway-arg", action="append", default=[], help="extra gateway arg")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke test")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    add_run_options(parser, DEFAULT_JSON, "tiny sizes for a smoke test")
     parser.add_argument(
         "--variant",
         action="append",

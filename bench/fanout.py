@@ -43,12 +43,12 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from _common import (
     RESULTS_DIR,
     BenchError,
     Session,
+    add_run_options,
     fmt,
     pick_cores,
     raise_nofile,
@@ -268,9 +268,7 @@ def _parse_args(argv: Sequence[str] | None, nofile: int) -> tuple[argparse.Names
     parser.add_argument(
         "--rounds", type=int, help="rounds per fan-out scenario and server, median (default 3)"
     )
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke test")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    add_run_options(parser, DEFAULT_JSON, "tiny sizes for a smoke test")
     args = parser.parse_args(argv)
 
     quick = args.quick

@@ -33,10 +33,18 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from _common import RESULTS_DIR, Session, fmt, pick_cores, render_table, spawn_server, write_report
+from _common import (
+    RESULTS_DIR,
+    Session,
+    add_run_options,
+    fmt,
+    pick_cores,
+    render_table,
+    spawn_server,
+    write_report,
+)
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -197,9 +205,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--lag", type=int, default=200, help="publications the slowest reader may lag at most"
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per round at most")
-    parser.add_argument("--quick", action="store_true", help="smoke test: tiny sizes")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    add_run_options(parser, DEFAULT_JSON)
     args = parser.parse_args(argv)
     if args.quick:
         args.subscribers, args.messages, args.rounds = 5, 2_000, 1

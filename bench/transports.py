@@ -34,6 +34,7 @@ from _common import (
     RESULTS_DIR,
     BenchError,
     Session,
+    add_run_options,
     fmt,
     gateway_command,
     pick_cores,
@@ -323,9 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, default=Plan.subscribers)
     parser.add_argument("--messages", type=int, default=Plan.messages)
     parser.add_argument("--window", type=int, default=Plan.window)
-    parser.add_argument("--quick", action="store_true", help="20 subscribers x 100 messages")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    add_run_options(parser, DEFAULT_JSON, "20 subscribers x 100 messages")
     parser.add_argument(
         "--transports", default=",".join(TRANSPORTS), help="comma-separated, in this order"
     )
