@@ -124,6 +124,15 @@ def test_acks_quick_measures_the_gateways_cpu_per_ack_frame(tmp_path: Path) -> N
     assert report["meta"]["plan"]["paced"] is True
 
 
+def test_hub_frames_quick_measures_the_hubs_cpu_per_frame(tmp_path: Path) -> None:
+    report = run_quick("hub_frames.py", tmp_path / "hub_frames.json")
+    rows = {row["frame"]: row for row in report["rows"]}
+    assert set(rows) == {"ack batch", "ping"}
+    for row in rows.values():
+        assert row["frames_per_round"] == 2 * 10  # 2 subscribers x 100 messages / 10 ids
+        assert 0 < row["least_us_per_frame"] <= row["us_per_frame"]
+
+
 def test_transports_quick_compares_all_three_without_loss(tmp_path: Path) -> None:
     report = run_quick("transports.py", tmp_path / "transports.json")
     rows = {row["transport"]: row for row in report["rows"]}

@@ -19,7 +19,12 @@ from ..agents import Approval
 from ..backends.base import BackendUnavailableError
 from ..protocol import ErrorCode, FrameError
 from ..protocol import frames as f
-from ..protocol.codec import decode_object, is_shallow, validate_client_frame
+from ..protocol.codec import (
+    decode_exact_frame,
+    decode_object,
+    is_shallow,
+    validate_client_frame,
+)
 from ..protocol.dialects import Dialect, detect_dialect, from_agent_chat, from_envelope
 from ..protocol.runs import is_run_feed
 from . import reauth
@@ -121,13 +126,19 @@ class Commands:
             connection.stale = False
             node.presence.announce_everywhere(connection, "presence_update")
         ref: Any = None
+        max_size = self._config.limits.max_message_size
         try:
-            obj = decode_object(text, max_size=self._config.limits.max_message_size)
-            obj = self._to_native(connection, obj)
-            ref = obj.get("ref")
-            if not isinstance(ref, (str, int)) or isinstance(ref, bool):
-                ref = None
-            frame = validate_client_frame(obj, shallow=is_shallow(text))
+            frame = None
+            if connection.dialect == _PRAISON and connection.dialect_fixed:
+                frame = decode_exact_frame(text, max_size=max_size)  # acks, pings: one step
+            if frame is None:
+                obj = self._to_native(connection, decode_object(text, max_size=max_size))
+                ref = obj.get("ref")
+                if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+                    ref = None
+                frame = validate_client_frame(obj, shallow=is_shallow(text))
+            else:
+                ref = frame.ref
             await self._handlers[frame.type](connection, frame)
         except FrameError as exc:
             self._error(connection, exc, ref)

@@ -13,8 +13,9 @@ import math
 import re
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from . import frames as f
 from .codes import ErrorCode
 from .errors import FrameError
 from .frames import CLIENT_FRAME_TYPES, MAX_CHANNEL_NAME_LENGTH, ClientFrame
@@ -22,6 +23,7 @@ from .frames import CLIENT_FRAME_TYPES, MAX_CHANNEL_NAME_LENGTH, ClientFrame
 __all__ = [
     "MAX_NESTING_DEPTH",
     "decode_client_frame",
+    "decode_exact_frame",
     "decode_object",
     "encodable",
     "encode_frame",
@@ -278,3 +280,68 @@ def _field_error(exc: ValidationError) -> FrameError:
         if key in ctx:
             details[key] = ctx[key]
     return FrameError(ErrorCode.INVALID_FIELD, message, field=field, details=details)
+
+
+# --- one step from text to frame, for the frames that allow it -----------------------
+
+
+def _exact(model: type[f._Request]) -> type[f._Request]:
+    """``model``, refusing keys it does not define (its fields and checks unchanged)."""
+    namespace = {
+        "model_config": ConfigDict(extra="forbid"),
+        "__module__": model.__module__,
+        "__doc__": model.__doc__,
+    }
+    return type(model.__name__, (model,), namespace)
+
+
+#: The client frames that hold nothing free-form — every field a string, an integer,
+#: a boolean or a list of strings — each refusing keys it does not know. For them
+#: pydantic's own JSON parser yields just what ``json.loads`` and the model would:
+#: any value ``json.loads`` takes and a JSON parser should not (``NaN``, a number
+#: overflowing to infinity, an unpaired surrogate) fails the field's type or has no
+#: field to land in. Acknowledgements, pings and pongs are most of a busy
+#: gateway's inbound frames.
+EXACT_FRAME_TYPES: dict[str, type[f._Request]] = {
+    model.model_fields["type"].default: _exact(model)
+    for model in (
+        f.AuthFrame,
+        f.AuthRefreshFrame,
+        f.ChannelUnsubscribeFrame,
+        f.ChannelListFrame,
+        f.PresenceQueryFrame,
+        f.MessageAckFrame,
+        f.MessageNackFrame,
+        f.ExecuteFrame,
+        f.ExecutionCancelFrame,
+        f.ExecutionApproveFrame,
+        f.PingFrame,
+        f.PongFrame,
+    )
+}
+
+#: A frame that opens with its ``type`` (as every client of this package writes it).
+_TYPE_LEAD = re.compile(r'\{[ \t\n\r]*"type"[ \t\n\r]*:[ \t\n\r]*"([a-z_.]{1,32})"')
+
+
+def decode_exact_frame(raw: str | bytes, *, max_size: int) -> ClientFrame | None:
+    """The frame in ``raw``, parsed and validated in one step — or ``None``.
+
+    ``None`` when ``raw`` is not an ASCII frame within ``max_size`` that opens
+    with the ``type`` of one of :data:`EXACT_FRAME_TYPES`, or is not a valid one:
+    the caller then takes :func:`decode_object` and :func:`validate_client_frame`,
+    which accept every frame this accepts, with the same fields (this gives the
+    model's key-strict subclass), and word the error for the rest. It costs about
+    half of what they do (no dict built first, no Python float hook): an
+    acknowledgement batch is the frame a tracked subscriber sends most.
+    """
+    if not isinstance(raw, str) or not raw.isascii() or len(raw) > max_size:
+        return None
+    lead = _TYPE_LEAD.match(raw)
+    model = None if lead is None else EXACT_FRAME_TYPES.get(lead[1])
+    if model is None:
+        return None
+    try:
+        return model.model_validate_json(raw)  # type: ignore[return-value]
+    except ValidationError:
+        return None

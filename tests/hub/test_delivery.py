@@ -6,6 +6,7 @@ tracker's timer task at the fake clock's time.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -564,3 +565,24 @@ async def test_reconnecting_again_and_again_keeps_the_retry_heap_bounded(hub: Hu
     await send(hub, again, {"type": "channel.subscribe", "channel": "news"})
     assert hub.stats()["delivery"]["pending"] == 50
     assert len(hub.tracker._retries) <= 4_096 + 2 * 50  # compacted: not 200 × 50
+
+
+async def test_acks_read_in_one_step_are_answered_as_any_other_frame(hub: Hub) -> None:
+    """Issue 12: acknowledgements skip the dict-then-model decode (the frame a tracked
+    subscriber sends most); errors, refs and odd JSON are answered as before."""
+    alice, bob = join(hub, "alice"), join(hub, "bob")
+    await subscribe(hub, alice, "news")
+    await publish(hub, bob, "news", 1)
+    (message,) = messages(drain(alice))
+    (empty,) = await send(hub, alice, '{"type":"message_ack","ref":"r1"}')
+    assert (empty["code"], empty["details"]["field"], empty["ref"]) == (
+        "invalid_field",
+        "event_id",
+        "r1",
+    )
+    (odd,) = await send(hub, alice, '{"type":"message_ack","event_id":"x","junk":NaN,"ref":2}')
+    assert (odd["code"], "ref" in odd) == ("bad_frame", False)  # not JSON: no ref read
+    assert hub.stats()["delivery"]["pending"] == 1  # neither settled anything
+    ack = {"type": "message_ack", "event_ids": [message["event_id"]], "reply": False}
+    assert await send(hub, alice, json.dumps(ack, separators=(",", ":"))) == []
+    assert hub.stats()["delivery"]["pending"] == 0

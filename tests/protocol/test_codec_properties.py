@@ -1,17 +1,25 @@
 """Property tests of the codec (issue 13, Build 8): any text or bytes → a typed frame or
 a typed error, never another exception; whatever is accepted can be encoded again; text
-and its UTF-8 bytes decode to the same result."""
+and its UTF-8 bytes decode to the same result; the one-step decode of acknowledgements
+and pings (issue 12) accepts nothing the full decode does not."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from praison_push.protocol import FrameError
-from praison_push.protocol.codec import decode_client_frame, decode_object, encode_json
+from praison_push.protocol.codec import (
+    EXACT_FRAME_TYPES,
+    decode_client_frame,
+    decode_exact_frame,
+    decode_object,
+    encode_json,
+)
 from praison_push.protocol.frames import CLIENT_FRAME_TYPES
 
 #: As many examples as the profile says (tests/conftest.py: 100 here, 400 on CI).
@@ -120,3 +128,75 @@ def test_text_and_its_utf8_bytes_decode_alike(frame: dict[str, Any]) -> None:
     assert outcome(text) == outcome(data)
     for encoding in ("utf-16", "utf-32"):
         assert outcome(text.encode(encoding)) == ("error", outcome("\x00")[1])
+
+
+# --- decode_exact_frame: one step for the frames that hold nothing free-form ----------
+
+#: JSON texts Python's json takes and a JSON parser should not, or that need care.
+odd_values = st.sampled_from(
+    ["NaN", "Infinity", "-Infinity", "1e400", "1" + "0" * 400 + ".5", '"\\ud800"', "[[[[[[1]]]]]]"]
+)
+
+
+@st.composite
+def exact_frame_texts(draw: st.DrawFn) -> str:
+    """Frame texts that lead with an exact type; fields plausible, wrong, junk or odd."""
+    fields = {"type": draw(st.sampled_from(sorted(EXACT_FRAME_TYPES)))}
+    for name in draw(st.lists(frame_fields | st.sampled_from(["reply", "junk"]), unique=True)):
+        fields[name] = draw(
+            json_value
+            | st.lists(st.text(max_size=8), max_size=3)
+            | st.sampled_from(["e-1", "c", 7, True])
+        )
+    text = json.dumps(fields, separators=draw(st.sampled_from([(",", ":"), (", ", ": ")])))
+    odd = draw(st.none() | odd_values)
+    if odd is not None:  # splice a value json.dumps would not write into the last field
+        text = text[:-1] + f', "{draw(st.sampled_from(["junk", "ref", "event_id"]))}": {odd}}}'
+    return text
+
+
+@SETTINGS
+@given(exact_frame_texts())
+@example('{"type":"message_ack","event_ids":["a","b"],"reply":false,"junk":NaN}')
+@example('{"type":"message_ack","event_id":"a","junk":1e400}')
+@example('{"type":"ping","type":"channel.publish","channel":"c","data":NaN}')
+@example('{"type":"message_nack","event_id":"a","reason":"\\ud800"}')
+def test_the_one_step_decode_accepts_only_what_the_full_decode_accepts_alike(text: str) -> None:
+    """Issue 12: the exact decode is a shortcut, never a second opinion — whatever it
+    accepts, decode_object + validate_client_frame accept with the same fields."""
+    exact = decode_exact_frame(text, max_size=64 * 1024)
+    kind, encoded = outcome(text)
+    if exact is not None:
+        assert kind == "frame"
+        assert exact.model_dump_json(exclude_none=True) == encoded
+        assert isinstance(exact, CLIENT_FRAME_TYPES[exact.type])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type":"message_ack","event_ids":["e-1","e-2"],"reply":false}',
+        '{ "type" : "ping", "id": 3 }',
+        '{"type":"message_nack","event_id":"e-1","reason":"bad input"}',
+    ],
+)
+def test_the_package_s_acks_and_pings_take_the_one_step_decode(text: str) -> None:
+    frame = decode_exact_frame(text, max_size=1024)
+    assert frame is not None
+    assert frame.model_dump() == decode_client_frame(text, max_size=1024).model_dump()
+
+
+@pytest.mark.parametrize(
+    ("text", "max_size"),
+    [
+        ('{"type":"channel.publish","channel":"c","data":1}', 1024),  # free-form data
+        ('{"ref":1,"type":"ping"}', 1024),  # type not first
+        ('{"type":"ping","id":"\u00e9"}', 1024),  # not ASCII: the full decode checks it
+        ('{"type":"ping","id":"abcdef"}', 10),  # over max_size: the full decode words it
+        ('{"type":"ping","junk":1}', 1024),  # a key the frame does not define
+        ('{"type":"message_ack","event_id":""}', 1024),  # invalid: the full decode words it
+    ],
+)
+def test_everything_else_is_left_to_the_full_decode(text: str, max_size: int) -> None:
+    assert decode_exact_frame(text, max_size=max_size) is None
+    assert decode_exact_frame(text.encode(), max_size=max_size) is None
