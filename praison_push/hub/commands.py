@@ -129,8 +129,10 @@ class Commands:
         max_size = self._config.limits.max_message_size
         try:
             frame = None
+            # Acks, pings: one step. Not before the dialect is known (the first
+            # frame fixes it) nor in another dialect (its frames are translated).
             if connection.dialect == _PRAISON and connection.dialect_fixed:
-                frame = decode_exact_frame(text, max_size=max_size)  # acks, pings: one step
+                frame = decode_exact_frame(text, max_size=max_size)
             if frame is None:
                 obj = self._to_native(connection, decode_object(text, max_size=max_size))
                 ref = obj.get("ref")
