@@ -263,6 +263,41 @@ def test_a_gap_asks_for_a_resync_and_the_kernel_answers_with_the_snapshot(
     assert len(recorder.snapshots) == 2  # the one folding in delta 7 … and no more
 
 
+class SlowFirstFlush:
+    """A widget whose first flush is held up before it sends (a busy machine, a
+    contended lock), and which changes again as soon as it has sent."""
+
+    def __init__(self, flusher: Flusher, hold: float, deltas: int) -> None:
+        self.ready_at = 0.0
+        self.sent_at: list[float] = []
+        self._flusher, self._hold, self._deltas = flusher, hold, deltas
+
+    def _flush_pending(self) -> bool:
+        if not self.sent_at:
+            time.sleep(self._hold)  # the hold-up itself, not a wait for anything
+        self.sent_at.append(time.monotonic())
+        if len(self.sent_at) < self._deltas:
+            self._flusher.mark(self)
+        return True
+
+    def _checkpoint(self) -> None:
+        pass
+
+
+def test_a_held_up_flush_does_not_bring_the_next_delta_closer() -> None:
+    """CI found two deltas of one widget 6 ms apart: rounds were paced from their
+    start, so a send held up 44 ms left the next only 6 ms behind it."""
+    quick = Flusher(interval=0.05, idle_after=60.0)
+    try:
+        widget = SlowFirstFlush(quick, hold=0.04, deltas=3)
+        quick.mark(widget)
+        wait_until(lambda: len(widget.sent_at) == 3, what="three deltas")
+        gaps = [b - a for a, b in itertools.pairwise(widget.sent_at)]
+        assert min(gaps) >= quick.interval, gaps
+    finally:
+        quick.close()
+
+
 def test_a_quiet_widget_brings_its_snapshot_up_to_date(widgets: list[StreamWidget]) -> None:
     quick = Flusher(interval=0.01, idle_after=0.05)
     try:

@@ -3,9 +3,9 @@
 Tokens arrive far faster than a browser can usefully repaint (and faster than
 Jupyter's default IOPub rate limit of 1,000 messages/s allows), so widgets
 never send per event: they only mark themselves dirty. This thread wakes on the
-first mark, sends one delta per dirty widget, then sleeps out the rest of its
-``interval`` before the next round — so a widget sends at most one delta per
-interval however fast it changes, the first change after a quiet spell goes out
+first mark, sends one delta per dirty widget, then sleeps ``interval`` before
+the next round — so a widget sends at most one delta per interval however fast
+it changes or however slowly a round goes, the first change after a quiet spell goes out
 at once, and an idle notebook costs no wake-ups. One thread serves every
 widget: no timer thread per flush, no thread per widget.
 
@@ -53,7 +53,7 @@ class Flusher:
     """Coalesces widget changes into at most one delta per widget per ``interval``.
 
     Args:
-        interval: Seconds between two flush rounds.
+        interval: Seconds from the end of one flush round to the next.
         idle_after: Quiet seconds before a widget's snapshot is refreshed.
     """
 
@@ -139,8 +139,10 @@ class Flusher:
                 except Exception:
                     logger.exception("publishing the snapshot of %r failed", widget)
             if ready:
-                # Pace the rounds: a widget marked again right away waits its turn.
-                time.sleep(max(0.0, started + self.interval - time.monotonic()))
+                # Pace the rounds from the end of this one's sends, not its start: a
+                # send held up (a busy machine, a widget's lock) must not leave its
+                # widget's next delta less than ``interval`` behind it.
+                time.sleep(self.interval)
 
 
 _flusher = Flusher()
