@@ -5,9 +5,9 @@ Jupyter's default IOPub rate limit of 1,000 messages/s allows), so widgets
 never send per event: they only mark themselves dirty. This thread wakes on the
 first mark, sends one delta per dirty widget, then sleeps ``interval`` before
 the next round — so a widget sends at most one delta per interval however fast
-it changes or however slowly a round goes, the first change after a quiet spell goes out
-at once, and an idle notebook costs no wake-ups. One thread serves every
-widget: no timer thread per flush, no thread per widget.
+it changes or however slowly a round goes, the first change after a quiet
+spell goes out at once, and an idle notebook costs no wake-ups. One thread
+serves every widget: no timer thread per flush, no thread per widget.
 
 It also publishes a widget's *snapshot* once the widget has been quiet for
 ``idle_after`` seconds (:meth:`StreamWidget._checkpoint`): a front end that
